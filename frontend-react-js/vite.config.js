@@ -1,0 +1,21 @@
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+
+// Hosts the dev server answers besides localhost: Gitpod, Codespaces and the
+// docker compose service name.
+const allowedHosts = ['.gitpod.io', '.github.dev', '.app.github.dev', 'frontend-react-js'];
+
+export default defineConfig({
+  plugins: [react()],
+  // Keep the CRA-era names: REACT_APP_BACKEND_URL, REACT_APP_CLIENT_ID, ...
+  envPrefix: 'REACT_APP_',
+  server: { host: '0.0.0.0', port: 3000, strictPort: true, allowedHosts },
+  preview: { host: '0.0.0.0', port: 3000, strictPort: true, allowedHosts },
+  build: { sourcemap: false, chunkSizeWarningLimit: 400 },
+  test: {
+    environment: 'jsdom',
+    include: ['src/**/*.test.{js,jsx}'],
+    setupFiles: ['./src/test/setup.js'],
+    restoreMocks: true,
+  },
+});
