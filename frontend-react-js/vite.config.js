@@ -17,5 +17,6 @@ export default defineConfig({
     include: ['src/**/*.test.{js,jsx}'],
     setupFiles: ['./src/test/setup.js'],
     restoreMocks: true,
+    unstubGlobals: true,
   },
 });
