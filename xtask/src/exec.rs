@@ -1,0 +1,427 @@
+//! The one wrapper every external program goes through: it prints the command
+//! line (secrets redacted) before running, honours `--dry-run`, streams output
+//! as plain lines, and turns failures into one-line errors that say what to do.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{bail, Context as _, Result};
+
+/// What every command needs to know about this run of the tool.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub verbose: bool,
+}
+
+impl Ctx {
+    pub fn from_env(dry_run: bool, verbose: bool) -> Self {
+        Ctx { root: repo_root(), dry_run, verbose }
+    }
+
+    /// Printed for AWS calls and other effects that are not a command line.
+    pub fn announce(&self, what: &str) {
+        if self.dry_run {
+            println!("[dry-run] {what}");
+        } else if self.verbose {
+            println!("{what}");
+        }
+    }
+}
+
+/// The repository root: `CRUDDUR_ROOT` (tests point it at a scratch copy), else
+/// the workspace this binary was built from.
+pub fn repo_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("CRUDDUR_ROOT") {
+        return PathBuf::from(root);
+    }
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// One external command. Built up with the methods below, then run.
+#[derive(Debug, Clone, Default)]
+pub struct Cmd {
+    program: String,
+    args: Vec<String>,
+    /// Substrings replaced by `***` wherever the command is shown.
+    secrets: Vec<String>,
+    stdin: Option<Vec<u8>>,
+    env: Vec<(String, String)>,
+    dir: Option<PathBuf>,
+}
+
+pub fn cmd(program: &str) -> Cmd {
+    Cmd { program: program.to_string(), ..Cmd::default() }
+}
+
+impl Cmd {
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Feeds `bytes` on stdin; they are never shown (passwords go this way).
+    pub fn secret_stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Hides `value` wherever this command is printed.
+    pub fn redact(mut self, value: impl Into<String>) -> Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.secrets.push(value);
+        }
+        self
+    }
+
+    /// Sets a variable in the child's environment; values are never printed.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// The argument vector, secrets redacted (what dry runs print and tests parse).
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(&self.program).chain(&self.args).map(|a| self.redacted(a)).collect()
+    }
+
+    /// The command line as a shell would read it, secrets redacted.
+    pub fn display(&self) -> String {
+        self.argv().iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    }
+
+    fn redacted(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+    }
+
+    /// A command that changes something: shown, then run with the terminal's
+    /// stdout/stderr; in a dry run only shown.
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        if self.announce(ctx) {
+            return Ok(());
+        }
+        let status = self.expression().unchecked().run().map_err(|e| self.spawn_error(e))?;
+        self.check(status.status, "")
+    }
+
+    /// Like `run`, but output is read line by line: each line is printed with
+    /// `prefix` (used when two commands run at once) and kept for the caller.
+    pub fn run_lines(&self, ctx: &Ctx, prefix: &str) -> Result<Vec<String>> {
+        if self.announce_prefixed(ctx, prefix) {
+            return Ok(Vec::new());
+        }
+        let reader = self
+            .expression()
+            .stderr_to_stdout()
+            .unchecked()
+            .reader()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut lines = Vec::new();
+        let mut buffered = BufReader::new(&reader);
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            if buffered.read_until(b'\n', &mut raw)? == 0 {
+                break;
+            }
+            let line = plain_line(&raw);
+            print_line(prefix, &self.redacted(&line));
+            lines.push(line);
+        }
+        let status = reader.try_wait()?.context("child still running after EOF")?.status;
+        self.check(status, &lines.join("\n"))?;
+        Ok(lines)
+    }
+
+    /// A read-only question (`docker image inspect`, `git rev-parse`): runs even
+    /// in a dry run, prints nothing unless verbose, returns trimmed stdout.
+    /// Failure carries the program's stderr.
+    pub fn read(&self, ctx: &Ctx) -> Result<String> {
+        if ctx.verbose {
+            println!("+ {}", self.display());
+        }
+        let out = self
+            .expression()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| self.spawn_error(e))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        self.check(out.status, &stderr)?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    /// Runs and reports only whether it succeeded (probes such as "does this
+    /// network exist"). A missing program is still an error.
+    pub fn succeeds(&self, ctx: &Ctx) -> Result<bool> {
+        match self.read(ctx) {
+            Ok(_) => Ok(true),
+            Err(e) if e.downcast_ref::<Failed>().is_some() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts the command in the background with output going to `log`; the
+    /// caller owns the child (sandbox servers).
+    pub fn spawn_logged(&self, ctx: &Ctx, log: &Path) -> Result<Option<std::process::Child>> {
+        if self.announce(ctx) {
+            return Ok(None);
+        }
+        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let mut command = std::process::Command::new(&self.program);
+        command.args(&self.args).envs(self.env.iter().cloned()).stdin(std::process::Stdio::null());
+        command.stdout(log_file.try_clone()?).stderr(log_file);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        // Own process group: a Ctrl-C in the user's terminal must not kill servers.
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        let child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        Ok(Some(child))
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut e = duct::cmd(&self.program, &self.args);
+        for (k, v) in &self.env {
+            e = e.env(k, v);
+        }
+        if let Some(dir) = &self.dir {
+            e = e.dir(dir);
+        }
+        match &self.stdin {
+            Some(bytes) => e.stdin_bytes(bytes.clone()),
+            None => e.stdin_null(),
+        }
+    }
+
+    /// Prints the command line; true when this is a dry run (nothing to do).
+    fn announce(&self, ctx: &Ctx) -> bool {
+        self.announce_prefixed(ctx, "")
+    }
+
+    fn announce_prefixed(&self, ctx: &Ctx, prefix: &str) -> bool {
+        let tag = if ctx.dry_run { "[dry-run] " } else { "+ " };
+        print_line(prefix, &format!("{tag}{}", self.display()));
+        ctx.dry_run
+    }
+
+    fn spawn_error(&self, err: std::io::Error) -> anyhow::Error {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!("`{}` is not installed or not on PATH: {}", self.program, install_hint(&self.program))
+        } else {
+            anyhow::anyhow!("could not start `{}`: {err}", self.program)
+        }
+    }
+
+    fn check(&self, status: std::process::ExitStatus, output: &str) -> Result<()> {
+        if status.success() {
+            return Ok(());
+        }
+        let output = self.redacted(output);
+        if self.program == "docker" && daemon_unreachable(&output) {
+            bail!(DockerDaemonDown);
+        }
+        let code = status.code().map_or("a signal".to_string(), |c| format!("exit status {c}"));
+        let detail = last_meaningful_line(&output).map(|l| format!(": {l}")).unwrap_or_default();
+        Err(Failed { summary: format!("`{}` failed ({code}){detail}", self.short_display()) }.into())
+    }
+
+    /// `docker build` rather than the whole command line, for error messages.
+    fn short_display(&self) -> String {
+        let words: Vec<String> = self.argv().into_iter().take(2).collect();
+        words.join(" ")
+    }
+}
+
+/// Bad usage or bad input (unknown service, missing variables, malformed
+/// infra file): the tool exits with status 2 instead of 1.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+/// A command ran and exited non-zero.
+#[derive(Debug)]
+pub struct Failed {
+    pub summary: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+impl std::error::Error for Failed {}
+
+#[derive(Debug)]
+pub struct DockerDaemonDown;
+
+impl std::fmt::Display for DockerDaemonDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the docker daemon is not running: start it (`sudo systemctl start docker`, or as root \
+             `dockerd --storage-driver=vfs --iptables=false --bridge=none &`; \
+             `CI=true cargo xtask sandbox up` starts one for you)",
+        )
+    }
+}
+impl std::error::Error for DockerDaemonDown {}
+
+fn daemon_unreachable(output: &str) -> bool {
+    output.contains("Cannot connect to the Docker daemon")
+        || output.contains("Is the docker daemon running")
+        || output.contains("error during connect")
+}
+
+fn install_hint(program: &str) -> &'static str {
+    match program {
+        "docker" => "install Docker (Debian: `apt-get install docker.io`; `cargo xtask sandbox up` does it as root under CI)",
+        "docker-compose" => "install docker compose (Debian: `apt-get install docker-compose`)",
+        "git" => "install git",
+        "aws" => "install the AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html)",
+        "session-manager-plugin" => "install the Session Manager plugin (https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html)",
+        "debootstrap" => "install debootstrap (`apt-get install debootstrap`)",
+        "docker-registry" => "install the registry (`apt-get install docker-registry`)",
+        _ => "install it and try again",
+    }
+}
+
+/// The last line worth quoting in a one-line error.
+fn last_meaningful_line(output: &str) -> Option<&str> {
+    output.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// Terminal control sequences (progress bars, colours) removed, so CI logs stay readable.
+pub fn plain_line(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim_end_matches(['\n', '\r']);
+    // A carriage return redraws the line: keep what was drawn last.
+    let text = text.rsplit('\r').next().unwrap_or("");
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+static STDOUT_BROKEN: AtomicBool = AtomicBool::new(false);
+
+/// One whole line to stdout, never interleaved with another thread's line.
+pub fn print_line(prefix: &str, line: &str) {
+    if STDOUT_BROKEN.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{prefix}{line}").and_then(|_| out.flush()).is_err() {
+        STDOUT_BROKEN.store(true, Ordering::Relaxed);
+    }
+}
+
+pub fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if safe {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dry() -> Ctx {
+        Ctx { root: PathBuf::from("/repo"), dry_run: true, verbose: false }
+    }
+
+    #[test]
+    fn display_quotes_and_redacts() {
+        let c = cmd("docker").args(["login", "--username", "AWS", "hunter2 x"]).redact("hunter2");
+        assert_eq!(c.display(), "docker login --username AWS '*** x'");
+        assert_eq!(c.argv(), ["docker", "login", "--username", "AWS", "*** x"]);
+    }
+
+    #[test]
+    fn dry_run_runs_nothing() {
+        // A program that does not exist would fail if it were started.
+        let c = cmd("definitely-not-a-program-xtask").arg("x");
+        c.run(&dry()).unwrap();
+        assert!(c.run_lines(&dry(), "[x] ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_program_says_how_to_install() {
+        let ctx = Ctx { dry_run: false, ..dry() };
+        let err = cmd("definitely-not-a-program-xtask").run(&ctx).unwrap_err().to_string();
+        assert!(err.contains("not installed"), "{err}");
+    }
+
+    #[test]
+    fn failure_names_the_command_and_quotes_its_last_line() {
+        let ctx = Ctx { dry_run: false, ..dry() };
+        let err = cmd("sh").args(["-c", "echo first; echo 'the reason' >&2; exit 3"]).read(&ctx).unwrap_err();
+        let failed = err.downcast_ref::<Failed>().expect("a Failed error");
+        assert!(failed.summary.contains("exit status 3"), "{failed}");
+        assert!(failed.summary.ends_with("the reason"), "{failed}");
+    }
+
+    #[test]
+    fn run_lines_keeps_output_and_strips_control_characters() {
+        let ctx = Ctx { dry_run: false, ..dry() };
+        let lines = cmd("sh")
+            .args(["-c", r"printf 'a\rb\n\033[1mbold\033[0m\n'; echo err >&2"])
+            .run_lines(&ctx, "")
+            .unwrap();
+        assert_eq!(lines, ["b", "bold", "err"]);
+    }
+
+    #[test]
+    fn secret_stdin_reaches_the_program() {
+        let ctx = Ctx { dry_run: false, ..dry() };
+        let out = cmd("cat").secret_stdin("s3cret").read(&ctx).unwrap();
+        assert_eq!(out, "s3cret");
+    }
+}
