@@ -19,9 +19,9 @@ export default function ActivityItem({ activity, now }) {
       <p className="message">{a.message}</p>
       <footer className="activity-foot">
         <Link to={statusUrl} aria-label={`${a.replies_count || 0} replies`}>
-          💬 {a.replies_count || 0}
+          ↩ {a.replies_count || 0}
         </Link>
-        <span aria-label={`${a.reposts_count || 0} reposts`}>🔁 {a.reposts_count || 0}</span>
+        <span aria-label={`${a.reposts_count || 0} reposts`}>⇄ {a.reposts_count || 0}</span>
         <span aria-label={`${a.likes_count || 0} likes`}>♥ {a.likes_count || 0}</span>
         {expiry ? <span className="expires">{expiry}</span> : null}
       </footer>

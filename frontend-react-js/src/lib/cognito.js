@@ -8,9 +8,15 @@ if (typeof globalThis.global === 'undefined') globalThis.global = globalThis;
 const sdkPromise = import('amazon-cognito-identity-js');
 
 function toError(err) {
+  const code = err && err.code;
+  if (code === 'NetworkError' || (err && err.message === 'Network error')) {
+    const e = new Error(`Could not reach Amazon Cognito (${(err && err.message) || 'network error'})`);
+    e.code = 'NetworkError';
+    return e;
+  }
   if (err instanceof Error) return err;
   const e = new Error((err && err.message) || String(err));
-  if (err && err.code) e.code = err.code;
+  if (code) e.code = code;
   return e;
 }
 
