@@ -1,0 +1,118 @@
+//! AWS client set-up in one place: aws-config's default chain, a region that
+//! must be there, the account (`AWS_ACCOUNT_ID` or STS, asked once), the
+//! registry host, and errors turned into one line that says what to do.
+
+use std::fmt::Debug;
+
+use anyhow::{anyhow, bail, Result};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use tokio::sync::OnceCell;
+
+use crate::exec::Ctx;
+
+pub struct Aws {
+    pub config: SdkConfig,
+    pub region: String,
+    account: OnceCell<String>,
+}
+
+const REGION_HINT: &str = "set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)";
+const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE \
+     (for an SSO profile run `aws sso login --profile NAME` first); \
+     for the local sandbox: `source target/sandbox/env.sh`";
+
+impl Aws {
+    /// Loads the configuration; outside a dry run also checks that credentials
+    /// can be had, so a missing key fails here in one line instead of deep in a call.
+    pub async fn load(ctx: &Ctx) -> Result<Aws> {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let region = match config.region() {
+            Some(r) => r.to_string(),
+            None if ctx.dry_run => "<region>".to_string(),
+            None => bail!("no AWS region configured: {REGION_HINT}"),
+        };
+        if !ctx.dry_run {
+            use aws_credential_types::provider::ProvideCredentials as _;
+            let provider = config.credentials_provider().ok_or_else(|| anyhow!("no AWS credentials: {CREDENTIALS_HINT}"))?;
+            if let Err(e) = provider.provide_credentials().await {
+                bail!("no usable AWS credentials ({e}): {CREDENTIALS_HINT}");
+            }
+        }
+        Ok(Aws { config, region, account: OnceCell::new() })
+    }
+
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.config)
+    }
+
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.config)
+    }
+
+    /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
+    pub async fn account(&self, ctx: &Ctx) -> Result<String> {
+        if let Some(id) = std::env::var("AWS_ACCOUNT_ID").ok().filter(|v| !v.is_empty()) {
+            return Ok(id);
+        }
+        if ctx.dry_run {
+            ctx.announce("sts GetCallerIdentity");
+            return Ok("<account>".to_string());
+        }
+        let id = self
+            .account
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(&self.config)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| explain("sts GetCallerIdentity", e))?;
+                out.account.ok_or_else(|| anyhow!("STS returned no account id"))
+            })
+            .await?;
+        Ok(id.clone())
+    }
+
+    /// The registry images are pushed to and task definitions pull from.
+    pub async fn registry(&self, ctx: &Ctx) -> Result<String> {
+        if let Some(registry) = std::env::var("CRUDDUR_ECR_REGISTRY").ok().filter(|v| !v.is_empty()) {
+            return Ok(registry);
+        }
+        Ok(format!("{}.dkr.ecr.{}.amazonaws.com", self.account(ctx).await?, self.region))
+    }
+}
+
+/// One line for an SDK error: the operation, AWS's code and message, and
+/// what to do for the errors users can fix themselves.
+pub fn explain<E, R>(operation: &str, err: SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug,
+{
+    let code = err.code().unwrap_or_default().to_string();
+    let message = err.message().unwrap_or_default().to_string();
+    let hint = match code.as_str() {
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            format!(": the credentials have expired; {CREDENTIALS_HINT}")
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" | "AccessDeniedException" | "AccessDenied" => {
+            format!(": AWS rejected the credentials or their permissions; {CREDENTIALS_HINT}")
+        }
+        _ => String::new(),
+    };
+    if code.is_empty() {
+        // Not an AWS answer: no connection, a timeout, a credentials failure.
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").map(|e| format!(" at {e}")).unwrap_or_default();
+        return anyhow!("{operation} failed: could not get an answer from AWS{endpoint}: {}", DisplayErrorContext(&err));
+    }
+    anyhow!("{operation} failed: {code}: {message}{hint}")
+}
+
+/// The AWS error code, for callers that branch on it ("already exists").
+pub fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    err.code()
+}

@@ -1,0 +1,125 @@
+"""Seeds a moto server with what a real AWS account already has and Cruddur
+needs: subnets of the default VPC, a security group for the services, the IAM
+roles the task definitions name, the log group, the SSM parameters the backend
+reads its secrets from, and the service connect namespace. Idempotent.
+
+Prints one JSON object: subnets, security group, and the registry password
+moto's ECR GetAuthorizationToken hands out (written as a bcrypt htpasswd entry
+to --htpasswd, never printed)."""
+
+import argparse
+import base64
+import json
+import os
+import pathlib
+import sys
+
+import bcrypt
+import boto3
+from botocore.exceptions import ClientError
+
+SECURITY_GROUP = "cruddur-srv-sg"
+LOG_GROUP = "cruddur"
+NAMESPACE = "cruddur"
+SSM_PREFIX = "/cruddur/backend-flask/"
+SSM_SECRETS = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "CONNECTION_URL",
+    "ROLLBAR_ACCESS_TOKEN",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+]
+
+
+def client(name, endpoint):
+    return boto3.client(name, endpoint_url=endpoint)
+
+
+def ensure_security_group(ec2):
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        sys.exit("moto has no default VPC")
+    vpc_id = vpcs[0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [SECURITY_GROUP]}, {"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    if found:
+        group_id = found[0]["GroupId"]
+    else:
+        group_id = ec2.create_security_group(
+            GroupName=SECURITY_GROUP, Description="Cruddur services", VpcId=vpc_id
+        )["GroupId"]
+        for port in (4567, 3000):
+            ec2.authorize_security_group_ingress(
+                GroupId=group_id, IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0"
+            )
+    return sorted(s["SubnetId"] for s in subnets)[:3], group_id
+
+
+def ensure_roles(iam, policies):
+    for role, trust_file, policy_file in [
+        ("CruddurServiceExecutionRole", "ecs-tasks-trust.json", "service-execution-policy.json"),
+        ("CruddurTaskRole", "ecs-tasks-trust.json", "task-policy.json"),
+    ]:
+        trust = (policies / trust_file).read_text()
+        try:
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust, Path="/")
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "EntityAlreadyExists":
+                raise
+        iam.put_role_policy(
+            RoleName=role, PolicyName=policy_file.removesuffix(".json"), PolicyDocument=(policies / policy_file).read_text()
+        )
+
+
+def ensure_log_group(logs):
+    try:
+        logs.create_log_group(logGroupName=LOG_GROUP)
+        logs.put_retention_policy(logGroupName=LOG_GROUP, retentionInDays=1)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+
+
+def ensure_parameters(ssm):
+    for name in SSM_SECRETS:
+        ssm.put_parameter(Name=SSM_PREFIX + name, Value=f"sandbox-{name.lower()}", Type="SecureString", Overwrite=True)
+
+
+def ensure_namespace(sd):
+    names = [n["Name"] for n in sd.list_namespaces()["Namespaces"]]
+    if NAMESPACE not in names:
+        sd.create_http_namespace(Name=NAMESPACE, Description="Cruddur service connect")
+
+
+def registry_password(ecr):
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    user, password = base64.b64decode(token).decode().split(":", 1)
+    return user, password
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--policies", required=True, type=pathlib.Path)
+    parser.add_argument("--htpasswd", required=True, type=pathlib.Path)
+    parser.add_argument("--registry-password", help="use this instead of moto's (tests of wrong credentials)")
+    args = parser.parse_args()
+    ec2 = client("ec2", args.endpoint)
+    subnets, group_id = ensure_security_group(ec2)
+    ensure_roles(client("iam", args.endpoint), args.policies)
+    ensure_log_group(client("logs", args.endpoint))
+    ensure_parameters(client("ssm", args.endpoint))
+    ensure_namespace(client("servicediscovery", args.endpoint))
+    user, password = registry_password(client("ecr", args.endpoint))
+    password = args.registry_password or password
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+    fd = os.open(args.htpasswd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{user}:{hashed}\n")
+    print(json.dumps({"subnets": subnets, "security_group": group_id, "registry_user": user}))
+
+
+if __name__ == "__main__":
+    main()
