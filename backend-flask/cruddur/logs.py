@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from flask import Flask, g, request
 
 REQUEST_LOGGER = "cruddur.request"
-_HANDLER_MARK = "_cruddur_json_handler"
 
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -36,13 +35,12 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: int = logging.INFO, stream=None) -> None:
     """Send every log record to stdout as one JSON object a line (idempotent)."""
     root = logging.getLogger()
-    if any(getattr(h, _HANDLER_MARK, False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    setattr(handler, _HANDLER_MARK, True)
-    root.addHandler(handler)
-    root.setLevel(level)
+    # Already done (a second app, or gunicorn.conf.py's logconfig_dict).
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        handler = logging.StreamHandler(stream or sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+        root.setLevel(level)
     # Third-party chatter that is noise at INFO.
     for name in ("botocore", "boto3", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
