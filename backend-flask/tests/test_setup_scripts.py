@@ -1,0 +1,121 @@
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from conftest import BACKEND_DIR, find_pg_bin, free_port
+
+from cruddur.dbsetup import DB_DIR, setup_database
+
+
+def counts(url):
+    with psycopg.connect(url) as conn:
+        return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("users", "activities"))
+
+
+def run_script(name, *args, env=None):
+    base = {k: v for k, v in os.environ.items() if k not in ("CONNECTION_URL", "AWS_ENDPOINT_URL")}
+    return subprocess.run(
+        [sys.executable, str(BACKEND_DIR / "bin" / name), *args],
+        capture_output=True, text=True, timeout=120, env={**base, **(env or {})},
+    )
+
+
+@pytest.fixture
+def scratch_db(postgres_url):
+    """An empty extra database on the test server."""
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS scratch")
+        conn.execute("CREATE DATABASE scratch")
+    yield postgres_url.rsplit("/", 1)[0] + "/scratch"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE scratch WITH (FORCE)")
+
+
+def test_db_setup_is_idempotent(scratch_db):
+    setup_database(scratch_db)
+    first = counts(scratch_db)
+    assert first == (3, 7)
+    setup_database(scratch_db)
+    assert counts(scratch_db) == first
+
+
+def test_db_setup_schema_only(scratch_db):
+    setup_database(scratch_db)
+    setup_database(scratch_db, schema_only=True)
+    assert counts(scratch_db) == (0, 0)
+
+
+def test_seed_has_the_required_rows(scratch_db):
+    setup_database(scratch_db)
+    with psycopg.connect(scratch_db) as conn:
+        users = dict(conn.execute("SELECT handle, display_name FROM users").fetchall())
+        assert users == {"andrewbrown": "Andrew Brown", "bayko": "Andrew Bayko", "londo": "Londo Mollari"}
+        assert conn.execute("SELECT count(*) FROM users WHERE cognito_user_id <> ''").fetchone()[0] == 3
+        assert conn.execute(
+            "SELECT count(*) FROM activities WHERE message LIKE '%This was imported as seed data!%'"
+        ).fetchone()[0] >= 1
+        assert conn.execute("SELECT count(*) FROM activities WHERE reply_to_activity_uuid IS NOT NULL").fetchone()[0] >= 1
+
+
+def test_sql_files_work_as_docker_entrypoint_initdb_scripts(scratch_db):
+    """The postgres image runs /docker-entrypoint-initdb.d/*.sql in name order
+    with `psql -v ON_ERROR_STOP=1`; do the same."""
+    files = sorted(p.name for p in DB_DIR.glob("*.sql"))
+    assert files == ["01-schema.sql", "02-seed.sql"]
+    psql = find_pg_bin() / "psql"
+    for name in files:
+        result = subprocess.run(
+            [str(psql), "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", "-d", scratch_db, "-f", str(DB_DIR / name)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+    assert counts(scratch_db) == (3, 7)
+
+
+def test_bin_db_setup(scratch_db):
+    result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
+    assert result.returncode == 0, result.stderr
+    assert "loaded db/01-schema.sql" in result.stdout and "loaded db/02-seed.sql" in result.stdout
+    assert counts(scratch_db) == (3, 7)
+    result = run_script("db-setup", "--schema-only", "--url", scratch_db)
+    assert result.returncode == 0, result.stderr
+    assert "02-seed" not in result.stdout
+    assert counts(scratch_db) == (0, 0)
+
+
+def test_bin_db_setup_errors():
+    result = run_script("db-setup")
+    assert result.returncode == 2
+    assert "CONNECTION_URL is not set" in result.stderr
+    result = run_script("db-setup", env={"CONNECTION_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
+    assert result.returncode == 1
+    assert "cannot connect to the database" in result.stderr
+
+
+def test_bin_ddb_setup(moto_url):
+    env = {
+        "AWS_ENDPOINT_URL": moto_url, "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "DDB_MESSAGE_TABLE": "ddb-setup-test",
+    }
+    result = run_script("ddb-setup", "--seed", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "table ddb-setup-test created" in result.stdout and "seeded message group" in result.stdout
+    result = run_script("ddb-setup", env=env)
+    assert result.returncode == 0 and "table ddb-setup-test exists" in result.stdout
+    result = run_script("ddb-setup", "--recreate", env=env)
+    assert result.returncode == 0 and "table ddb-setup-test recreated" in result.stdout
+
+
+def test_bin_ddb_setup_unreachable():
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "DDB_TIMEOUT": "1",
+    }
+    result = run_script("ddb-setup", env=env)
+    assert result.returncode == 1
+    assert "check AWS_ENDPOINT_URL" in result.stderr
