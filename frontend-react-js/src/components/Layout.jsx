@@ -1,5 +1,6 @@
-import { Link, NavLink, Outlet } from 'react-router';
+import { Link, NavLink, Outlet, useLocation } from 'react-router';
 import { useAuth } from '../lib/auth.jsx';
+import ErrorBoundary from './ErrorBoundary.jsx';
 import ReadOnlyNotice from './ReadOnlyNotice.jsx';
 
 function Account() {
@@ -29,6 +30,7 @@ function Account() {
 
 export default function Layout({ children }) {
   const { configured, status, user } = useAuth();
+  const location = useLocation();
   return (
     <div className="layout">
       <nav className="sidebar" aria-label="Main">
@@ -48,7 +50,7 @@ export default function Layout({ children }) {
       </nav>
       <main className="content">
         {configured ? null : <ReadOnlyNotice />}
-        {children ?? <Outlet />}
+        <ErrorBoundary resetKey={location.pathname}>{children ?? <Outlet />}</ErrorBoundary>
       </main>
     </div>
   );

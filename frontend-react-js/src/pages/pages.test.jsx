@@ -96,3 +96,16 @@ describe('profile and activity pages', () => {
     expect(screen.getByLabelText('2 replies')).toBeTruthy();
   });
 });
+
+describe('unexpected failures', () => {
+  it('shows an alert instead of a blank page when a page crashes', () => {
+    function Broken() {
+      throw new Error('kaboom');
+    }
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    renderPage(<Layout><Broken /></Layout>);
+    expect(screen.getByRole('alert').textContent).toContain('Something went wrong showing this page (kaboom)');
+    expect(screen.getByText('Cruddur')).toBeTruthy();
+    spy.mockRestore();
+  });
+});
