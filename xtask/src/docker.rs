@@ -185,7 +185,7 @@ pub fn run_command(ctx: &Ctx, service: &Service, args: &RunArgs, interactive: bo
     if args.detach {
         c = c.arg("--detach");
     } else if interactive {
-        c = c.arg("-it");
+        c = c.arg("-it").interactive();
     }
     c.arg(service.image(args.dev))
 }

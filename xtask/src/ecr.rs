@@ -1,10 +1,300 @@
-//! ECR: repositories, login, push, base-image mirror.
-use anyhow::{bail, Result};
-use crate::exec::Ctx;
-use crate::services::Selection;
+//! ECR through the AWS SDK: repositories, `docker login` with an auth token,
+//! push with the digest reported, and the base-image mirror.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use base64::Engine as _;
+
+use crate::aws::{error_code, explain, Aws};
+use crate::docker;
+use crate::exec::{cmd, BadInput, Ctx};
+use crate::services::{Selection, Service, PYTHON_BASE};
+use crate::util;
 use crate::PushArgs;
 
-pub async fn login(_ctx: &Ctx) -> Result<()> { bail!("not yet implemented") }
-pub async fn create(_ctx: &Ctx, _s: Selection) -> Result<()> { bail!("not yet implemented") }
-pub async fn mirror_base(_ctx: &Ctx) -> Result<()> { bail!("not yet implemented") }
-pub async fn push(_ctx: &Ctx, _a: &PushArgs) -> Result<()> { bail!("not yet implemented") }
+pub async fn create(ctx: &Ctx, selection: Selection) -> Result<()> {
+    let aws = Aws::load(ctx).await?;
+    let mut repos: Vec<&str> = selection.services().iter().map(|s| s.repo()).collect();
+    if selection == Selection::All {
+        repos.extend(PYTHON_BASE.mirror_repo);
+    }
+    for repo in repos {
+        create_repo(ctx, &aws, repo).await?;
+    }
+    Ok(())
+}
+
+async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
+    ctx.announce(&format!("ecr CreateRepository repositoryName={name} imageTagMutability=MUTABLE scanOnPush=true"));
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let result = aws
+        .ecr()
+        .create_repository()
+        .repository_name(name)
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
+        .send()
+        .await;
+    match result {
+        Ok(_) => println!("created ECR repository {name}"),
+        Err(e) if error_code(&e) == Some("RepositoryAlreadyExistsException") => {
+            println!("ECR repository {name} already exists")
+        }
+        Err(e) => return Err(explain("ecr CreateRepository", e)),
+    }
+    Ok(())
+}
+
+/// A missing repository is an error that says how to make it, unless asked to create it.
+async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<()> {
+    ctx.announce(&format!("ecr DescribeRepositories repositoryNames=[{name}]"));
+    if ctx.dry_run {
+        return Ok(());
+    }
+    match aws.ecr().describe_repositories().repository_names(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => {
+            if create {
+                create_repo(ctx, aws, name).await
+            } else {
+                bail!("ECR repository {name} does not exist: run `cargo xtask ecr create` (or push with --create-repo)")
+            }
+        }
+        Err(e) => Err(explain("ecr DescribeRepositories", e)),
+    }
+}
+
+pub async fn login(ctx: &Ctx) -> Result<()> {
+    docker::ensure_daemon(ctx)?;
+    let aws = Aws::load(ctx).await?;
+    docker_login(ctx, &aws).await
+}
+
+/// GetAuthorizationToken -> `docker login --password-stdin`: the password is
+/// never on a command line or in output.
+async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
+    let registry = aws.registry(ctx).await?;
+    ctx.announce("ecr GetAuthorizationToken");
+    let (user, password) = if ctx.dry_run { ("AWS".to_string(), String::new()) } else { auth_token(aws).await? };
+    cmd("docker")
+        .args(["login", "--username", &user, "--password-stdin", &registry])
+        .secret_stdin(password.clone())
+        .redact(password)
+        .run_lines(ctx, "")
+        .map_err(|e| {
+            anyhow!(
+                "docker login to {registry} failed ({e:#}): the registry refused ECR's token; \
+                 check that CRUDDUR_ECR_REGISTRY (if set) is the registry of this account and region"
+            )
+        })?;
+    Ok(())
+}
+
+async fn auth_token(aws: &Aws) -> Result<(String, String)> {
+    let out = aws.ecr().get_authorization_token().send().await.map_err(|e| explain("ecr GetAuthorizationToken", e))?;
+    let token = out
+        .authorization_data()
+        .first()
+        .and_then(|d| d.authorization_token())
+        .context("ECR returned no authorization token")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(token).context("ECR's token is not base64")?;
+    let decoded = String::from_utf8(decoded).context("ECR's token is not text")?;
+    let (user, password) = decoded.split_once(':').context("ECR's token is not user:password")?;
+    Ok((user.to_string(), password.to_string()))
+}
+
+/// What a push left in the registry.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub service: &'static Service,
+    /// `<registry>/<repo>`
+    pub repository: String,
+    pub tags: Vec<String>,
+    pub digest: String,
+}
+
+impl Pushed {
+    /// The image reference task definitions use: pinned by digest.
+    pub fn pinned(&self) -> String {
+        format!("{}@{}", self.repository, self.digest)
+    }
+}
+
+pub async fn push(ctx: &Ctx, args: &PushArgs) -> Result<Vec<Pushed>> {
+    docker::ensure_daemon(ctx)?;
+    let aws = Aws::load(ctx).await?;
+    let mut pushed = Vec::new();
+    for service in args.service.services() {
+        pushed.push(push_service(ctx, &aws, service, &args.tag, args.create_repo).await?);
+    }
+    Ok(pushed)
+}
+
+pub async fn push_service(
+    ctx: &Ctx,
+    aws: &Aws,
+    service: &'static Service,
+    extra_tags: &[String],
+    create_repo: bool,
+) -> Result<Pushed> {
+    let local = service.image(false);
+    if !ctx.dry_run && !docker::image_exists(ctx, &local)? {
+        bail!(BadInput(format!("no local image {local}: run `cargo xtask build {}` first", service.short)));
+    }
+    ensure_repo(ctx, aws, service.repo(), create_repo).await?;
+    let repository = format!("{}/{}", aws.registry(ctx).await?, service.repo());
+    let mut tags = vec!["latest".to_string(), util::git_tag(ctx)?];
+    tags.extend(extra_tags.iter().cloned());
+    let digest = push_tags(ctx, aws, &local, &repository, &tags, service.name).await?;
+    let pushed = Pushed { service, repository, tags, digest };
+    if !ctx.dry_run {
+        confirm_in_ecr(ctx, aws, &pushed).await?;
+    }
+    Ok(pushed)
+}
+
+/// Tags `local` as `repository:tag` for each tag and pushes them; returns the digest.
+async fn push_tags(ctx: &Ctx, aws: &Aws, local: &str, repository: &str, tags: &[String], label: &str) -> Result<String> {
+    let mut digest = None;
+    let (mut uploaded, mut present) = (0, 0);
+    let started = Instant::now();
+    for tag in tags {
+        let remote = format!("{repository}:{tag}");
+        cmd("docker").args(["tag", local, &remote]).run(ctx)?;
+        let lines = push_with_login(ctx, aws, &remote, label).await?;
+        uploaded += lines.iter().filter(|l| l.ends_with(": Pushed")).count();
+        present += lines.iter().filter(|l| l.ends_with(": Layer already exists") || l.contains(": Mounted from")).count();
+        digest = lines.iter().find_map(|l| parse_digest(l)).or(digest);
+    }
+    if ctx.dry_run {
+        return Ok("sha256:<digest>".into());
+    }
+    let digest = digest.context("docker push printed no digest")?;
+    let shown_tags = tags.join(", ");
+    if uploaded == 0 {
+        println!("{label}: nothing to upload, every layer was already in the registry; {repository} [{shown_tags}] is {digest}");
+    } else {
+        println!(
+            "{label}: pushed {repository} [{shown_tags}] {digest} ({uploaded} layers uploaded, {present} already there, {})",
+            util::secs(started.elapsed())
+        );
+    }
+    Ok(digest)
+}
+
+/// `docker push`, logging in first when docker has no (or stale) credentials.
+async fn push_with_login(ctx: &Ctx, aws: &Aws, remote: &str, label: &str) -> Result<Vec<String>> {
+    let prefix = format!("[{label}] ");
+    let push = cmd("docker").args(["push", remote]);
+    match push.run_lines(ctx, &prefix) {
+        Err(e) if needs_login(&format!("{e:#}")) => {
+            println!("{label}: docker has no valid credentials for the registry; logging in");
+            docker_login(ctx, aws).await?;
+            push.run_lines(ctx, &prefix)
+        }
+        other => other,
+    }
+}
+
+fn needs_login(error: &str) -> bool {
+    ["no basic auth credentials", "unauthorized", "authentication required", "authorization token has expired"]
+        .iter()
+        .any(|s| error.contains(s))
+}
+
+/// `latest: digest: sha256:abc… size: 1234` -> `sha256:abc…`
+fn parse_digest(line: &str) -> Option<String> {
+    let rest = line.split(": digest: ").nth(1)?;
+    let digest = rest.split_whitespace().next()?;
+    digest.starts_with("sha256:").then(|| digest.to_string())
+}
+
+/// ECR (moto, through the sandbox's bridge, a moment later) must list the digest docker printed.
+async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, pushed: &Pushed) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let listed = image_digest(ctx, aws, pushed.service.repo(), "latest").await?;
+        if listed.as_deref() == Some(pushed.digest.as_str()) {
+            println!("{}: ECR lists {}:latest as {}", pushed.service, pushed.service.repo(), pushed.digest);
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            bail!(
+                "ECR lists {}:latest as {} but docker pushed {}: is CRUDDUR_ECR_REGISTRY the registry of this account?",
+                pushed.service.repo(),
+                listed.unwrap_or_else(|| "nothing".into()),
+                pushed.digest
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The digest ECR has for `repo:tag`, if any.
+pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result<Option<String>> {
+    ctx.announce(&format!("ecr DescribeImages repositoryName={repo} imageTag={tag}"));
+    if ctx.dry_run {
+        return Ok(Some("sha256:<digest>".into()));
+    }
+    let result = aws
+        .ecr()
+        .describe_images()
+        .repository_name(repo)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest()).map(str::to_string)),
+        Err(e) if matches!(error_code(&e), Some("ImageNotFoundException")) => Ok(None),
+        Err(e) if matches!(error_code(&e), Some("RepositoryNotFoundException")) => {
+            bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
+        }
+        Err(e) => Err(explain("ecr DescribeImages", e)),
+    }
+}
+
+/// Copies the Python base image into the account's ECR so prod builds do not
+/// depend on Docker Hub.
+pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
+    docker::ensure_daemon(ctx)?;
+    let aws = Aws::load(ctx).await?;
+    let repo = PYTHON_BASE.mirror_repo.context("the Python base image has no mirror repository")?;
+    let source = match std::env::var("CRUDDUR_BASE_IMAGES").as_deref() {
+        Ok("sandbox") => PYTHON_BASE.sandbox,
+        _ => PYTHON_BASE.public,
+    };
+    if !ctx.dry_run && !docker::image_exists(ctx, source)? {
+        cmd("docker").args(["pull", source]).run(ctx)?;
+    }
+    ensure_repo(ctx, &aws, repo, true).await?;
+    let repository = format!("{}/{repo}", aws.registry(ctx).await?);
+    let tag = docker::public_tag(&PYTHON_BASE).to_string();
+    push_tags(ctx, &aws, source, &repository, &[tag.clone()], repo).await?;
+    println!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_read_from_the_push_summary_line() {
+        assert_eq!(
+            parse_digest("latest: digest: sha256:8b89 size: 736").as_deref(),
+            Some("sha256:8b89")
+        );
+        assert_eq!(parse_digest("f5d5f6401cd8: Pushed"), None);
+    }
+
+    #[test]
+    fn auth_failures_trigger_a_login() {
+        assert!(needs_login("`docker push` failed (exit status 1): no basic auth credentials"));
+        assert!(needs_login("unauthorized: authentication required"));
+        assert!(!needs_login("name unknown: repository does not exist"));
+    }
+}

@@ -49,6 +49,8 @@ pub struct Cmd {
     /// Substrings replaced by `***` wherever the command is shown.
     secrets: Vec<String>,
     stdin: Option<Vec<u8>>,
+    /// Keep the terminal's stdin (interactive sessions).
+    interactive: bool,
     env: Vec<(String, String)>,
     dir: Option<PathBuf>,
 }
@@ -75,6 +77,12 @@ impl Cmd {
     /// Feeds `bytes` on stdin; they are never shown (passwords go this way).
     pub fn secret_stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Lets the program read the terminal (`-it` sessions).
+    pub fn interactive(mut self) -> Self {
+        self.interactive = true;
         self
     }
 
@@ -214,6 +222,7 @@ impl Cmd {
         }
         match &self.stdin {
             Some(bytes) => e.stdin_bytes(bytes.clone()),
+            None if self.interactive => e,
             None => e.stdin_null(),
         }
     }

@@ -24,6 +24,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
 /// `12.3s`, for progress lines.
 pub fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())

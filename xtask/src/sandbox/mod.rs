@@ -497,7 +497,7 @@ fn ci() -> bool {
 fn install_prerequisites(ctx: &Ctx, layout: &Layout) -> Result<()> {
     let wanted = [("docker-registry", "docker-registry"), ("debootstrap", "debootstrap"), ("docker", "docker.io")];
     let missing: Vec<&str> =
-        wanted.iter().filter(|(program, _)| !on_path(program)).map(|(_, package)| *package).collect();
+        wanted.iter().filter(|(program, _)| !util::on_path(program)).map(|(_, package)| *package).collect();
     if !missing.is_empty() {
         if !is_root() {
             bail!("the sandbox needs {}: run `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
@@ -511,11 +511,6 @@ fn install_prerequisites(ctx: &Ctx, layout: &Layout) -> Result<()> {
             .run(ctx)?;
     }
     ensure_venv(ctx, layout)
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// moto, boto3 and bcrypt in `target/sandbox/venv`, from the pinned requirements.

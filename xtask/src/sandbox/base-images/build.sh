@@ -2,12 +2,14 @@
 # Reference implementation of the offline base-image pipeline (the xtask sandbox code
 # runs the same three steps per image; see README.md). Run as root on the host:
 #   sh xtask/src/sandbox/base-images/build.sh [python|node|nginx|postgres ...]
-# Env: REPO (default: git toplevel), FORCE=1 rebuilds tags that already exist,
-#      MIRROR (default http://deb.debian.org/debian), CA (default: host bundle).
+# Env: REPO (default: git toplevel), CACHE (default: $REPO/target/sandbox/rootfs),
+#      PREFIX (tag namespace, default cruddur-base), FORCE=1 rebuilds tags that
+#      already exist, MIRROR (default http://deb.debian.org/debian), CA (host bundle).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=${REPO:-$(git -C "$HERE" rev-parse --show-toplevel)}
-CACHE=$REPO/target/sandbox/rootfs
+CACHE=${CACHE:-$REPO/target/sandbox/rootfs}
+PREFIX=${PREFIX:-cruddur-base}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 CA=${CA:-/etc/ssl/certs/ca-certificates.crt}
 IN_CA=/etc/ssl/certs/ca-certificates.crt
@@ -54,24 +56,24 @@ build() {
         --change "ENV REQUESTS_CA_BUNDLE=$IN_CA" \
         --change "ENV NODE_EXTRA_CA_CERTS=$IN_CA" \
         --change 'CMD ["bash"]' \
-        - "cruddur-base/rootfs:$name-$suite" >/dev/null
+        - "$PREFIX/rootfs:$name-$suite" >/dev/null
     t2=$(took "$t")
 
     # 3. finish with the small Dockerfile (python: metadata only; others: one layer)
     t=$(stamp)
-    docker build --network host --build-arg "ROOTFS=cruddur-base/rootfs:$name-$suite" \
+    docker build --network host --build-arg "ROOTFS=$PREFIX/rootfs:$name-$suite" \
         -f "$HERE/$name.Dockerfile" -t "$tag" "$HERE"
     t3=$(took "$t")
     echo "== $tag: debootstrap ${t1}s, import ${t2}s, build ${t3}s"
 }
 
-[ "$#" -gt 0 ] || set -- python node nginx postgres
+[ "$#" -gt 0 ] || set -- python nginx postgres node
 for image in "$@"; do
     case "$image" in
-        python)   build python   bookworm python3,python3-venv,python-is-python3,ca-certificates cruddur-base/python:3.11-bookworm ;;
-        node)     build node     trixie   nodejs,ca-certificates           cruddur-base/node:20-trixie ;;
-        nginx)    build nginx    bookworm nginx,ca-certificates            cruddur-base/nginx:bookworm ;;
-        postgres) build postgres bookworm postgresql-15,ca-certificates    cruddur-base/postgres:15-bookworm ;;
+        python)   build python   bookworm python3,python3-venv,python-is-python3,ca-certificates "$PREFIX/python:3.11-bookworm" ;;
+        node)     build node     trixie   nodejs,ca-certificates           "$PREFIX/node:20-trixie" ;;
+        nginx)    build nginx    bookworm nginx,ca-certificates            "$PREFIX/nginx:bookworm" ;;
+        postgres) build postgres bookworm postgresql-15,ca-certificates    "$PREFIX/postgres:15-bookworm" ;;
         *) echo "unknown image: $image" >&2; exit 2 ;;
     esac
 done
