@@ -48,6 +48,8 @@ logconfig_dict = {
     "root": {"level": "INFO", "handlers": ["stdout"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+        # With a logconfig_dict gunicorn writes access lines whatever
+        # accesslog says: silence them here (cruddur.request has them).
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
     },
 }

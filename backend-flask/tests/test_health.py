@@ -125,3 +125,10 @@ def test_gunicorn_serves_the_app_with_the_production_config(base_env, db_url):
         ("GET", "/api/health-check", 200), ("GET", "/api/activities/home", 200)
     }
     assert not [line for line in lines if line["level"] in ("warning", "error", "critical")]
+    assert not [line for line in lines if line["logger"] == "gunicorn.access"]  # no duplicate request lines
+
+
+def test_bin_health_check_default_url_follows_port(live_server):
+    result = run_health_check(env={"PORT": str(live_server.port), "HEALTH_CHECK_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert f"http://localhost:{live_server.port}/api/health-check ok" in result.stdout
