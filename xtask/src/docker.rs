@@ -99,10 +99,15 @@ fn build_args(ctx: &Ctx, service: &'static Service, extra: &[(String, String)]) 
 /// when missing.
 fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<BTreeMap<String, String>> {
     let path = service.env_file(&ctx.root);
-    if !path.exists() {
-        println!("{} is missing: generating it", path.display());
-        env::run(&Ctx { dry_run: false, ..ctx.clone() }, &[service], env::Options::default())?;
+    if path.exists() {
+        return env::read_env_file(&path);
     }
+    if ctx.dry_run {
+        let rendered = env::render(&[service], &env::process_env, false)?;
+        return Ok(env::parse_env_text(&rendered[0].1));
+    }
+    println!("{} is missing: generating it", path.display());
+    env::run(ctx, &[service], env::Options::default())?;
     env::read_env_file(&path)
 }
 
@@ -254,6 +259,7 @@ fn compose(ctx: &Ctx) -> Result<Cmd> {
 pub fn compose_up(ctx: &Ctx, build: bool) -> Result<()> {
     ensure_daemon(ctx)?;
     env::run(ctx, &services::ALL, env::Options::default())?;
+    ensure_network(ctx)?;
     let mut up = compose(ctx)?.args(["up", "--detach"]);
     if build {
         up = up.arg("--build");

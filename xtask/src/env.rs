@@ -241,7 +241,7 @@ pub fn check_writable(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn process_env(name: &str) -> Option<String> {
+pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
@@ -303,13 +303,16 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 /// Reads an env file we wrote (KEY=VALUE lines, values verbatim).
 pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text
-        .lines()
+    Ok(parse_env_text(&text))
+}
+
+pub fn parse_env_text(text: &str) -> BTreeMap<String, String> {
+    text.lines()
         .map(str::trim_start)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -233,8 +233,12 @@ impl Cmd {
     }
 
     fn announce_prefixed(&self, ctx: &Ctx, prefix: &str) -> bool {
-        let tag = if ctx.dry_run { "[dry-run] " } else { "+ " };
-        print_line(prefix, &format!("{tag}{}", self.display()));
+        if ctx.dry_run {
+            // Unprefixed: a dry run's lines are the command lines, nothing else.
+            print_line("", &format!("[dry-run] {}", self.display()));
+        } else {
+            print_line(prefix, &format!("+ {}", self.display()));
+        }
         ctx.dry_run
     }
 

@@ -1,19 +1,199 @@
-//! The base images the real Dockerfiles need, made offline from Debian packages.
-use anyhow::{bail, Result};
-use crate::exec::Ctx;
-use crate::services::ALL_BASE_IMAGES;
+//! The base images the real Dockerfiles take as build args, made offline from
+//! Debian packages: debootstrap into a cached rootfs, `docker import` it, then
+//! a small Dockerfile for what a rootfs cannot hold (see base-images/README.md).
+//! An image is rebuilt only when its recipe changed (a label holds its hash).
 
-pub const TAGS: [&str; 4] = [
-    ALL_BASE_IMAGES[0].sandbox,
-    ALL_BASE_IMAGES[1].sandbox,
-    ALL_BASE_IMAGES[2].sandbox,
-    ALL_BASE_IMAGES[3].sandbox,
-];
+use std::path::Path;
+use std::time::Instant;
 
-pub fn present(_ctx: &Ctx) -> Vec<(&'static str, bool)> {
-    TAGS.iter().map(|t| (*t, false)).collect()
+use anyhow::{Context as _, Result};
+
+use crate::exec::{cmd, Ctx};
+use crate::services::{BaseImage, NGINX_BASE, NODE_BASE, POSTGRES_BASE, PYTHON_BASE};
+use crate::util;
+
+struct Recipe {
+    image: &'static BaseImage,
+    /// Also the name of the rootfs cache folder and the Dockerfile.
+    name: &'static str,
+    suite: &'static str,
+    packages: &'static str,
+    dockerfile: &'static str,
 }
 
-pub fn ensure_base_images(_ctx: &Ctx, _force: bool) -> Result<()> {
-    bail!("not yet implemented")
+const RECIPES: [Recipe; 4] = [
+    Recipe {
+        image: &PYTHON_BASE,
+        name: "python",
+        suite: "bookworm",
+        packages: "python3,python3-venv,python-is-python3,ca-certificates",
+        dockerfile: include_str!("base-images/python.Dockerfile"),
+    },
+    Recipe {
+        image: &NGINX_BASE,
+        name: "nginx",
+        suite: "bookworm",
+        packages: "nginx,ca-certificates",
+        dockerfile: include_str!("base-images/nginx.Dockerfile"),
+    },
+    Recipe {
+        image: &POSTGRES_BASE,
+        name: "postgres",
+        suite: "bookworm",
+        packages: "postgresql-15,ca-certificates",
+        dockerfile: include_str!("base-images/postgres.Dockerfile"),
+    },
+    Recipe {
+        image: &NODE_BASE,
+        name: "node",
+        suite: "trixie",
+        packages: "nodejs,ca-certificates",
+        dockerfile: include_str!("base-images/node.Dockerfile"),
+    },
+];
+
+const POSTGRES_ENTRYPOINT: &str = include_str!("base-images/postgres-entrypoint.sh");
+const MIRROR: &str = "http://deb.debian.org/debian";
+const HOST_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+const LABEL: &str = "org.cruddur.sandbox.recipe";
+
+pub const TAGS: [&str; 4] = [RECIPES[0].image.sandbox, RECIPES[1].image.sandbox, RECIPES[2].image.sandbox, RECIPES[3].image.sandbox];
+
+/// Files excluded from the imported rootfs: package caches, docs, locales, and
+/// the cluster debootstrap's postgresql-15 makes (the entrypoint makes its own).
+const EXCLUDES: &[&str] = &[
+    "./dev/*", "./proc/*", "./sys/*", "./tmp/*", "./var/lib/apt/lists/*", "./var/cache/apt/*.bin",
+    "./var/cache/apt/archives/*.deb", "./var/log/*.log", "./usr/share/doc/*", "./usr/share/man/*",
+    "./usr/share/info/*", "./usr/share/locale/*", "./var/lib/postgresql/*", "./etc/postgresql/*",
+];
+
+const IMPORT_CHANGES: &[&str] = &[
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+    "ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+    "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt",
+    "CMD [\"bash\"]",
+];
+
+impl Recipe {
+    /// Changes whenever anything that goes into the image changes.
+    fn hash(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let parts = [self.suite, self.packages, self.dockerfile, POSTGRES_ENTRYPOINT, &EXCLUDES.join(" "), &IMPORT_CHANGES.join(" ")];
+        for byte in parts.iter().flat_map(|p| p.bytes().chain([0])) {
+            h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    fn rootfs_tag(&self) -> String {
+        format!("cruddur-base/rootfs:{}-{}", self.name, self.suite)
+    }
+
+    fn is_current(&self, ctx: &Ctx) -> bool {
+        let format = format!("{{{{index .Config.Labels \"{LABEL}\"}}}}");
+        cmd("docker")
+            .args(["image", "inspect", "--format", &format, self.image.sandbox])
+            .read(ctx)
+            .is_ok_and(|label| label == self.hash())
+    }
+}
+
+/// Which sandbox base images exist (for `sandbox status`).
+pub fn present(ctx: &Ctx) -> Vec<(&'static str, bool)> {
+    RECIPES.iter().map(|r| (r.image.sandbox, r.is_current(ctx))).collect()
+}
+
+pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
+    let started = Instant::now();
+    let cache = ctx.root.join("target/sandbox/rootfs");
+    let context = ctx.root.join("target/sandbox/base-images");
+    let mut built = 0;
+    for recipe in &RECIPES {
+        if !force && !ctx.dry_run && recipe.is_current(ctx) {
+            continue;
+        }
+        build(ctx, recipe, &cache, &context)?;
+        built += 1;
+    }
+    if built == 0 {
+        println!("base images present: {} ({})", TAGS.join(", "), util::secs(started.elapsed()));
+    } else if !ctx.dry_run {
+        println!("base images ready ({built} built, {})", util::secs(started.elapsed()));
+    }
+    Ok(())
+}
+
+fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()> {
+    let tag = recipe.image.sandbox;
+    println!("making base image {tag} from Debian {} packages", recipe.suite);
+    let rootfs = cache.join(format!("{}-{}", recipe.name, recipe.suite));
+
+    let step = Instant::now();
+    if !rootfs.is_dir() && !ctx.dry_run {
+        debootstrap(ctx, recipe, cache, &rootfs)?;
+    }
+    if !ctx.dry_run {
+        std::fs::copy(HOST_CA, rootfs.join("etc/ssl/certs/ca-certificates.crt"))
+            .context("copying the host's CA bundle into the rootfs")?;
+    }
+    let debootstrap_took = step.elapsed();
+
+    let step = Instant::now();
+    let tarball = cache.join(format!("{}-{}.tar", recipe.name, recipe.suite));
+    let mut tar = cmd("tar").args(["--numeric-owner", "-C"]).arg(rootfs.display().to_string());
+    tar = tar.args(["-c", "-f"]).arg(tarball.display().to_string()).arg("--anchored");
+    for pattern in EXCLUDES {
+        tar = tar.arg(format!("--exclude={pattern}"));
+    }
+    tar.arg(".").run(ctx)?;
+    let mut import = cmd("docker").arg("import");
+    for change in IMPORT_CHANGES {
+        import = import.arg("--change").arg(*change);
+    }
+    import.arg(tarball.display().to_string()).arg(recipe.rootfs_tag()).run(ctx)?;
+    let _ = std::fs::remove_file(&tarball);
+    let import_took = step.elapsed();
+
+    let step = Instant::now();
+    if !ctx.dry_run {
+        std::fs::create_dir_all(context)?;
+        std::fs::write(context.join(format!("{}.Dockerfile", recipe.name)), recipe.dockerfile)?;
+        std::fs::write(context.join("postgres-entrypoint.sh"), POSTGRES_ENTRYPOINT)?;
+    }
+    cmd("docker")
+        .args(["build", "--network", "host", "--build-arg"])
+        .arg(format!("ROOTFS={}", recipe.rootfs_tag()))
+        .arg("--label")
+        .arg(format!("{LABEL}={}", recipe.hash()))
+        .arg("--file")
+        .arg(context.join(format!("{}.Dockerfile", recipe.name)).display().to_string())
+        .args(["--tag", tag])
+        .arg(context.display().to_string())
+        .run_lines(ctx, &format!("[{}] ", recipe.name))?;
+    println!(
+        "{tag}: debootstrap {}, import {}, build {}",
+        util::secs(debootstrap_took),
+        util::secs(import_took),
+        util::secs(step.elapsed())
+    );
+    Ok(())
+}
+
+/// Into `<rootfs>.tmp` then renamed, so an interrupted run leaves no half rootfs.
+fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Result<()> {
+    let tmp = rootfs.with_extension("tmp");
+    let debs = cache.join("debs-cache");
+    std::fs::create_dir_all(&debs)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    cmd("debootstrap")
+        .args(["--variant=minbase", &format!("--cache-dir={}", debs.display())])
+        .arg(format!("--include={}", recipe.packages))
+        .args([recipe.suite, &tmp.display().to_string(), MIRROR])
+        .run_lines(ctx, &format!("[{}] ", recipe.name))
+        .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
+    std::fs::rename(&tmp, rootfs)?;
+    Ok(())
 }

@@ -481,7 +481,7 @@ fn write_exports(layout: &Layout, state: &State) -> Result<()> {
     write_atomic(&layout.env_file(), text.as_bytes())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))

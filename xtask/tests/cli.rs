@@ -1,0 +1,209 @@
+//! The command line as a user meets it: help, bad input, env files, and dry
+//! runs (which must print exactly the docker commands and AWS calls, and run none).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use common::{repo_root, run, xtask};
+
+const ENV_VARS: &[(&str, &str)] = &[
+    ("AWS_DEFAULT_REGION", "ca-central-1"),
+    ("AWS_ACCESS_KEY_ID", "AKIACLITESTKEY000001"),
+    ("AWS_SECRET_ACCESS_KEY", "cli-test-secret-value-0001"),
+];
+
+/// The tool with its root in a scratch folder (env files land there).
+fn in_scratch(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = xtask(args);
+    c.env("CRUDDUR_ROOT", dir);
+    c
+}
+
+#[test]
+fn help_lists_every_command_of_the_contract() {
+    let out = run(xtask(&["--help"])).ok();
+    for command in [
+        "env", "build", "run", "up", "down", "ecr", "push", "cluster", "service", "deploy", "diff", "rollback",
+        "status", "connect", "sandbox", "test", "bench",
+    ] {
+        assert!(out.stdout.lines().any(|l| l.trim_start().starts_with(command)), "{command} missing:\n{}", out.stdout);
+    }
+    let ecr = run(xtask(&["ecr", "--help"])).ok();
+    for sub in ["login", "create", "mirror-base"] {
+        assert!(ecr.stdout.contains(sub), "{}", ecr.stdout);
+    }
+}
+
+#[test]
+fn an_unknown_service_lists_the_valid_ones_and_exits_2() {
+    for args in [&["build", "db"][..], &["deploy", "api"], &["env", "nope"], &["diff", "all"]] {
+        let out = run(xtask(args)).fails_with(2);
+        for name in ["backend", "backend-flask", "frontend", "frontend-react-js"] {
+            assert!(out.stderr.contains(name), "{args:?}: {}", out.stderr);
+        }
+    }
+}
+
+#[test]
+fn env_names_every_missing_variable_at_once_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(in_scratch(dir.path(), &["env"])).fails_with(2);
+    for name in ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(out.stderr.contains(name), "{}", out.stderr);
+    }
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn env_writes_both_files_private_and_check_notices_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = in_scratch(dir.path(), &["env"]);
+    c.envs(ENV_VARS.iter().copied());
+    let out = run(c).ok();
+    assert!(!out.all().contains("cli-test-secret-value-0001"), "secret printed: {}", out.all());
+    for name in ["backend-flask.env", "frontend-react-js.env"] {
+        let path = dir.path().join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+    }
+    let backend = std::fs::read_to_string(dir.path().join("backend-flask.env")).unwrap();
+    assert!(backend.contains("\nAWS_SECRET_ACCESS_KEY=cli-test-secret-value-0001\n"));
+    assert!(backend.contains("\nFRONTEND_URL=http://localhost:3000\n"));
+
+    let mut check = in_scratch(dir.path(), &["env", "--check"]);
+    check.envs(ENV_VARS.iter().copied());
+    run(check).ok();
+
+    let mut drifted = in_scratch(dir.path(), &["env", "--check"]);
+    drifted.envs(ENV_VARS.iter().copied()).env("GITPOD_WORKSPACE_ID", "ws1").env("GITPOD_WORKSPACE_CLUSTER_HOST", "gitpod.io");
+    let out = run(drifted).fails_with(1);
+    assert!(out.stderr.contains("backend-flask.env") && out.stderr.contains("frontend-react-js.env"), "{}", out.stderr);
+}
+
+#[test]
+fn stdout_hides_secrets_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = in_scratch(dir.path(), &["env", "--stdout"]);
+    c.envs(ENV_VARS.iter().copied()).env("ROLLBAR_ACCESS_TOKEN", "rollbar-token-xyz");
+    let out = run(c).ok();
+    for secret in ["cli-test-secret-value-0001", "AKIACLITESTKEY000001", "rollbar-token-xyz"] {
+        assert!(!out.stdout.contains(secret), "{secret} shown:\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("AWS_SECRET_ACCESS_KEY=***"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "--stdout writes nothing");
+
+    let mut shown = in_scratch(dir.path(), &["env", "--stdout", "--show-secrets"]);
+    shown.envs(ENV_VARS.iter().copied());
+    assert!(run(shown).ok().stdout.contains("cli-test-secret-value-0001"));
+}
+
+/// A `docker` that records every call: a dry run must leave its log empty.
+fn fake_docker(dir: &Path) -> (String, std::path::PathBuf) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("docker-calls.log");
+    let script = format!("#!/bin/sh\necho \"$@\" >> {}\nexit 0\n", log.display());
+    for program in ["docker", "docker-compose"] {
+        std::fs::write(bin.join(program), &script).unwrap();
+        std::fs::set_permissions(bin.join(program), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()), log)
+}
+
+fn dry_run(dir: &Path, args: &[&str]) -> Vec<Vec<String>> {
+    let (path, log) = fake_docker(dir);
+    let mut c = in_scratch(dir, args);
+    c.env("PATH", path).envs(ENV_VARS.iter().copied()).env("CRUDDUR_BASE_IMAGES", "sandbox");
+    let out = run(c).ok();
+    assert!(!log.exists(), "a dry run ran docker: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    out.dry_run_argvs()
+}
+
+#[test]
+fn dry_run_build_prints_the_exact_docker_build_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let argvs = dry_run(dir.path(), &["build", "backend", "--tag", "v9", "--dry-run"]);
+    assert_eq!(
+        argvs,
+        vec![vec![
+            "docker", "build", "--file", &format!("{root}/backend-flask/Dockerfile.prod"), "--tag",
+            "backend-flask-prod", "--tag", "backend-flask-prod:v9", "--build-arg",
+            "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm", &format!("{root}/backend-flask"),
+        ]]
+    );
+    let all = dry_run(dir.path(), &["build", "all", "--dev", "--dry-run"]);
+    assert_eq!(all.len(), 2);
+    let frontend = all.iter().find(|a| a.contains(&"frontend-react-js".to_string())).expect("frontend build");
+    assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile")));
+    for arg in ["NODE_IMAGE=cruddur-base/node:20-trixie", "NGINX_IMAGE=cruddur-base/nginx:bookworm", "REACT_APP_BACKEND_URL=http://localhost:4567", "REACT_APP_AWS_COGNITO_REGION=ca-central-1"] {
+        assert!(frontend.contains(&arg.to_string()), "{arg} missing from {frontend:?}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "env")).count(), 0, "a dry run writes no env file");
+}
+
+#[test]
+fn dry_run_run_up_and_down_print_their_docker_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let argvs = dry_run(dir.path(), &["run", "frontend", "--detach", "--dry-run"]);
+    assert_eq!(
+        argvs,
+        vec![
+            vec!["docker", "network", "create", "cruddur-net"],
+            vec![
+                "docker", "run", "--rm", "--name", "frontend-react-js", "--env-file",
+                &format!("{root}/frontend-react-js.env"), "--network", "cruddur-net", "--publish", "3000:3000",
+                "--detach", "frontend-react-js-prod",
+            ],
+        ]
+    );
+    let compose = |args: &[&str]| -> Vec<String> {
+        [&["docker", "compose", "--file", &format!("{root}/docker-compose.yml"), "--project-directory", &root][..], args]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let up = dry_run(dir.path(), &["up", "--build", "--dry-run"]);
+    assert_eq!(up.last().unwrap(), &compose(&["up", "--detach", "--build"]));
+    let down = dry_run(dir.path(), &["down", "--dry-run"]);
+    assert_eq!(down, vec![compose(&["down", "--remove-orphans"])]);
+}
+
+#[test]
+fn aws_dry_runs_print_the_calls_and_need_no_credentials() {
+    let out = run(xtask(&["ecr", "create", "--dry-run"])).ok();
+    for repo in ["backend-flask", "frontend-react-js", "cruddur-python"] {
+        assert!(out.stdout.contains(&format!("[dry-run] ecr CreateRepository repositoryName={repo}")), "{}", out.stdout);
+    }
+    let mut deploy = xtask(&["deploy", "backend", "--no-build", "--dry-run"]);
+    deploy.env("CRUDDUR_SUBNETS", "subnet-1").env("CRUDDUR_SECURITY_GROUP", "sg-1");
+    let out = run(deploy).ok();
+    for call in ["ecr DescribeImages", "ecs DescribeServices", "ecs RegisterTaskDefinition", "ecs CreateService"] {
+        assert!(out.stdout.contains(&format!("[dry-run] {call}")), "{call}:\n{}", out.stdout);
+    }
+    let status = run(xtask(&["status", "--dry-run"])).ok();
+    assert!(status.stdout.contains("[dry-run] ecs DescribeServices cluster=cruddur"), "{}", status.stdout);
+}
+
+#[test]
+fn generated_env_files_are_git_ignored() {
+    let gitignore = std::fs::read_to_string(repo_root().join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l.trim() == "*.env"));
+}
+
+/// The README's env table documents every variable the templates write.
+#[test]
+fn readme_env_table_covers_every_template_variable() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for template in ["backend-flask.env.txt", "frontend-react-js.env.txt"] {
+        let text = std::fs::read_to_string(repo_root().join("xtask/templates").join(template)).unwrap();
+        for key in text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).map(|(k, _)| k) {
+            assert!(readme.contains(&format!("| `{key}` |")), "README's env table lacks {key}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The harness every integration test uses: the tool's binary with a clean
+//! environment, and sandboxes of its own (moto + registry + bridge on free
+//! loopback ports, stopped when the test ends), so tests never share names.
+//! A missing prerequisite fails the test with the reason; nothing is skipped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Variables from the developer's shell that would change what the tool does.
+const SCRUBBED_PREFIXES: &[&str] = &["AWS_", "CRUDDUR_", "GITPOD_", "CODESPACE", "GITHUB_CODESPACES", "HONEYCOMB_"];
+
+/// The tool, with none of the caller's AWS or Cruddur settings.
+pub fn xtask(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(args).current_dir(repo_root());
+    for (k, _) in std::env::vars() {
+        if SCRUBBED_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            c.env_remove(&k);
+        }
+    }
+    // No AWS config files either: credentials only from what a test sets.
+    c.env("AWS_CONFIG_FILE", "/dev/null").env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+    /// The command lines a dry run printed, as argument vectors.
+    pub fn dry_run_argvs(&self) -> Vec<Vec<String>> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("[dry-run] "))
+            .filter_map(|l| shell_words::split(l).ok())
+            .collect()
+    }
+}
+
+pub fn run(mut c: Command) -> Run {
+    let out: Output = c.output().expect("running xtask");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Fails the test (never skips it) when no docker daemon answers.
+#[track_caller]
+pub fn require_docker() {
+    let ok = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "no docker daemon answers: run the tests through `cargo xtask test` (it starts one), or start dockerd");
+}
+
+/// The offline base images (made once by `cargo xtask sandbox up`/`test`; cached after).
+pub fn require_base_images() {
+    require_docker();
+    run(xtask(&["sandbox", "base-images"])).ok();
+}
+
+/// A sandbox of the test's own, on free loopback ports.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub exports: Vec<(String, String)>,
+    pub state: serde_json::Value,
+}
+
+impl Sandbox {
+    pub fn start(extra: &[&str]) -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("cruddur-sandbox-").tempdir().unwrap();
+        let state_dir = dir.path().display().to_string();
+        let mut args = vec!["sandbox", "up", "--state-dir", &state_dir, "--port-base", "0", "--no-base-images"];
+        args.extend_from_slice(extra);
+        let up = run(xtask(&args));
+        // Built first so a failed `up` still stops whatever it started.
+        let mut sandbox = Sandbox { exports: Vec::new(), state: serde_json::Value::Null, dir };
+        let up = up.ok();
+        let state_text = std::fs::read_to_string(sandbox.dir.path().join("state.json")).expect("state.json");
+        sandbox.state = serde_json::from_str(&state_text).unwrap();
+        let env_sh = std::fs::read_to_string(sandbox.dir.path().join("env.sh")).unwrap();
+        sandbox.exports = env_sh
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(up.stdout.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"), "{}", up.stdout);
+        sandbox
+    }
+
+    /// The tool pointed at this sandbox.
+    pub fn xtask(&self, args: &[&str]) -> Command {
+        let mut c = xtask(args);
+        c.envs(self.exports.iter().map(|(k, v)| (k.clone(), v.clone())));
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(self.xtask(args))
+    }
+
+    /// The aws CLI from the sandbox's virtualenv, as an independent view of moto.
+    pub fn aws(&self, args: &[&str]) -> serde_json::Value {
+        let aws = repo_root().join("target/sandbox/venv/bin/aws");
+        let mut c = Command::new(aws);
+        c.args(args).args(["--output", "json"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                c.env_remove(&k);
+            }
+        }
+        c.envs(self.exports.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let out = c.output().expect("running the aws CLI");
+        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn export(&self, name: &str) -> String {
+        self.exports.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    pub fn registry(&self) -> String {
+        self.export("CRUDDUR_ECR_REGISTRY")
+    }
+
+    /// Pids of the processes this sandbox started (from its pid files).
+    pub fn pids(&self) -> Vec<u32> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+            .collect()
+    }
+
+    pub fn down(&self) -> Run {
+        run(xtask(&["sandbox", "down", "--state-dir", &self.dir.path().display().to_string()]))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// GET with basic auth against the sandbox registry's HTTP API: (status, body).
+pub fn registry_get(registry: &str, path: &str, user: &str, password: &str) -> (u16, String) {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(registry).expect("connecting to the registry");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {registry}\r\nAuthorization: Basic {auth}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, body.to_string())
+}
+
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
