@@ -51,8 +51,7 @@ def _activity_uuid(value: str):
 @bp.get("/home")
 def home():
     rows = _db().fetch_all(
-        SELECT_ACTIVITIES
-        + " AND a.reply_to_activity_uuid IS NULL ORDER BY a.created_at DESC LIMIT %(limit)s",
+        SELECT_ACTIVITIES + " AND a.reply_to_activity_uuid IS NULL ORDER BY a.created_at DESC LIMIT %(limit)s",
         {"limit": FEED_LIMIT},
     )
     return jsonify([serialize.activity(r) for r in rows])
@@ -175,8 +174,7 @@ def show(activity_uuid: str):
         if row is None:
             raise NotFound("activity not found")
         replies = conn.execute(
-            SELECT_ACTIVITIES
-            + " AND a.reply_to_activity_uuid = %(uuid)s ORDER BY a.created_at ASC LIMIT %(limit)s",
+            SELECT_ACTIVITIES + " AND a.reply_to_activity_uuid = %(uuid)s ORDER BY a.created_at ASC LIMIT %(limit)s",
             {"uuid": uuid, "limit": FEED_LIMIT},
         ).fetchall()
     return jsonify({"activity": serialize.activity(row), "replies": [serialize.activity(r) for r in replies]})

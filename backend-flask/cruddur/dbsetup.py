@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     url = args.url or (os.environ.get("CONNECTION_URL") or "").strip()
     if not url:
-        print("db-setup: CONNECTION_URL is not set (or pass --url postgresql://user:pass@host:5432/db)", file=sys.stderr)
+        print(
+            "db-setup: CONNECTION_URL is not set (or pass --url postgresql://user:pass@host:5432/db)", file=sys.stderr
+        )
         return 2
     try:
         import psycopg

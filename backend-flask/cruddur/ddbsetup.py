@@ -12,8 +12,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from .config import Settings
-from .errors import MessagesUnavailable
 from .ddb import MessageStore, group_uuid_for, make_client, table_definition
+from .errors import MessagesUnavailable
 
 # The seed users of db/02-seed.sql (the tests check that they agree).
 SEED_ANDREW = {
@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ddb-setup: seeded message group {group} (andrewbrown <-> bayko)")
     except (BotoCoreError, ClientError, MessagesUnavailable) as exc:
         print(f"ddb-setup: {where}: {exc}", file=sys.stderr)
-        print("ddb-setup: check AWS_ENDPOINT_URL (DynamoDB local), AWS_DEFAULT_REGION and the AWS credentials", file=sys.stderr)
+        print(
+            "ddb-setup: check AWS_ENDPOINT_URL (DynamoDB local), AWS_DEFAULT_REGION and the AWS credentials",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -76,8 +76,7 @@ def error_response(message: str, status: int, headers: dict | None = None):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        if exc.status >= 500:
-            log.warning("%s", exc.message)
+        # 503s were logged, with their cause, where they were raised.
         return error_response(exc.message, exc.status, exc.headers)
 
     @app.errorhandler(HTTPException)

@@ -122,8 +122,16 @@ def postgres_url():
 
     run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
     run(
-        str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", "60",
-        "-o", f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(logfile),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
         "start",
     )
     try:
@@ -137,7 +145,10 @@ def postgres_url():
     finally:
         subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            cwd=tmp, capture_output=True, timeout=60, **run_as,
+            cwd=tmp,
+            capture_output=True,
+            timeout=60,
+            **run_as,
         )
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -156,7 +167,9 @@ def moto_url():
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     try:
         wait_for_port(port, proc=proc)

@@ -1,8 +1,16 @@
 from conftest import EXPIRED_ACTIVITY, SEED, SEED_ACTIVITY, SEED_ACTIVITY_2, SEED_REPLY
 
 ACTIVITY_KEYS = {
-    "uuid", "handle", "display_name", "message", "created_at", "expires_at",
-    "likes_count", "replies_count", "reposts_count", "reply_to_activity_uuid",
+    "uuid",
+    "handle",
+    "display_name",
+    "message",
+    "created_at",
+    "expires_at",
+    "likes_count",
+    "replies_count",
+    "reposts_count",
+    "reply_to_activity_uuid",
 }
 
 

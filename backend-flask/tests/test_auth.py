@@ -34,7 +34,10 @@ def test_valid_access_token_signs_in_by_username_as_handle(client, jwks):
     "kwargs, message",
     [
         ({"expires_in": -120}, "token has expired"),
-        ({"issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"}, "token was issued by another user pool"),
+        (
+            {"issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"},
+            "token was issued by another user pool",
+        ),
         ({"client_id": "another-client"}, "token was issued for another app client"),
         ({"token_use": "id"}, "an access token is required"),
         ({"kid": "unknown-kid"}, "token signed with an unknown key"),

@@ -20,8 +20,12 @@ DB_ROUTES = [
 def db_down_client(base_env):
     from cruddur import create_app
 
-    env = {**base_env, "CONNECTION_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/cruddur",
-           "DB_POOL_TIMEOUT": "1", "DB_CONNECT_TIMEOUT": "1"}
+    env = {
+        **base_env,
+        "CONNECTION_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/cruddur",
+        "DB_POOL_TIMEOUT": "1",
+        "DB_CONNECT_TIMEOUT": "1",
+    }
     app = create_app(env, json_logs=False)
     yield app.test_client()
     app.extensions["cruddur"].db.close()

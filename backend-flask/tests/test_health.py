@@ -14,7 +14,10 @@ HEALTH_CHECK = str(BACKEND_DIR / "bin" / "health-check")
 
 def run_health_check(*args, env=None):
     return subprocess.run(
-        [HEALTH_CHECK, *args], capture_output=True, text=True, timeout=30,
+        [HEALTH_CHECK, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, **(env or {})},
     )
 
@@ -102,9 +105,21 @@ def test_gunicorn_serves_the_app_with_the_production_config(base_env, db_url):
     port = free_port()
     env = {**os.environ, **base_env, "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "2"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "cruddur.wsgi:app"],
-        cwd=BACKEND_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "cruddur.wsgi:app",
+        ],
+        cwd=BACKEND_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for_port(port, proc=proc)
@@ -122,7 +137,8 @@ def test_gunicorn_serves_the_app_with_the_production_config(base_env, db_url):
     lines = [json.loads(line) for line in (out + err).splitlines() if line.strip()]
     requests = [line for line in lines if line.get("message") == "request"]
     assert {(r["method"], r["path"], r["status"]) for r in requests} >= {
-        ("GET", "/api/health-check", 200), ("GET", "/api/activities/home", 200)
+        ("GET", "/api/health-check", 200),
+        ("GET", "/api/activities/home", 200),
     }
     assert not [line for line in lines if line["level"] in ("warning", "error", "critical")]
     assert not [line for line in lines if line["logger"] == "gunicorn.access"]  # no duplicate request lines

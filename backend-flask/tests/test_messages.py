@@ -46,8 +46,13 @@ def test_conversation_round_trip(mclient, jwks):
 
     groups = mclient.get("/api/message_groups", headers=andrew).get_json()
     assert groups == [
-        {"uuid": group, "handle": "bayko", "display_name": "Andrew Bayko", "message": "Third",
-         "created_at": messages[-1]["created_at"]}
+        {
+            "uuid": group,
+            "handle": "bayko",
+            "display_name": "Andrew Bayko",
+            "message": "Third",
+            "created_at": messages[-1]["created_at"],
+        }
     ]
     groups = mclient.get("/api/message_groups", headers=bayko).get_json()
     assert [(g["handle"], g["message"]) for g in groups] == [("andrewbrown", "Third")]
@@ -96,7 +101,11 @@ def test_create_message_bad_input(mclient, jwks):
         ({"handle": "ghost", "message": "boo"}, 404, "no user with handle @ghost"),
         ({"handle": "andrewbrown", "message": "me"}, 400, "you cannot send a message to yourself"),
         ({"message_group_uuid": "nope", "message": "x"}, 400, "message group id must be a UUID"),
-        ({"message_group_uuid": "00000000-0000-4000-8000-000000000000", "message": "x"}, 404, "message group not found"),
+        (
+            {"message_group_uuid": "00000000-0000-4000-8000-000000000000", "message": "x"},
+            404,
+            "message group not found",
+        ),
         ({"handle": 7, "message": "x"}, 400, "'handle' must be a string"),
     ]
     for body, status, message in cases:

@@ -16,10 +16,21 @@ from cruddur.logs import JsonFormatter
 from cruddur.telemetry import otlp_traces_endpoint, parse_otlp_headers
 
 GENERATED_ENV_KEYS = [
-    "FRONTEND_URL", "BACKEND_URL", "CONNECTION_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_HEADERS", "AWS_XRAY_URL", "AWS_XRAY_DAEMON_ADDRESS", "AWS_COGNITO_USER_POOL_ID",
-    "AWS_COGNITO_USER_POOL_CLIENT_ID", "ROLLBAR_ACCESS_TOKEN",
+    "FRONTEND_URL",
+    "BACKEND_URL",
+    "CONNECTION_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "AWS_XRAY_URL",
+    "AWS_XRAY_DAEMON_ADDRESS",
+    "AWS_COGNITO_USER_POOL_ID",
+    "AWS_COGNITO_USER_POOL_CLIENT_ID",
+    "ROLLBAR_ACCESS_TOKEN",
 ]
 
 SCRIPT = r"""
@@ -61,21 +72,23 @@ def test_integrations_off_by_default_log_only_clean_json(postgres_url, db_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_", "ROLLBAR_"))}
     env.update({key: "" for key in GENERATED_ENV_KEYS})
     env.update({"CONNECTION_URL": postgres_url, "PYTHONPATH": str(BACKEND_DIR)})
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, env=env, cwd=BACKEND_DIR)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, env=env, cwd=BACKEND_DIR
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stderr.strip().splitlines()[-1]) == {"loaded_optional_modules": []}
     assert "Traceback" not in result.stderr
     assert "sekrit" not in result.stdout + result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["level"] for line in lines if line["level"] not in ("info", "debug")] == []
-    requests = [(l["method"], l["path"], l["status"]) for l in lines if l["logger"] == "cruddur.request"]
+    requests = [(x["method"], x["path"], x["status"]) for x in lines if x["logger"] == "cruddur.request"]
     assert requests == [
         ("GET", "/api/health-check", 200),
         ("GET", "/api/activities/home", 200),
         ("GET", "/api/users/@bayko/short", 200),
         ("POST", "/api/activities", 401),
     ]
-    assert all(isinstance(l["duration_ms"], float) for l in lines if l["logger"] == "cruddur.request")
+    assert all(isinstance(x["duration_ms"], float) for x in lines if x["logger"] == "cruddur.request")
 
 
 def test_request_log_fields(client, caplog):
@@ -92,8 +105,11 @@ def test_request_log_fields(client, caplog):
 def test_cors(client):
     r = client.options(
         "/api/activities",
-        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization, content-type"},
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
     )
     assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
     assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
@@ -106,7 +122,9 @@ def test_cors(client):
 
 def test_otlp_settings_parsing():
     assert parse_otlp_headers("x-honeycomb-team=abc%20def, other = 1,broken") == {
-        "x-honeycomb-team": "abc def", "other": "1"}
+        "x-honeycomb-team": "abc def",
+        "other": "1",
+    }
     assert parse_otlp_headers(None) == {}
     assert otlp_traces_endpoint("https://api.honeycomb.io/") == "https://api.honeycomb.io/v1/traces"
     assert otlp_traces_endpoint("http://c:4318/v1/traces") == "http://c:4318/v1/traces"

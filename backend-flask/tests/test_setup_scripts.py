@@ -19,7 +19,10 @@ def run_script(name, *args, env=None):
     base = {k: v for k, v in os.environ.items() if k not in ("CONNECTION_URL", "AWS_ENDPOINT_URL")}
     return subprocess.run(
         [sys.executable, str(BACKEND_DIR / "bin" / name), *args],
-        capture_output=True, text=True, timeout=120, env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, **(env or {})},
     )
 
 
@@ -55,10 +58,15 @@ def test_seed_has_the_required_rows(scratch_db):
         users = dict(conn.execute("SELECT handle, display_name FROM users").fetchall())
         assert users == {"andrewbrown": "Andrew Brown", "bayko": "Andrew Bayko", "londo": "Londo Mollari"}
         assert conn.execute("SELECT count(*) FROM users WHERE cognito_user_id <> ''").fetchone()[0] == 3
-        assert conn.execute(
-            "SELECT count(*) FROM activities WHERE message LIKE '%This was imported as seed data!%'"
-        ).fetchone()[0] >= 1
-        assert conn.execute("SELECT count(*) FROM activities WHERE reply_to_activity_uuid IS NOT NULL").fetchone()[0] >= 1
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM activities WHERE message LIKE '%This was imported as seed data!%'"
+            ).fetchone()[0]
+            >= 1
+        )
+        assert (
+            conn.execute("SELECT count(*) FROM activities WHERE reply_to_activity_uuid IS NOT NULL").fetchone()[0] >= 1
+        )
 
 
 def test_sql_files_work_as_docker_entrypoint_initdb_scripts(scratch_db):
@@ -70,7 +78,9 @@ def test_sql_files_work_as_docker_entrypoint_initdb_scripts(scratch_db):
     for name in files:
         result = subprocess.run(
             [str(psql), "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", "-d", scratch_db, "-f", str(DB_DIR / name)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
     assert counts(scratch_db) == (3, 7)
@@ -98,8 +108,10 @@ def test_bin_db_setup_errors():
 
 def test_bin_ddb_setup(moto_url):
     env = {
-        "AWS_ENDPOINT_URL": moto_url, "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "DDB_MESSAGE_TABLE": "ddb-setup-test",
     }
     result = run_script("ddb-setup", "--seed", env=env)
@@ -113,8 +125,11 @@ def test_bin_ddb_setup(moto_url):
 
 def test_bin_ddb_setup_unreachable():
     env = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "DDB_TIMEOUT": "1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DDB_TIMEOUT": "1",
     }
     result = run_script("ddb-setup", env=env)
     assert result.returncode == 1
