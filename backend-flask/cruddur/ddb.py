@@ -241,8 +241,11 @@ class MessageStore:
                     {"Put": {"TableName": self.table, "Item": item}},
                 ],
             )
-        except ClientError:
-            # The group was created concurrently: post into it.
+        except ClientError as exc:
+            # Cancelled because the group was created concurrently: post into it.
+            if self.group_of(str(sender["uuid"]), group) is None:
+                log.warning("DynamoDB transact_write_items failed: %s", exc.response.get("Error", {}).get("Code"))
+                raise MessagesUnavailable() from exc
             return self.send(sender, group, str(recipient["uuid"]), message)
         return self._message(item, group)
 

@@ -149,3 +149,27 @@ def test_missing_table_is_503(make_app, db_url, moto_url, jwks):
     r = app.test_client().get("/api/message_groups", headers=jwks.headers())
     assert r.status_code == 503
     assert r.get_json() == {"error": "message store unavailable"}
+
+
+def test_starting_a_conversation_that_appeared_meanwhile_posts_into_it(mclient, jwks, app, monkeypatch):
+    """Two first messages at once: the second finds the group created by the
+    first (its create transaction is cancelled) and posts into it."""
+    store = app.extensions["cruddur"].messages
+    real_group_of = store.group_of
+    calls = []
+
+    def group_of_missing_once(user_uuid, group):
+        calls.append(group)
+        return None if len(calls) == 1 else real_group_of(user_uuid, group)
+
+    andrew = jwks.headers("andrewbrown")
+    assert mclient.post("/api/messages", json={"handle": "bayko", "message": "first"}, headers=andrew).status_code == 201
+    monkeypatch.setattr(store, "group_of", group_of_missing_once)
+    r = mclient.post("/api/messages", json={"handle": "bayko", "message": "second"}, headers=andrew)
+    assert r.status_code == 201
+    group = r.get_json()["message_group_uuid"]
+    assert len(calls) == 2  # the create transaction was cancelled, then the group found
+    monkeypatch.undo()
+    messages = mclient.get(f"/api/messages/{group}", headers=andrew).get_json()
+    assert [m["message"] for m in messages] == ["first", "second"]
+    assert len(mclient.get("/api/message_groups", headers=jwks.headers("bayko")).get_json()) == 1
