@@ -186,3 +186,23 @@ pub fn alive(pid: u32) -> bool {
         .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
         .unwrap_or(false)
 }
+
+/// The prod image of a service, built (from docker's cache after the first
+/// time) with the offline base images.
+pub fn require_prod_image(service: &str) {
+    require_base_images();
+    let image = format!("{service}-prod");
+    let present = Command::new("docker").args(["image", "inspect", &image]).output().is_ok_and(|o| o.status.success());
+    if !present {
+        let mut build = xtask(&["build", service]);
+        build.env("CRUDDUR_BASE_IMAGES", "sandbox").env("CRUDDUR_BUILD_NETWORK", "host").env("AWS_DEFAULT_REGION", "us-east-1");
+        run(build).ok();
+    }
+}
+
+/// What a secret-checking test greps every output for.
+pub fn assert_no_secrets(output: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!output.contains(secret), "secret {secret:?} in output:\n{output}");
+    }
+}

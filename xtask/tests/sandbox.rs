@@ -1,0 +1,56 @@
+//! The sandbox itself: idempotent `up`, loopback only, `status`, and a `down`
+//! that leaves none of its processes running.
+
+mod common;
+
+use common::{alive, run, xtask, Sandbox};
+
+/// Local addresses of listening TCP sockets on `port` (from /proc/net/tcp{,6}).
+fn listeners(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state) = (fields[1], fields[3]);
+            let (addr, p) = local.rsplit_once(':').unwrap();
+            if state == "0A" && u16::from_str_radix(p, 16).unwrap() == port {
+                found.push(addr.to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn up_is_idempotent_listens_on_loopback_only_and_down_stops_everything() {
+    let sandbox = Sandbox::start(&[]);
+    let pids = sandbox.pids();
+    assert_eq!(pids.len(), 3, "moto, registry, bridge: {pids:?}");
+    assert!(pids.iter().all(|&p| alive(p)));
+
+    for key in ["moto_port", "registry_port", "bridge_port"] {
+        let port = sandbox.state[key].as_u64().unwrap() as u16;
+        let addrs = listeners(port);
+        assert!(!addrs.is_empty(), "nothing listens on {key} {port}");
+        // 0100007F is 127.0.0.1 in /proc's byte order.
+        assert!(addrs.iter().all(|a| a == "0100007F"), "{key} {port} listens beyond loopback: {addrs:?}");
+    }
+
+    let dir = sandbox.dir.path().display().to_string();
+    let again = run(xtask(&["sandbox", "up", "--state-dir", &dir, "--no-base-images"])).ok();
+    assert!(again.stdout.contains("sandbox already up"), "{}", again.stdout);
+    assert_eq!(sandbox.pids(), pids, "the second `up` started nothing new");
+
+    let running = |stdout: &str| stdout.lines().filter(|l| l.split_whitespace().last() == Some("running")).count();
+    let status = run(xtask(&["sandbox", "status", "--state-dir", &dir])).ok();
+    assert_eq!(running(&status.stdout), 3, "{}", status.stdout);
+
+    let down = sandbox.down().ok();
+    assert!(down.stdout.contains("stopped moto"), "{}", down.stdout);
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} still running after down");
+    }
+    let status = run(xtask(&["sandbox", "status", "--state-dir", &dir])).ok();
+    assert_eq!(running(&status.stdout), 0, "{}", status.stdout);
+}
