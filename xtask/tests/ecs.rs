@@ -118,7 +118,11 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
 
     let again = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
     assert!(again.stdout.contains("no new revision registered"), "{}", again.stdout);
-    assert!(again.stdout.contains("nothing to deploy"), "{}", again.stdout);
+    assert_eq!(revisions(&sandbox, "backend-flask"), 1);
+    // moto's CreateService drops enableExecuteCommand and enableECSManagedTags, so the
+    // first re-deploy applies them with UpdateService; from then on nothing differs.
+    let third = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
+    assert!(third.stdout.contains("nothing to deploy"), "{}", third.stdout);
     assert_eq!(revisions(&sandbox, "backend-flask"), 1);
 
     let exists = sandbox.run(&["service", "create", "backend"]).ok();

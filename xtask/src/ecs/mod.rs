@@ -386,6 +386,10 @@ async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &
                 print_line("", &format!("{label}: already running {revision} with these settings: nothing to deploy"));
                 return Ok(Outcome::UpToDate { revision });
             }
+            let drifted = changed_keys(&want, &have);
+            if !drifted.is_empty() {
+                print_line("", &format!("{label}: service settings differ from infra/: {}", drifted.join(", ")));
+            }
             let id = ecs.update(service, &task_definition, Some(&def)).await?;
             print_line("", &format!("{label}: updated service to {revision}: deployment {id}"));
             id
@@ -420,6 +424,12 @@ async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &
             }
         }
     }
+}
+
+/// Top-level settings whose values differ.
+fn changed_keys(want: &serde_json::Value, have: &serde_json::Value) -> Vec<String> {
+    let Some(want) = want.as_object() else { return vec![] };
+    want.iter().filter(|(k, v)| have.get(k.as_str()) != Some(v)).map(|(k, _)| k.clone()).collect()
 }
 
 /// Registers `wanted` unless the service's current revision (or, for a new

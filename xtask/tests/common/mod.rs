@@ -115,6 +115,8 @@ impl Sandbox {
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut c = xtask(args);
         c.envs(self.exports.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Its own docker credentials store: parallel tests' logins must not clobber each other.
+        c.env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
         c
     }
 
