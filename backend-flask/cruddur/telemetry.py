@@ -11,6 +11,7 @@ Their libraries are imported only when switched on.
 from __future__ import annotations
 
 import logging
+import socket
 from urllib.parse import unquote
 
 from flask import Flask, got_request_exception
@@ -61,7 +62,25 @@ def init_opentelemetry(app: Flask, settings: Settings) -> None:
     log.info("OpenTelemetry tracing on", extra={"service": settings.otel_service_name})
 
 
+def xray_daemon_resolves(address: str) -> bool:
+    """The local stack names the daemon `xray-daemon:2000`, which exists only
+    under compose's `xray` profile: without it, report once instead of
+    logging a failed send for every request."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.getaddrinfo(host or "127.0.0.1", int(port), type=socket.SOCK_DGRAM)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def init_xray(app: Flask, settings: Settings) -> None:
+    if not xray_daemon_resolves(settings.xray_daemon_address):
+        log.warning(
+            "X-Ray daemon unavailable: X-Ray stays off",
+            extra={"daemon_address": settings.xray_daemon_address},
+        )
+        return
     from aws_xray_sdk.core import AWSXRayRecorder
     from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
     from aws_xray_sdk.ext.flask.middleware import XRayMiddleware

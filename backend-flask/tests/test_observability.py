@@ -194,6 +194,18 @@ def test_xray_sends_segments_when_configured(make_app, db_url):
     assert segment["http"]["response"]["status"] == 200
 
 
+def test_unresolvable_xray_daemon_is_reported_once_and_left_off(make_app, db_url, caplog):
+    with caplog.at_level(logging.WARNING):
+        app = make_app(AWS_XRAY_DAEMON_ADDRESS="xray-daemon.invalid:2000")
+        client = app.test_client()
+        for _ in range(3):
+            assert client.get("/api/users/@bayko/short").status_code == 200
+    assert app.extensions["cruddur"].xray_recorder is None
+    unavailable = [r for r in caplog.records if "X-Ray daemon unavailable" in r.getMessage()]
+    assert len(unavailable) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_rollbar_reports_unhandled_errors_when_configured(make_app, monkeypatch):
     import rollbar
 

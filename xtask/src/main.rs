@@ -14,6 +14,8 @@ mod util;
 #[cfg(feature = "aws")]
 mod aws;
 #[cfg(feature = "aws")]
+mod demo;
+#[cfg(feature = "aws")]
 mod ecr;
 #[cfg(feature = "aws")]
 mod ecs;
@@ -138,10 +140,22 @@ enum Command {
         #[command(subcommand)]
         command: sandbox::SandboxCommand,
     },
+    /// The quick start: sandbox, images, push and deploy of both services, then status.
+    Demo(DemoArgs),
     /// Run every test: unit, integration on the sandbox, backend pytest, frontend and browser tests.
     Test(testing::TestArgs),
     /// Measure the tool and print a table (ratios against the shell-script baseline).
     Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// First of the sandbox's three loopback ports (0: any free ports).
+    #[arg(long, default_value_t = 4700)]
+    pub port_base: u16,
+    /// Where the sandbox keeps its state (tests run the demo on a sandbox of their own).
+    #[arg(long, hide = true)]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -246,6 +260,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Sandbox { command } => sandbox::run(ctx, command),
         Command::Test(args) => testing::run(ctx, &args),
         Command::Bench(args) => bench::run(ctx, &args),
+        #[cfg(feature = "aws")]
+        Command::Demo(args) => demo::run(ctx, &args),
         aws_command => run_aws(ctx, aws_command),
     }
 }

@@ -95,19 +95,27 @@ impl Sandbox {
         let mut args = vec!["sandbox", "up", "--state-dir", &state_dir, "--port-base", "0", "--no-base-images"];
         args.extend_from_slice(extra);
         let up = run(xtask(&args));
-        // Built first so a failed `up` still stops whatever it started.
-        let mut sandbox = Sandbox { exports: Vec::new(), state: serde_json::Value::Null, dir };
+        // Adopted first so a failed `up` still stops whatever it started.
+        let sandbox = Sandbox::adopt(dir);
         let up = up.ok();
-        let state_text = std::fs::read_to_string(sandbox.dir.path().join("state.json")).expect("state.json");
-        sandbox.state = serde_json::from_str(&state_text).unwrap();
-        let env_sh = std::fs::read_to_string(sandbox.dir.path().join("env.sh")).unwrap();
+        assert!(up.stdout.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"), "{}", up.stdout);
+        assert!(!sandbox.exports.is_empty(), "no env.sh written");
+        sandbox
+    }
+
+    /// A sandbox something else started in `dir` (the demo): read its exports, stop it on drop.
+    pub fn adopt(dir: tempfile::TempDir) -> Sandbox {
+        let mut sandbox = Sandbox { exports: Vec::new(), state: serde_json::Value::Null, dir };
+        if let Ok(text) = std::fs::read_to_string(sandbox.dir.path().join("state.json")) {
+            sandbox.state = serde_json::from_str(&text).unwrap_or_default();
+        }
+        let env_sh = std::fs::read_to_string(sandbox.dir.path().join("env.sh")).unwrap_or_default();
         sandbox.exports = env_sh
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert!(up.stdout.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"), "{}", up.stdout);
         sandbox
     }
 
@@ -206,5 +214,43 @@ pub fn require_prod_image(service: &str) {
 pub fn assert_no_secrets(output: &str, secrets: &[&str]) {
     for secret in secrets {
         assert!(!output.contains(secret), "secret {secret:?} in output:\n{output}");
+    }
+}
+
+/// Settings a local (non-AWS) run needs: offline base images, host-network
+/// builds, and the variables the env files require.
+pub fn local_env(c: &mut Command) -> &mut Command {
+    c.env("CRUDDUR_BASE_IMAGES", "sandbox")
+        .env("CRUDDUR_BUILD_NETWORK", "host")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local-test-key")
+        .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+}
+
+pub fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return (0, String::new()) };
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("docker")
+}
+
+/// Removes the named containers when dropped (also when the test fails).
+pub struct Containers(pub Vec<&'static str>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            docker(&["rm", "--force", "--volumes", name]);
+        }
     }
 }
