@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     step("ECR repositories", "is moto up? `cargo xtask sandbox status`", || runtime.block_on(ecr::create(ctx, Selection::All)))?;
     step("ECS cluster", "is moto up? `cargo xtask sandbox status`", || runtime.block_on(ecs::create_cluster(ctx, &aws)))?;
     step("build both prod images", "read the build output above; `cargo xtask build <svc>` retries one", || {
-        docker::build(ctx, &BuildArgs { service: Selection::All, dev: false, tag: vec![], build_arg: vec![] })
+        docker::build(ctx, &BuildArgs::prod(Selection::All))
     })?;
     step("push both images", "`cargo xtask ecr login`, then `cargo xtask push all`", || {
         let push = PushArgs { service: Selection::All, tag: vec![], create_repo: true };

@@ -22,6 +22,9 @@ pub struct BuildArgs {
     /// Extra tag: `T` tags `<image>:T`; a name with `:` or `/` is used as is.
     #[arg(long, value_name = "T")]
     pub tag: Vec<String>,
+    /// Build every layer again (ignore docker's cache).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Extra build arg, passed to every image built.
     #[arg(long = "build-arg", value_name = "K=V", value_parser = parse_build_arg)]
     pub build_arg: Vec<(String, String)>,
@@ -37,6 +40,13 @@ pub struct RunArgs {
     /// Run the dev image instead of the prod one.
     #[arg(long)]
     pub dev: bool,
+}
+
+impl BuildArgs {
+    /// The prod images of `service`, as deploy, demo and the tests build them.
+    pub fn prod(service: Selection) -> BuildArgs {
+        BuildArgs { service, dev: false, tag: vec![], no_cache: false, build_arg: vec![] }
+    }
 }
 
 fn parse_build_arg(s: &str) -> Result<(String, String), String> {
@@ -124,6 +134,9 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
         if !network.is_empty() {
             c = c.arg("--network").arg(network);
         }
+    }
+    if args.no_cache {
+        c = c.arg("--no-cache");
     }
     for (k, v) in build_args(ctx, service, &args.build_arg)? {
         c = c.arg("--build-arg").arg(format!("{k}={v}"));
@@ -343,6 +356,7 @@ mod tests {
         let args = BuildArgs {
             service: Selection::One(&BACKEND),
             dev: false,
+            no_cache: false,
             tag: vec!["v1".into(), "registry.example/x:y".into()],
             build_arg: vec![("EXTRA".into(), "1".into())],
         };

@@ -7,12 +7,13 @@ mod env;
 mod exec;
 mod sandbox;
 mod services;
-mod bench;
 mod testing;
 mod util;
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod bench;
 #[cfg(feature = "aws")]
 mod demo;
 #[cfg(feature = "aws")]
@@ -145,7 +146,7 @@ enum Command {
     /// Run every test: unit, integration on the sandbox, backend pytest, frontend and browser tests.
     Test(testing::TestArgs),
     /// Measure the tool and print a table (ratios against the shell-script baseline).
-    Bench(bench::BenchArgs),
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,6 +157,16 @@ pub struct DemoArgs {
     /// Where the sandbox keeps its state (tests run the demo on a sandbox of their own).
     #[arg(long, hide = true)]
     pub state_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Also measure cold builds (fresh clone, empty target directory; minutes).
+    #[arg(long)]
+    pub cold: bool,
+    /// Runs per row (uncached builds and cold rows run once).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 #[derive(Subcommand)]
@@ -259,9 +270,10 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Down => docker::compose_down(ctx),
         Command::Sandbox { command } => sandbox::run(ctx, command),
         Command::Test(args) => testing::run(ctx, &args),
-        Command::Bench(args) => bench::run(ctx, &args),
         #[cfg(feature = "aws")]
         Command::Demo(args) => demo::run(ctx, &args),
+        #[cfg(feature = "aws")]
+        Command::Bench(args) => bench::run(ctx, &args),
         aws_command => run_aws(ctx, aws_command),
     }
 }

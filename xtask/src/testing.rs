@@ -92,7 +92,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     steps.run("backend tests (pytest)", || backend_tests(ctx));
     steps.run("prod images", || {
         // Built once here so the integration tests find them in docker's cache.
-        let all = BuildArgs { service: Selection::All, dev: false, tag: vec![], build_arg: vec![] };
+        let all = BuildArgs::prod(Selection::All);
         with_sandbox_env(&layout, || docker::build(ctx, &all))
     });
     steps.run("rust tests (unit and integration)", || nextest(ctx, &[], &args.nextest));

@@ -336,7 +336,7 @@ async fn images_to_deploy(ecs: &Ecs, args: &DeployArgs) -> Result<Vec<Image>> {
     let ctx = &ecs.ctx;
     let services = args.service.services();
     if !args.no_build {
-        let build = BuildArgs { service: args.service, dev: false, tag: vec![], build_arg: vec![] };
+        let build = BuildArgs::prod(args.service);
         docker::build(ctx, &build)?;
         let mut images = Vec::new();
         for service in services {

@@ -197,17 +197,13 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// The prod image of a service, built (from docker's cache after the first
-/// time) with the offline base images.
+/// The prod image of a service, built from the current sources with the
+/// offline base images (from docker's cache when nothing changed).
 pub fn require_prod_image(service: &str) {
     require_base_images();
-    let image = format!("{service}-prod");
-    let present = Command::new("docker").args(["image", "inspect", &image]).output().is_ok_and(|o| o.status.success());
-    if !present {
-        let mut build = xtask(&["build", service]);
-        build.env("CRUDDUR_BASE_IMAGES", "sandbox").env("CRUDDUR_BUILD_NETWORK", "host").env("AWS_DEFAULT_REGION", "us-east-1");
-        run(build).ok();
-    }
+    let mut build = xtask(&["build", service]);
+    local_env(&mut build);
+    run(build).ok();
 }
 
 /// What a secret-checking test greps every output for.
