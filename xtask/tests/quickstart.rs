@@ -11,9 +11,10 @@ fn demo_deploys_both_services_and_a_second_run_registers_nothing() {
     require_base_images();
     let dir = tempfile::Builder::new().prefix("cruddur-demo-").tempdir().unwrap();
     let state_dir = dir.path().display().to_string();
+    let docker_config = dir.path().join("docker-config");
     let demo = || {
         let mut c = xtask(&["demo", "--port-base", "0", "--state-dir", &state_dir]);
-        c.env("DOCKER_CONFIG", dir.path().join("docker-config"));
+        c.env("DOCKER_CONFIG", &docker_config);
         run(c)
     };
     let first = demo();
