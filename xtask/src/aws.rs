@@ -34,12 +34,18 @@ impl Aws {
         };
         if !ctx.dry_run {
             use aws_credential_types::provider::ProvideCredentials as _;
-            let provider = config.credentials_provider().ok_or_else(|| anyhow!("no AWS credentials: {CREDENTIALS_HINT}"))?;
+            let provider = config
+                .credentials_provider()
+                .ok_or_else(|| anyhow!("no AWS credentials: {CREDENTIALS_HINT}"))?;
             if let Err(e) = provider.provide_credentials().await {
                 bail!("no usable AWS credentials ({e}): {CREDENTIALS_HINT}");
             }
         }
-        Ok(Aws { config, region, account: OnceCell::new() })
+        Ok(Aws {
+            config,
+            region,
+            account: OnceCell::new(),
+        })
     }
 
     pub fn ecr(&self) -> aws_sdk_ecr::Client {
@@ -52,7 +58,10 @@ impl Aws {
 
     /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
     pub async fn account(&self, ctx: &Ctx) -> Result<String> {
-        if let Some(id) = std::env::var("AWS_ACCOUNT_ID").ok().filter(|v| !v.is_empty()) {
+        if let Some(id) = std::env::var("AWS_ACCOUNT_ID")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
             return Ok(id);
         }
         if ctx.dry_run {
@@ -67,7 +76,8 @@ impl Aws {
                     .send()
                     .await
                     .map_err(|e| explain("sts GetCallerIdentity", e))?;
-                out.account.ok_or_else(|| anyhow!("STS returned no account id"))
+                out.account
+                    .ok_or_else(|| anyhow!("STS returned no account id"))
             })
             .await?;
         Ok(id.clone())
@@ -75,10 +85,17 @@ impl Aws {
 
     /// The registry images are pushed to and task definitions pull from.
     pub async fn registry(&self, ctx: &Ctx) -> Result<String> {
-        if let Some(registry) = std::env::var("CRUDDUR_ECR_REGISTRY").ok().filter(|v| !v.is_empty()) {
+        if let Some(registry) = std::env::var("CRUDDUR_ECR_REGISTRY")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
             return Ok(registry);
         }
-        Ok(format!("{}.dkr.ecr.{}.amazonaws.com", self.account(ctx).await?, self.region))
+        Ok(format!(
+            "{}.dkr.ecr.{}.amazonaws.com",
+            self.account(ctx).await?,
+            self.region
+        ))
     }
 }
 
@@ -95,16 +112,25 @@ where
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
             format!(": the credentials have expired; {CREDENTIALS_HINT}")
         }
-        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException"
-        | "SignatureDoesNotMatch" | "AccessDeniedException" | "AccessDenied" => {
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "AccessDeniedException"
+        | "AccessDenied" => {
             format!(": AWS rejected the credentials or their permissions; {CREDENTIALS_HINT}")
         }
         _ => String::new(),
     };
     if code.is_empty() {
         // Not an AWS answer: no connection, a timeout, a credentials failure.
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").map(|e| format!(" at {e}")).unwrap_or_default();
-        return anyhow!("{operation} failed: could not get an answer from AWS{endpoint}: {}", DisplayErrorContext(&err));
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .map(|e| format!(" at {e}"))
+            .unwrap_or_default();
+        return anyhow!(
+            "{operation} failed: could not get an answer from AWS{endpoint}: {}",
+            DisplayErrorContext(&err)
+        );
     }
     anyhow!("{operation} failed: {code}: {message}{hint}")
 }

@@ -36,12 +36,25 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
     let secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
     let n = secs.len();
-    let median = if n % 2 == 1 { secs[n / 2] } else { (secs[n / 2 - 1] + secs[n / 2]) / 2.0 };
-    Stats { runs: n, median_s: median, min_s: secs[0], max_s: secs[n - 1] }
+    let median = if n % 2 == 1 {
+        secs[n / 2]
+    } else {
+        (secs[n / 2 - 1] + secs[n / 2]) / 2.0
+    };
+    Stats {
+        runs: n,
+        median_s: median,
+        min_s: secs[0],
+        max_s: secs[n - 1],
+    }
 }
 
 /// Runs `f` `runs` times (after `before` each time, untimed) and times it.
-fn measure(runs: usize, mut before: impl FnMut(usize) -> Result<()>, mut f: impl FnMut(usize) -> Result<()>) -> Result<Stats> {
+fn measure(
+    runs: usize,
+    mut before: impl FnMut(usize) -> Result<()>,
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<Stats> {
     let mut samples = Vec::new();
     for i in 0..runs {
         before(i)?;
@@ -68,11 +81,21 @@ impl Bench<'_> {
     /// `cargo xtask …` pointed at the bench's sandbox.
     fn tool(&self, args: &[&str]) -> Cmd {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut c = cmd(&cargo).arg("xtask").args(args.iter().copied()).dir(&self.ctx.root);
+        let mut c = cmd(&cargo)
+            .arg("xtask")
+            .args(args.iter().copied())
+            .dir(&self.ctx.root);
         for (k, v) in self.state.exports() {
             c = c.env(k, v);
         }
-        c.env("DOCKER_CONFIG", self.ctx.root.join("target/bench/docker-config").display().to_string())
+        c.env(
+            "DOCKER_CONFIG",
+            self.ctx
+                .root
+                .join("target/bench/docker-config")
+                .display()
+                .to_string(),
+        )
     }
 
     fn row(&self, name: &str, tool: Stats, baseline: Option<(&str, Stats)>) {
@@ -102,7 +125,12 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     };
     println!("== bench sandbox");
     let state = sandbox::up(ctx, &up)?;
-    let bench = Bench { ctx, state, rows: RefCell::default(), digest: RefCell::default() };
+    let bench = Bench {
+        ctx,
+        state,
+        rows: RefCell::default(),
+        digest: RefCell::default(),
+    };
     let result = all_rows(&bench, args);
     sandbox::down(ctx, &sandbox::Layout::new(ctx, Some(dir.join("sandbox"))))?;
     result?;
@@ -111,7 +139,10 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     println!("\n{table}");
     std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&rows)?)?;
     std::fs::write(dir.join("bench.md"), &table)?;
-    println!("written to {} and bench.md", dir.join("bench.json").display());
+    println!(
+        "written to {} and bench.md",
+        dir.join("bench.json").display()
+    );
     Ok(())
 }
 
@@ -138,11 +169,20 @@ fn cold_rows(b: &Bench) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let clone = tmp.join("repo");
-    cmd("git").args(["clone", "--quiet"]).arg(b.ctx.root.display().to_string()).arg(clone.display().to_string()).read(b.ctx)?;
+    cmd("git")
+        .args(["clone", "--quiet"])
+        .arg(b.ctx.root.display().to_string())
+        .arg(clone.display().to_string())
+        .read(b.ctx)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let in_clone = |args: &[&str]| {
-        let mut c = cmd(&cargo).arg("xtask").args(args.iter().copied()).dir(&clone);
-        c = c.env("CARGO_TARGET_DIR", tmp.join("target").display().to_string()).env("CRUDDUR_ROOT", clone.display().to_string());
+        let mut c = cmd(&cargo)
+            .arg("xtask")
+            .args(args.iter().copied())
+            .dir(&clone);
+        c = c
+            .env("CARGO_TARGET_DIR", tmp.join("target").display().to_string())
+            .env("CRUDDUR_ROOT", clone.display().to_string());
         for (k, v) in b.state.exports() {
             c = c.env(k, v);
         }
@@ -150,8 +190,14 @@ fn cold_rows(b: &Bench) -> Result<()> {
     };
     let env = measure(1, nothing, |_| in_clone(&["env"]).read(b.ctx).map(drop))?;
     b.row("cold `cargo xtask env` (fresh clone)", env, None);
-    let status = measure(1, nothing, |_| in_clone(&["status", "--dry-run"]).read(b.ctx).map(drop))?;
-    b.row("cold first AWS command `cargo xtask status --dry-run` (after the cold env)", status, None);
+    let status = measure(1, nothing, |_| {
+        in_clone(&["status", "--dry-run"]).read(b.ctx).map(drop)
+    })?;
+    b.row(
+        "cold first AWS command `cargo xtask status --dry-run` (after the cold env)",
+        status,
+        None,
+    );
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
@@ -159,17 +205,32 @@ fn cold_rows(b: &Bench) -> Result<()> {
 fn builds(b: &Bench, n: usize) -> Result<()> {
     println!("== builds");
     let sequential = |extra: &[&str]| -> Result<()> {
-        b.tool(&[&["build", "backend"], extra].concat()).read(b.ctx)?;
-        b.tool(&[&["build", "frontend"], extra].concat()).read(b.ctx).map(drop)
+        b.tool(&[&["build", "backend"], extra].concat())
+            .read(b.ctx)?;
+        b.tool(&[&["build", "frontend"], extra].concat())
+            .read(b.ctx)
+            .map(drop)
     };
-    let together = |extra: &[&str]| b.tool(&[&["build", "all"], extra].concat()).read(b.ctx).map(drop);
+    let together = |extra: &[&str]| {
+        b.tool(&[&["build", "all"], extra].concat())
+            .read(b.ctx)
+            .map(drop)
+    };
     together(&[])?; // warm docker's cache
     let cached = measure(n, nothing, |_| together(&[]))?;
     let cached_seq = measure(n, nothing, |_| sequential(&[]))?;
-    b.row("`build all`, cached", cached, Some(("backend then frontend, cached", cached_seq)));
+    b.row(
+        "`build all`, cached",
+        cached,
+        Some(("backend then frontend, cached", cached_seq)),
+    );
     let uncached = measure(1, nothing, |_| together(&["--no-cache"]))?;
     let uncached_seq = measure(1, nothing, |_| sequential(&["--no-cache"]))?;
-    b.row("`build all`, uncached", uncached, Some(("backend then frontend, uncached", uncached_seq)));
+    b.row(
+        "`build all`, uncached",
+        uncached,
+        Some(("backend then frontend, uncached", uncached_seq)),
+    );
     Ok(())
 }
 
@@ -177,7 +238,11 @@ fn push_rows(b: &Bench, n: usize) -> Result<()> {
     println!("== ecr login + push of an unchanged image");
     b.tool(&["ecr", "create"]).read(b.ctx)?;
     let first = b.tool(&["push", "backend"]).read(b.ctx)?;
-    *b.digest.borrow_mut() = first.split_whitespace().find(|w| w.starts_with("sha256:")).context("push printed no digest")?.to_string();
+    *b.digest.borrow_mut() = first
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .context("push printed no digest")?
+        .to_string();
     let tool = measure(n, nothing, |_| {
         b.tool(&["ecr", "login"]).read(b.ctx)?;
         b.tool(&["push", "backend"]).read(b.ctx).map(drop)
@@ -193,19 +258,39 @@ fn push_rows(b: &Bench, n: usize) -> Result<()> {
             .read(b.ctx)
             .map(drop)
     })?;
-    b.row("`ecr login` + `push backend`, nothing to upload", tool, Some(("aws ecr get-login-password | docker login; docker push", baseline)));
+    b.row(
+        "`ecr login` + `push backend`, nothing to upload",
+        tool,
+        Some((
+            "aws ecr get-login-password | docker login; docker push",
+            baseline,
+        )),
+    );
     Ok(())
 }
 
 /// The bash baselines in `bench/`, with the sandbox's aws CLI on PATH.
 fn baseline(b: &Bench, script: &Path) -> Cmd {
     let venv_bin = b.ctx.root.join("target/sandbox/venv/bin");
-    let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
-    let mut c = cmd("bash").arg(script.display().to_string()).env("PATH", path);
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = cmd("bash")
+        .arg(script.display().to_string())
+        .env("PATH", path);
     for (k, v) in b.state.exports() {
         c = c.env(k, v);
     }
-    c.env("DOCKER_CONFIG", b.ctx.root.join("target/bench/docker-config").display().to_string())
+    c.env(
+        "DOCKER_CONFIG",
+        b.ctx
+            .root
+            .join("target/bench/docker-config")
+            .display()
+            .to_string(),
+    )
 }
 
 fn deploy_rows(b: &Bench, n: usize) -> Result<()> {
@@ -215,41 +300,73 @@ fn deploy_rows(b: &Bench, n: usize) -> Result<()> {
     // Each run changes a value so there is a new revision to register and roll out.
     let url = |tag: &str, i: usize| format!("https://bench-{tag}-{i}.example");
     let tool = measure(n, nothing, |i| {
-        b.tool(&["deploy", "backend", "--no-build"]).env("CRUDDUR_FRONTEND_URL", url("tool", i)).read(b.ctx).map(drop)
+        b.tool(&["deploy", "backend", "--no-build"])
+            .env("CRUDDUR_FRONTEND_URL", url("tool", i))
+            .read(b.ctx)
+            .map(drop)
     })?;
     let td_file = b.ctx.root.join("target/bench/task-definition.json");
     let script = b.ctx.root.join("bench/deploy-baseline.sh");
     let render = |i: usize| -> Result<()> {
         // The old scripts registered a finished JSON file; the bench fills ours the same way deploy does.
         std::env::set_var("CRUDDUR_FRONTEND_URL", url("baseline", i));
-        let image = format!("{}/{}@{}", b.state.registry(), BACKEND.repo(), b.digest.borrow());
+        let image = format!(
+            "{}/{}@{}",
+            b.state.registry(),
+            BACKEND.repo(),
+            b.digest.borrow()
+        );
         let mut p = infra::Placeholders::default();
-        p.set("AWS_ACCOUNT_ID", "123456789012").set("AWS_REGION", b.state.region.clone()).set("IMAGE", image);
+        p.set("AWS_ACCOUNT_ID", "123456789012")
+            .set("AWS_REGION", b.state.region.clone())
+            .set("IMAGE", image);
         let td = infra::load_task_definition(&BACKEND.task_definition_file(&b.ctx.root), &p)?;
         std::env::remove_var("CRUDDUR_FRONTEND_URL");
-        std::fs::write(&td_file, serde_json::to_string_pretty(&td)?).context("writing the rendered task definition")
+        std::fs::write(&td_file, serde_json::to_string_pretty(&td)?)
+            .context("writing the rendered task definition")
     };
     let baseline_stats = measure(n, render, |_| {
-        baseline(b, &script).arg(td_file.display().to_string()).arg("cruddur").arg(BACKEND.name).read(b.ctx).map(drop)
+        baseline(b, &script)
+            .arg(td_file.display().to_string())
+            .arg("cruddur")
+            .arg(BACKEND.name)
+            .read(b.ctx)
+            .map(drop)
     })?;
     b.row(
         "`deploy backend --no-build` (new revision, watched to success)",
         tool,
-        Some(("bash: register-task-definition, update-service, wait services-stable", baseline_stats)),
+        Some((
+            "bash: register-task-definition, update-service, wait services-stable",
+            baseline_stats,
+        )),
     );
     Ok(())
 }
 
 fn markdown(rows: &[Row]) -> String {
-    let fmt = |s: &Stats| format!("{:.2} s ({:.2}–{:.2}, n={})", s.median_s, s.min_s, s.max_s, s.runs);
+    let fmt = |s: &Stats| {
+        format!(
+            "{:.2} s ({:.2}–{:.2}, n={})",
+            s.median_s, s.min_s, s.max_s, s.runs
+        )
+    };
     let mut out = String::from("| measurement | cargo xtask: median (min–max) | baseline | baseline: median (min–max) | ratio |\n");
     out.push_str("| --- | --- | --- | --- | --- |\n");
     for r in rows {
         let (name, base, ratio) = match (&r.baseline_name, &r.baseline) {
-            (Some(n), Some(s)) => (n.clone(), fmt(s), format!("{:.2}×", r.tool.median_s / s.median_s)),
+            (Some(n), Some(s)) => (
+                n.clone(),
+                fmt(s),
+                format!("{:.2}×", r.tool.median_s / s.median_s),
+            ),
             _ => ("—".into(), "—".into(), "—".into()),
         };
-        out.push_str(&format!("| {} | {} | {name} | {base} | {ratio} |\n", r.name, fmt(&r.tool)));
+        out.push_str(&format!(
+            "| {} | {} | {name} | {base} | {ratio} |\n",
+            r.name,
+            fmt(&r.tool)
+        ));
     }
     out.push_str("\nratio = cargo xtask median / baseline median (below 1: the tool is faster).\n");
     out

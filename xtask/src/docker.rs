@@ -45,7 +45,13 @@ pub struct RunArgs {
 impl BuildArgs {
     /// The prod images of `service`, as deploy, demo and the tests build them.
     pub fn prod(service: Selection) -> BuildArgs {
-        BuildArgs { service, dev: false, tag: vec![], no_cache: false, build_arg: vec![] }
+        BuildArgs {
+            service,
+            dev: false,
+            tag: vec![],
+            no_cache: false,
+            build_arg: vec![],
+        }
     }
 }
 
@@ -65,7 +71,10 @@ pub fn ensure_daemon(ctx: &Ctx) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
-    docker().args(["version", "--format", "{{.Server.Version}}"]).read(ctx).map(drop)
+    docker()
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .read(ctx)
+        .map(drop)
 }
 
 /// Which base images builds use: `CRUDDUR_BASE_IMAGES=sandbox` (the images
@@ -86,18 +95,31 @@ pub fn base_image(image: &BaseImage) -> String {
 
 /// `python:3.11-slim-bookworm` -> `3.11-slim-bookworm`.
 pub fn public_tag(image: &BaseImage) -> &'static str {
-    image.public.rsplit_once(':').map_or("latest", |(_, tag)| tag)
+    image
+        .public
+        .rsplit_once(':')
+        .map_or("latest", |(_, tag)| tag)
 }
 
 /// Build args every image of `service` gets: its base images, and the values
 /// it bakes in at build time (from the environment, else its env file).
-fn build_args(ctx: &Ctx, service: &'static Service, extra: &[(String, String)]) -> Result<BTreeMap<String, String>> {
-    let mut args: BTreeMap<String, String> =
-        service.base_images.iter().map(|b| (b.arg.to_string(), base_image(b))).collect();
+fn build_args(
+    ctx: &Ctx,
+    service: &'static Service,
+    extra: &[(String, String)],
+) -> Result<BTreeMap<String, String>> {
+    let mut args: BTreeMap<String, String> = service
+        .base_images
+        .iter()
+        .map(|b| (b.arg.to_string(), base_image(b)))
+        .collect();
     if !service.build_args_from_env.is_empty() {
         let file = ensure_env_file(ctx, service)?;
         for &key in service.build_args_from_env {
-            let value = std::env::var(key).ok().filter(|v| !v.is_empty()).or_else(|| file.get(key).cloned());
+            let value = std::env::var(key)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| file.get(key).cloned());
             args.insert(key.to_string(), value.unwrap_or_default());
         }
     }
@@ -124,10 +146,19 @@ fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<BTreeMap<Stri
 pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> Result<Cmd> {
     let image = service.image(args.dev);
     let folder = service.folder(&ctx.root);
-    let mut c = docker().arg("build").arg("--file").arg(folder.join(service.dockerfile(args.dev)).display().to_string());
+    let mut c = docker().arg("build").arg("--file").arg(
+        folder
+            .join(service.dockerfile(args.dev))
+            .display()
+            .to_string(),
+    );
     c = c.arg("--tag").arg(&image);
     for tag in &args.tag {
-        let full = if tag.contains([':', '/']) { tag.clone() } else { format!("{image}:{tag}") };
+        let full = if tag.contains([':', '/']) {
+            tag.clone()
+        } else {
+            format!("{image}:{tag}")
+        };
         c = c.arg("--tag").arg(full);
     }
     if let Ok(network) = std::env::var("CRUDDUR_BUILD_NETWORK") {
@@ -147,8 +178,10 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
 pub fn build(ctx: &Ctx, args: &BuildArgs) -> Result<()> {
     ensure_daemon(ctx)?;
     let services = args.service.services();
-    let commands: Vec<(&'static Service, Cmd)> =
-        services.iter().map(|s| Ok((*s, build_command(ctx, s, args)?))).collect::<Result<_>>()?;
+    let commands: Vec<(&'static Service, Cmd)> = services
+        .iter()
+        .map(|s| Ok((*s, build_command(ctx, s, args)?)))
+        .collect::<Result<_>>()?;
     let started = Instant::now();
     let results: Vec<(&Service, Result<()>)> = if commands.len() == 1 {
         let (service, c) = &commands[0];
@@ -160,20 +193,39 @@ pub fn build(ctx: &Ctx, args: &BuildArgs) -> Result<()> {
                 .iter()
                 .map(|(service, c)| {
                     let prefix = format!("[{}] ", service.name);
-                    (*service, scope.spawn(move || c.run_lines(ctx, &prefix).map(drop)))
+                    (
+                        *service,
+                        scope.spawn(move || c.run_lines(ctx, &prefix).map(drop)),
+                    )
                 })
                 .collect();
-            handles.into_iter().map(|(s, h)| (s, h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("panicked"))))).collect()
+            handles
+                .into_iter()
+                .map(|(s, h)| {
+                    (
+                        s,
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked"))),
+                    )
+                })
+                .collect()
         })
     };
     report_builds(ctx, args.dev, results, started.elapsed())
 }
 
-fn report_builds(ctx: &Ctx, dev: bool, results: Vec<(&Service, Result<()>)>, took: Duration) -> Result<()> {
+fn report_builds(
+    ctx: &Ctx,
+    dev: bool,
+    results: Vec<(&Service, Result<()>)>,
+    took: Duration,
+) -> Result<()> {
     let mut failed = Vec::new();
     for (service, result) in results {
         match result {
-            Ok(()) if !ctx.dry_run => println!("built {} ({})", service.image(dev), util::secs(took)),
+            Ok(()) if !ctx.dry_run => {
+                println!("built {} ({})", service.image(dev), util::secs(took))
+            }
             Ok(()) => {}
             Err(e) => {
                 eprintln!("build of {service} failed: {e:#}");
@@ -182,13 +234,19 @@ fn report_builds(ctx: &Ctx, dev: bool, results: Vec<(&Service, Result<()>)>, too
         }
     }
     if !failed.is_empty() {
-        bail!("docker build failed for {} (see its output above)", failed.join(" and "));
+        bail!(
+            "docker build failed for {} (see its output above)",
+            failed.join(" and ")
+        );
     }
     Ok(())
 }
 
 pub fn ensure_network(ctx: &Ctx) -> Result<()> {
-    let exists = !ctx.dry_run && docker().args(["network", "inspect", NETWORK]).succeeds(ctx)?;
+    let exists = !ctx.dry_run
+        && docker()
+            .args(["network", "inspect", NETWORK])
+            .succeeds(ctx)?;
     if !exists {
         docker().args(["network", "create", NETWORK]).run(ctx)?;
     }
@@ -198,7 +256,14 @@ pub fn ensure_network(ctx: &Ctx) -> Result<()> {
 pub fn run_command(ctx: &Ctx, service: &Service, args: &RunArgs, interactive: bool) -> Cmd {
     let env_file = service.env_file(&ctx.root).display().to_string();
     let port = format!("{0}:{0}", service.port);
-    let mut c = docker().args(["run", "--rm", "--name", service.name, "--env-file", &env_file]);
+    let mut c = docker().args([
+        "run",
+        "--rm",
+        "--name",
+        service.name,
+        "--env-file",
+        &env_file,
+    ]);
     c = c.args(["--network", NETWORK, "--publish", &port]);
     if args.detach {
         c = c.arg("--detach");
@@ -215,11 +280,17 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
         let image = service.image(args.dev);
         if !docker().args(["image", "inspect", &image]).succeeds(ctx)? {
             let dev = if args.dev { " --dev" } else { "" };
-            bail!(BadInput(format!("no local image {image}: run `cargo xtask build {}{dev}` first", service.short)));
+            bail!(BadInput(format!(
+                "no local image {image}: run `cargo xtask build {}{dev}` first",
+                service.short
+            )));
         }
         ensure_env_file(ctx, service)?;
         // A container of an earlier `run --detach` holds the name and the port.
-        if docker().args(["container", "inspect", service.name]).succeeds(ctx)? {
+        if docker()
+            .args(["container", "inspect", service.name])
+            .succeeds(ctx)?
+        {
             docker().args(["rm", "--force", service.name]).run(ctx)?;
         }
     }
@@ -238,11 +309,19 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
     let started = Instant::now();
     loop {
         if let Ok(200) = util::http_status(&url) {
-            println!("{} answers on http://localhost:{} ({})", service.name, service.port, util::secs(started.elapsed()));
+            println!(
+                "{} answers on http://localhost:{} ({})",
+                service.name,
+                service.port,
+                util::secs(started.elapsed())
+            );
             return Ok(());
         }
         if started.elapsed() > limit {
-            let logs = docker().args(["logs", "--tail", "20", service.name]).read(ctx).unwrap_or_default();
+            let logs = docker()
+                .args(["logs", "--tail", "20", service.name])
+                .read(ctx)
+                .unwrap_or_default();
             bail!(
                 "{} did not answer {url} within {}; last log lines:\n{logs}\n(see `docker logs {}`)",
                 service.name,
@@ -257,9 +336,19 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
 /// docker compose v2 (`docker compose`) when the plugin is there, else v1.
 fn compose(ctx: &Ctx) -> Result<Cmd> {
     let file = ctx.root.join("docker-compose.yml").display().to_string();
-    let v2 = !ctx.dry_run && docker().args(["compose", "version"]).succeeds(ctx).unwrap_or(false);
-    let base = if v2 || ctx.dry_run { docker().arg("compose") } else { cmd("docker-compose") };
-    let mut c = base.args(["--file", &file, "--project-directory"]).arg(ctx.root.display().to_string());
+    let v2 = !ctx.dry_run
+        && docker()
+            .args(["compose", "version"])
+            .succeeds(ctx)
+            .unwrap_or(false);
+    let base = if v2 || ctx.dry_run {
+        docker().arg("compose")
+    } else {
+        cmd("docker-compose")
+    };
+    let mut c = base
+        .args(["--file", &file, "--project-directory"])
+        .arg(ctx.root.display().to_string());
     for image in ALL_BASE_IMAGES {
         c = c.env(image.arg, base_image(image));
     }
@@ -300,8 +389,10 @@ fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
             .args(["inspect", "--format", "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"])
             .args(ids.iter().copied())
             .read(ctx)?;
-        let waiting: Vec<&str> =
-            states.lines().filter(|l| !(l.ends_with(" healthy") || l.ends_with(" running"))).collect();
+        let waiting: Vec<&str> = states
+            .lines()
+            .filter(|l| !(l.ends_with(" healthy") || l.ends_with(" running")))
+            .collect();
         if states != last {
             for line in states.lines() {
                 println!("  {}", line.trim_start_matches('/'));
@@ -313,15 +404,23 @@ fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
             return Ok(());
         }
         if started.elapsed() > limit {
-            bail!("the stack was not healthy within {}: {}", util::secs(limit), waiting.join(", "));
+            bail!(
+                "the stack was not healthy within {}: {}",
+                util::secs(limit),
+                waiting.join(", ")
+            );
         }
         std::thread::sleep(Duration::from_secs(2));
     }
 }
 
+#[cfg_attr(not(feature = "aws"), allow(dead_code))] // used by the AWS commands
 /// Does the local image exist? (push and deploy check before they start)
 pub fn image_exists(ctx: &Ctx, image: &str) -> Result<bool> {
-    docker().args(["image", "inspect", "--format", "{{.Id}}", image]).succeeds(ctx).context("asking docker for the image")
+    docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .succeeds(ctx)
+        .context("asking docker for the image")
 }
 
 #[cfg(test)]
@@ -331,24 +430,48 @@ mod tests {
     use std::path::PathBuf;
 
     fn ctx() -> Ctx {
-        Ctx { root: PathBuf::from("/repo"), dry_run: true, verbose: false }
+        Ctx {
+            root: PathBuf::from("/repo"),
+            dry_run: true,
+            verbose: false,
+        }
     }
 
     #[test]
     fn run_command_matches_the_contract() {
-        let args = RunArgs { service: &BACKEND, detach: false, dev: false };
+        let args = RunArgs {
+            service: &BACKEND,
+            detach: false,
+            dev: false,
+        };
         let argv = run_command(&ctx(), &BACKEND, &args, true).argv();
         assert_eq!(
             argv,
             [
-                "docker", "run", "--rm", "--name", "backend-flask", "--env-file", "/repo/backend-flask.env",
-                "--network", "cruddur-net", "--publish", "4567:4567", "-it", "backend-flask-prod"
+                "docker",
+                "run",
+                "--rm",
+                "--name",
+                "backend-flask",
+                "--env-file",
+                "/repo/backend-flask.env",
+                "--network",
+                "cruddur-net",
+                "--publish",
+                "4567:4567",
+                "-it",
+                "backend-flask-prod"
             ]
         );
         let not_a_tty = run_command(&ctx(), &BACKEND, &args, false).argv();
         assert!(!not_a_tty.contains(&"-it".to_string()));
-        let detached = RunArgs { detach: true, ..args };
-        assert!(run_command(&ctx(), &BACKEND, &detached, true).argv().contains(&"--detach".to_string()));
+        let detached = RunArgs {
+            detach: true,
+            ..args
+        };
+        assert!(run_command(&ctx(), &BACKEND, &detached, true)
+            .argv()
+            .contains(&"--detach".to_string()));
     }
 
     #[test]
@@ -362,14 +485,29 @@ mod tests {
         };
         let argv = build_command(&ctx(), &BACKEND, &args).unwrap().argv();
         let joined = argv.join(" ");
-        assert!(joined.starts_with("docker build --file /repo/backend-flask/Dockerfile.prod --tag backend-flask-prod"));
+        assert!(joined.starts_with(
+            "docker build --file /repo/backend-flask/Dockerfile.prod --tag backend-flask-prod"
+        ));
         assert!(joined.contains("--tag backend-flask-prod:v1 --tag registry.example/x:y"));
         assert!(argv.iter().any(|a| a.starts_with("PYTHON_IMAGE=")));
         assert!(argv.contains(&"EXTRA=1".to_string()));
         assert_eq!(argv.last().unwrap(), "/repo/backend-flask");
         let dev = BuildArgs { dev: true, ..args };
-        let argv = build_command(&ctx(), &FRONTEND, &BuildArgs { service: Selection::One(&FRONTEND), ..dev });
-        assert!(argv.is_err() || argv.unwrap().argv().contains(&"frontend-react-js".to_string()));
+        let argv = build_command(
+            &ctx(),
+            &FRONTEND,
+            &BuildArgs {
+                service: Selection::One(&FRONTEND),
+                ..dev
+            },
+        );
+        assert!(
+            argv.is_err()
+                || argv
+                    .unwrap()
+                    .argv()
+                    .contains(&"frontend-react-js".to_string())
+        );
     }
 
     #[test]

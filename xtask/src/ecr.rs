@@ -27,7 +27,9 @@ pub async fn create(ctx: &Ctx, selection: Selection) -> Result<()> {
 }
 
 async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
-    ctx.announce(&format!("ecr CreateRepository repositoryName={name} imageTagMutability=MUTABLE scanOnPush=true"));
+    ctx.announce(&format!(
+        "ecr CreateRepository repositoryName={name} imageTagMutability=MUTABLE scanOnPush=true"
+    ));
     if ctx.dry_run {
         return Ok(());
     }
@@ -36,7 +38,11 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
         .create_repository()
         .repository_name(name)
         .image_tag_mutability(ImageTagMutability::Mutable)
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
         .send()
         .await;
     match result {
@@ -51,11 +57,19 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
 
 /// A missing repository is an error that says how to make it, unless asked to create it.
 async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<()> {
-    ctx.announce(&format!("ecr DescribeRepositories repositoryNames=[{name}]"));
+    ctx.announce(&format!(
+        "ecr DescribeRepositories repositoryNames=[{name}]"
+    ));
     if ctx.dry_run {
         return Ok(());
     }
-    match aws.ecr().describe_repositories().repository_names(name).send().await {
+    match aws
+        .ecr()
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => {
             if create {
@@ -79,7 +93,11 @@ pub async fn login(ctx: &Ctx) -> Result<()> {
 async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
     let registry = aws.registry(ctx).await?;
     ctx.announce("ecr GetAuthorizationToken");
-    let (user, password) = if ctx.dry_run { ("AWS".to_string(), String::new()) } else { auth_token(aws).await? };
+    let (user, password) = if ctx.dry_run {
+        ("AWS".to_string(), String::new())
+    } else {
+        auth_token(aws).await?
+    };
     cmd("docker")
         .args(["login", "--username", &user, "--password-stdin", &registry])
         .secret_stdin(password.clone())
@@ -95,15 +113,24 @@ async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
 }
 
 async fn auth_token(aws: &Aws) -> Result<(String, String)> {
-    let out = aws.ecr().get_authorization_token().send().await.map_err(|e| explain("ecr GetAuthorizationToken", e))?;
+    let out = aws
+        .ecr()
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| explain("ecr GetAuthorizationToken", e))?;
     let token = out
         .authorization_data()
         .first()
         .and_then(|d| d.authorization_token())
         .context("ECR returned no authorization token")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(token).context("ECR's token is not base64")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .context("ECR's token is not base64")?;
     let decoded = String::from_utf8(decoded).context("ECR's token is not text")?;
-    let (user, password) = decoded.split_once(':').context("ECR's token is not user:password")?;
+    let (user, password) = decoded
+        .split_once(':')
+        .context("ECR's token is not user:password")?;
     Ok((user.to_string(), password.to_string()))
 }
 
@@ -115,13 +142,6 @@ pub struct Pushed {
     pub repository: String,
     pub tags: Vec<String>,
     pub digest: String,
-}
-
-impl Pushed {
-    /// The image reference task definitions use: pinned by digest.
-    pub fn pinned(&self) -> String {
-        format!("{}@{}", self.repository, self.digest)
-    }
 }
 
 pub async fn push(ctx: &Ctx, args: &PushArgs) -> Result<Vec<Pushed>> {
@@ -143,14 +163,22 @@ pub async fn push_service(
 ) -> Result<Pushed> {
     let local = service.image(false);
     if !ctx.dry_run && !docker::image_exists(ctx, &local)? {
-        bail!(BadInput(format!("no local image {local}: run `cargo xtask build {}` first", service.short)));
+        bail!(BadInput(format!(
+            "no local image {local}: run `cargo xtask build {}` first",
+            service.short
+        )));
     }
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let repository = format!("{}/{}", aws.registry(ctx).await?, service.repo());
     let mut tags = vec!["latest".to_string(), util::git_tag(ctx)?];
     tags.extend(extra_tags.iter().cloned());
     let digest = push_tags(ctx, aws, &local, &repository, &tags, service.name).await?;
-    let pushed = Pushed { service, repository, tags, digest };
+    let pushed = Pushed {
+        service,
+        repository,
+        tags,
+        digest,
+    };
     if !ctx.dry_run {
         confirm_in_ecr(ctx, aws, &pushed).await?;
     }
@@ -158,7 +186,14 @@ pub async fn push_service(
 }
 
 /// Tags `local` as `repository:tag` for each tag and pushes them; returns the digest.
-async fn push_tags(ctx: &Ctx, aws: &Aws, local: &str, repository: &str, tags: &[String], label: &str) -> Result<String> {
+async fn push_tags(
+    ctx: &Ctx,
+    aws: &Aws,
+    local: &str,
+    repository: &str,
+    tags: &[String],
+    label: &str,
+) -> Result<String> {
     let mut digest = None;
     let (mut uploaded, mut present) = (0, 0);
     let started = Instant::now();
@@ -167,7 +202,10 @@ async fn push_tags(ctx: &Ctx, aws: &Aws, local: &str, repository: &str, tags: &[
         cmd("docker").args(["tag", local, &remote]).run(ctx)?;
         let lines = push_with_login(ctx, aws, &remote, label).await?;
         uploaded += lines.iter().filter(|l| l.ends_with(": Pushed")).count();
-        present += lines.iter().filter(|l| l.ends_with(": Layer already exists") || l.contains(": Mounted from")).count();
+        present += lines
+            .iter()
+            .filter(|l| l.ends_with(": Layer already exists") || l.contains(": Mounted from"))
+            .count();
         digest = lines.iter().find_map(|l| parse_digest(l)).or(digest);
     }
     if ctx.dry_run {
@@ -201,9 +239,14 @@ async fn push_with_login(ctx: &Ctx, aws: &Aws, remote: &str, label: &str) -> Res
 }
 
 fn needs_login(error: &str) -> bool {
-    ["no basic auth credentials", "unauthorized", "authentication required", "authorization token has expired"]
-        .iter()
-        .any(|s| error.contains(s))
+    [
+        "no basic auth credentials",
+        "unauthorized",
+        "authentication required",
+        "authorization token has expired",
+    ]
+    .iter()
+    .any(|s| error.contains(s))
 }
 
 /// `latest: digest: sha256:abc… size: 1234` -> `sha256:abc…`
@@ -219,7 +262,12 @@ async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, pushed: &Pushed) -> Result<()> {
     loop {
         let listed = image_digest(ctx, aws, pushed.service.repo(), "latest").await?;
         if listed.as_deref() == Some(pushed.digest.as_str()) {
-            println!("{}: ECR lists {}:latest as {}", pushed.service, pushed.service.repo(), pushed.digest);
+            println!(
+                "{}: ECR lists {}:latest as {}",
+                pushed.service,
+                pushed.service.repo(),
+                pushed.digest
+            );
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(15) {
@@ -236,7 +284,9 @@ async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, pushed: &Pushed) -> Result<()> {
 
 /// The digest ECR has for `repo:tag`, if any.
 pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result<Option<String>> {
-    ctx.announce(&format!("ecr DescribeImages repositoryName={repo} imageTag={tag}"));
+    ctx.announce(&format!(
+        "ecr DescribeImages repositoryName={repo} imageTag={tag}"
+    ));
     if ctx.dry_run {
         return Ok(Some("sha256:<digest>".into()));
     }
@@ -248,7 +298,11 @@ pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result
         .send()
         .await;
     match result {
-        Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest()).map(str::to_string)),
+        Ok(out) => Ok(out
+            .image_details()
+            .first()
+            .and_then(|d| d.image_digest())
+            .map(str::to_string)),
         Err(e) if matches!(error_code(&e), Some("ImageNotFoundException")) => Ok(None),
         Err(e) if matches!(error_code(&e), Some("RepositoryNotFoundException")) => {
             bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
@@ -262,7 +316,9 @@ pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result
 pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
     docker::ensure_daemon(ctx)?;
     let aws = Aws::load(ctx).await?;
-    let repo = PYTHON_BASE.mirror_repo.context("the Python base image has no mirror repository")?;
+    let repo = PYTHON_BASE
+        .mirror_repo
+        .context("the Python base image has no mirror repository")?;
     let source = match std::env::var("CRUDDUR_BASE_IMAGES").as_deref() {
         Ok("sandbox") => PYTHON_BASE.sandbox,
         _ => PYTHON_BASE.public,
@@ -273,7 +329,15 @@ pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
     ensure_repo(ctx, &aws, repo, true).await?;
     let repository = format!("{}/{repo}", aws.registry(ctx).await?);
     let tag = docker::public_tag(&PYTHON_BASE).to_string();
-    push_tags(ctx, &aws, source, &repository, &[tag.clone()], repo).await?;
+    push_tags(
+        ctx,
+        &aws,
+        source,
+        &repository,
+        std::slice::from_ref(&tag),
+        repo,
+    )
+    .await?;
     println!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");
     Ok(())
 }
@@ -293,7 +357,9 @@ mod tests {
 
     #[test]
     fn auth_failures_trigger_a_login() {
-        assert!(needs_login("`docker push` failed (exit status 1): no basic auth credentials"));
+        assert!(needs_login(
+            "`docker push` failed (exit status 1): no basic auth credentials"
+        ));
         assert!(needs_login("unauthorized: authentication required"));
         assert!(!needs_login("name unknown: repository does not exist"));
     }

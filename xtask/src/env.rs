@@ -84,15 +84,25 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn lookup(&self, names: &[&str]) -> Option<String> {
-        names.iter().find_map(|n| (self.get)(n).filter(|v| !v.is_empty()))
+        names
+            .iter()
+            .find_map(|n| (self.get)(n).filter(|v| !v.is_empty()))
     }
 
     fn value(&mut self, key: &str, text: String, secret: bool) -> Value {
         if let Err(why) = check_writable(&text) {
-            let shown = if secret { String::new() } else { format!(" ({text:?})") };
+            let shown = if secret {
+                String::new()
+            } else {
+                format!(" ({text:?})")
+            };
             self.unwritable.push(format!("{key}{shown}: {why}"));
         }
-        Value { text, secret, masked: self.masked }
+        Value {
+            text,
+            secret,
+            masked: self.masked,
+        }
     }
 
     fn required(&mut self, key: &str, sources: &[&str], secret: bool) -> Value {
@@ -115,10 +125,16 @@ impl<'a> Resolver<'a> {
 /// Where the app is reached from a browser: Gitpod, Codespaces or localhost.
 pub fn public_url(get: &dyn Fn(&str) -> Option<String>, port: u16) -> String {
     let var = |n: &str| get(n).filter(|v| !v.is_empty());
-    if let (Some(id), Some(host)) = (var("GITPOD_WORKSPACE_ID"), var("GITPOD_WORKSPACE_CLUSTER_HOST")) {
+    if let (Some(id), Some(host)) = (
+        var("GITPOD_WORKSPACE_ID"),
+        var("GITPOD_WORKSPACE_CLUSTER_HOST"),
+    ) {
         return format!("https://{port}-{id}.{host}");
     }
-    if let (Some(name), Some(domain)) = (var("CODESPACE_NAME"), var("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN")) {
+    if let (Some(name), Some(domain)) = (
+        var("CODESPACE_NAME"),
+        var("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN"),
+    ) {
         return format!("https://{name}-{port}.{domain}");
     }
     format!("http://localhost:{port}")
@@ -127,21 +143,54 @@ pub fn public_url(get: &dyn Fn(&str) -> Option<String>, port: u16) -> String {
 const REGION: &[&str] = &["AWS_DEFAULT_REGION", "AWS_REGION"];
 
 fn backend_env(r: &mut Resolver) -> BackendEnv {
-    let frontend_url = r.lookup(&["FRONTEND_URL"]).unwrap_or_else(|| public_url(r.get, FRONTEND.port));
-    let backend_url = r.lookup(&["BACKEND_URL"]).unwrap_or_else(|| public_url(r.get, BACKEND.port));
-    let backend_host = backend_url.split("://").nth(1).unwrap_or(&backend_url).to_string();
+    let frontend_url = r
+        .lookup(&["FRONTEND_URL"])
+        .unwrap_or_else(|| public_url(r.get, FRONTEND.port));
+    let backend_url = r
+        .lookup(&["BACKEND_URL"])
+        .unwrap_or_else(|| public_url(r.get, BACKEND.port));
+    let backend_host = backend_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&backend_url)
+        .to_string();
     let honeycomb_key = r.lookup(&["HONEYCOMB_API_KEY"]);
-    let otlp_endpoint = if honeycomb_key.is_some() { HONEYCOMB_ENDPOINT } else { "" };
-    let otlp_headers = honeycomb_key.map(|k| format!("x-honeycomb-team={k}")).unwrap_or_default();
+    let otlp_endpoint = if honeycomb_key.is_some() {
+        HONEYCOMB_ENDPOINT
+    } else {
+        ""
+    };
+    let otlp_headers = honeycomb_key
+        .map(|k| format!("x-honeycomb-team={k}"))
+        .unwrap_or_default();
     BackendEnv {
         frontend_url: r.value("FRONTEND_URL", frontend_url, false),
         backend_url: r.value("BACKEND_URL", backend_url, false),
-        connection_url: r.optional("CONNECTION_URL", &["CONNECTION_URL"], DEFAULT_CONNECTION_URL, true),
+        connection_url: r.optional(
+            "CONNECTION_URL",
+            &["CONNECTION_URL"],
+            DEFAULT_CONNECTION_URL,
+            true,
+        ),
         aws_default_region: r.required("AWS_DEFAULT_REGION", REGION, false),
         aws_access_key_id: r.required("AWS_ACCESS_KEY_ID", &["AWS_ACCESS_KEY_ID"], true),
-        aws_secret_access_key: r.required("AWS_SECRET_ACCESS_KEY", &["AWS_SECRET_ACCESS_KEY"], true),
-        aws_endpoint_url: r.optional("AWS_ENDPOINT_URL", &["DYNAMODB_ENDPOINT_URL"], DEFAULT_DYNAMODB_ENDPOINT, false),
-        otel_service_name: r.optional("OTEL_SERVICE_NAME", &["OTEL_SERVICE_NAME"], BACKEND.name, false),
+        aws_secret_access_key: r.required(
+            "AWS_SECRET_ACCESS_KEY",
+            &["AWS_SECRET_ACCESS_KEY"],
+            true,
+        ),
+        aws_endpoint_url: r.optional(
+            "AWS_ENDPOINT_URL",
+            &["DYNAMODB_ENDPOINT_URL"],
+            DEFAULT_DYNAMODB_ENDPOINT,
+            false,
+        ),
+        otel_service_name: r.optional(
+            "OTEL_SERVICE_NAME",
+            &["OTEL_SERVICE_NAME"],
+            BACKEND.name,
+            false,
+        ),
         otel_exporter_otlp_endpoint: r.optional(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             &["OTEL_EXPORTER_OTLP_ENDPOINT"],
@@ -154,21 +203,36 @@ fn backend_env(r: &mut Resolver) -> BackendEnv {
             &otlp_headers,
             true,
         ),
-        aws_xray_url: r.optional("AWS_XRAY_URL", &["AWS_XRAY_URL"], &format!("*{backend_host}*"), false),
+        aws_xray_url: r.optional(
+            "AWS_XRAY_URL",
+            &["AWS_XRAY_URL"],
+            &format!("*{backend_host}*"),
+            false,
+        ),
         aws_xray_daemon_address: r.optional(
             "AWS_XRAY_DAEMON_ADDRESS",
             &["AWS_XRAY_DAEMON_ADDRESS"],
             DEFAULT_XRAY_DAEMON,
             false,
         ),
-        aws_cognito_user_pool_id: r.optional("AWS_COGNITO_USER_POOL_ID", &["AWS_COGNITO_USER_POOL_ID"], "", false),
+        aws_cognito_user_pool_id: r.optional(
+            "AWS_COGNITO_USER_POOL_ID",
+            &["AWS_COGNITO_USER_POOL_ID"],
+            "",
+            false,
+        ),
         aws_cognito_user_pool_client_id: r.optional(
             "AWS_COGNITO_USER_POOL_CLIENT_ID",
             &["AWS_COGNITO_USER_POOL_CLIENT_ID"],
             "",
             false,
         ),
-        rollbar_access_token: r.optional("ROLLBAR_ACCESS_TOKEN", &["ROLLBAR_ACCESS_TOKEN"], "", true),
+        rollbar_access_token: r.optional(
+            "ROLLBAR_ACCESS_TOKEN",
+            &["ROLLBAR_ACCESS_TOKEN"],
+            "",
+            true,
+        ),
     }
 }
 
@@ -180,8 +244,18 @@ fn frontend_env(r: &mut Resolver) -> FrontendEnv {
         react_app_backend_url: r.value("REACT_APP_BACKEND_URL", backend_url, false),
         react_app_aws_project_region: r.required("REACT_APP_AWS_PROJECT_REGION", REGION, false),
         react_app_aws_cognito_region: r.required("REACT_APP_AWS_COGNITO_REGION", REGION, false),
-        react_app_aws_user_pools_id: r.optional("REACT_APP_AWS_USER_POOLS_ID", &["AWS_COGNITO_USER_POOL_ID"], "", false),
-        react_app_client_id: r.optional("REACT_APP_CLIENT_ID", &["AWS_COGNITO_USER_POOL_CLIENT_ID"], "", false),
+        react_app_aws_user_pools_id: r.optional(
+            "REACT_APP_AWS_USER_POOLS_ID",
+            &["AWS_COGNITO_USER_POOL_ID"],
+            "",
+            false,
+        ),
+        react_app_client_id: r.optional(
+            "REACT_APP_CLIENT_ID",
+            &["AWS_COGNITO_USER_POOL_CLIENT_ID"],
+            "",
+            false,
+        ),
     }
 }
 
@@ -192,7 +266,12 @@ pub fn render(
     get: &dyn Fn(&str) -> Option<String>,
     masked: bool,
 ) -> Result<Vec<(&'static Service, String)>> {
-    let mut r = Resolver { get, masked, missing: Vec::new(), unwritable: Vec::new() };
+    let mut r = Resolver {
+        get,
+        masked,
+        missing: Vec::new(),
+        unwritable: Vec::new(),
+    };
     let mut out = Vec::new();
     for &service in services {
         let text = if service.name == BACKEND.name {
@@ -211,10 +290,16 @@ pub fn render(
         ));
     }
     if !r.unwritable.is_empty() {
-        problems.push(format!("values an env file cannot carry: {}", r.unwritable.join("; ")));
+        problems.push(format!(
+            "values an env file cannot carry: {}",
+            r.unwritable.join("; ")
+        ));
     }
     if !problems.is_empty() {
-        bail!(BadInput(format!("{}; no env file was written", problems.join("; "))));
+        bail!(BadInput(format!(
+            "{}; no env file was written",
+            problems.join("; ")
+        )));
     }
     Ok(out)
 }
@@ -272,11 +357,19 @@ pub fn run(ctx: &Ctx, services: &[&'static Service], opts: Options) -> Result<()
 fn check_up_to_date(ctx: &Ctx, rendered: &[(&'static Service, String)]) -> Result<()> {
     let stale: Vec<String> = rendered
         .iter()
-        .filter(|(service, text)| std::fs::read_to_string(service.env_file(&ctx.root)).ok().as_ref() != Some(text))
+        .filter(|(service, text)| {
+            std::fs::read_to_string(service.env_file(&ctx.root))
+                .ok()
+                .as_ref()
+                != Some(text)
+        })
         .map(|(service, _)| service.env_file_name())
         .collect();
     if !stale.is_empty() {
-        bail!("{} differ from what `cargo xtask env` would write now: run it", stale.join(" and "));
+        bail!(
+            "{} differ from what `cargo xtask env` would write now: run it",
+            stale.join(" and ")
+        );
     }
     println!("env files are up to date");
     Ok(())
@@ -286,10 +379,18 @@ fn check_up_to_date(ctx: &Ctx, rendered: &[(&'static Service, String)]) -> Resul
 /// reader never sees half a file; the file is readable by its owner only.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent folder")?;
-    let name = path.file_name().context("path has no file name")?.to_string_lossy();
+    let name = path
+        .file_name()
+        .context("path has no file name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -302,7 +403,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 
 /// Reads an env file we wrote (KEY=VALUE lines, values verbatim).
 pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(parse_env_text(&text))
 }
 
@@ -321,7 +423,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k: &str| map.get(k).cloned()
     }
 
@@ -361,11 +466,22 @@ mod tests {
 
     #[test]
     fn urls_follow_gitpod_and_codespaces() {
-        let gitpod = vars(&[("GITPOD_WORKSPACE_ID", "abc-123"), ("GITPOD_WORKSPACE_CLUSTER_HOST", "ws-us99.gitpod.io")]);
-        assert_eq!(public_url(&gitpod, 4567), "https://4567-abc-123.ws-us99.gitpod.io");
-        let codespaces =
-            vars(&[("CODESPACE_NAME", "fuzzy-x"), ("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN", "app.github.dev")]);
-        assert_eq!(public_url(&codespaces, 3000), "https://fuzzy-x-3000.app.github.dev");
+        let gitpod = vars(&[
+            ("GITPOD_WORKSPACE_ID", "abc-123"),
+            ("GITPOD_WORKSPACE_CLUSTER_HOST", "ws-us99.gitpod.io"),
+        ]);
+        assert_eq!(
+            public_url(&gitpod, 4567),
+            "https://4567-abc-123.ws-us99.gitpod.io"
+        );
+        let codespaces = vars(&[
+            ("CODESPACE_NAME", "fuzzy-x"),
+            ("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN", "app.github.dev"),
+        ]);
+        assert_eq!(
+            public_url(&codespaces, 3000),
+            "https://fuzzy-x-3000.app.github.dev"
+        );
         assert_eq!(public_url(&vars(&[]), 3000), "http://localhost:3000");
     }
 
@@ -376,20 +492,36 @@ mod tests {
         let out = render(&[&BACKEND], &vars(&pairs), false).unwrap();
         let backend = parse(&out[0].1);
         assert_eq!(backend["OTEL_EXPORTER_OTLP_ENDPOINT"], HONEYCOMB_ENDPOINT);
-        assert_eq!(backend["OTEL_EXPORTER_OTLP_HEADERS"], "x-honeycomb-team=hc-key-123");
+        assert_eq!(
+            backend["OTEL_EXPORTER_OTLP_HEADERS"],
+            "x-honeycomb-team=hc-key-123"
+        );
         let masked = render(&[&BACKEND], &vars(&pairs), true).unwrap();
         assert!(!masked[0].1.contains("hc-key-123"));
     }
 
     #[test]
     fn every_missing_variable_is_named_at_once() {
-        let err = render(&[&BACKEND, &FRONTEND], &vars(&[("AWS_ACCESS_KEY_ID", "")]), false).unwrap_err();
+        let err = render(
+            &[&BACKEND, &FRONTEND],
+            &vars(&[("AWS_ACCESS_KEY_ID", "")]),
+            false,
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(err.downcast_ref::<BadInput>().is_some());
-        for name in ["AWS_DEFAULT_REGION or AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        for name in [
+            "AWS_DEFAULT_REGION or AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
             assert!(msg.contains(name), "{msg}");
         }
-        assert_eq!(msg.matches("AWS_DEFAULT_REGION").count(), 1, "named once: {msg}");
+        assert_eq!(
+            msg.matches("AWS_DEFAULT_REGION").count(),
+            1,
+            "named once: {msg}"
+        );
     }
 
     #[test]
@@ -401,11 +533,17 @@ mod tests {
     fn masked_output_hides_secrets_only() {
         let out = render(&[&BACKEND], &vars(BASE), true).unwrap();
         let text = &out[0].1;
-        assert!(!text.contains("AKIAEXAMPLE") && !text.contains("wJalrXUtnFEMI"), "{text}");
+        assert!(
+            !text.contains("AKIAEXAMPLE") && !text.contains("wJalrXUtnFEMI"),
+            "{text}"
+        );
         assert!(text.contains("AWS_SECRET_ACCESS_KEY=***"));
         assert!(text.contains("CONNECTION_URL=***"));
         assert!(text.contains("AWS_DEFAULT_REGION=ca-central-1"));
-        assert!(text.contains("ROLLBAR_ACCESS_TOKEN=\n"), "empty secrets stay empty");
+        assert!(
+            text.contains("ROLLBAR_ACCESS_TOKEN=\n"),
+            "empty secrets stay empty"
+        );
     }
 
     #[test]
@@ -428,8 +566,13 @@ mod tests {
         ] {
             let mut pairs = BASE.to_vec();
             pairs.push(("ROLLBAR_ACCESS_TOKEN", bad));
-            let msg = render(&[&BACKEND], &vars(&pairs), false).unwrap_err().to_string();
-            assert!(msg.contains("ROLLBAR_ACCESS_TOKEN") && msg.contains(why), "{msg}");
+            let msg = render(&[&BACKEND], &vars(&pairs), false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("ROLLBAR_ACCESS_TOKEN") && msg.contains(why),
+                "{msg}"
+            );
             assert!(!msg.contains(bad), "secret echoed: {msg}");
         }
     }
@@ -443,7 +586,10 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         write_atomic(&path, b"A=1\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=1\n");
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file left behind");
     }

@@ -18,10 +18,15 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn from_env(dry_run: bool, verbose: bool) -> Self {
-        Ctx { root: repo_root(), dry_run, verbose }
+        Ctx {
+            root: repo_root(),
+            dry_run,
+            verbose,
+        }
     }
 
     /// Printed for AWS calls and other effects that are not a command line.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))] // used by the AWS commands
     pub fn announce(&self, what: &str) {
         if self.dry_run {
             println!("[dry-run] {what}");
@@ -56,7 +61,10 @@ pub struct Cmd {
 }
 
 pub fn cmd(program: &str) -> Cmd {
-    Cmd { program: program.to_string(), ..Cmd::default() }
+    Cmd {
+        program: program.to_string(),
+        ..Cmd::default()
+    }
 }
 
 impl Cmd {
@@ -75,6 +83,7 @@ impl Cmd {
     }
 
     /// Feeds `bytes` on stdin; they are never shown (passwords go this way).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))] // `docker login`, an AWS command
     pub fn secret_stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(bytes.into());
         self
@@ -106,22 +115,27 @@ impl Cmd {
         self
     }
 
-    pub fn program(&self) -> &str {
-        &self.program
-    }
-
     /// The argument vector, secrets redacted (what dry runs print and tests parse).
     pub fn argv(&self) -> Vec<String> {
-        std::iter::once(&self.program).chain(&self.args).map(|a| self.redacted(a)).collect()
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| self.redacted(a))
+            .collect()
     }
 
     /// The command line as a shell would read it, secrets redacted.
     pub fn display(&self) -> String {
-        self.argv().iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+        self.argv()
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn redacted(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
     }
 
     /// A command that changes something: shown, then run with the terminal's
@@ -130,7 +144,11 @@ impl Cmd {
         if self.announce(ctx) {
             return Ok(());
         }
-        let status = self.expression().unchecked().run().map_err(|e| self.spawn_error(e))?;
+        let status = self
+            .expression()
+            .unchecked()
+            .run()
+            .map_err(|e| self.spawn_error(e))?;
         self.check(status.status, "")
     }
 
@@ -158,7 +176,10 @@ impl Cmd {
             print_line(prefix, &self.redacted(&line));
             lines.push(line);
         }
-        let status = reader.try_wait()?.context("child still running after EOF")?.status;
+        let status = reader
+            .try_wait()?
+            .context("child still running after EOF")?
+            .status;
         self.check(status, &lines.join("\n"))?;
         Ok(lines)
     }
@@ -198,9 +219,13 @@ impl Cmd {
         if self.announce(ctx) {
             return Ok(None);
         }
-        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = std::process::Command::new(&self.program);
-        command.args(&self.args).envs(self.env.iter().cloned()).stdin(std::process::Stdio::null());
+        command
+            .args(&self.args)
+            .envs(self.env.iter().cloned())
+            .stdin(std::process::Stdio::null());
         command.stdout(log_file.try_clone()?).stderr(log_file);
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
@@ -244,7 +269,11 @@ impl Cmd {
 
     fn spawn_error(&self, err: std::io::Error) -> anyhow::Error {
         if err.kind() == std::io::ErrorKind::NotFound {
-            anyhow::anyhow!("`{}` is not installed or not on PATH: {}", self.program, install_hint(&self.program))
+            anyhow::anyhow!(
+                "`{}` is not installed or not on PATH: {}",
+                self.program,
+                install_hint(&self.program)
+            )
         } else {
             anyhow::anyhow!("could not start `{}`: {err}", self.program)
         }
@@ -258,9 +287,16 @@ impl Cmd {
         if self.program == "docker" && daemon_unreachable(&output) {
             bail!(DockerDaemonDown);
         }
-        let code = status.code().map_or("a signal".to_string(), |c| format!("exit status {c}"));
-        let detail = last_meaningful_line(&output).map(|l| format!(": {l}")).unwrap_or_default();
-        Err(Failed { summary: format!("`{}` failed ({code}){detail}", self.short_display()) }.into())
+        let code = status
+            .code()
+            .map_or("a signal".to_string(), |c| format!("exit status {c}"));
+        let detail = last_meaningful_line(&output)
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
+        Err(Failed {
+            summary: format!("`{}` failed ({code}){detail}", self.short_display()),
+        }
+        .into())
     }
 
     /// `docker build` rather than the whole command line, for error messages.
@@ -367,14 +403,19 @@ pub fn print_line(prefix: &str, line: &str) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "{prefix}{line}").and_then(|_| out.flush()).is_err() {
+    if writeln!(out, "{prefix}{line}")
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         STDOUT_BROKEN.store(true, Ordering::Relaxed);
     }
 }
 
 pub fn shell_quote(arg: &str) -> String {
     let safe = !arg.is_empty()
-        && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
     if safe {
         arg.to_string()
     } else {
@@ -387,12 +428,18 @@ mod tests {
     use super::*;
 
     fn dry() -> Ctx {
-        Ctx { root: PathBuf::from("/repo"), dry_run: true, verbose: false }
+        Ctx {
+            root: PathBuf::from("/repo"),
+            dry_run: true,
+            verbose: false,
+        }
     }
 
     #[test]
     fn display_quotes_and_redacts() {
-        let c = cmd("docker").args(["login", "--username", "AWS", "hunter2 x"]).redact("hunter2");
+        let c = cmd("docker")
+            .args(["login", "--username", "AWS", "hunter2 x"])
+            .redact("hunter2");
         assert_eq!(c.display(), "docker login --username AWS '*** x'");
         assert_eq!(c.argv(), ["docker", "login", "--username", "AWS", "*** x"]);
     }
@@ -407,15 +454,27 @@ mod tests {
 
     #[test]
     fn missing_program_says_how_to_install() {
-        let ctx = Ctx { dry_run: false, ..dry() };
-        let err = cmd("definitely-not-a-program-xtask").run(&ctx).unwrap_err().to_string();
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
+        let err = cmd("definitely-not-a-program-xtask")
+            .run(&ctx)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not installed"), "{err}");
     }
 
     #[test]
     fn failure_names_the_command_and_quotes_its_last_line() {
-        let ctx = Ctx { dry_run: false, ..dry() };
-        let err = cmd("sh").args(["-c", "echo first; echo 'the reason' >&2; exit 3"]).read(&ctx).unwrap_err();
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
+        let err = cmd("sh")
+            .args(["-c", "echo first; echo 'the reason' >&2; exit 3"])
+            .read(&ctx)
+            .unwrap_err();
         let failed = err.downcast_ref::<Failed>().expect("a Failed error");
         assert!(failed.summary.contains("exit status 3"), "{failed}");
         assert!(failed.summary.ends_with("the reason"), "{failed}");
@@ -423,7 +482,10 @@ mod tests {
 
     #[test]
     fn run_lines_keeps_output_and_strips_control_characters() {
-        let ctx = Ctx { dry_run: false, ..dry() };
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
         let lines = cmd("sh")
             .args(["-c", r"printf 'a\rb\n\033[1mbold\033[0m\n'; echo err >&2"])
             .run_lines(&ctx, "")
@@ -433,7 +495,10 @@ mod tests {
 
     #[test]
     fn secret_stdin_reaches_the_program() {
-        let ctx = Ctx { dry_run: false, ..dry() };
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
         let out = cmd("cat").secret_stdin("s3cret").read(&ctx).unwrap();
         assert_eq!(out, "s3cret");
     }

@@ -45,7 +45,12 @@ struct Cli {
 #[derive(Args, Clone, Debug)]
 pub struct AwsOpts {
     /// ECS cluster.
-    #[arg(long, global = true, env = "CRUDDUR_CLUSTER", default_value = "cruddur")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_CLUSTER",
+        default_value = "cruddur"
+    )]
     pub cluster: String,
 }
 
@@ -261,9 +266,20 @@ fn main() -> ExitCode {
 
 fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Env { service, stdout, show_secrets, check } => {
-            env::run(ctx, &service.services(), env::Options { stdout, show_secrets, check })
-        }
+        Command::Env {
+            service,
+            stdout,
+            show_secrets,
+            check,
+        } => env::run(
+            ctx,
+            &service.services(),
+            env::Options {
+                stdout,
+                show_secrets,
+                check,
+            },
+        ),
         Command::Build(args) => docker::build(ctx, &args),
         Command::Run(args) => docker::run(ctx, &args),
         Command::Up { build } => docker::compose_up(ctx, build),
@@ -283,19 +299,38 @@ fn run_aws(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match command {
-            Command::Ecr { command: EcrCommand::Login } => ecr::login(ctx).await,
-            Command::Ecr { command: EcrCommand::Create { service } } => ecr::create(ctx, service).await,
-            Command::Ecr { command: EcrCommand::MirrorBase } => ecr::mirror_base(ctx).await,
+            Command::Ecr {
+                command: EcrCommand::Login,
+            } => ecr::login(ctx).await,
+            Command::Ecr {
+                command: EcrCommand::Create { service },
+            } => ecr::create(ctx, service).await,
+            Command::Ecr {
+                command: EcrCommand::MirrorBase,
+            } => ecr::mirror_base(ctx).await,
             Command::Push(args) => ecr::push(ctx, &args).await.map(|_| ()),
-            Command::Cluster { command: ClusterCommand::Create, aws } => ecs::create_cluster(ctx, &aws).await,
-            Command::Service { command: ServiceCommand::Create { service }, aws } => {
-                ecs::create_services(ctx, &aws, service).await
-            }
+            Command::Cluster {
+                command: ClusterCommand::Create,
+                aws,
+            } => ecs::create_cluster(ctx, &aws).await,
+            Command::Service {
+                command: ServiceCommand::Create { service },
+                aws,
+            } => ecs::create_services(ctx, &aws, service).await,
             Command::Deploy(args) => ecs::deploy(ctx, &args).await,
             Command::Diff { service, aws } => ecs::diff(ctx, &aws, service).await,
-            Command::Rollback { service, to, watch, aws } => ecs::rollback(ctx, &aws, service, to, &watch).await,
+            Command::Rollback {
+                service,
+                to,
+                watch,
+                aws,
+            } => ecs::rollback(ctx, &aws, service, to, &watch).await,
             Command::Status { service, aws } => ecs::status(ctx, &aws, service).await,
-            Command::Connect { service, command, aws } => ecs::connect(ctx, &aws, service, &command).await,
+            Command::Connect {
+                service,
+                command,
+                aws,
+            } => ecs::connect(ctx, &aws, service, &command).await,
             _ => unreachable!("handled in dispatch"),
         }
     })

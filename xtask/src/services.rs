@@ -43,7 +43,8 @@ pub const POSTGRES_BASE: BaseImage = BaseImage {
     mirror_repo: None,
 };
 
-pub const ALL_BASE_IMAGES: [&BaseImage; 4] = [&PYTHON_BASE, &NODE_BASE, &NGINX_BASE, &POSTGRES_BASE];
+pub const ALL_BASE_IMAGES: [&BaseImage; 4] =
+    [&PYTHON_BASE, &NODE_BASE, &NGINX_BASE, &POSTGRES_BASE];
 
 #[derive(Debug)]
 pub struct Service {
@@ -125,10 +126,12 @@ impl Service {
         self.name
     }
     pub fn task_definition_file(&self, root: &Path) -> PathBuf {
-        root.join("infra/task-definitions").join(format!("{}.json", self.name))
+        root.join("infra/task-definitions")
+            .join(format!("{}.json", self.name))
     }
     pub fn service_definition_file(&self, root: &Path) -> PathBuf {
-        root.join("infra/services").join(format!("{}.json", self.name))
+        root.join("infra/services")
+            .join(format!("{}.json", self.name))
     }
     /// The container name `run` gives the container (one per service).
     pub fn container_name(&self) -> String {
@@ -180,8 +183,14 @@ pub fn parse_selection(arg: &str) -> Result<Selection, String> {
 /// clap value parser for arguments naming exactly one service.
 pub fn parse_one(arg: &str) -> Result<&'static Service, String> {
     find(arg).ok_or_else(|| {
-        let valid: Vec<String> = ALL.iter().map(|s| format!("{} ({})", s.short, s.name)).collect();
-        format!("unknown service '{arg}'; valid services: {}", valid.join(", "))
+        let valid: Vec<String> = ALL
+            .iter()
+            .map(|s| format!("{} ({})", s.short, s.name))
+            .collect();
+        format!(
+            "unknown service '{arg}'; valid services: {}",
+            valid.join(", ")
+        )
     })
 }
 
@@ -192,8 +201,14 @@ mod tests {
     #[test]
     fn short_and_long_names_select_the_same_service() {
         assert_eq!(parse_selection("backend"), Ok(Selection::One(&BACKEND)));
-        assert_eq!(parse_selection("backend-flask"), Ok(Selection::One(&BACKEND)));
-        assert_eq!(parse_selection("frontend-react-js"), Ok(Selection::One(&FRONTEND)));
+        assert_eq!(
+            parse_selection("backend-flask"),
+            Ok(Selection::One(&BACKEND))
+        );
+        assert_eq!(
+            parse_selection("frontend-react-js"),
+            Ok(Selection::One(&FRONTEND))
+        );
         assert_eq!(parse_selection("all").unwrap().services().len(), 2);
     }
 
@@ -211,7 +226,10 @@ mod tests {
         assert_eq!(BACKEND.image(false), "backend-flask-prod");
         assert_eq!(BACKEND.image(true), "backend-flask");
         let root = Path::new("/repo");
-        assert_eq!(FRONTEND.env_file(root), Path::new("/repo/frontend-react-js.env"));
+        assert_eq!(
+            FRONTEND.env_file(root),
+            Path::new("/repo/frontend-react-js.env")
+        );
         assert_eq!(
             BACKEND.task_definition_file(root),
             Path::new("/repo/infra/task-definitions/backend-flask.json")

@@ -68,10 +68,14 @@ impl Steps {
 
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     let started = Instant::now();
-    let mut steps = Steps { results: Vec::new() };
+    let mut steps = Steps {
+        results: Vec::new(),
+    };
     if args.unit {
         steps.run("frontend unit tests", || frontend_tests(ctx));
-        steps.run("rust unit tests", || nextest(ctx, &["--bins"], &args.nextest));
+        steps.run("rust unit tests", || {
+            nextest(ctx, &["--bins"], &args.nextest)
+        });
         return steps.finish(started);
     }
     steps.run("test packages", || install_packages(ctx));
@@ -95,7 +99,9 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
         let all = BuildArgs::prod(Selection::All);
         with_sandbox_env(&layout, || docker::build(ctx, &all))
     });
-    steps.run("rust tests (unit and integration)", || nextest(ctx, &[], &args.nextest));
+    steps.run("rust tests (unit and integration)", || {
+        nextest(ctx, &[], &args.nextest)
+    });
     if !was_up {
         steps.run("sandbox down", || sandbox::down(ctx, &layout));
     }
@@ -109,11 +115,22 @@ fn install_packages(ctx: &Ctx) -> Result<()> {
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
-        println!("present: {}", TEST_PACKAGES.iter().map(|(_, p)| *p).collect::<Vec<_>>().join(", "));
+        println!(
+            "present: {}",
+            TEST_PACKAGES
+                .iter()
+                .map(|(_, p)| *p)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         return Ok(());
     }
     if !sandbox::is_root() {
-        bail!("the tests need {}: run `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+        bail!(
+            "the tests need {}: run `sudo apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
     }
     cmd("apt-get").args(["update", "-qq"]).run(ctx)?;
     cmd("apt-get")
@@ -125,32 +142,63 @@ fn install_packages(ctx: &Ctx) -> Result<()> {
 
 fn frontend_tests(ctx: &Ctx) -> Result<()> {
     let folder = FRONTEND.folder(&ctx.root);
-    cmd("npm").args(["ci", "--no-audit", "--no-fund"]).dir(&folder).run(ctx)?;
-    cmd("npm").arg("test").dir(&folder).env("CI", "true").run(ctx)
+    cmd("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .dir(&folder)
+        .run(ctx)?;
+    cmd("npm")
+        .arg("test")
+        .dir(&folder)
+        .env("CI", "true")
+        .run(ctx)
 }
 
 fn backend_tests(ctx: &Ctx) -> Result<()> {
     let folder = BACKEND.folder(&ctx.root);
     let venv = ctx.root.join("target/venv-backend");
     if !venv.join("bin/python").exists() {
-        cmd("python3").args(["-m", "venv"]).arg(venv.display().to_string()).run(ctx)?;
+        cmd("python3")
+            .args(["-m", "venv"])
+            .arg(venv.display().to_string())
+            .run(ctx)?;
     }
     let pip = venv.join("bin/pip").display().to_string();
     cmd(&pip)
-        .args(["install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt", "-r", "requirements-dev.txt"])
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "requirements.txt",
+            "-r",
+            "requirements-dev.txt",
+        ])
         .dir(&folder)
         .run(ctx)?;
     cmd(&venv.join("bin/python").display().to_string())
         .args(["-m", "pytest", "-q"])
         .dir(&folder)
-        .env("PATH", format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                venv.join("bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .run(ctx)
 }
 
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     cmd(&cargo)
-        .args(["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ])
         .args(scope.iter().copied())
         .args(extra.iter().cloned())
         .dir(&ctx.root)

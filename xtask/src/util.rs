@@ -5,15 +5,20 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs as _};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 use crate::exec::{cmd, Ctx};
 
 /// `90`, `90s`, `10m`, `1h`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = number.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 90s, 10m, 1h)"))?;
+    let (number, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 90s, 10m, 1h)"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -37,15 +42,22 @@ pub fn secs(d: Duration) -> String {
 /// Status code of a plain-HTTP GET (loopback health checks; no TLS needed).
 pub fn http_status(url: &str) -> Result<u16> {
     let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let addr = host.to_socket_addrs()?.next().context("no address")?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    stream.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head)?;
     let line = String::from_utf8_lossy(&head[..n]);
-    line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("not an HTTP response")
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("not an HTTP response")
 }
 
 /// The registry images go to, without asking AWS: `CRUDDUR_ECR_REGISTRY`,
@@ -60,24 +72,40 @@ pub fn registry_from_env() -> Option<String> {
     Some(format!("{account}.dkr.ecr.{region}.amazonaws.com"))
 }
 
+#[cfg_attr(not(feature = "aws"), allow(dead_code))] // used by the AWS commands
 /// The commit images are tagged with: short sha, `-dirty` with uncommitted changes.
 pub fn git_tag(ctx: &Ctx) -> Result<String> {
     let git = || cmd("git").dir(&ctx.root);
-    let sha = git().args(["rev-parse", "--short", "HEAD"]).read(ctx).context("finding the git commit to tag with")?;
-    let dirty = !git().args(["status", "--porcelain", "--untracked-files=no"]).read(ctx)?.is_empty();
+    let sha = git()
+        .args(["rev-parse", "--short", "HEAD"])
+        .read(ctx)
+        .context("finding the git commit to tag with")?;
+    let dirty = !git()
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .read(ctx)?
+        .is_empty();
     Ok(if dirty { format!("{sha}-dirty") } else { sha })
 }
 
+#[cfg(not(feature = "aws"))]
 /// Runs this same command line again through `cargo run --features aws`:
 /// the SDK is compiled only the first time an AWS command is used.
 pub fn reexec_with_aws() -> Result<()> {
     if std::env::var_os("XTASK_AWS_REEXEC").is_some() {
-        bail!("internal error: the AWS build of xtask was built without the `aws` feature");
+        anyhow::bail!("internal error: the AWS build of xtask was built without the `aws` feature");
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let status = std::process::Command::new(cargo)
-        .args(["run", "--quiet", "--manifest-path", manifest, "--features", "aws", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--manifest-path",
+            manifest,
+            "--features",
+            "aws",
+            "--",
+        ])
         .args(std::env::args_os().skip(1))
         .env("XTASK_AWS_REEXEC", "1")
         .status()

@@ -18,9 +18,21 @@ fn browser(url: &str, expect: &str, screenshot: &Path) -> common::Run {
         frontend.join("node_modules/playwright-core").exists(),
         "playwright-core is not installed: run `npm ci` in frontend-react-js (`cargo xtask test` does)"
     );
-    assert!(Path::new("/usr/bin/chromium").exists(), "Debian's chromium is missing: `apt-get install chromium` (`cargo xtask test` does)");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is missing: `apt-get install chromium` (`cargo xtask test` does)"
+    );
     let mut c = std::process::Command::new("node");
-    c.current_dir(&frontend).args(["e2e/browser.mjs", "--url", url, "--expect", expect, "--timeout", "30", "--screenshot"]);
+    c.current_dir(&frontend).args([
+        "e2e/browser.mjs",
+        "--url",
+        url,
+        "--expect",
+        expect,
+        "--timeout",
+        "30",
+        "--screenshot",
+    ]);
     c.arg(screenshot);
     run(c)
 }
@@ -42,11 +54,27 @@ fn host_ports_browser_home_feed_and_api_outage() {
     docker(&["network", "create", "cruddur-net"]);
     let db_files = repo_root().join("backend-flask/db").display().to_string();
     let started = docker(&[
-        "run", "--detach", "--name", DB, "--network", "cruddur-net", "--network-alias", "db", "--env",
-        "POSTGRES_PASSWORD=password", "--env", "POSTGRES_DB=cruddur", "--volume",
-        &format!("{db_files}:/docker-entrypoint-initdb.d:ro"), "cruddur-base/postgres:15-bookworm",
+        "run",
+        "--detach",
+        "--name",
+        DB,
+        "--network",
+        "cruddur-net",
+        "--network-alias",
+        "db",
+        "--env",
+        "POSTGRES_PASSWORD=password",
+        "--env",
+        "POSTGRES_DB=cruddur",
+        "--volume",
+        &format!("{db_files}:/docker-entrypoint-initdb.d:ro"),
+        "cruddur-base/postgres:15-bookworm",
     ]);
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
 
     tool(&["run", "backend", "--detach"]);
     tool(&["run", "frontend", "--detach"]);
@@ -58,7 +86,10 @@ fn host_ports_browser_home_feed_and_api_outage() {
         if code == 200 && body.contains("This was imported as seed data!") {
             break;
         }
-        assert!(Instant::now() < deadline, "the backend never served the seeded feed: {code} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "the backend never served the seeded feed: {code} {body}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 
@@ -68,9 +99,19 @@ fn host_ports_browser_home_feed_and_api_outage() {
     let _ = std::fs::remove_file(&home);
     let feed = browser("http://localhost:3000", "feed", &home);
     assert_eq!(feed.code, 0, "{}", feed.all());
-    assert!(std::fs::metadata(&home).map(|m| m.len() > 1000).unwrap_or(false), "no screenshot at {}", home.display());
+    assert!(
+        std::fs::metadata(&home)
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        home.display()
+    );
 
     docker(&["stop", "backend-flask"]);
-    let outage = browser("http://localhost:3000", "outage", &artifacts.join("outage.png"));
+    let outage = browser(
+        "http://localhost:3000",
+        "outage",
+        &artifacts.join("outage.png"),
+    );
     assert_eq!(outage.code, 0, "{}", outage.all());
 }

@@ -25,10 +25,16 @@ fn in_scratch(dir: &Path, args: &[&str]) -> std::process::Command {
 fn help_lists_every_command_of_the_contract() {
     let out = run(xtask(&["--help"])).ok();
     for command in [
-        "env", "build", "run", "up", "down", "ecr", "push", "cluster", "service", "deploy", "diff", "rollback",
-        "status", "connect", "sandbox", "test", "bench",
+        "env", "build", "run", "up", "down", "ecr", "push", "cluster", "service", "deploy", "diff",
+        "rollback", "status", "connect", "sandbox", "test", "bench",
     ] {
-        assert!(out.stdout.lines().any(|l| l.trim_start().starts_with(command)), "{command} missing:\n{}", out.stdout);
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(command)),
+            "{command} missing:\n{}",
+            out.stdout
+        );
     }
     let ecr = run(xtask(&["ecr", "--help"])).ok();
     for sub in ["login", "create", "mirror-base"] {
@@ -38,7 +44,12 @@ fn help_lists_every_command_of_the_contract() {
 
 #[test]
 fn an_unknown_service_lists_the_valid_ones_and_exits_2() {
-    for args in [&["build", "db"][..], &["deploy", "api"], &["env", "nope"], &["diff", "all"]] {
+    for args in [
+        &["build", "db"][..],
+        &["deploy", "api"],
+        &["env", "nope"],
+        &["diff", "all"],
+    ] {
         let out = run(xtask(args)).fails_with(2);
         for name in ["backend", "backend-flask", "frontend", "frontend-react-js"] {
             assert!(out.stderr.contains(name), "{args:?}: {}", out.stderr);
@@ -50,11 +61,24 @@ fn an_unknown_service_lists_the_valid_ones_and_exits_2() {
 fn env_names_every_missing_variable_at_once_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(in_scratch(dir.path(), &["env"])).fails_with(2);
-    for name in ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+    for name in [
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
         assert!(out.stderr.contains(name), "{}", out.stderr);
     }
-    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        out.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -63,7 +87,11 @@ fn env_writes_both_files_private_and_check_notices_drift() {
     let mut c = in_scratch(dir.path(), &["env"]);
     c.envs(ENV_VARS.iter().copied());
     let out = run(c).ok();
-    assert!(!out.all().contains("cli-test-secret-value-0001"), "secret printed: {}", out.all());
+    assert!(
+        !out.all().contains("cli-test-secret-value-0001"),
+        "secret printed: {}",
+        out.all()
+    );
     for name in ["backend-flask.env", "frontend-react-js.env"] {
         let path = dir.path().join(name);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -78,26 +106,49 @@ fn env_writes_both_files_private_and_check_notices_drift() {
     run(check).ok();
 
     let mut drifted = in_scratch(dir.path(), &["env", "--check"]);
-    drifted.envs(ENV_VARS.iter().copied()).env("GITPOD_WORKSPACE_ID", "ws1").env("GITPOD_WORKSPACE_CLUSTER_HOST", "gitpod.io");
+    drifted
+        .envs(ENV_VARS.iter().copied())
+        .env("GITPOD_WORKSPACE_ID", "ws1")
+        .env("GITPOD_WORKSPACE_CLUSTER_HOST", "gitpod.io");
     let out = run(drifted).fails_with(1);
-    assert!(out.stderr.contains("backend-flask.env") && out.stderr.contains("frontend-react-js.env"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("backend-flask.env") && out.stderr.contains("frontend-react-js.env"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn stdout_hides_secrets_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = in_scratch(dir.path(), &["env", "--stdout"]);
-    c.envs(ENV_VARS.iter().copied()).env("ROLLBAR_ACCESS_TOKEN", "rollbar-token-xyz");
+    c.envs(ENV_VARS.iter().copied())
+        .env("ROLLBAR_ACCESS_TOKEN", "rollbar-token-xyz");
     let out = run(c).ok();
-    for secret in ["cli-test-secret-value-0001", "AKIACLITESTKEY000001", "rollbar-token-xyz"] {
-        assert!(!out.stdout.contains(secret), "{secret} shown:\n{}", out.stdout);
+    for secret in [
+        "cli-test-secret-value-0001",
+        "AKIACLITESTKEY000001",
+        "rollbar-token-xyz",
+    ] {
+        assert!(
+            !out.stdout.contains(secret),
+            "{secret} shown:\n{}",
+            out.stdout
+        );
     }
     assert!(out.stdout.contains("AWS_SECRET_ACCESS_KEY=***"));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "--stdout writes nothing");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "--stdout writes nothing"
+    );
 
     let mut shown = in_scratch(dir.path(), &["env", "--stdout", "--show-secrets"]);
     shown.envs(ENV_VARS.iter().copied());
-    assert!(run(shown).ok().stdout.contains("cli-test-secret-value-0001"));
+    assert!(run(shown)
+        .ok()
+        .stdout
+        .contains("cli-test-secret-value-0001"));
 }
 
 /// A `docker` that records every call: a dry run must leave its log empty.
@@ -108,17 +159,27 @@ fn fake_docker(dir: &Path) -> (String, std::path::PathBuf) {
     let script = format!("#!/bin/sh\necho \"$@\" >> {}\nexit 0\n", log.display());
     for program in ["docker", "docker-compose"] {
         std::fs::write(bin.join(program), &script).unwrap();
-        std::fs::set_permissions(bin.join(program), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(bin.join(program), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
     }
-    (format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()), log)
+    (
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        log,
+    )
 }
 
 fn dry_run(dir: &Path, args: &[&str]) -> Vec<Vec<String>> {
     let (path, log) = fake_docker(dir);
     let mut c = in_scratch(dir, args);
-    c.env("PATH", path).envs(ENV_VARS.iter().copied()).env("CRUDDUR_BASE_IMAGES", "sandbox");
+    c.env("PATH", path)
+        .envs(ENV_VARS.iter().copied())
+        .env("CRUDDUR_BASE_IMAGES", "sandbox");
     let out = run(c).ok();
-    assert!(!log.exists(), "a dry run ran docker: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        !log.exists(),
+        "a dry run ran docker: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     out.dry_run_argvs()
 }
 
@@ -126,23 +187,57 @@ fn dry_run(dir: &Path, args: &[&str]) -> Vec<Vec<String>> {
 fn dry_run_build_prints_the_exact_docker_build_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().display().to_string();
-    let argvs = dry_run(dir.path(), &["build", "backend", "--tag", "v9", "--dry-run"]);
+    let argvs = dry_run(
+        dir.path(),
+        &["build", "backend", "--tag", "v9", "--dry-run"],
+    );
     assert_eq!(
         argvs,
         vec![vec![
-            "docker", "build", "--file", &format!("{root}/backend-flask/Dockerfile.prod"), "--tag",
-            "backend-flask-prod", "--tag", "backend-flask-prod:v9", "--build-arg",
-            "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm", &format!("{root}/backend-flask"),
+            "docker",
+            "build",
+            "--file",
+            &format!("{root}/backend-flask/Dockerfile.prod"),
+            "--tag",
+            "backend-flask-prod",
+            "--tag",
+            "backend-flask-prod:v9",
+            "--build-arg",
+            "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm",
+            &format!("{root}/backend-flask"),
         ]]
     );
     let all = dry_run(dir.path(), &["build", "all", "--dev", "--dry-run"]);
     assert_eq!(all.len(), 2);
-    let frontend = all.iter().find(|a| a.contains(&"frontend-react-js".to_string())).expect("frontend build");
+    let frontend = all
+        .iter()
+        .find(|a| a.contains(&"frontend-react-js".to_string()))
+        .expect("frontend build");
     assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile")));
-    for arg in ["NODE_IMAGE=cruddur-base/node:20-trixie", "NGINX_IMAGE=cruddur-base/nginx:bookworm", "REACT_APP_BACKEND_URL=http://localhost:4567", "REACT_APP_AWS_COGNITO_REGION=ca-central-1"] {
-        assert!(frontend.contains(&arg.to_string()), "{arg} missing from {frontend:?}");
+    for arg in [
+        "NODE_IMAGE=cruddur-base/node:20-trixie",
+        "NGINX_IMAGE=cruddur-base/nginx:bookworm",
+        "REACT_APP_BACKEND_URL=http://localhost:4567",
+        "REACT_APP_AWS_COGNITO_REGION=ca-central-1",
+    ] {
+        assert!(
+            frontend.contains(&arg.to_string()),
+            "{arg} missing from {frontend:?}"
+        );
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "env")).count(), 0, "a dry run writes no env file");
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "env"))
+            .count(),
+        0,
+        "a dry run writes no env file"
+    );
 }
 
 #[test]
@@ -155,18 +250,38 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
         vec![
             vec!["docker", "network", "create", "cruddur-net"],
             vec![
-                "docker", "run", "--rm", "--name", "frontend-react-js", "--env-file",
-                &format!("{root}/frontend-react-js.env"), "--network", "cruddur-net", "--publish", "3000:3000",
-                "--detach", "frontend-react-js-prod",
+                "docker",
+                "run",
+                "--rm",
+                "--name",
+                "frontend-react-js",
+                "--env-file",
+                &format!("{root}/frontend-react-js.env"),
+                "--network",
+                "cruddur-net",
+                "--publish",
+                "3000:3000",
+                "--detach",
+                "frontend-react-js-prod",
             ],
         ]
     );
     let compose = |args: &[&str]| -> Vec<String> {
-        [&["docker", "compose", "--file", &format!("{root}/docker-compose.yml"), "--project-directory", &root][..], args]
-            .concat()
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            &[
+                "docker",
+                "compose",
+                "--file",
+                &format!("{root}/docker-compose.yml"),
+                "--project-directory",
+                &root,
+            ][..],
+            args,
+        ]
+        .concat()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let up = dry_run(dir.path(), &["up", "--build", "--dry-run"]);
     assert_eq!(up.last().unwrap(), &compose(&["up", "--detach", "--build"]));
@@ -178,16 +293,39 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
 fn aws_dry_runs_print_the_calls_and_need_no_credentials() {
     let out = run(xtask(&["ecr", "create", "--dry-run"])).ok();
     for repo in ["backend-flask", "frontend-react-js", "cruddur-python"] {
-        assert!(out.stdout.contains(&format!("[dry-run] ecr CreateRepository repositoryName={repo}")), "{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!(
+                "[dry-run] ecr CreateRepository repositoryName={repo}"
+            )),
+            "{}",
+            out.stdout
+        );
     }
     let mut deploy = xtask(&["deploy", "backend", "--no-build", "--dry-run"]);
-    deploy.env("CRUDDUR_SUBNETS", "subnet-1").env("CRUDDUR_SECURITY_GROUP", "sg-1");
+    deploy
+        .env("CRUDDUR_SUBNETS", "subnet-1")
+        .env("CRUDDUR_SECURITY_GROUP", "sg-1");
     let out = run(deploy).ok();
-    for call in ["ecr DescribeImages", "ecs DescribeServices", "ecs RegisterTaskDefinition", "ecs CreateService"] {
-        assert!(out.stdout.contains(&format!("[dry-run] {call}")), "{call}:\n{}", out.stdout);
+    for call in [
+        "ecr DescribeImages",
+        "ecs DescribeServices",
+        "ecs RegisterTaskDefinition",
+        "ecs CreateService",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("[dry-run] {call}")),
+            "{call}:\n{}",
+            out.stdout
+        );
     }
     let status = run(xtask(&["status", "--dry-run"])).ok();
-    assert!(status.stdout.contains("[dry-run] ecs DescribeServices cluster=cruddur"), "{}", status.stdout);
+    assert!(
+        status
+            .stdout
+            .contains("[dry-run] ecs DescribeServices cluster=cruddur"),
+        "{}",
+        status.stdout
+    );
 }
 
 #[test]
@@ -201,9 +339,18 @@ fn generated_env_files_are_git_ignored() {
 fn readme_env_table_covers_every_template_variable() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     for template in ["backend-flask.env.txt", "frontend-react-js.env.txt"] {
-        let text = std::fs::read_to_string(repo_root().join("xtask/templates").join(template)).unwrap();
-        for key in text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).map(|(k, _)| k) {
-            assert!(readme.contains(&format!("| `{key}` |")), "README's env table lacks {key}");
+        let text =
+            std::fs::read_to_string(repo_root().join("xtask/templates").join(template)).unwrap();
+        for key in text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+        {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README's env table lacks {key}"
+            );
         }
     }
 }

@@ -18,9 +18,21 @@ fn host_ports_build_run_and_the_compose_stack() {
 
     let build = tool(&["build", "all"]).ok();
     for service in ["backend-flask", "frontend-react-js"] {
-        assert!(build.stdout.contains(&format!("built {service}-prod")), "{}", build.stdout);
-        assert!(build.stdout.lines().any(|l| l.starts_with(&format!("[{service}] "))), "lines are prefixed by service");
-        assert!(docker(&["image", "inspect", &format!("{service}-prod")]).status.success());
+        assert!(
+            build.stdout.contains(&format!("built {service}-prod")),
+            "{}",
+            build.stdout
+        );
+        assert!(
+            build
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("[{service}] "))),
+            "lines are prefixed by service"
+        );
+        assert!(docker(&["image", "inspect", &format!("{service}-prod")])
+            .status
+            .success());
     }
 
     tool(&["run", "backend", "--detach"]).ok();
@@ -34,7 +46,11 @@ fn host_ports_build_run_and_the_compose_stack() {
     assert_eq!(code, 200);
     assert!(index.contains("<div id=\"root\">"), "{index}");
     let (code, fallback) = http_get("http://127.0.0.1:3000/@andrewbrown");
-    assert_eq!((code, fallback == index), (200, true), "SPA fallback serves index.html");
+    assert_eq!(
+        (code, fallback == index),
+        (200, true),
+        "SPA fallback serves index.html"
+    );
 
     // `run` again replaces the running container instead of failing on the name.
     tool(&["run", "backend", "--detach"]).ok();
@@ -50,8 +66,17 @@ fn host_ports_build_run_and_the_compose_stack() {
     assert_eq!(code, 200, "the backend reads the seeded database: {home}");
     assert!(home.contains("This was imported as seed data!"), "{home}");
     tool(&["down"]).ok();
-    let left = docker(&["ps", "--all", "--quiet", "--filter", "label=com.docker.compose.project"]);
-    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "compose containers left after down");
+    let left = docker(&[
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        "label=com.docker.compose.project",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "compose containers left after down"
+    );
 }
 
 #[test]
@@ -60,7 +85,11 @@ fn a_failing_build_exits_1_naming_the_service() {
     let root = tempfile::tempdir().unwrap();
     let folder = root.path().join("backend-flask");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("Dockerfile.prod"), "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo broken on purpose && exit 3\n").unwrap();
+    std::fs::write(
+        folder.join("Dockerfile.prod"),
+        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo broken on purpose && exit 3\n",
+    )
+    .unwrap();
     let mut c = xtask(&["build", "backend", "--tag", "cruddur-test-broken"]);
     local_env(&mut c).env("CRUDDUR_ROOT", root.path());
     let out = run(c).fails_with(1);

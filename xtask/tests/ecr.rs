@@ -14,7 +14,8 @@ const SECRET_KEY: &str = "ecr-test-secret-0123456789abcdef";
 /// The tool on `sandbox`, with distinctive credentials so leaks are greppable.
 fn tool(sandbox: &Sandbox, args: &[&str]) -> Run {
     let mut c = sandbox.xtask(args);
-    c.env("AWS_ACCESS_KEY_ID", ACCESS_KEY).env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    c.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
     run(c)
 }
 
@@ -26,7 +27,12 @@ fn secrets() -> [&'static str; 3] {
 fn one_line_error(out: &Run) -> String {
     assert_ne!(out.code, 0, "expected a failure:\n{}", out.all());
     let lines: Vec<&str> = out.stderr.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr:\n{}", out.stderr);
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr:\n{}",
+        out.stderr
+    );
     assert_no_secrets(&out.all(), &secrets());
     lines[0].to_string()
 }
@@ -37,17 +43,36 @@ fn create_login_push_and_the_digests_agree() {
     let sandbox = Sandbox::start(&[]);
 
     let missing_repo = tool(&sandbox, &["push", "backend"]);
-    assert!(one_line_error(&missing_repo).contains("ecr create"), "{}", missing_repo.stderr);
+    assert!(
+        one_line_error(&missing_repo).contains("ecr create"),
+        "{}",
+        missing_repo.stderr
+    );
 
     let created = tool(&sandbox, &["ecr", "create"]).ok();
     for repo in ["backend-flask", "frontend-react-js", "cruddur-python"] {
-        assert!(created.stdout.contains(&format!("created ECR repository {repo}")), "{}", created.stdout);
+        assert!(
+            created
+                .stdout
+                .contains(&format!("created ECR repository {repo}")),
+            "{}",
+            created.stdout
+        );
     }
     let again = tool(&sandbox, &["ecr", "create"]).ok();
-    assert_eq!(again.stdout.matches("already exists").count(), 3, "{}", again.stdout);
+    assert_eq!(
+        again.stdout.matches("already exists").count(),
+        3,
+        "{}",
+        again.stdout
+    );
 
     let login = tool(&sandbox, &["ecr", "login"]).ok();
-    assert!(login.stdout.contains("--password-stdin"), "{}", login.stdout);
+    assert!(
+        login.stdout.contains("--password-stdin"),
+        "{}",
+        login.stdout
+    );
 
     let push = tool(&sandbox, &["push", "backend"]).ok();
     let digest = push
@@ -58,34 +83,82 @@ fn create_login_push_and_the_digests_agree() {
         .to_string();
     let sha_tag = git_tag();
     let registry = sandbox.registry();
-    let (code, tags) = registry_get(&registry, "/v2/backend-flask/tags/list", "AWS", REGISTRY_PASSWORD);
+    let (code, tags) = registry_get(
+        &registry,
+        "/v2/backend-flask/tags/list",
+        "AWS",
+        REGISTRY_PASSWORD,
+    );
     assert_eq!(code, 200, "{tags}");
     let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
-    let tags: Vec<&str> = tags["tags"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
-    assert!(tags.contains(&"latest") && tags.contains(&sha_tag.as_str()), "registry tags {tags:?}, wanted latest and {sha_tag}");
+    let tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(
+        tags.contains(&"latest") && tags.contains(&sha_tag.as_str()),
+        "registry tags {tags:?}, wanted latest and {sha_tag}"
+    );
 
-    let described = sandbox.aws(&["ecr", "describe-images", "--repository-name", "backend-flask"]);
+    let described = sandbox.aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "backend-flask",
+    ]);
     let details = described["imageDetails"].as_array().unwrap();
     assert_eq!(details.len(), 1, "{described}");
-    assert_eq!(details[0]["imageDigest"], digest.as_str(), "ECR's digest is the pushed one");
+    assert_eq!(
+        details[0]["imageDigest"],
+        digest.as_str(),
+        "ECR's digest is the pushed one"
+    );
 
-    let (code, _) = registry_get(&registry, &format!("/v2/backend-flask/manifests/{digest}"), "AWS", REGISTRY_PASSWORD);
-    assert_eq!(code, 200, "the registry serves the manifest by the printed digest");
+    let (code, _) = registry_get(
+        &registry,
+        &format!("/v2/backend-flask/manifests/{digest}"),
+        "AWS",
+        REGISTRY_PASSWORD,
+    );
+    assert_eq!(
+        code, 200,
+        "the registry serves the manifest by the printed digest"
+    );
 
     let second = tool(&sandbox, &["push", "backend"]).ok();
-    assert!(second.stdout.contains("nothing to upload"), "{}", second.stdout);
-    assert!(!second.stdout.lines().any(|l| l.ends_with(": Pushed")), "a layer was uploaded again:\n{}", second.stdout);
+    assert!(
+        second.stdout.contains("nothing to upload"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        !second.stdout.lines().any(|l| l.ends_with(": Pushed")),
+        "a layer was uploaded again:\n{}",
+        second.stdout
+    );
 
     for out in [&created, &login, &push, &second] {
         assert_no_secrets(&out.all(), &secrets());
-        assert!(!out.all().contains(['\u{1b}', '\r']), "control characters in a CI log:\n{:?}", out.all());
+        assert!(
+            !out.all().contains(['\u{1b}', '\r']),
+            "control characters in a CI log:\n{:?}",
+            out.all()
+        );
     }
 }
 
 fn git_tag() -> String {
-    let sha = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().unwrap();
+    let sha = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .unwrap();
     let sha = String::from_utf8(sha.stdout).unwrap().trim().to_string();
-    let dirty = std::process::Command::new("git").args(["status", "--porcelain", "--untracked-files=no"]).output().unwrap();
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .unwrap();
     if dirty.stdout.is_empty() {
         sha
     } else {
@@ -99,7 +172,10 @@ fn a_registry_that_refuses_the_token_fails_in_one_line() {
     let sandbox = Sandbox::start(&["--registry-password", "not-what-ecr-hands-out"]);
     let out = tool(&sandbox, &["ecr", "login"]);
     let line = one_line_error(&out);
-    assert!(line.contains("docker login") && line.contains("refused"), "{line}");
+    assert!(
+        line.contains("docker login") && line.contains("refused"),
+        "{line}"
+    );
     assert_no_secrets(&out.all(), &["not-what-ecr-hands-out"]);
 }
 
@@ -108,15 +184,27 @@ fn missing_credentials_and_region_fail_in_one_line_naming_what_to_set() {
     let sandbox = Sandbox::start(&[]);
 
     let mut no_keys = sandbox.xtask(&["ecr", "create"]);
-    no_keys.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    no_keys
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
     let line = one_line_error(&run(no_keys));
-    assert!(line.contains("AWS_ACCESS_KEY_ID") && line.contains("AWS_PROFILE"), "{line}");
+    assert!(
+        line.contains("AWS_ACCESS_KEY_ID") && line.contains("AWS_PROFILE"),
+        "{line}"
+    );
 
     let mut no_region = sandbox.xtask(&["ecr", "create"]);
-    no_region.env_remove("AWS_REGION").env_remove("AWS_DEFAULT_REGION");
-    no_region.env("AWS_ACCESS_KEY_ID", ACCESS_KEY).env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    no_region
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    no_region
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
     let line = one_line_error(&run(no_region));
-    assert!(line.contains("region") && line.contains("AWS_REGION"), "{line}");
+    assert!(
+        line.contains("region") && line.contains("AWS_REGION"),
+        "{line}"
+    );
 }
 
 /// Retags the shared frontend image away and back: serial with the other
@@ -126,11 +214,24 @@ fn host_ports_push_without_a_local_image_says_to_build_first() {
     require_prod_image("frontend-react-js");
     let sandbox = Sandbox::start(&[]);
     tool(&sandbox, &["ecr", "create", "frontend"]).ok();
-    let docker = |args: &[&str]| std::process::Command::new("docker").args(args).output().unwrap();
-    docker(&["tag", "frontend-react-js-prod", "cruddur-test-parked:frontend"]);
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    docker(&[
+        "tag",
+        "frontend-react-js-prod",
+        "cruddur-test-parked:frontend",
+    ]);
     docker(&["rmi", "frontend-react-js-prod"]);
     let out = tool(&sandbox, &["push", "frontend"]);
-    docker(&["tag", "cruddur-test-parked:frontend", "frontend-react-js-prod"]);
+    docker(&[
+        "tag",
+        "cruddur-test-parked:frontend",
+        "frontend-react-js-prod",
+    ]);
     docker(&["rmi", "cruddur-test-parked:frontend"]);
     let line = one_line_error(&out);
     assert!(line.contains("cargo xtask build frontend"), "{line}");

@@ -24,13 +24,26 @@ fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String
     let mut digests = Vec::new();
     for s in services {
         let push = sandbox.run(&["push", s]).ok();
-        digests.push(push.stdout.split_whitespace().find(|w| w.starts_with("sha256:")).unwrap().to_string());
+        digests.push(
+            push.stdout
+                .split_whitespace()
+                .find(|w| w.starts_with("sha256:"))
+                .unwrap()
+                .to_string(),
+        );
     }
     (sandbox, digests)
 }
 
 fn describe_service(sandbox: &Sandbox, name: &str) -> Value {
-    let out = sandbox.aws(&["ecs", "describe-services", "--cluster", "cruddur", "--services", name]);
+    let out = sandbox.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "cruddur",
+        "--services",
+        name,
+    ]);
     out["services"][0].clone()
 }
 
@@ -42,7 +55,11 @@ fn revisions(sandbox: &Sandbox, family: &str) -> usize {
 /// The infra file with its placeholders filled the way deploy fills them.
 fn rendered_file(path: &str, image: &str, extra: &[(&str, &str)]) -> Value {
     let mut text = std::fs::read_to_string(common::repo_root().join(path)).unwrap();
-    let mut values = vec![("AWS_ACCOUNT_ID", ACCOUNT), ("AWS_REGION", REGION), ("IMAGE", image)];
+    let mut values = vec![
+        ("AWS_ACCOUNT_ID", ACCOUNT),
+        ("AWS_REGION", REGION),
+        ("IMAGE", image),
+    ];
     values.extend_from_slice(extra);
     for (name, value) in values {
         text = text.replace(&format!("${{{name}}}"), value);
@@ -50,7 +67,10 @@ fn rendered_file(path: &str, image: &str, extra: &[(&str, &str)]) -> Value {
     // `${NAME:-default}` with NAME unset: the default.
     while let Some(start) = text.find("${") {
         let end = start + text[start..].find('}').unwrap();
-        let default = text[start..end].split_once(":-").map(|(_, d)| d.to_string()).unwrap_or_default();
+        let default = text[start..end]
+            .split_once(":-")
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
         text.replace_range(start..=end, &default);
     }
     serde_json::from_str(&text).unwrap()
@@ -64,7 +84,15 @@ fn sorted_by_name(v: &Value) -> Vec<Value> {
 
 /// Every field the file sets is in the registered revision, with the file's value.
 fn assert_registered_as_file(registered: &Value, file: &Value) {
-    for key in ["family", "executionRoleArn", "taskRoleArn", "networkMode", "cpu", "memory", "requiresCompatibilities"] {
+    for key in [
+        "family",
+        "executionRoleArn",
+        "taskRoleArn",
+        "networkMode",
+        "cpu",
+        "memory",
+        "requiresCompatibilities",
+    ] {
         assert_eq!(registered[key], file[key], "{key}");
     }
     let live = sorted_by_name(&registered["containerDefinitions"]);
@@ -73,9 +101,16 @@ fn assert_registered_as_file(registered: &Value, file: &Value) {
     for (l, w) in live.iter().zip(&wanted) {
         for (key, value) in w.as_object().unwrap() {
             match key.as_str() {
-                "environment" | "secrets" => assert_eq!(sorted_by_name(&l[key]), sorted_by_name(value), "{key}"),
+                "environment" | "secrets" => {
+                    assert_eq!(sorted_by_name(&l[key]), sorted_by_name(value), "{key}")
+                }
                 "portMappings" => {
-                    for (lp, wp) in l[key].as_array().unwrap().iter().zip(value.as_array().unwrap()) {
+                    for (lp, wp) in l[key]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .zip(value.as_array().unwrap())
+                    {
                         for (k, v) in wp.as_object().unwrap() {
                             assert_eq!(&lp[k], v, "portMappings.{k}");
                         }
@@ -88,7 +123,8 @@ fn assert_registered_as_file(registered: &Value, file: &Value) {
 }
 
 fn task_definition(sandbox: &Sandbox, arn: &str) -> Value {
-    sandbox.aws(&["ecs", "describe-task-definition", "--task-definition", arn])["taskDefinition"].clone()
+    sandbox.aws(&["ecs", "describe-task-definition", "--task-definition", arn])["taskDefinition"]
+        .clone()
 }
 
 #[test]
@@ -97,12 +133,31 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     let image = format!("{}/backend-flask@{}", sandbox.registry(), digests[0]);
 
     let create_first = sandbox.run(&["service", "create", "backend"]);
-    assert_ne!(create_first.code, 0, "no task definition yet: {}", create_first.all());
-    assert!(create_first.stderr.contains("cargo xtask deploy backend"), "{}", create_first.stderr);
+    assert_ne!(
+        create_first.code,
+        0,
+        "no task definition yet: {}",
+        create_first.all()
+    );
+    assert!(
+        create_first.stderr.contains("cargo xtask deploy backend"),
+        "{}",
+        create_first.stderr
+    );
 
     let deploy = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
-    assert!(deploy.stdout.contains("registered task definition backend-flask:1"), "{}", deploy.stdout);
-    assert!(deploy.stdout.contains("created service backend-flask"), "{}", deploy.stdout);
+    assert!(
+        deploy
+            .stdout
+            .contains("registered task definition backend-flask:1"),
+        "{}",
+        deploy.stdout
+    );
+    assert!(
+        deploy.stdout.contains("created service backend-flask"),
+        "{}",
+        deploy.stdout
+    );
     assert!(deploy.stdout.contains("succeeded"), "{}", deploy.stdout);
 
     let service = describe_service(&sandbox, "backend-flask");
@@ -110,23 +165,49 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     let arn = service["taskDefinition"].as_str().unwrap().to_string();
     assert!(arn.ends_with("task-definition/backend-flask:1"), "{arn}");
     let registered = task_definition(&sandbox, &arn);
-    let app = registered["containerDefinitions"].as_array().unwrap().iter().find(|c| c["name"] == "backend-flask").unwrap();
+    let app = registered["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "backend-flask")
+        .unwrap();
     assert_eq!(app["image"], image.as_str(), "pinned by digest");
-    assert_registered_as_file(&registered, &rendered_file("infra/task-definitions/backend-flask.json", &image, &[]));
-    let subnets = service["networkConfiguration"]["awsvpcConfiguration"]["subnets"].as_array().unwrap().len();
-    assert_eq!(subnets, sandbox.export("CRUDDUR_SUBNETS").split(',').count());
+    assert_registered_as_file(
+        &registered,
+        &rendered_file("infra/task-definitions/backend-flask.json", &image, &[]),
+    );
+    let subnets = service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        subnets,
+        sandbox.export("CRUDDUR_SUBNETS").split(',').count()
+    );
 
     let again = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
-    assert!(again.stdout.contains("no new revision registered"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("no new revision registered"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(revisions(&sandbox, "backend-flask"), 1);
     // moto's CreateService drops enableExecuteCommand and enableECSManagedTags, so the
     // first re-deploy applies them with UpdateService; from then on nothing differs.
     let third = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
-    assert!(third.stdout.contains("nothing to deploy"), "{}", third.stdout);
+    assert!(
+        third.stdout.contains("nothing to deploy"),
+        "{}",
+        third.stdout
+    );
     assert_eq!(revisions(&sandbox, "backend-flask"), 1);
 
     let exists = sandbox.run(&["service", "create", "backend"]).ok();
-    assert!(exists.stdout.contains("already exists"), "{}", exists.stdout);
+    assert!(
+        exists.stdout.contains("already exists"),
+        "{}",
+        exists.stdout
+    );
     let same = sandbox.run(&["diff", "backend"]).ok();
     assert!(same.stdout.contains("no differences"), "{}", same.stdout);
 
@@ -137,30 +218,79 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         common::run(c)
     };
     let diff = changed(&["diff", "backend"]).fails_with(1);
-    assert!(diff.stdout.contains("-          \"value\": \"https://cruddur.com\""), "{}", diff.stdout);
-    assert!(diff.stdout.contains("+          \"value\": \"https://changed.example\""), "{}", diff.stdout);
+    assert!(
+        diff.stdout
+            .contains("-          \"value\": \"https://cruddur.com\""),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("+          \"value\": \"https://changed.example\""),
+        "{}",
+        diff.stdout
+    );
     let second = changed(&["deploy", "backend", "--no-build"]).ok();
-    assert!(second.stdout.contains("registered task definition backend-flask:2"), "{}", second.stdout);
-    assert!(describe_service(&sandbox, "backend-flask")["taskDefinition"].as_str().unwrap().ends_with(":2"));
+    assert!(
+        second
+            .stdout
+            .contains("registered task definition backend-flask:2"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        describe_service(&sandbox, "backend-flask")["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with(":2")
+    );
 
     let status = sandbox.run(&["status", "backend"]).ok();
-    assert!(status.stdout.contains("backend-flask:2") && status.stdout.contains(&digests[0]), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("backend-flask:2") && status.stdout.contains(&digests[0]),
+        "{}",
+        status.stdout
+    );
 
     let rollback = sandbox.run(&["rollback", "backend"]).ok();
-    assert!(rollback.stdout.contains("rolled back to backend-flask:1"), "{}", rollback.stdout);
-    assert!(describe_service(&sandbox, "backend-flask")["taskDefinition"].as_str().unwrap().ends_with(":1"));
+    assert!(
+        rollback.stdout.contains("rolled back to backend-flask:1"),
+        "{}",
+        rollback.stdout
+    );
+    assert!(
+        describe_service(&sandbox, "backend-flask")["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with(":1")
+    );
     sandbox.run(&["rollback", "backend", "--to", "2"]).ok();
-    assert!(describe_service(&sandbox, "backend-flask")["taskDefinition"].as_str().unwrap().ends_with(":2"));
+    assert!(
+        describe_service(&sandbox, "backend-flask")["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with(":2")
+    );
 }
 
 /// moto started with no running tasks: deployments stay IN_PROGRESS forever.
 #[test]
 fn a_deployment_that_never_completes_times_out_and_rolls_back() {
     let (sandbox, _) = sandbox_with_image(&["--ecs-running", "0"], &["backend-flask"]);
-    sandbox.run(&["deploy", "backend", "--no-build", "--no-wait"]).ok();
+    sandbox
+        .run(&["deploy", "backend", "--no-build", "--no-wait"])
+        .ok();
 
     let with_url = |url: &str, extra: &[&str]| -> Run {
-        let mut args = vec!["deploy", "backend", "--no-build", "--timeout", "3s", "--poll-interval", "500ms"];
+        let mut args = vec![
+            "deploy",
+            "backend",
+            "--no-build",
+            "--timeout",
+            "3s",
+            "--poll-interval",
+            "500ms",
+        ];
         args.extend_from_slice(extra);
         let mut c = sandbox.xtask(&args);
         c.env("CRUDDUR_FRONTEND_URL", url);
@@ -170,14 +300,33 @@ fn a_deployment_that_never_completes_times_out_and_rolls_back() {
     let all = timed_out.all();
     assert!(all.contains("timed out after 3.0s"), "{all}");
     assert!(all.contains("rolling back to backend-flask:1"), "{all}");
-    assert!(all.contains("IN_PROGRESS"), "the report shows the rollout state: {all}");
+    assert!(
+        all.contains("IN_PROGRESS"),
+        "the report shows the rollout state: {all}"
+    );
     let service = describe_service(&sandbox, "backend-flask");
-    assert!(service["taskDefinition"].as_str().unwrap().ends_with("backend-flask:1"), "rolled back: {service}");
+    assert!(
+        service["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:1"),
+        "rolled back: {service}"
+    );
 
     let left = with_url("https://third.example", &["--no-rollback"]).fails_with(1);
-    assert!(left.all().contains("left as it is (--no-rollback)"), "{}", left.all());
+    assert!(
+        left.all().contains("left as it is (--no-rollback)"),
+        "{}",
+        left.all()
+    );
     let service = describe_service(&sandbox, "backend-flask");
-    assert!(service["taskDefinition"].as_str().unwrap().ends_with("backend-flask:3"), "not rolled back: {service}");
+    assert!(
+        service["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:3"),
+        "not rolled back: {service}"
+    );
 }
 
 #[test]
@@ -186,14 +335,30 @@ fn deploy_all_deploys_both_services_and_sums_up() {
     let started = std::time::Instant::now();
     let out = sandbox.run(&["deploy", "all", "--no-build"]).ok();
     eprintln!("deploy all took {:.1}s", started.elapsed().as_secs_f64());
-    let summary = out.stdout.split("deploy summary").nth(1).expect("a summary");
-    assert!(summary.contains("backend-flask") && summary.contains("frontend-react-js"), "{summary}");
+    let summary = out
+        .stdout
+        .split("deploy summary")
+        .nth(1)
+        .expect("a summary");
+    assert!(
+        summary.contains("backend-flask") && summary.contains("frontend-react-js"),
+        "{summary}"
+    );
     assert_eq!(summary.matches("succeeded").count(), 2, "{summary}");
     for (service, digest) in ["backend-flask", "frontend-react-js"].iter().zip(&digests) {
         let live = describe_service(&sandbox, service);
         assert_eq!(live["status"], "ACTIVE");
         let td = task_definition(&sandbox, live["taskDefinition"].as_str().unwrap());
-        let image = td["containerDefinitions"].as_array().unwrap().iter().find(|c| c["name"] == *service).unwrap()["image"].clone();
-        assert!(image.as_str().unwrap().ends_with(&format!("@{digest}")), "{image}");
+        let image = td["containerDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == *service)
+            .unwrap()["image"]
+            .clone();
+        assert!(
+            image.as_str().unwrap().ends_with(&format!("@{digest}")),
+            "{image}"
+        );
     }
 }

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use common::{docker, require_base_images, run, xtask};
 
 const TRICKY: &[(&str, &str)] = &[
-    ("CONNECTION_URL", "postgresql://u:p#a'ss w\"rd=x@db:5432/cruddur?sslmode=require&x=1"),
+    (
+        "CONNECTION_URL",
+        "postgresql://u:p#a'ss w\"rd=x@db:5432/cruddur?sslmode=require&x=1",
+    ),
     ("ROLLBAR_ACCESS_TOKEN", "tok en#with spaces and ünïcode"),
     ("AWS_SECRET_ACCESS_KEY", "wJalr/K7MDENG+bPxRfi=CY"),
     ("AWS_COGNITO_USER_POOL_ID", "us-east-1_AbC\\d"),
@@ -16,10 +19,15 @@ const TRICKY: &[(&str, &str)] = &[
 
 fn render(dir: &std::path::Path) -> BTreeMap<String, String> {
     let mut c = xtask(&["env"]);
-    c.env("CRUDDUR_ROOT", dir).env("AWS_DEFAULT_REGION", "us-east-1").env("AWS_ACCESS_KEY_ID", "AKIAROUNDTRIP");
+    c.env("CRUDDUR_ROOT", dir)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAROUNDTRIP");
     c.envs(TRICKY.iter().copied());
     run(c).ok();
-    TRICKY.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    TRICKY
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -29,10 +37,22 @@ fn values_read_back_the_same_through_docker_run_env_file() {
     let expected = render(dir.path());
     let env_file = dir.path().join("backend-flask.env").display().to_string();
     let out = docker(&[
-        "run", "--rm", "--network", "none", "--env-file", &env_file, "cruddur-base/python:3.11-bookworm", "python3", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--env-file",
+        &env_file,
+        "cruddur-base/python:3.11-bookworm",
+        "python3",
+        "-c",
         "import os, json; print(json.dumps(dict(os.environ)))",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
     for (k, v) in &expected {
         assert_eq!(seen.get(k), Some(v), "{k} through docker run --env-file");
@@ -49,19 +69,31 @@ fn values_read_back_the_same_through_docker_compose_env_file() {
         "version: \"3.8\"\nservices:\n  probe:\n    image: cruddur-base/python:3.11-bookworm\n    env_file: backend-flask.env\n",
     )
     .unwrap();
-    let compose = if std::process::Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success()) {
+    let compose = if std::process::Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         vec!["docker", "compose"]
     } else {
         vec!["docker-compose"]
     };
     let out = std::process::Command::new(compose[0])
         .args(&compose[1..])
-        .args(["--project-directory", &dir.path().display().to_string(), "-f"])
+        .args([
+            "--project-directory",
+            &dir.path().display().to_string(),
+            "-f",
+        ])
         .arg(dir.path().join("docker-compose.yml"))
         .arg("config")
         .output()
         .expect("docker compose (cargo xtask test installs docker-compose)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // compose prints YAML; Debian's python3 (docker-compose's own) has PyYAML to read it.
     let mut parse = std::process::Command::new("/usr/bin/python3")
         .args(["-c", "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)['services']['probe']['environment']))"])
@@ -75,6 +107,10 @@ fn values_read_back_the_same_through_docker_compose_env_file() {
     assert!(parsed.status.success());
     let seen: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&parsed.stdout).unwrap();
     for (k, v) in &expected {
-        assert_eq!(seen.get(k).and_then(|s| s.as_str()), Some(v.as_str()), "{k} through compose");
+        assert_eq!(
+            seen.get(k).and_then(|s| s.as_str()),
+            Some(v.as_str()),
+            "{k} through compose"
+        );
     }
 }

@@ -34,15 +34,34 @@ fn up_is_idempotent_listens_on_loopback_only_and_down_stops_everything() {
         let addrs = listeners(port);
         assert!(!addrs.is_empty(), "nothing listens on {key} {port}");
         // 0100007F is 127.0.0.1 in /proc's byte order.
-        assert!(addrs.iter().all(|a| a == "0100007F"), "{key} {port} listens beyond loopback: {addrs:?}");
+        assert!(
+            addrs.iter().all(|a| a == "0100007F"),
+            "{key} {port} listens beyond loopback: {addrs:?}"
+        );
     }
 
     let dir = sandbox.dir.path().display().to_string();
-    let again = run(xtask(&["sandbox", "up", "--state-dir", &dir, "--no-base-images"])).ok();
-    assert!(again.stdout.contains("sandbox already up"), "{}", again.stdout);
+    let again = run(xtask(&[
+        "sandbox",
+        "up",
+        "--state-dir",
+        &dir,
+        "--no-base-images",
+    ]))
+    .ok();
+    assert!(
+        again.stdout.contains("sandbox already up"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(sandbox.pids(), pids, "the second `up` started nothing new");
 
-    let running = |stdout: &str| stdout.lines().filter(|l| l.split_whitespace().last() == Some("running")).count();
+    let running = |stdout: &str| {
+        stdout
+            .lines()
+            .filter(|l| l.split_whitespace().last() == Some("running"))
+            .count()
+    };
     let status = run(xtask(&["sandbox", "status", "--state-dir", &dir])).ok();
     assert_eq!(running(&status.stdout), 3, "{}", status.stdout);
 

@@ -25,9 +25,17 @@ pub struct TaskDefinition {
     pub task_role_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires_compatibilities: Vec<String>,
@@ -125,7 +133,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(serde::de::Error::custom(format!("expected a string or a number, got {other}"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a string or a number, got {other}"
+        ))),
     }
 }
 
@@ -144,7 +154,11 @@ pub struct ServiceDefinition {
     pub launch_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
-    #[serde(default, rename = "enableECSManagedTags", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "enableECSManagedTags",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_execute_command: Option<bool>,
@@ -251,7 +265,10 @@ impl Placeholders {
         if let Some(v) = self.values.get(name) {
             return Some(v.clone());
         }
-        std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| vec![v])
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| vec![v])
     }
 }
 
@@ -264,13 +281,19 @@ pub fn load_service(path: &Path, placeholders: &Placeholders) -> Result<ServiceD
 }
 
 fn load<T: for<'de> Deserialize<'de>>(path: &Path, placeholders: &Placeholders) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text, &path.display().to_string(), placeholders)
 }
 
 /// Fills the placeholders and parses strictly; every problem names `file` and the field.
-pub fn parse<T: for<'de> Deserialize<'de>>(text: &str, file: &str, placeholders: &Placeholders) -> Result<T> {
-    let raw: Value = serde_json::from_str(text).map_err(|e| BadInput(format!("{file}: not valid JSON: {e}")))?;
+pub fn parse<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    file: &str,
+    placeholders: &Placeholders,
+) -> Result<T> {
+    let raw: Value =
+        serde_json::from_str(text).map_err(|e| BadInput(format!("{file}: not valid JSON: {e}")))?;
     let mut problems = Vec::new();
     let filled = fill(raw, "", placeholders, &mut problems);
     if !problems.is_empty() {
@@ -278,7 +301,11 @@ pub fn parse<T: for<'de> Deserialize<'de>>(text: &str, file: &str, placeholders:
     }
     serde_path_to_error::deserialize(filled).map_err(|e| {
         let field = e.path().to_string();
-        let at = if field == "." { String::new() } else { format!(" at {field}") };
+        let at = if field == "." {
+            String::new()
+        } else {
+            format!(" at {field}")
+        };
         BadInput(format!("{file}{at}: {}", e.inner())).into()
     })
 }
@@ -292,7 +319,12 @@ fn fill(value: Value, path: &str, vars: &Placeholders, problems: &mut Vec<String
                 let here = format!("{path}[{i}]");
                 match item.as_str().and_then(whole_placeholder) {
                     Some(name) if vars.lookup(name).is_some_and(|v| v.len() > 1) => {
-                        out.extend(vars.lookup(name).unwrap_or_default().into_iter().map(Value::String));
+                        out.extend(
+                            vars.lookup(name)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(Value::String),
+                        );
                     }
                     _ => out.push(fill(item, &here, vars, problems)),
                 }
@@ -302,7 +334,11 @@ fn fill(value: Value, path: &str, vars: &Placeholders, problems: &mut Vec<String
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
-                    let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let here = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     let v = fill(v, &here, vars, problems);
                     (k, v)
                 })
@@ -313,7 +349,9 @@ fn fill(value: Value, path: &str, vars: &Placeholders, problems: &mut Vec<String
 }
 
 fn whole_placeholder(s: &str) -> Option<&str> {
-    s.strip_prefix("${")?.strip_suffix('}').filter(|n| !n.contains([':', '$', '{']))
+    s.strip_prefix("${")?
+        .strip_suffix('}')
+        .filter(|n| !n.contains([':', '$', '{']))
 }
 
 fn fill_string(s: &str, path: &str, vars: &Placeholders, problems: &mut Vec<String>) -> String {
@@ -334,8 +372,14 @@ fn fill_string(s: &str, path: &str, vars: &Placeholders, problems: &mut Vec<Stri
             (Some(v), _) => out.push_str(&v.join(",")),
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
-                let hint = vars.hints.get(name).map(|h| format!(" ({h})")).unwrap_or_default();
-                problems.push(format!("{path}: no value for ${{{name}}}: set {name}{hint}"));
+                let hint = vars
+                    .hints
+                    .get(name)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{path}: no value for ${{{name}}}: set {name}{hint}"
+                ));
             }
         }
         rest = &rest[start + len + 1..];
@@ -350,8 +394,12 @@ impl TaskDefinition {
     pub fn register(
         &self,
         client: &aws_sdk_ecs::Client,
-    ) -> Result<aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder> {
-        let containers = self.container_definitions.iter().map(ContainerDefinition::to_sdk).collect::<Result<Vec<_>>>()?;
+    ) -> Result<aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder>{
+        let containers = self
+            .container_definitions
+            .iter()
+            .map(ContainerDefinition::to_sdk)
+            .collect::<Result<Vec<_>>>()?;
         Ok(client
             .register_task_definition()
             .family(&self.family)
@@ -361,7 +409,10 @@ impl TaskDefinition {
             .set_cpu(self.cpu.clone())
             .set_memory(self.memory.clone())
             .set_requires_compatibilities(non_empty(
-                self.requires_compatibilities.iter().map(|c| ecs::Compatibility::from(c.as_str())).collect(),
+                self.requires_compatibilities
+                    .iter()
+                    .map(|c| ecs::Compatibility::from(c.as_str()))
+                    .collect(),
             ))
             .set_container_definitions(Some(containers)))
     }
@@ -379,7 +430,11 @@ impl ContainerDefinition {
                 .container_port(p.container_port)
                 .set_host_port(p.host_port)
                 .set_protocol(p.protocol.as_deref().map(ecs::TransportProtocol::from))
-                .set_app_protocol(p.app_protocol.as_deref().map(ecs::ApplicationProtocol::from))
+                .set_app_protocol(
+                    p.app_protocol
+                        .as_deref()
+                        .map(ecs::ApplicationProtocol::from),
+                )
                 .build()
         });
         let health = match &self.health_check {
@@ -403,11 +458,21 @@ impl ContainerDefinition {
             ),
             None => None,
         };
-        let env = self.environment.iter().map(|e| ecs::KeyValuePair::builder().name(&e.name).value(&e.value).build());
+        let env = self.environment.iter().map(|e| {
+            ecs::KeyValuePair::builder()
+                .name(&e.name)
+                .value(&e.value)
+                .build()
+        });
         let secrets = self
             .secrets
             .iter()
-            .map(|s| ecs::Secret::builder().name(&s.name).value_from(&s.value_from).build())
+            .map(|s| {
+                ecs::Secret::builder()
+                    .name(&s.name)
+                    .value_from(&s.value_from)
+                    .build()
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ecs::ContainerDefinition::builder()
             .name(&self.name)
@@ -434,7 +499,10 @@ impl ServiceDefinition {
     pub fn deployment_configuration_sdk(&self) -> Option<ecs::DeploymentConfiguration> {
         let d = self.deployment_configuration.as_ref()?;
         let breaker = d.deployment_circuit_breaker.as_ref().map(|b| {
-            ecs::DeploymentCircuitBreaker::builder().enable(b.enable).rollback(b.rollback).build()
+            ecs::DeploymentCircuitBreaker::builder()
+                .enable(b.enable)
+                .rollback(b.rollback)
+                .build()
         });
         Some(
             ecs::DeploymentConfiguration::builder()
@@ -446,18 +514,30 @@ impl ServiceDefinition {
     }
 
     pub fn network_configuration_sdk(&self) -> Result<Option<ecs::NetworkConfiguration>> {
-        let Some(n) = &self.network_configuration else { return Ok(None) };
+        let Some(n) = &self.network_configuration else {
+            return Ok(None);
+        };
         let vpc = &n.awsvpc_configuration;
         let awsvpc = ecs::AwsVpcConfiguration::builder()
             .set_subnets(Some(vpc.subnets.clone()))
             .set_security_groups(non_empty(vpc.security_groups.clone()))
-            .set_assign_public_ip(vpc.assign_public_ip.as_deref().map(ecs::AssignPublicIp::from))
+            .set_assign_public_ip(
+                vpc.assign_public_ip
+                    .as_deref()
+                    .map(ecs::AssignPublicIp::from),
+            )
             .build()?;
-        Ok(Some(ecs::NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build()))
+        Ok(Some(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(awsvpc)
+                .build(),
+        ))
     }
 
     pub fn service_connect_sdk(&self) -> Result<Option<ecs::ServiceConnectConfiguration>> {
-        let Some(sc) = &self.service_connect_configuration else { return Ok(None) };
+        let Some(sc) = &self.service_connect_configuration else {
+            return Ok(None);
+        };
         let services = sc
             .services
             .iter()
@@ -465,7 +545,12 @@ impl ServiceDefinition {
                 let aliases = s
                     .client_aliases
                     .iter()
-                    .map(|a| ecs::ServiceConnectClientAlias::builder().port(a.port).set_dns_name(a.dns_name.clone()).build())
+                    .map(|a| {
+                        ecs::ServiceConnectClientAlias::builder()
+                            .port(a.port)
+                            .set_dns_name(a.dns_name.clone())
+                            .build()
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ecs::ServiceConnectService::builder()
                     .port_name(&s.port_name)
@@ -495,8 +580,16 @@ impl From<&ecs::TaskDefinition> for TaskDefinition {
             network_mode: td.network_mode().map(|m| m.as_str().to_string()),
             cpu: td.cpu().map(str::to_string),
             memory: td.memory().map(str::to_string),
-            requires_compatibilities: td.requires_compatibilities().iter().map(|c| c.as_str().to_string()).collect(),
-            container_definitions: td.container_definitions().iter().map(ContainerDefinition::from).collect(),
+            requires_compatibilities: td
+                .requires_compatibilities()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+            container_definitions: td
+                .container_definitions()
+                .iter()
+                .map(ContainerDefinition::from)
+                .collect(),
         }
     }
 }
@@ -535,7 +628,10 @@ impl From<&ecs::ContainerDefinition> for ContainerDefinition {
             }),
             log_configuration: c.log_configuration().map(|l| LogConfiguration {
                 log_driver: l.log_driver().as_str().to_string(),
-                options: l.options().map(|o| o.clone().into_iter().collect()).unwrap_or_default(),
+                options: l
+                    .options()
+                    .map(|o| o.clone().into_iter().collect())
+                    .unwrap_or_default(),
             }),
             environment: c
                 .environment()
@@ -548,7 +644,10 @@ impl From<&ecs::ContainerDefinition> for ContainerDefinition {
             secrets: c
                 .secrets()
                 .iter()
-                .map(|s| SecretRef { name: s.name().to_string(), value_from: s.value_from().to_string() })
+                .map(|s| SecretRef {
+                    name: s.name().to_string(),
+                    value_from: s.value_from().to_string(),
+                })
                 .collect(),
         }
     }
@@ -557,7 +656,9 @@ impl From<&ecs::ContainerDefinition> for ContainerDefinition {
 /// The service settings ECS reports back, in the file's shape. Fields ECS
 /// does not report (moto reports fewer) stay `None` and are not compared.
 pub fn service_from_sdk(s: &ecs::Service) -> ServiceDefinition {
-    let vpc = s.network_configuration().and_then(|n| n.awsvpc_configuration());
+    let vpc = s
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
     ServiceDefinition {
         cluster: None,
         service_name: s.service_name().unwrap_or_default().to_string(),
@@ -569,13 +670,18 @@ pub fn service_from_sdk(s: &ecs::Service) -> ServiceDefinition {
         enable_execute_command: Some(s.enable_execute_command()),
         propagate_tags: s.propagate_tags().map(|p| p.as_str().to_string()),
         health_check_grace_period_seconds: s.health_check_grace_period_seconds(),
-        deployment_configuration: s.deployment_configuration().map(|d| DeploymentConfiguration {
-            deployment_circuit_breaker: d
-                .deployment_circuit_breaker()
-                .map(|b| CircuitBreaker { enable: b.enable(), rollback: b.rollback() }),
-            maximum_percent: d.maximum_percent(),
-            minimum_healthy_percent: d.minimum_healthy_percent(),
-        }),
+        deployment_configuration: s
+            .deployment_configuration()
+            .map(|d| DeploymentConfiguration {
+                deployment_circuit_breaker: d.deployment_circuit_breaker().map(|b| {
+                    CircuitBreaker {
+                        enable: b.enable(),
+                        rollback: b.rollback(),
+                    }
+                }),
+                maximum_percent: d.maximum_percent(),
+                minimum_healthy_percent: d.minimum_healthy_percent(),
+            }),
         network_configuration: vpc.map(|v| NetworkConfiguration {
             awsvpc_configuration: AwsVpc {
                 subnets: v.subnets().to_vec(),
@@ -617,7 +723,10 @@ pub fn normalize_task_definition(td: &TaskDefinition) -> Value {
 
 /// The service settings to compare: `wanted` as rendered, and `live` with
 /// only the fields `wanted` sets and ECS reports.
-pub fn normalize_service_pair(wanted: &ServiceDefinition, live: &ServiceDefinition) -> (Value, Value) {
+pub fn normalize_service_pair(
+    wanted: &ServiceDefinition,
+    live: &ServiceDefinition,
+) -> (Value, Value) {
     let mut wanted = wanted.clone();
     wanted.cluster = None;
     let mut live = live.clone();
@@ -632,11 +741,17 @@ pub fn normalize_service_pair(wanted: &ServiceDefinition, live: &ServiceDefiniti
         n.awsvpc_configuration.subnets.sort();
         n.awsvpc_configuration.security_groups.sort();
     }
-    let (w, l) = (serde_json::to_value(&wanted).unwrap_or(Value::Null), serde_json::to_value(&live).unwrap_or(Value::Null));
-    let (Value::Object(mut w), Value::Object(l)) = (w, l) else { return (Value::Null, Value::Null) };
+    let (w, l) = (
+        serde_json::to_value(&wanted).unwrap_or(Value::Null),
+        serde_json::to_value(&live).unwrap_or(Value::Null),
+    );
+    let (Value::Object(mut w), Value::Object(l)) = (w, l) else {
+        return (Value::Null, Value::Null);
+    };
     // The task definition is compared on its own; fields ECS does not report cannot be compared.
     w.remove("taskDefinition");
-    let l: serde_json::Map<String, Value> = l.into_iter().filter(|(k, _)| w.contains_key(k)).collect();
+    let l: serde_json::Map<String, Value> =
+        l.into_iter().filter(|(k, _)| w.contains_key(k)).collect();
     w.retain(|k, _| l.contains_key(k));
     (Value::Object(w), Value::Object(l))
 }
@@ -667,7 +782,8 @@ mod tests {
             let path = format!("infra/task-definitions/{}.json", svc.name);
             let td: TaskDefinition = parse(&repo_file(&path), &path, &p).unwrap();
             assert_eq!(td.family, svc.name);
-            let again: TaskDefinition = parse(&serde_json::to_string(&td).unwrap(), "again", &p).unwrap();
+            let again: TaskDefinition =
+                parse(&serde_json::to_string(&td).unwrap(), "again", &p).unwrap();
             assert_eq!(td, again);
             let raw: Value = serde_json::from_str(&repo_file(&path)).unwrap();
             assert_eq!(
@@ -678,26 +794,60 @@ mod tests {
             let path = format!("infra/services/{}.json", svc.name);
             let s: ServiceDefinition = parse(&repo_file(&path), &path, &p).unwrap();
             assert_eq!(s.service_name, svc.name);
-            let vpc = &s.network_configuration.as_ref().unwrap().awsvpc_configuration;
-            assert_eq!(vpc.subnets, ["subnet-a", "subnet-b"], "list placeholder expands");
+            let vpc = &s
+                .network_configuration
+                .as_ref()
+                .unwrap()
+                .awsvpc_configuration;
+            assert_eq!(
+                vpc.subnets,
+                ["subnet-a", "subnet-b"],
+                "list placeholder expands"
+            );
             assert_eq!(s.cluster.as_deref(), Some("cruddur"));
         }
     }
 
     #[test]
     fn backend_task_definition_has_what_the_issue_asks() {
-        let td: TaskDefinition =
-            parse(&repo_file("infra/task-definitions/backend-flask.json"), "x", &sandbox_placeholders()).unwrap();
-        assert_eq!((td.cpu.as_deref(), td.memory.as_deref()), (Some("256"), Some("512")));
-        let app = td.container_definitions.iter().find(|c| c.name == "backend-flask").unwrap();
+        let td: TaskDefinition = parse(
+            &repo_file("infra/task-definitions/backend-flask.json"),
+            "x",
+            &sandbox_placeholders(),
+        )
+        .unwrap();
+        assert_eq!(
+            (td.cpu.as_deref(), td.memory.as_deref()),
+            (Some("256"), Some("512"))
+        );
+        let app = td
+            .container_definitions
+            .iter()
+            .find(|c| c.name == "backend-flask")
+            .unwrap();
         assert_eq!(app.image, "127.0.0.1:4701/backend-flask@sha256:abc");
         assert_eq!(app.port_mappings[0].app_protocol.as_deref(), Some("http"));
-        assert!(app.health_check.as_ref().unwrap().command.join(" ").contains("health-check"));
+        assert!(app
+            .health_check
+            .as_ref()
+            .unwrap()
+            .command
+            .join(" ")
+            .contains("health-check"));
         let secrets: Vec<&str> = app.secrets.iter().map(|s| s.name.as_str()).collect();
-        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CONNECTION_URL", "ROLLBAR_ACCESS_TOKEN", "OTEL_EXPORTER_OTLP_HEADERS"] {
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "CONNECTION_URL",
+            "ROLLBAR_ACCESS_TOKEN",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ] {
             assert!(secrets.contains(&name), "{name}");
         }
-        assert!(app.secrets.iter().all(|s| s.value_from.contains("parameter/cruddur/backend-flask/")));
+        assert!(app
+            .secrets
+            .iter()
+            .all(|s| s.value_from.contains("parameter/cruddur/backend-flask/")));
         assert!(td.container_definitions.iter().any(|c| c.name == "xray"));
     }
 
@@ -705,11 +855,19 @@ mod tests {
     fn a_misspelled_field_is_reported_with_file_and_path() {
         let text = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
             "portMappings": [{"contianerPort": 80}]}]}"#;
-        let err = parse::<TaskDefinition>(text, "infra/task-definitions/x.json", &Placeholders::default()).unwrap_err();
+        let err = parse::<TaskDefinition>(
+            text,
+            "infra/task-definitions/x.json",
+            &Placeholders::default(),
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(err.downcast_ref::<BadInput>().is_some());
         assert!(msg.starts_with("infra/task-definitions/x.json"), "{msg}");
-        assert!(msg.contains("containerDefinitions[0].portMappings[0]"), "{msg}");
+        assert!(
+            msg.contains("containerDefinitions[0].portMappings[0]"),
+            "{msg}"
+        );
         assert!(msg.contains("contianerPort"), "{msg}");
     }
 
@@ -718,7 +876,9 @@ mod tests {
         let text = r#"{"family": "${FAM_X1}", "containerDefinitions": [{"name": "a", "image": "${IMG_X2}"}]}"#;
         let mut p = Placeholders::default();
         p.hint("IMG_X2", "deploy sets it");
-        let msg = parse::<TaskDefinition>(text, "f.json", &p).unwrap_err().to_string();
+        let msg = parse::<TaskDefinition>(text, "f.json", &p)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("family: no value for ${FAM_X1}"), "{msg}");
         assert!(msg.contains("containerDefinitions[0].image: no value for ${IMG_X2}: set IMG_X2 (deploy sets it)"), "{msg}");
     }
@@ -733,7 +893,12 @@ mod tests {
     #[test]
     fn normalising_ignores_order_and_ecs_defaults() {
         let p = sandbox_placeholders();
-        let td: TaskDefinition = parse(&repo_file("infra/task-definitions/backend-flask.json"), "x", &p).unwrap();
+        let td: TaskDefinition = parse(
+            &repo_file("infra/task-definitions/backend-flask.json"),
+            "x",
+            &p,
+        )
+        .unwrap();
         let mut shuffled = td.clone();
         shuffled.container_definitions.reverse();
         for c in &mut shuffled.container_definitions {
@@ -744,19 +909,36 @@ mod tests {
                 port.host_port = Some(port.container_port);
             }
         }
-        assert_eq!(normalize_task_definition(&td), normalize_task_definition(&shuffled));
+        assert_eq!(
+            normalize_task_definition(&td),
+            normalize_task_definition(&shuffled)
+        );
         let mut changed = td.clone();
         changed.container_definitions[1].image = "other".into();
-        assert_ne!(normalize_task_definition(&td), normalize_task_definition(&changed));
+        assert_ne!(
+            normalize_task_definition(&td),
+            normalize_task_definition(&changed)
+        );
     }
 
     #[test]
     fn sdk_conversion_keeps_every_field() {
         let p = sandbox_placeholders();
-        let td: TaskDefinition = parse(&repo_file("infra/task-definitions/backend-flask.json"), "x", &p).unwrap();
-        let sdk_containers: Vec<ecs::ContainerDefinition> =
-            td.container_definitions.iter().map(|c| c.to_sdk().unwrap()).collect();
-        let back: Vec<ContainerDefinition> = sdk_containers.iter().map(ContainerDefinition::from).collect();
+        let td: TaskDefinition = parse(
+            &repo_file("infra/task-definitions/backend-flask.json"),
+            "x",
+            &p,
+        )
+        .unwrap();
+        let sdk_containers: Vec<ecs::ContainerDefinition> = td
+            .container_definitions
+            .iter()
+            .map(|c| c.to_sdk().unwrap())
+            .collect();
+        let back: Vec<ContainerDefinition> = sdk_containers
+            .iter()
+            .map(ContainerDefinition::from)
+            .collect();
         assert_eq!(back, td.container_definitions);
     }
 }

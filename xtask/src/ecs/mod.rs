@@ -30,7 +30,11 @@ struct Ecs {
 
 impl Ecs {
     async fn new(ctx: &Ctx, opts: &AwsOpts) -> Result<Ecs> {
-        Ok(Ecs { ctx: ctx.clone(), aws: std::sync::Arc::new(Aws::load(ctx).await?), cluster: opts.cluster.clone() })
+        Ok(Ecs {
+            ctx: ctx.clone(),
+            aws: std::sync::Arc::new(Aws::load(ctx).await?),
+            cluster: opts.cluster.clone(),
+        })
     }
 
     fn client(&self) -> aws_sdk_ecs::Client {
@@ -44,13 +48,28 @@ impl Ecs {
             .set("AWS_REGION", self.aws.region.clone())
             .set("REGISTRY", self.aws.registry(&self.ctx).await?)
             .set("CLUSTER", self.cluster.clone())
-            .hint("SUBNETS", "through CRUDDUR_SUBNETS: comma-separated subnet ids; `sandbox up` exports them")
-            .hint("SECURITY_GROUP", "through CRUDDUR_SECURITY_GROUP: the services' security group id")
+            .hint(
+                "SUBNETS",
+                "through CRUDDUR_SUBNETS: comma-separated subnet ids; `sandbox up` exports them",
+            )
+            .hint(
+                "SECURITY_GROUP",
+                "through CRUDDUR_SECURITY_GROUP: the services' security group id",
+            )
             .hint("IMAGE", "deploy fills it with the pushed image");
-        if let Some(subnets) = std::env::var("CRUDDUR_SUBNETS").ok().filter(|v| !v.is_empty()) {
-            p.set_list("SUBNETS", subnets.split(',').map(|s| s.trim().to_string()).collect());
+        if let Some(subnets) = std::env::var("CRUDDUR_SUBNETS")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            p.set_list(
+                "SUBNETS",
+                subnets.split(',').map(|s| s.trim().to_string()).collect(),
+            );
         }
-        if let Some(group) = std::env::var("CRUDDUR_SECURITY_GROUP").ok().filter(|v| !v.is_empty()) {
+        if let Some(group) = std::env::var("CRUDDUR_SECURITY_GROUP")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
             p.set("SECURITY_GROUP", group);
         }
         if let Some(image) = image {
@@ -61,7 +80,10 @@ impl Ecs {
 
     /// The service if it exists and is not being deleted.
     async fn describe_service(&self, service: &Service) -> Result<Option<ecs_types::Service>> {
-        self.ctx.announce(&format!("ecs DescribeServices cluster={} services=[{}]", self.cluster, service.name));
+        self.ctx.announce(&format!(
+            "ecs DescribeServices cluster={} services=[{}]",
+            self.cluster, service.name
+        ));
         if self.ctx.dry_run {
             return Ok(None);
         }
@@ -73,45 +95,83 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| self.cluster_error("ecs DescribeServices", e))?;
-        Ok(out.services.unwrap_or_default().into_iter().find(|s| s.status() == Some("ACTIVE")))
+        Ok(out
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.status() == Some("ACTIVE")))
     }
 
-    fn cluster_error<E>(&self, op: &str, e: aws_sdk_ecs::error::SdkError<E, HttpResponse>) -> anyhow::Error
+    fn cluster_error<E>(
+        &self,
+        op: &str,
+        e: aws_sdk_ecs::error::SdkError<E, HttpResponse>,
+    ) -> anyhow::Error
     where
         E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         if error_code(&e) == Some("ClusterNotFoundException") {
-            anyhow!("ECS cluster {} does not exist: run `cargo xtask cluster create`", self.cluster)
+            anyhow!(
+                "ECS cluster {} does not exist: run `cargo xtask cluster create`",
+                self.cluster
+            )
         } else {
             explain(op, e)
         }
     }
 
-    async fn describe_task_definition(&self, name: &str) -> Result<Option<ecs_types::TaskDefinition>> {
-        self.ctx.announce(&format!("ecs DescribeTaskDefinition taskDefinition={name}"));
+    async fn describe_task_definition(
+        &self,
+        name: &str,
+    ) -> Result<Option<ecs_types::TaskDefinition>> {
+        self.ctx
+            .announce(&format!("ecs DescribeTaskDefinition taskDefinition={name}"));
         if self.ctx.dry_run {
             return Ok(None);
         }
-        match self.client().describe_task_definition().task_definition(name).send().await {
+        match self
+            .client()
+            .describe_task_definition()
+            .task_definition(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.task_definition),
-            Err(e) if matches!(error_code(&e), Some("ClientException" | "InvalidParameterException")) => Ok(None),
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("ClientException" | "InvalidParameterException")
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(explain("ecs DescribeTaskDefinition", e)),
         }
     }
 
     async fn register(&self, td: &TaskDefinition) -> Result<String> {
-        self.ctx.announce(&format!("ecs RegisterTaskDefinition family={}", td.family));
+        self.ctx
+            .announce(&format!("ecs RegisterTaskDefinition family={}", td.family));
         if self.ctx.dry_run {
             return Ok(format!("{}:<new revision>", td.family));
         }
-        let out = td.register(&self.client())?.send().await.map_err(|e| explain("ecs RegisterTaskDefinition", e))?;
+        let out = td
+            .register(&self.client())?
+            .send()
+            .await
+            .map_err(|e| explain("ecs RegisterTaskDefinition", e))?;
         out.task_definition
             .and_then(|t| t.task_definition_arn)
             .context("RegisterTaskDefinition returned no ARN")
     }
 
     /// UpdateService to `task_definition` with a new deployment; returns its id.
-    async fn update(&self, service: &Service, task_definition: &str, def: Option<&infra::ServiceDefinition>) -> Result<String> {
+    async fn update(
+        &self,
+        service: &Service,
+        task_definition: &str,
+        def: Option<&infra::ServiceDefinition>,
+    ) -> Result<String> {
         self.ctx.announce(&format!(
             "ecs UpdateService cluster={} service={} taskDefinition={} forceNewDeployment=true",
             self.cluster,
@@ -136,14 +196,26 @@ impl Ecs {
                 .set_enable_execute_command(def.enable_execute_command)
                 .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
                 .set_platform_version(def.platform_version.clone())
-                .set_propagate_tags(def.propagate_tags.as_deref().map(ecs_types::PropagateTags::from))
+                .set_propagate_tags(
+                    def.propagate_tags
+                        .as_deref()
+                        .map(ecs_types::PropagateTags::from),
+                )
                 .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds);
         }
-        let out = update.send().await.map_err(|e| self.cluster_error("ecs UpdateService", e))?;
-        primary_deployment(out.service.as_ref()).context("UpdateService returned no primary deployment")
+        let out = update
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs UpdateService", e))?;
+        primary_deployment(out.service.as_ref())
+            .context("UpdateService returned no primary deployment")
     }
 
-    async fn create_service(&self, def: &infra::ServiceDefinition, task_definition: &str) -> Result<String> {
+    async fn create_service(
+        &self,
+        def: &infra::ServiceDefinition,
+        task_definition: &str,
+    ) -> Result<String> {
         self.ctx.announce(&format!(
             "ecs CreateService cluster={} serviceName={} taskDefinition={}",
             self.cluster,
@@ -164,7 +236,11 @@ impl Ecs {
             .set_platform_version(def.platform_version.clone())
             .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
             .set_enable_execute_command(def.enable_execute_command)
-            .set_propagate_tags(def.propagate_tags.as_deref().map(ecs_types::PropagateTags::from))
+            .set_propagate_tags(
+                def.propagate_tags
+                    .as_deref()
+                    .map(ecs_types::PropagateTags::from),
+            )
             .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds)
             .set_deployment_configuration(def.deployment_configuration_sdk())
             .set_network_configuration(def.network_configuration_sdk()?)
@@ -184,14 +260,19 @@ impl Ecs {
 use aws_sdk_ecs::config::http::HttpResponse;
 
 fn primary_deployment(service: Option<&ecs_types::Service>) -> Option<String> {
-    service?.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.id().map(str::to_string))
+    service?
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id().map(str::to_string))
 }
 
 /// The SDK's service as the watch's plain data.
 fn snapshot(s: &ecs_types::Service) -> Snapshot {
-    let secs = |t: Option<&aws_sdk_ecs::primitives::DateTime>| t.map(|t| t.as_secs_f64()).unwrap_or_default();
+    let secs = |t: Option<&aws_sdk_ecs::primitives::DateTime>| {
+        t.map(|t| t.as_secs_f64()).unwrap_or_default()
+    };
     Snapshot {
-        task_definition: s.task_definition().unwrap_or_default().to_string(),
         deployments: s
             .deployments()
             .iter()
@@ -237,14 +318,21 @@ pub async fn create_cluster(ctx: &Ctx, opts: &AwsOpts) -> Result<()> {
             return Ok(());
         }
     }
-    ctx.announce(&format!("ecs CreateCluster clusterName={} serviceConnectDefaults.namespace=cruddur", ecs.cluster));
+    ctx.announce(&format!(
+        "ecs CreateCluster clusterName={} serviceConnectDefaults.namespace=cruddur",
+        ecs.cluster
+    ));
     if ctx.dry_run {
         return Ok(());
     }
     ecs.client()
         .create_cluster()
         .cluster_name(&ecs.cluster)
-        .service_connect_defaults(ecs_types::ClusterServiceConnectDefaultsRequest::builder().namespace("cruddur").build()?)
+        .service_connect_defaults(
+            ecs_types::ClusterServiceConnectDefaultsRequest::builder()
+                .namespace("cruddur")
+                .build()?,
+        )
         .send()
         .await
         .map_err(|e| explain("ecs CreateCluster", e))?;
@@ -256,7 +344,10 @@ pub async fn create_services(ctx: &Ctx, opts: &AwsOpts, selection: Selection) ->
     let ecs = Ecs::new(ctx, opts).await?;
     for service in selection.services() {
         if ecs.describe_service(service).await?.is_some() {
-            println!("ECS service {service} already exists in cluster {}", ecs.cluster);
+            println!(
+                "ECS service {service} already exists in cluster {}",
+                ecs.cluster
+            );
             continue;
         }
         let latest = ecs.describe_task_definition(service.name).await?;
@@ -269,10 +360,16 @@ pub async fn create_services(ctx: &Ctx, opts: &AwsOpts, selection: Selection) ->
                 service.short
             ),
         };
-        let def = infra::load_service(&service.service_definition_file(&ctx.root), &ecs.placeholders(None).await?)?;
+        let def = infra::load_service(
+            &service.service_definition_file(&ctx.root),
+            &ecs.placeholders(None).await?,
+        )?;
         ecs.create_service(&def, &task_definition).await?;
         if !ctx.dry_run {
-            println!("created ECS service {service} on {}", short_revision(&task_definition));
+            println!(
+                "created ECS service {service} on {}",
+                short_revision(&task_definition)
+            );
         }
     }
     Ok(())
@@ -309,11 +406,19 @@ pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
     let mut handles = Vec::new();
     for (service, image) in services.iter().zip(images) {
         let (ecs, service, opts) = (ecs.clone(), *service, DeployOpts::from(args));
-        handles.push((service, tokio::spawn(async move { deploy_one(&ecs, service, &image, &opts).await })));
+        handles.push((
+            service,
+            tokio::spawn(async move { deploy_one(&ecs, service, &image, &opts).await }),
+        ));
     }
     let mut results = Vec::new();
     for (service, handle) in handles {
-        results.push((service, handle.await.unwrap_or_else(|e| Err(anyhow!("deploy task panicked: {e}")))));
+        results.push((
+            service,
+            handle
+                .await
+                .unwrap_or_else(|e| Err(anyhow!("deploy task panicked: {e}"))),
+        ));
     }
     summarize(ctx, results, started.elapsed())
 }
@@ -327,7 +432,11 @@ struct DeployOpts {
 
 impl From<&DeployArgs> for DeployOpts {
     fn from(a: &DeployArgs) -> Self {
-        DeployOpts { wait: !a.no_wait, rollback_on_timeout: !a.no_rollback, watch: a.watch.clone() }
+        DeployOpts {
+            wait: !a.no_wait,
+            rollback_on_timeout: !a.no_rollback,
+            watch: a.watch.clone(),
+        }
     }
 }
 
@@ -341,7 +450,11 @@ async fn images_to_deploy(ecs: &Ecs, args: &DeployArgs) -> Result<Vec<Image>> {
         let mut images = Vec::new();
         for service in services {
             let pushed = ecr::push_service(ctx, &ecs.aws, service, &[], false).await?;
-            images.push(Image { repository: pushed.repository, tag: pushed.tags[1].clone(), digest: pushed.digest });
+            images.push(Image {
+                repository: pushed.repository,
+                tag: pushed.tags[1].clone(),
+                digest: pushed.digest,
+            });
         }
         return Ok(images);
     }
@@ -355,21 +468,40 @@ async fn images_to_deploy(ecs: &Ecs, args: &DeployArgs) -> Result<Vec<Image>> {
                 service.short
             )
         })?;
-        images.push(Image { repository: format!("{registry}/{}", service.repo()), tag: "latest".into(), digest });
+        images.push(Image {
+            repository: format!("{registry}/{}", service.repo()),
+            tag: "latest".into(),
+            digest,
+        });
     }
     Ok(images)
 }
 
-async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &DeployOpts) -> Result<Outcome> {
+async fn deploy_one(
+    ecs: &Ecs,
+    service: &'static Service,
+    image: &Image,
+    opts: &DeployOpts,
+) -> Result<Outcome> {
     let ctx = &ecs.ctx;
     let label = service.name;
-    print_line("", &format!("{label}: image {}:{} = {}", image.repository, image.tag, image.digest));
+    print_line(
+        "",
+        &format!(
+            "{label}: image {}:{} = {}",
+            image.repository, image.tag, image.digest
+        ),
+    );
     let placeholders = ecs.placeholders(Some(&image.pinned())).await?;
-    let wanted = infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
+    let wanted =
+        infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
 
     let live = ecs.describe_service(service).await?;
-    let previous = live.as_ref().and_then(|s| s.task_definition()).map(str::to_string);
+    let previous = live
+        .as_ref()
+        .and_then(|s| s.task_definition())
+        .map(str::to_string);
     let task_definition = register_if_changed(ecs, service, &wanted, previous.as_deref()).await?;
     let revision = short_revision(&task_definition).to_string();
 
@@ -377,7 +509,13 @@ async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &
     let ours = match &live {
         None => {
             let id = ecs.create_service(&def, &task_definition).await?;
-            print_line("", &format!("{label}: created service {label} in cluster {} on {revision}", ecs.cluster));
+            print_line(
+                "",
+                &format!(
+                    "{label}: created service {label} in cluster {} on {revision}",
+                    ecs.cluster
+                ),
+            );
             id
         }
         Some(svc) => {
@@ -388,10 +526,19 @@ async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &
             }
             let drifted = changed_keys(&want, &have);
             if !drifted.is_empty() {
-                print_line("", &format!("{label}: service settings differ from infra/: {}", drifted.join(", ")));
+                print_line(
+                    "",
+                    &format!(
+                        "{label}: service settings differ from infra/: {}",
+                        drifted.join(", ")
+                    ),
+                );
             }
             let id = ecs.update(service, &task_definition, Some(&def)).await?;
-            print_line("", &format!("{label}: updated service to {revision}: deployment {id}"));
+            print_line(
+                "",
+                &format!("{label}: updated service to {revision}: deployment {id}"),
+            );
             id
         }
     };
@@ -401,8 +548,17 @@ async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &
     let started = Instant::now();
     match watch_deployment(ecs, service, &ours, before.as_ref(), &opts.watch).await? {
         Verdict::Succeeded => {
-            print_line("", &format!("{label}: deployment {ours} of {revision} succeeded ({})", util::secs(started.elapsed())));
-            Ok(Outcome::Succeeded { revision, took: started.elapsed() })
+            print_line(
+                "",
+                &format!(
+                    "{label}: deployment {ours} of {revision} succeeded ({})",
+                    util::secs(started.elapsed())
+                ),
+            );
+            Ok(Outcome::Succeeded {
+                revision,
+                took: started.elapsed(),
+            })
         }
         Verdict::Failed(why) => {
             report_failure(ecs, service, &ours).await;
@@ -428,24 +584,50 @@ async fn deploy_one(ecs: &Ecs, service: &'static Service, image: &Image, opts: &
 
 /// Top-level settings whose values differ.
 fn changed_keys(want: &serde_json::Value, have: &serde_json::Value) -> Vec<String> {
-    let Some(want) = want.as_object() else { return vec![] };
-    want.iter().filter(|(k, v)| have.get(k.as_str()) != Some(v)).map(|(k, _)| k.clone()).collect()
+    let Some(want) = want.as_object() else {
+        return vec![];
+    };
+    want.iter()
+        .filter(|(k, v)| have.get(k.as_str()) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Registers `wanted` unless the service's current revision (or, for a new
 /// service, the family's latest) already has exactly these settings.
-async fn register_if_changed(ecs: &Ecs, service: &Service, wanted: &TaskDefinition, current: Option<&str>) -> Result<String> {
+async fn register_if_changed(
+    ecs: &Ecs,
+    service: &Service,
+    wanted: &TaskDefinition,
+    current: Option<&str>,
+) -> Result<String> {
     let label = service.name;
-    let existing = ecs.describe_task_definition(current.unwrap_or(&wanted.family)).await?;
+    let existing = ecs
+        .describe_task_definition(current.unwrap_or(&wanted.family))
+        .await?;
     if let Some(existing) = existing {
-        if normalize_task_definition(&TaskDefinition::from(&existing)) == normalize_task_definition(wanted) {
+        if normalize_task_definition(&TaskDefinition::from(&existing))
+            == normalize_task_definition(wanted)
+        {
             let arn = existing.task_definition_arn.unwrap_or_default();
-            print_line("", &format!("{label}: task definition unchanged ({}): no new revision registered", short_revision(&arn)));
+            print_line(
+                "",
+                &format!(
+                    "{label}: task definition unchanged ({}): no new revision registered",
+                    short_revision(&arn)
+                ),
+            );
             return Ok(arn);
         }
     }
     let arn = ecs.register(wanted).await?;
-    print_line("", &format!("{label}: registered task definition {}", short_revision(&arn)));
+    print_line(
+        "",
+        &format!(
+            "{label}: registered task definition {}",
+            short_revision(&arn)
+        ),
+    );
     Ok(arn)
 }
 
@@ -459,7 +641,14 @@ async fn watch_deployment(
 ) -> Result<Verdict> {
     let mut watch = Watch::new(service.name, ours, before, opts.timeout);
     let started = Instant::now();
-    print_line("", &format!("{}: watching deployment {ours} (timeout {})", service.name, util::secs(opts.timeout)));
+    print_line(
+        "",
+        &format!(
+            "{}: watching deployment {ours} (timeout {})",
+            service.name,
+            util::secs(opts.timeout)
+        ),
+    );
     loop {
         let snapshot = ecs.snapshot(service).await?;
         let (lines, verdict) = watch.observe(&snapshot, started.elapsed());
@@ -479,10 +668,22 @@ async fn watch_deployment(
     }
 }
 
-async fn roll_back_to(ecs: &Ecs, service: &Service, target: &str, opts: &WatchOpts) -> Result<Verdict> {
+async fn roll_back_to(
+    ecs: &Ecs,
+    service: &Service,
+    target: &str,
+    opts: &WatchOpts,
+) -> Result<Verdict> {
     let before = ecs.snapshot(service).await?;
     let id = ecs.update(service, target, None).await?;
-    print_line("", &format!("{}: rollback deployment {id} to {}", service.name, short_revision(target)));
+    print_line(
+        "",
+        &format!(
+            "{}: rollback deployment {id} to {}",
+            service.name,
+            short_revision(target)
+        ),
+    );
     watch_deployment(ecs, service, &id, Some(&before), opts).await
 }
 
@@ -507,7 +708,9 @@ async fn report_failure(ecs: &Ecs, service: &Service, ours: &str) {
                 "deployment {ours}: {} {} ({})",
                 d.status,
                 d.rollout_state.as_deref().unwrap_or("-"),
-                d.rollout_state_reason.as_deref().unwrap_or("no reason given")
+                d.rollout_state_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
             ));
         }
         let mut events = s.events.clone();
@@ -553,7 +756,11 @@ async fn stopped_tasks(ecs: &Ecs, service: &Service) -> Result<Vec<String>> {
                 .iter()
                 .map(|c| {
                     let code = c.exit_code().map_or("-".to_string(), |x| x.to_string());
-                    format!("{} exit {code}{}", c.name().unwrap_or("?"), c.reason().map(|r| format!(" ({r})")).unwrap_or_default())
+                    format!(
+                        "{} exit {code}{}",
+                        c.name().unwrap_or("?"),
+                        c.reason().map(|r| format!(" ({r})")).unwrap_or_default()
+                    )
                 })
                 .collect();
             format!(
@@ -568,13 +775,15 @@ async fn stopped_tasks(ecs: &Ecs, service: &Service) -> Result<Vec<String>> {
 
 fn summarize(ctx: &Ctx, results: Vec<(&Service, Result<Outcome>)>, took: Duration) -> Result<()> {
     if ctx.dry_run {
-        return results.into_iter().map(|(_, r)| r.map(drop)).collect();
+        return results.into_iter().try_for_each(|(_, r)| r.map(drop));
     }
     println!("deploy summary ({}):", util::secs(took));
     let mut failed = Vec::new();
     for (service, result) in results {
         let line = match result {
-            Ok(Outcome::Succeeded { revision, took }) => format!("succeeded: {revision} in {}", util::secs(took)),
+            Ok(Outcome::Succeeded { revision, took }) => {
+                format!("succeeded: {revision} in {}", util::secs(took))
+            }
             Ok(Outcome::UpToDate { revision }) => format!("up to date: {revision}"),
             Ok(Outcome::Started { revision }) => format!("started: {revision} (not watched)"),
             Err(e) => {
@@ -592,22 +801,42 @@ fn summarize(ctx: &Ctx, results: Vec<(&Service, Result<Outcome>)>, took: Duratio
 
 // ---------------------------------------------------------------- rollback, diff, status, connect
 
-pub async fn rollback(ctx: &Ctx, opts: &AwsOpts, service: &Service, to: Option<u32>, watch: &WatchOpts) -> Result<()> {
+pub async fn rollback(
+    ctx: &Ctx,
+    opts: &AwsOpts,
+    service: &Service,
+    to: Option<u32>,
+    watch: &WatchOpts,
+) -> Result<()> {
     let ecs = Ecs::new(ctx, opts).await?;
     let live = ecs.describe_service(service).await?;
     let current = match live.as_ref().and_then(|s| s.task_definition()) {
         Some(td) => td.to_string(),
         None if ctx.dry_run => format!("{}:<current>", service.name),
-        None => bail!("ECS service {service} does not exist in cluster {}", ecs.cluster),
+        None => bail!(
+            "ECS service {service} does not exist in cluster {}",
+            ecs.cluster
+        ),
     };
     let target = match to {
         Some(rev) => format!("{}:{rev}", service.name),
         None => previous_revision(&ecs, service, &current).await?,
     };
     if short_revision(&target) == short_revision(&current) {
-        bail!(BadInput(format!("{service} already runs {}", short_revision(&current))));
+        bail!(BadInput(format!(
+            "{service} already runs {}",
+            short_revision(&current)
+        )));
     }
-    print_line("", &format!("{}: rolling back from {} to {}", service.name, short_revision(&current), short_revision(&target)));
+    print_line(
+        "",
+        &format!(
+            "{}: rolling back from {} to {}",
+            service.name,
+            short_revision(&current),
+            short_revision(&target)
+        ),
+    );
     if ctx.dry_run {
         ecs.update(service, &target, None).await?;
         return Ok(());
@@ -619,15 +848,25 @@ pub async fn rollback(ctx: &Ctx, opts: &AwsOpts, service: &Service, to: Option<u
         }
         other => {
             report_failure(&ecs, service, "").await;
-            bail!("rollback of {service} to {} did not succeed: {other:?}", short_revision(&target))
+            bail!(
+                "rollback of {service} to {} did not succeed: {other:?}",
+                short_revision(&target)
+            )
         }
     }
 }
 
 /// The highest ACTIVE revision of the family below the current one.
 async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Result<String> {
-    let current_rev: u32 = current.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(u32::MAX);
-    ecs.ctx.announce(&format!("ecs ListTaskDefinitions familyPrefix={} status=ACTIVE", service.name));
+    let current_rev: u32 = current
+        .rsplit(':')
+        .next()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(u32::MAX);
+    ecs.ctx.announce(&format!(
+        "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
+        service.name
+    ));
     if ecs.ctx.dry_run {
         return Ok(format!("{}:<previous>", service.name));
     }
@@ -642,12 +881,21 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
         .map_err(|e| explain("ecs ListTaskDefinitions", e))?;
     out.task_definition_arns()
         .iter()
-        .filter(|arn| short_revision(arn).rsplit_once(':').is_some_and(|(family, _)| family == service.name))
+        .filter(|arn| {
+            short_revision(arn)
+                .rsplit_once(':')
+                .is_some_and(|(family, _)| family == service.name)
+        })
         .filter_map(|arn| Some((arn.rsplit(':').next()?.parse::<u32>().ok()?, arn)))
         .filter(|(rev, _)| *rev < current_rev)
         .max_by_key(|(rev, _)| *rev)
         .map(|(_, arn)| arn.clone())
-        .ok_or_else(|| anyhow!("{service} has no revision before {} to roll back to", short_revision(current)))
+        .ok_or_else(|| {
+            anyhow!(
+                "{service} has no revision before {} to roll back to",
+                short_revision(current)
+            )
+        })
 }
 
 pub async fn diff(ctx: &Ctx, opts: &AwsOpts, service: &'static Service) -> Result<()> {
@@ -656,23 +904,43 @@ pub async fn diff(ctx: &Ctx, opts: &AwsOpts, service: &'static Service) -> Resul
     let digest = ecr::image_digest(ctx, &ecs.aws, service.repo(), "latest").await?;
     let image = digest.map(|d| format!("{registry}/{}@{d}", service.repo()));
     let placeholders = ecs.placeholders(image.as_deref()).await?;
-    let wanted = infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
+    let wanted =
+        infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
     let live = ecs.describe_service(service).await?;
     if ctx.dry_run {
         return Ok(());
     }
     let Some(live) = live else {
-        println!("{service}: no such service in cluster {}: deploy would create it", ecs.cluster);
+        println!(
+            "{service}: no such service in cluster {}: deploy would create it",
+            ecs.cluster
+        );
         bail!("{service} differs: the service does not exist");
     };
-    let live_td = ecs.describe_task_definition(live.task_definition().unwrap_or_default()).await?;
-    let live_td = live_td.as_ref().map(TaskDefinition::from).unwrap_or_default();
-    let td_file = service.task_definition_file(&ctx.root).display().to_string();
+    let live_td = ecs
+        .describe_task_definition(live.task_definition().unwrap_or_default())
+        .await?;
+    let live_td = live_td
+        .as_ref()
+        .map(TaskDefinition::from)
+        .unwrap_or_default();
+    let td_file = service
+        .task_definition_file(&ctx.root)
+        .display()
+        .to_string();
     let revision = short_revision(live.task_definition().unwrap_or_default()).to_string();
-    let td_diff = unified(&normalize_task_definition(&live_td), &normalize_task_definition(&wanted), &revision, &td_file);
+    let td_diff = unified(
+        &normalize_task_definition(&live_td),
+        &normalize_task_definition(&wanted),
+        &revision,
+        &td_file,
+    );
     let (want, have) = normalize_service_pair(&def, &infra::service_from_sdk(&live));
-    let svc_file = service.service_definition_file(&ctx.root).display().to_string();
+    let svc_file = service
+        .service_definition_file(&ctx.root)
+        .display()
+        .to_string();
     let svc_diff = unified(&have, &want, &format!("service {service}"), &svc_file);
     if td_diff.is_empty() && svc_diff.is_empty() {
         println!("{service}: no differences: {revision} and the service settings match infra/");
@@ -682,12 +950,21 @@ pub async fn diff(ctx: &Ctx, opts: &AwsOpts, service: &'static Service) -> Resul
     bail!("{service}: deploy would change what is shown above")
 }
 
-fn unified(old: &serde_json::Value, new: &serde_json::Value, old_name: &str, new_name: &str) -> String {
+fn unified(
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    old_name: &str,
+    new_name: &str,
+) -> String {
     let (old, new) = (pretty(old), pretty(new));
     if old == new {
         return String::new();
     }
-    similar::TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header(old_name, new_name).to_string()
+    similar::TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
 }
 
 fn pretty(v: &serde_json::Value) -> String {
@@ -699,7 +976,10 @@ pub async fn status(ctx: &Ctx, opts: &AwsOpts, selection: Selection) -> Result<(
     for service in selection.services() {
         let Some(live) = ecs.describe_service(service).await? else {
             if !ctx.dry_run {
-                println!("{service}: no such service in cluster {} (`cargo xtask deploy {}` creates it)", ecs.cluster, service.short);
+                println!(
+                    "{service}: no such service in cluster {} (`cargo xtask deploy {}` creates it)",
+                    ecs.cluster, service.short
+                );
             }
             continue;
         };
@@ -707,10 +987,19 @@ pub async fn status(ctx: &Ctx, opts: &AwsOpts, selection: Selection) -> Result<(
         let td = ecs.describe_task_definition(td_arn).await?;
         let image = td
             .as_ref()
-            .and_then(|t| t.container_definitions().iter().find(|c| c.name() == Some(service.name)))
+            .and_then(|t| {
+                t.container_definitions()
+                    .iter()
+                    .find(|c| c.name() == Some(service.name))
+            })
             .and_then(|c| c.image())
             .unwrap_or("?");
-        println!("{service}  cluster {}  {}  {}", ecs.cluster, short_revision(td_arn), live.status().unwrap_or("?"));
+        println!(
+            "{service}  cluster {}  {}  {}",
+            ecs.cluster,
+            short_revision(td_arn),
+            live.status().unwrap_or("?")
+        );
         println!("  image    {image}");
         println!(
             "  tasks    desired {}  running {}  pending {}",
@@ -751,7 +1040,10 @@ pub async fn connect(ctx: &Ctx, opts: &AwsOpts, service: &Service, command: &str
         }
     }
     let ecs = Ecs::new(ctx, opts).await?;
-    ctx.announce(&format!("ecs ListTasks cluster={} serviceName={} desiredStatus=RUNNING", ecs.cluster, service.name));
+    ctx.announce(&format!(
+        "ecs ListTasks cluster={} serviceName={} desiredStatus=RUNNING",
+        ecs.cluster, service.name
+    ));
     let task = if ctx.dry_run {
         "<task>".to_string()
     } else {
@@ -764,10 +1056,22 @@ pub async fn connect(ctx: &Ctx, opts: &AwsOpts, service: &Service, command: &str
             .send()
             .await
             .map_err(|e| ecs.cluster_error("ecs ListTasks", e))?;
-        out.task_arns().first().cloned().ok_or_else(|| anyhow!("{service} has no running task to connect to"))?
+        out.task_arns()
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("{service} has no running task to connect to"))?
     };
     cmd("aws")
-        .args(["ecs", "execute-command", "--cluster", &ecs.cluster, "--task", &task, "--container", service.name])
+        .args([
+            "ecs",
+            "execute-command",
+            "--cluster",
+            &ecs.cluster,
+            "--task",
+            &task,
+            "--container",
+            service.name,
+        ])
         .args(["--interactive", "--command", command])
         .interactive()
         .run(ctx)

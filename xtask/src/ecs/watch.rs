@@ -17,8 +17,6 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     #[serde(default)]
-    pub task_definition: String,
-    #[serde(default)]
     pub deployments: Vec<Deployment>,
     #[serde(default)]
     pub events: Vec<Event>,
@@ -73,10 +71,15 @@ pub fn short_revision(arn: &str) -> &str {
 /// The decision alone, on one snapshot.
 pub fn judge(ours: &str, s: &Snapshot) -> Verdict {
     let Some(dep) = s.deployments.iter().find(|d| d.id == ours) else {
-        let now = s.deployments.iter().find(|d| d.status == "PRIMARY").map(|d| short_revision(&d.task_definition));
+        let now = s
+            .deployments
+            .iter()
+            .find(|d| d.status == "PRIMARY")
+            .map(|d| short_revision(&d.task_definition));
         return Verdict::Failed(format!(
             "deployment {ours} is gone: ECS replaced it{}",
-            now.map(|r| format!(" (the service now runs {r})")).unwrap_or_default()
+            now.map(|r| format!(" (the service now runs {r})"))
+                .unwrap_or_default()
         ));
     };
     let reason = dep.rollout_state_reason.clone().unwrap_or_default();
@@ -88,7 +91,9 @@ pub fn judge(ours: &str, s: &Snapshot) -> Verdict {
     if dep.status != "PRIMARY" {
         // Another deployment took over: a circuit-breaker rollback or someone else's deploy.
         let primary = s.deployments.iter().find(|d| d.status == "PRIMARY");
-        let to = primary.map(|p| format!(" by {} ({})", p.id, short_revision(&p.task_definition))).unwrap_or_default();
+        let to = primary
+            .map(|p| format!(" by {} ({})", p.id, short_revision(&p.task_definition)))
+            .unwrap_or_default();
         return Verdict::Failed(format!("deployment {ours} was replaced{to}: a rollback"));
     }
     // Services without rollout state: done when ours is the only deployment, all running.
@@ -114,8 +119,16 @@ pub struct Watch {
 impl Watch {
     /// `before`: the service as it was before the update; its events are old news.
     pub fn new(label: &str, ours: &str, before: Option<&Snapshot>, timeout: Duration) -> Watch {
-        let seen_events = before.map(|s| s.events.iter().map(|e| e.id.clone()).collect()).unwrap_or_default();
-        Watch { ours: ours.to_string(), label: label.to_string(), seen_events, last_state: HashMap::new(), timeout }
+        let seen_events = before
+            .map(|s| s.events.iter().map(|e| e.id.clone()).collect())
+            .unwrap_or_default();
+        Watch {
+            ours: ours.to_string(),
+            label: label.to_string(),
+            seen_events,
+            last_state: HashMap::new(),
+            timeout,
+        }
     }
 
     /// Lines worth printing for this snapshot, and the verdict.
@@ -142,7 +155,11 @@ impl Watch {
                 self.last_state.insert(d.id.clone(), state);
             }
         }
-        let mut new_events: Vec<&Event> = s.events.iter().filter(|e| !self.seen_events.contains(&e.id)).collect();
+        let mut new_events: Vec<&Event> = s
+            .events
+            .iter()
+            .filter(|e| !self.seen_events.contains(&e.id))
+            .collect();
         new_events.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
         for e in new_events {
             lines.push(format!("{}: event: {}", self.label, e.message));
@@ -164,7 +181,12 @@ mod tests {
     /// verdict, the poll it came at, and everything printed.
     fn replay(fixture: &str, ours: &str, timeout_polls: u64) -> (Verdict, usize, Vec<String>) {
         let polls: Vec<Snapshot> = serde_json::from_str(fixture).unwrap();
-        let mut watch = Watch::new("backend-flask", ours, None, Duration::from_secs(timeout_polls));
+        let mut watch = Watch::new(
+            "backend-flask",
+            ours,
+            None,
+            Duration::from_secs(timeout_polls),
+        );
         let mut printed = Vec::new();
         for (i, snapshot) in polls.iter().enumerate() {
             let (lines, verdict) = watch.observe(snapshot, Duration::from_secs(i as u64));
@@ -179,8 +201,17 @@ mod tests {
     const TD6: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/backend-flask:6";
     const TD7: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/backend-flask:7";
 
-    fn dep(id: &str, status: &str, td: &str, running: i32, rollout: Option<&str>, reason: &str) -> String {
-        let rollout = rollout.map(|r| format!(r#""rolloutState": "{r}","#)).unwrap_or_default();
+    fn dep(
+        id: &str,
+        status: &str,
+        td: &str,
+        running: i32,
+        rollout: Option<&str>,
+        reason: &str,
+    ) -> String {
+        let rollout = rollout
+            .map(|r| format!(r#""rolloutState": "{r}","#))
+            .unwrap_or_default();
         format!(
             r#"{{"id": "{id}", "status": "{status}", "taskDefinition": "{td}", "desiredCount": 1,
                "runningCount": {running}, "pendingCount": {pending}, "failedTasks": 0, {rollout}
@@ -193,7 +224,12 @@ mod tests {
         let events: Vec<String> = events
             .iter()
             .enumerate()
-            .map(|(i, (id, m))| format!(r#"{{"id": "{id}", "createdAt": {}, "message": "{m}"}}"#, 1764100000 + i))
+            .map(|(i, (id, m))| {
+                format!(
+                    r#"{{"id": "{id}", "createdAt": {}, "message": "{m}"}}"#,
+                    1764100000 + i
+                )
+            })
             .collect();
         format!(
             r#"{{"serviceName": "backend-flask", "status": "ACTIVE", "taskDefinition": "{task_definition}",
@@ -210,48 +246,163 @@ mod tests {
     #[test]
     fn success_needs_our_deployment_primary_and_completed() {
         let polls = sequence(&[
-            poll(TD7, &[dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("IN_PROGRESS"), ""), dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), "")], &[("e1", "has started 1 tasks")]),
-            poll(TD7, &[dep("ecs-svc/new", "PRIMARY", TD7, 1, Some("IN_PROGRESS"), ""), dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), "")], &[("e1", "has started 1 tasks")]),
-            poll(TD7, &[dep("ecs-svc/new", "PRIMARY", TD7, 1, Some("COMPLETED"), "ECS deployment ecs-svc/new completed.")], &[("e2", "has reached a steady state."), ("e1", "has started 1 tasks")]),
+            poll(
+                TD7,
+                &[
+                    dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("IN_PROGRESS"), ""),
+                    dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), ""),
+                ],
+                &[("e1", "has started 1 tasks")],
+            ),
+            poll(
+                TD7,
+                &[
+                    dep("ecs-svc/new", "PRIMARY", TD7, 1, Some("IN_PROGRESS"), ""),
+                    dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), ""),
+                ],
+                &[("e1", "has started 1 tasks")],
+            ),
+            poll(
+                TD7,
+                &[dep(
+                    "ecs-svc/new",
+                    "PRIMARY",
+                    TD7,
+                    1,
+                    Some("COMPLETED"),
+                    "ECS deployment ecs-svc/new completed.",
+                )],
+                &[
+                    ("e2", "has reached a steady state."),
+                    ("e1", "has started 1 tasks"),
+                ],
+            ),
         ]);
         let (verdict, at, printed) = replay(&polls, "ecs-svc/new", 100);
         assert_eq!(verdict, Verdict::Succeeded);
         assert_eq!(at, 2);
-        assert_eq!(printed.iter().filter(|l| l.contains("has started 1 tasks")).count(), 1, "events print once");
-        assert!(printed.iter().any(|l| l.contains("(ours) backend-flask:7: PRIMARY COMPLETED running 1/1")));
+        assert_eq!(
+            printed
+                .iter()
+                .filter(|l| l.contains("has started 1 tasks"))
+                .count(),
+            1,
+            "events print once"
+        );
+        assert!(printed
+            .iter()
+            .any(|l| l.contains("(ours) backend-flask:7: PRIMARY COMPLETED running 1/1")));
     }
 
     #[test]
     fn a_circuit_breaker_rollback_that_restabilises_on_the_old_revision_is_a_failure() {
         let reason = "ECS deployment circuit breaker: tasks failed to start.";
         let polls = sequence(&[
-            poll(TD7, &[dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("IN_PROGRESS"), ""), dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), "")], &[]),
+            poll(
+                TD7,
+                &[
+                    dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("IN_PROGRESS"), ""),
+                    dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), ""),
+                ],
+                &[],
+            ),
             // The rollback: a new PRIMARY deployment on the old revision; ours no longer primary.
-            poll(TD6, &[dep("ecs-svc/rollback", "PRIMARY", TD6, 1, Some("IN_PROGRESS"), ""), dep("ecs-svc/new", "ACTIVE", TD7, 0, Some("IN_PROGRESS"), "")], &[]),
-            poll(TD6, &[dep("ecs-svc/rollback", "PRIMARY", TD6, 1, Some("COMPLETED"), "")], &[("e9", "has reached a steady state.")]),
+            poll(
+                TD6,
+                &[
+                    dep(
+                        "ecs-svc/rollback",
+                        "PRIMARY",
+                        TD6,
+                        1,
+                        Some("IN_PROGRESS"),
+                        "",
+                    ),
+                    dep("ecs-svc/new", "ACTIVE", TD7, 0, Some("IN_PROGRESS"), ""),
+                ],
+                &[],
+            ),
+            poll(
+                TD6,
+                &[dep(
+                    "ecs-svc/rollback",
+                    "PRIMARY",
+                    TD6,
+                    1,
+                    Some("COMPLETED"),
+                    "",
+                )],
+                &[("e9", "has reached a steady state.")],
+            ),
         ]);
         let (verdict, at, _) = replay(&polls, "ecs-svc/new", 100);
-        assert!(matches!(&verdict, Verdict::Failed(why) if why.contains("rollback")), "{verdict:?}");
+        assert!(
+            matches!(&verdict, Verdict::Failed(why) if why.contains("rollback")),
+            "{verdict:?}"
+        );
         assert_eq!(at, 1);
 
         // Whichever poll the watch sees first, a stable service on the old revision is never success.
-        let only_last = sequence(&[poll(TD6, &[dep("ecs-svc/rollback", "PRIMARY", TD6, 1, Some("COMPLETED"), "")], &[])]);
+        let only_last = sequence(&[poll(
+            TD6,
+            &[dep(
+                "ecs-svc/rollback",
+                "PRIMARY",
+                TD6,
+                1,
+                Some("COMPLETED"),
+                "",
+            )],
+            &[],
+        )]);
         let (verdict, _, _) = replay(&only_last, "ecs-svc/new", 100);
-        assert!(matches!(&verdict, Verdict::Failed(why) if why.contains("gone") && why.contains("backend-flask:6")), "{verdict:?}");
+        assert!(
+            matches!(&verdict, Verdict::Failed(why) if why.contains("gone") && why.contains("backend-flask:6")),
+            "{verdict:?}"
+        );
 
-        let failed = sequence(&[poll(TD7, &[dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("FAILED"), reason)], &[])]);
+        let failed = sequence(&[poll(
+            TD7,
+            &[dep(
+                "ecs-svc/new",
+                "PRIMARY",
+                TD7,
+                0,
+                Some("FAILED"),
+                reason,
+            )],
+            &[],
+        )]);
         let (verdict, _, _) = replay(&failed, "ecs-svc/new", 100);
-        assert_eq!(verdict, Verdict::Failed(format!("rollout FAILED: {reason}")));
+        assert_eq!(
+            verdict,
+            Verdict::Failed(format!("rollout FAILED: {reason}"))
+        );
     }
 
     #[test]
     fn a_deployment_that_never_completes_times_out() {
-        let stuck = poll(TD7, &[dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("IN_PROGRESS"), "")], &[]);
+        let stuck = poll(
+            TD7,
+            &[dep(
+                "ecs-svc/new",
+                "PRIMARY",
+                TD7,
+                0,
+                Some("IN_PROGRESS"),
+                "",
+            )],
+            &[],
+        );
         let polls = sequence(&vec![stuck; 10]);
         let (verdict, at, printed) = replay(&polls, "ecs-svc/new", 5);
         assert_eq!(verdict, Verdict::TimedOut);
         assert_eq!(at, 5);
-        assert_eq!(printed.len(), 1, "an unchanged deployment prints once: {printed:?}");
+        assert_eq!(
+            printed.len(),
+            1,
+            "an unchanged deployment prints once: {printed:?}"
+        );
     }
 
     #[test]
@@ -263,14 +414,18 @@ mod tests {
                 2 - running
             )
         };
-        let polls = sequence(&[poll(TD7, &[no_rollout(1)], &[]), poll(TD7, &[no_rollout(2)], &[])]);
+        let polls = sequence(&[
+            poll(TD7, &[no_rollout(1)], &[]),
+            poll(TD7, &[no_rollout(2)], &[]),
+        ]);
         let (verdict, at, _) = replay(&polls, "ecs-svc/new", 100);
         assert_eq!((verdict, at), (Verdict::Succeeded, 1));
     }
 
     #[test]
     fn events_from_before_the_update_are_not_repeated() {
-        let before: Snapshot = serde_json::from_str(&poll(TD6, &[], &[("old", "old news")])).unwrap();
+        let before: Snapshot =
+            serde_json::from_str(&poll(TD6, &[], &[("old", "old news")])).unwrap();
         let mut watch = Watch::new("b", "ecs-svc/new", Some(&before), Duration::from_secs(60));
         let now: Snapshot = serde_json::from_str(&poll(
             TD7,

@@ -57,14 +57,30 @@ const MIRROR: &str = "http://deb.debian.org/debian";
 const HOST_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 const LABEL: &str = "org.cruddur.sandbox.recipe";
 
-pub const TAGS: [&str; 4] = [RECIPES[0].image.sandbox, RECIPES[1].image.sandbox, RECIPES[2].image.sandbox, RECIPES[3].image.sandbox];
+pub const TAGS: [&str; 4] = [
+    RECIPES[0].image.sandbox,
+    RECIPES[1].image.sandbox,
+    RECIPES[2].image.sandbox,
+    RECIPES[3].image.sandbox,
+];
 
 /// Files excluded from the imported rootfs: package caches, docs, locales, and
 /// the cluster debootstrap's postgresql-15 makes (the entrypoint makes its own).
 const EXCLUDES: &[&str] = &[
-    "./dev/*", "./proc/*", "./sys/*", "./tmp/*", "./var/lib/apt/lists/*", "./var/cache/apt/*.bin",
-    "./var/cache/apt/archives/*.deb", "./var/log/*.log", "./usr/share/doc/*", "./usr/share/man/*",
-    "./usr/share/info/*", "./usr/share/locale/*", "./var/lib/postgresql/*", "./etc/postgresql/*",
+    "./dev/*",
+    "./proc/*",
+    "./sys/*",
+    "./tmp/*",
+    "./var/lib/apt/lists/*",
+    "./var/cache/apt/*.bin",
+    "./var/cache/apt/archives/*.deb",
+    "./var/log/*.log",
+    "./usr/share/doc/*",
+    "./usr/share/man/*",
+    "./usr/share/info/*",
+    "./usr/share/locale/*",
+    "./var/lib/postgresql/*",
+    "./etc/postgresql/*",
 ];
 
 const IMPORT_CHANGES: &[&str] = &[
@@ -81,7 +97,14 @@ impl Recipe {
     /// Changes whenever anything that goes into the image changes.
     fn hash(&self) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let parts = [self.suite, self.packages, self.dockerfile, POSTGRES_ENTRYPOINT, &EXCLUDES.join(" "), &IMPORT_CHANGES.join(" ")];
+        let parts = [
+            self.suite,
+            self.packages,
+            self.dockerfile,
+            POSTGRES_ENTRYPOINT,
+            &EXCLUDES.join(" "),
+            &IMPORT_CHANGES.join(" "),
+        ];
         for byte in parts.iter().flat_map(|p| p.bytes().chain([0])) {
             h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -103,7 +126,10 @@ impl Recipe {
 
 /// Which sandbox base images exist (for `sandbox status`).
 pub fn present(ctx: &Ctx) -> Vec<(&'static str, bool)> {
-    RECIPES.iter().map(|r| (r.image.sandbox, r.is_current(ctx))).collect()
+    RECIPES
+        .iter()
+        .map(|r| (r.image.sandbox, r.is_current(ctx)))
+        .collect()
 }
 
 pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
@@ -119,16 +145,26 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
         built += 1;
     }
     if built == 0 {
-        println!("base images present: {} ({})", TAGS.join(", "), util::secs(started.elapsed()));
+        println!(
+            "base images present: {} ({})",
+            TAGS.join(", "),
+            util::secs(started.elapsed())
+        );
     } else if !ctx.dry_run {
-        println!("base images ready ({built} built, {})", util::secs(started.elapsed()));
+        println!(
+            "base images ready ({built} built, {})",
+            util::secs(started.elapsed())
+        );
     }
     Ok(())
 }
 
 fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()> {
     let tag = recipe.image.sandbox;
-    println!("making base image {tag} from Debian {} packages", recipe.suite);
+    println!(
+        "making base image {tag} from Debian {} packages",
+        recipe.suite
+    );
     let rootfs = cache.join(format!("{}-{}", recipe.name, recipe.suite));
 
     let step = Instant::now();
@@ -143,8 +179,13 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
 
     let step = Instant::now();
     let tarball = cache.join(format!("{}-{}.tar", recipe.name, recipe.suite));
-    let mut tar = cmd("tar").args(["--numeric-owner", "-C"]).arg(rootfs.display().to_string());
-    tar = tar.args(["-c", "-f"]).arg(tarball.display().to_string()).arg("--anchored");
+    let mut tar = cmd("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(rootfs.display().to_string());
+    tar = tar
+        .args(["-c", "-f"])
+        .arg(tarball.display().to_string())
+        .arg("--anchored");
     for pattern in EXCLUDES {
         tar = tar.arg(format!("--exclude={pattern}"));
     }
@@ -153,14 +194,20 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
     for change in IMPORT_CHANGES {
         import = import.arg("--change").arg(*change);
     }
-    import.arg(tarball.display().to_string()).arg(recipe.rootfs_tag()).run(ctx)?;
+    import
+        .arg(tarball.display().to_string())
+        .arg(recipe.rootfs_tag())
+        .run(ctx)?;
     let _ = std::fs::remove_file(&tarball);
     let import_took = step.elapsed();
 
     let step = Instant::now();
     if !ctx.dry_run {
         std::fs::create_dir_all(context)?;
-        std::fs::write(context.join(format!("{}.Dockerfile", recipe.name)), recipe.dockerfile)?;
+        std::fs::write(
+            context.join(format!("{}.Dockerfile", recipe.name)),
+            recipe.dockerfile,
+        )?;
         std::fs::write(context.join("postgres-entrypoint.sh"), POSTGRES_ENTRYPOINT)?;
     }
     cmd("docker")
@@ -169,7 +216,12 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         .arg("--label")
         .arg(format!("{LABEL}={}", recipe.hash()))
         .arg("--file")
-        .arg(context.join(format!("{}.Dockerfile", recipe.name)).display().to_string())
+        .arg(
+            context
+                .join(format!("{}.Dockerfile", recipe.name))
+                .display()
+                .to_string(),
+        )
         .args(["--tag", tag])
         .arg(context.display().to_string())
         .run_lines(ctx, &format!("[{}] ", recipe.name))?;
@@ -189,7 +241,10 @@ fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Resul
     std::fs::create_dir_all(&debs)?;
     let _ = std::fs::remove_dir_all(&tmp);
     cmd("debootstrap")
-        .args(["--variant=minbase", &format!("--cache-dir={}", debs.display())])
+        .args([
+            "--variant=minbase",
+            &format!("--cache-dir={}", debs.display()),
+        ])
         .arg(format!("--include={}", recipe.packages))
         .args([recipe.suite, &tmp.display().to_string(), MIRROR])
         .run_lines(ctx, &format!("[{}] ", recipe.name))

@@ -90,7 +90,10 @@ pub struct Layout {
 impl Layout {
     pub fn new(ctx: &Ctx, state_dir: Option<PathBuf>) -> Layout {
         let shared = ctx.root.join("target/sandbox");
-        Layout { dir: state_dir.unwrap_or_else(|| shared.clone()), shared }
+        Layout {
+            dir: state_dir.unwrap_or_else(|| shared.clone()),
+            shared,
+        }
     }
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -193,7 +196,8 @@ pub fn up(ctx: &Ctx, args: &UpArgs) -> Result<State> {
             ecs_running: args.ecs_running,
         });
     }
-    std::fs::create_dir_all(&layout.dir).with_context(|| format!("creating {}", layout.dir.display()))?;
+    std::fs::create_dir_all(&layout.dir)
+        .with_context(|| format!("creating {}", layout.dir.display()))?;
     // Tests start in parallel processes: one `up` at a time per state dir.
     let lock = File::create(layout.path("lock"))?;
     lock.lock().context("waiting for another `sandbox up`")?;
@@ -202,7 +206,11 @@ pub fn up(ctx: &Ctx, args: &UpArgs) -> Result<State> {
     ensure_docker(ctx, &layout, args.start_docker)?;
     let state = match read_state(&layout) {
         Some(state) if healthy(&layout, &state) => {
-            println!("sandbox already up (moto on {}, registry on {})", state.endpoint(), state.registry());
+            println!(
+                "sandbox already up (moto on {}, registry on {})",
+                state.endpoint(),
+                state.registry()
+            );
             state
         }
         _ => start(ctx, &layout, args)?,
@@ -216,7 +224,10 @@ pub fn up(ctx: &Ctx, args: &UpArgs) -> Result<State> {
     }
     write_exports(&layout, &state)?;
     println!("sandbox up ({})", util::secs(started.elapsed()));
-    println!("# point the tool and the aws CLI at it: source {}", layout.env_file().display());
+    println!(
+        "# point the tool and the aws CLI at it: source {}",
+        layout.env_file().display()
+    );
     for (k, v) in state.exports() {
         println!("export {k}={v}");
     }
@@ -240,19 +251,37 @@ fn start(ctx: &Ctx, layout: &Layout, args: &UpArgs) -> Result<State> {
     let bridge = cmd(&layout.venv_bin("python").display().to_string())
         .arg(layout.path("ecr_bridge.py").display().to_string())
         .args(["--listen-port", &bridge_port.to_string()])
-        .args(["--registry", &format!("http://127.0.0.1:{registry_port}"), "--endpoint", &endpoint])
+        .args([
+            "--registry",
+            &format!("http://127.0.0.1:{registry_port}"),
+            "--endpoint",
+            &endpoint,
+        ])
         .env("AWS_ACCESS_KEY_ID", "sandbox")
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
         .env("AWS_DEFAULT_REGION", REGION);
     std::fs::write(layout.path("ecr_bridge.py"), include_str!("ecr_bridge.py"))?;
     spawn(ctx, layout, Part::Bridge, bridge)?;
-    wait_for(Part::Bridge, &format!("http://127.0.0.1:{bridge_port}/"), &[200])?;
+    wait_for(
+        Part::Bridge,
+        &format!("http://127.0.0.1:{bridge_port}/"),
+        &[200],
+    )?;
 
-    write_atomic(&layout.path("registry.yml"), registry_config(layout, registry_port, bridge_port).as_bytes())?;
-    let registry = cmd("docker-registry").arg("serve").arg(layout.path("registry.yml").display().to_string());
+    write_atomic(
+        &layout.path("registry.yml"),
+        registry_config(layout, registry_port, bridge_port).as_bytes(),
+    )?;
+    let registry = cmd("docker-registry")
+        .arg("serve")
+        .arg(layout.path("registry.yml").display().to_string());
     spawn(ctx, layout, Part::Registry, registry)?;
     // 401: up, and asking for the credentials ECR's token carries.
-    wait_for(Part::Registry, &format!("http://127.0.0.1:{registry_port}/v2/"), &[401])?;
+    wait_for(
+        Part::Registry,
+        &format!("http://127.0.0.1:{registry_port}/v2/"),
+        &[401],
+    )?;
 
     let state = State {
         moto_port,
@@ -263,7 +292,10 @@ fn start(ctx: &Ctx, layout: &Layout, args: &UpArgs) -> Result<State> {
         security_group: seeded.security_group,
         ecs_running: args.ecs_running,
     };
-    write_atomic(&layout.path("state.json"), serde_json::to_string_pretty(&state)?.as_bytes())?;
+    write_atomic(
+        &layout.path("state.json"),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
+    )?;
     Ok(state)
 }
 
@@ -287,10 +319,15 @@ fn seed(ctx: &Ctx, layout: &Layout, endpoint: &str, password: Option<&str>) -> R
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
         .env("AWS_DEFAULT_REGION", REGION);
     if let Some(password) = password {
-        seed = seed.arg("--registry-password").arg(password).redact(password);
+        seed = seed
+            .arg("--registry-password")
+            .arg(password)
+            .redact(password);
     }
     let out = seed.read(ctx).context("seeding moto")?;
-    println!("seeded moto: default VPC subnets, security group, IAM roles, log group, SSM parameters");
+    println!(
+        "seeded moto: default VPC subnets, security group, IAM roles, log group, SSM parameters"
+    );
     serde_json::from_str(&out).with_context(|| format!("reading the seed script's answer: {out}"))
 }
 
@@ -337,16 +374,30 @@ fn choose_ports(base: u16) -> Result<Vec<u16>> {
         return Ok(ports);
     }
     // Hold all three listeners until every port is chosen so none repeats.
-    let listeners: Vec<std::net::TcpListener> =
-        (0..3).map(|_| std::net::TcpListener::bind(("127.0.0.1", 0))).collect::<std::io::Result<_>>()?;
-    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+        .collect::<std::io::Result<_>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 fn spawn(ctx: &Ctx, layout: &Layout, part: Part, command: crate::exec::Cmd) -> Result<()> {
     let log = layout.path(&format!("{}.log", part.name()));
-    let child = command.spawn_logged(ctx, &log)?.context("spawned nothing")?;
-    std::fs::write(layout.path(&format!("{}.pid", part.name())), child.id().to_string())?;
-    println!("started {} (pid {}, log {})", part.name(), child.id(), log.display());
+    let child = command
+        .spawn_logged(ctx, &log)?
+        .context("spawned nothing")?;
+    std::fs::write(
+        layout.path(&format!("{}.pid", part.name())),
+        child.id().to_string(),
+    )?;
+    println!(
+        "started {} (pid {}, log {})",
+        part.name(),
+        child.id(),
+        log.display()
+    );
     Ok(())
 }
 
@@ -360,20 +411,31 @@ fn wait_for(part: Part, url: &str, expected: &[u16]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    bail!("{} did not answer on {url} within 60s (see its log under target/sandbox)", part.name())
+    bail!(
+        "{} did not answer on {url} within 60s (see its log under target/sandbox)",
+        part.name()
+    )
 }
 
 fn healthy(layout: &Layout, state: &State) -> bool {
-    [Part::Moto, Part::Registry, Part::Bridge].iter().all(|&p| pid_of(layout, p).is_some())
-        && util::http_status(&format!("{}/moto-api/", state.endpoint())) .is_ok_and(|c| c == 200)
+    [Part::Moto, Part::Registry, Part::Bridge]
+        .iter()
+        .all(|&p| pid_of(layout, p).is_some())
+        && util::http_status(&format!("{}/moto-api/", state.endpoint())).is_ok_and(|c| c == 200)
         && util::http_status(&format!("http://{}/v2/", state.registry())).is_ok_and(|c| c == 401)
 }
 
 /// The pid in the part's pid file, if that process is alive and is ours.
 fn pid_of(layout: &Layout, part: Part) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(layout.path(&format!("{}.pid", part.name()))).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(layout.path(&format!("{}.pid", part.name())))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    String::from_utf8_lossy(&cmdline).contains(part.cmdline_marker()).then_some(pid)
+    String::from_utf8_lossy(&cmdline)
+        .contains(part.cmdline_marker())
+        .then_some(pid)
 }
 
 fn stop_parts(layout: &Layout, parts: &[Part]) -> Result<Vec<&'static str>> {
@@ -391,7 +453,11 @@ fn stop_parts(layout: &Layout, parts: &[Part]) -> Result<Vec<&'static str>> {
 
 /// SIGTERM, then SIGKILL after 15 s.
 fn terminate(pid: u32) -> Result<()> {
-    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid.to_string()]).status();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+    };
     signal("-TERM").context("running kill")?;
     let started = Instant::now();
     while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
@@ -406,13 +472,22 @@ fn terminate(pid: u32) -> Result<()> {
 
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
 pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {
     if ctx.dry_run {
-        println!("[dry-run] would stop the sandbox's processes (pid files in {})", layout.dir.display());
+        println!(
+            "[dry-run] would stop the sandbox's processes (pid files in {})",
+            layout.dir.display()
+        );
         return Ok(());
     }
     let stopped = stop_parts(layout, &Part::ALL)?;
@@ -449,11 +524,15 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
             Part::Dockerd => "-".into(),
         })
     };
-    println!("{:<12} {:<8} {:<8} {}", "PART", "PID", "PORT", "STATE");
+    println!("{:<12} {:<8} {:<8} STATE", "PART", "PID", "PORT");
     for part in Part::ALL {
         let pid = pid_of(layout, part);
         let shown_pid = pid.map_or("-".to_string(), |p| p.to_string());
-        let port = if pid.is_some() { port(part).unwrap_or_else(|| "-".into()) } else { "-".into() };
+        let port = if pid.is_some() {
+            port(part).unwrap_or_else(|| "-".into())
+        } else {
+            "-".into()
+        };
         let state = if pid.is_some() { "running" } else { "stopped" };
         println!("{:<12} {:<8} {:<8} {}", part.name(), shown_pid, port, state);
     }
@@ -464,7 +543,10 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
     };
     println!("docker daemon: {daemon}");
     for (tag, present) in base_images::present(ctx) {
-        println!("base image {tag}: {}", if present { "present" } else { "missing" });
+        println!(
+            "base image {tag}: {}",
+            if present { "present" } else { "missing" }
+        );
     }
     if state.is_some() {
         println!("exports: source {}", layout.env_file().display());
@@ -473,7 +555,9 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
 }
 
 fn write_exports(layout: &Layout, state: &State) -> Result<()> {
-    let mut text = String::from("# Written by `cargo xtask sandbox up`: points the tool and the aws CLI at the sandbox.\n");
+    let mut text = String::from(
+        "# Written by `cargo xtask sandbox up`: points the tool and the aws CLI at the sandbox.\n",
+    );
     text.push_str("unset AWS_PROFILE AWS_SESSION_TOKEN\n");
     for (k, v) in state.exports() {
         text.push_str(&format!("export {k}={v}\n"));
@@ -484,7 +568,11 @@ fn write_exports(layout: &Layout, state: &State) -> Result<()> {
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -495,12 +583,23 @@ fn ci() -> bool {
 /// Debian packages and the moto virtualenv. As root missing packages are
 /// installed; otherwise the error names them.
 fn install_prerequisites(ctx: &Ctx, layout: &Layout) -> Result<()> {
-    let wanted = [("docker-registry", "docker-registry"), ("debootstrap", "debootstrap"), ("docker", "docker.io")];
-    let missing: Vec<&str> =
-        wanted.iter().filter(|(program, _)| !util::on_path(program)).map(|(_, package)| *package).collect();
+    let wanted = [
+        ("docker-registry", "docker-registry"),
+        ("debootstrap", "debootstrap"),
+        ("docker", "docker.io"),
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| !util::on_path(program))
+        .map(|(_, package)| *package)
+        .collect();
     if !missing.is_empty() {
         if !is_root() {
-            bail!("the sandbox needs {}: run `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+            bail!(
+                "the sandbox needs {}: run `sudo apt-get install {}`",
+                missing.join(", "),
+                missing.join(" ")
+            );
         }
         println!("installing {} (Debian packages)", missing.join(", "));
         cmd("apt-get").args(["update", "-qq"]).run(ctx)?;
@@ -521,9 +620,15 @@ fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
         return Ok(());
     }
     let started = Instant::now();
-    println!("installing moto into {} (once)", layout.shared.join("venv").display());
+    println!(
+        "installing moto into {} (once)",
+        layout.shared.join("venv").display()
+    );
     std::fs::create_dir_all(&layout.shared)?;
-    cmd("python3").args(["-m", "venv"]).arg(layout.shared.join("venv").display().to_string()).run(ctx)?;
+    cmd("python3")
+        .args(["-m", "venv"])
+        .arg(layout.shared.join("venv").display().to_string())
+        .run(ctx)?;
     let req_file = layout.shared.join("requirements.txt");
     std::fs::write(&req_file, requirements)?;
     cmd(&layout.venv_bin("pip").display().to_string())
@@ -549,15 +654,22 @@ fn ensure_docker(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
         );
         return Ok(());
     }
-    let dockerd = cmd("dockerd").args(["--storage-driver=vfs", "--iptables=false", "--bridge=none"]);
+    let dockerd =
+        cmd("dockerd").args(["--storage-driver=vfs", "--iptables=false", "--bridge=none"]);
     spawn(ctx, layout, Part::Dockerd, dockerd)?;
     let started = Instant::now();
     while docker::ensure_daemon(ctx).is_err() {
         if started.elapsed() > Duration::from_secs(60) {
-            bail!("dockerd did not answer within 60s: see {}", layout.path("dockerd.log").display());
+            bail!(
+                "dockerd did not answer within 60s: see {}",
+                layout.path("dockerd.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    println!("docker daemon started ({}); `sandbox down` stops it", util::secs(started.elapsed()));
+    println!(
+        "docker daemon started ({}); `sandbox down` stops it",
+        util::secs(started.elapsed())
+    );
     Ok(())
 }

@@ -8,11 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Variables from the developer's shell that would change what the tool does.
-const SCRUBBED_PREFIXES: &[&str] = &["AWS_", "CRUDDUR_", "GITPOD_", "CODESPACE", "GITHUB_CODESPACES", "HONEYCOMB_"];
+const SCRUBBED_PREFIXES: &[&str] = &[
+    "AWS_",
+    "CRUDDUR_",
+    "GITPOD_",
+    "CODESPACE",
+    "GITHUB_CODESPACES",
+    "HONEYCOMB_",
+];
 
 /// The tool, with none of the caller's AWS or Cruddur settings.
 pub fn xtask(args: &[&str]) -> Command {
@@ -24,7 +34,8 @@ pub fn xtask(args: &[&str]) -> Command {
         }
     }
     // No AWS config files either: credentials only from what a test sets.
-    c.env("AWS_CONFIG_FILE", "/dev/null").env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    c.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
     c.env("AWS_EC2_METADATA_DISABLED", "true");
     c
 }
@@ -41,12 +52,20 @@ impl Run {
     }
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     #[track_caller]
     pub fn fails_with(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     /// The command lines a dry run printed, as argument vectors.
@@ -71,7 +90,10 @@ pub fn run(mut c: Command) -> Run {
 /// Fails the test (never skips it) when no docker daemon answers.
 #[track_caller]
 pub fn require_docker() {
-    let ok = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(ok, "no docker daemon answers: run the tests through `cargo xtask test` (it starts one), or start dockerd");
 }
 
@@ -90,22 +112,42 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn start(extra: &[&str]) -> Sandbox {
-        let dir = tempfile::Builder::new().prefix("cruddur-sandbox-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("cruddur-sandbox-")
+            .tempdir()
+            .unwrap();
         let state_dir = dir.path().display().to_string();
-        let mut args = vec!["sandbox", "up", "--state-dir", &state_dir, "--port-base", "0", "--no-base-images"];
+        let mut args = vec![
+            "sandbox",
+            "up",
+            "--state-dir",
+            &state_dir,
+            "--port-base",
+            "0",
+            "--no-base-images",
+        ];
         args.extend_from_slice(extra);
         let up = run(xtask(&args));
         // Adopted first so a failed `up` still stops whatever it started.
         let sandbox = Sandbox::adopt(dir);
         let up = up.ok();
-        assert!(up.stdout.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"), "{}", up.stdout);
+        assert!(
+            up.stdout
+                .contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"),
+            "{}",
+            up.stdout
+        );
         assert!(!sandbox.exports.is_empty(), "no env.sh written");
         sandbox
     }
 
     /// A sandbox something else started in `dir` (the demo): read its exports, stop it on drop.
     pub fn adopt(dir: tempfile::TempDir) -> Sandbox {
-        let mut sandbox = Sandbox { exports: Vec::new(), state: serde_json::Value::Null, dir };
+        let mut sandbox = Sandbox {
+            exports: Vec::new(),
+            state: serde_json::Value::Null,
+            dir,
+        };
         if let Ok(text) = std::fs::read_to_string(sandbox.dir.path().join("state.json")) {
             sandbox.state = serde_json::from_str(&text).unwrap_or_default();
         }
@@ -144,12 +186,20 @@ impl Sandbox {
         }
         c.envs(self.exports.iter().map(|(k, v)| (k.clone(), v.clone())));
         let out = c.output().expect("running the aws CLI");
-        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
     pub fn export(&self, name: &str) -> String {
-        self.exports.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.exports
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     pub fn registry(&self) -> String {
@@ -167,7 +217,12 @@ impl Sandbox {
     }
 
     pub fn down(&self) -> Run {
-        run(xtask(&["sandbox", "down", "--state-dir", &self.dir.path().display().to_string()]))
+        run(xtask(&[
+            "sandbox",
+            "down",
+            "--state-dir",
+            &self.dir.path().display().to_string(),
+        ]))
     }
 }
 
@@ -183,17 +238,31 @@ pub fn registry_get(registry: &str, path: &str, user: &str, password: &str) -> (
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(registry).expect("connecting to the registry");
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {registry}\r\nAuthorization: Basic {auth}\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {registry}\r\nAuthorization: Basic {auth}\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (code, body.to_string())
 }
 
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -209,7 +278,10 @@ pub fn require_prod_image(service: &str) {
 /// What a secret-checking test greps every output for.
 pub fn assert_no_secrets(output: &str, secrets: &[&str]) {
     for secret in secrets {
-        assert!(!output.contains(secret), "secret {secret:?} in output:\n{output}");
+        assert!(
+            !output.contains(secret),
+            "secret {secret:?} in output:\n{output}"
+        );
     }
 }
 
@@ -226,14 +298,27 @@ pub fn local_env(c: &mut Command) -> &mut Command {
 pub fn http_get(url: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return (0, String::new()) };
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return (0, String::new());
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
+    (
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        body.to_string(),
+    )
 }
 
 pub fn docker(args: &[&str]) -> Output {
