@@ -244,6 +244,10 @@ pub struct DeployArgs {
 }
 
 fn main() -> ExitCode {
+    // Set by the re-run of a build without the SDK; the tools this one starts
+    // (bench, test) must not inherit it.
+    #[cfg(feature = "aws")]
+    std::env::remove_var("XTASK_AWS_REEXEC");
     let cli = Cli::parse();
     let ctx = Ctx::from_env(cli.dry_run, cli.verbose);
     match dispatch(&ctx, cli.command) {
