@@ -362,10 +362,13 @@ fn markdown(rows: &[Row]) -> String {
             ),
             _ => ("—".into(), "—".into(), "—".into()),
         };
+        // A `|` inside a cell would end it.
+        let cell = |text: &str| text.replace('|', "\\|");
         out.push_str(&format!(
-            "| {} | {} | {name} | {base} | {ratio} |\n",
-            r.name,
-            fmt(&r.tool)
+            "| {} | {} | {} | {base} | {ratio} |\n",
+            cell(&r.name),
+            fmt(&r.tool),
+            cell(&name)
         ));
     }
     out.push_str("\nratio = cargo xtask median / baseline median (below 1: the tool is faster).\n");
