@@ -81,21 +81,21 @@ impl Bench<'_> {
     /// `cargo xtask …` pointed at the bench's sandbox.
     fn tool(&self, args: &[&str]) -> Cmd {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut c = cmd(&cargo)
-            .arg("xtask")
-            .args(args.iter().copied())
-            .dir(&self.ctx.root);
+        self.on_sandbox(
+            cmd(&cargo)
+                .arg("xtask")
+                .args(args.iter().copied())
+                .dir(&self.ctx.root),
+        )
+    }
+
+    /// The sandbox's exports, and a docker credentials store of the bench's own.
+    fn on_sandbox(&self, mut c: Cmd) -> Cmd {
         for (k, v) in self.state.exports() {
             c = c.env(k, v);
         }
-        c.env(
-            "DOCKER_CONFIG",
-            self.ctx
-                .root
-                .join("target/bench/docker-config")
-                .display()
-                .to_string(),
-        )
+        let docker_config = self.ctx.root.join("target/bench/docker-config");
+        c.env("DOCKER_CONFIG", docker_config.display().to_string())
     }
 
     fn row(&self, name: &str, tool: Stats, baseline: Option<(&str, Stats)>) {
@@ -176,17 +176,13 @@ fn cold_rows(b: &Bench) -> Result<()> {
         .read(b.ctx)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let in_clone = |args: &[&str]| {
-        let mut c = cmd(&cargo)
+        let c = cmd(&cargo)
             .arg("xtask")
             .args(args.iter().copied())
             .dir(&clone);
-        c = c
+        b.on_sandbox(c)
             .env("CARGO_TARGET_DIR", tmp.join("target").display().to_string())
-            .env("CRUDDUR_ROOT", clone.display().to_string());
-        for (k, v) in b.state.exports() {
-            c = c.env(k, v);
-        }
-        c
+            .env("CRUDDUR_ROOT", clone.display().to_string())
     };
     let env = measure(1, nothing, |_| in_clone(&["env"]).read(b.ctx).map(drop))?;
     b.row("cold `cargo xtask env` (fresh clone)", env, None);
@@ -277,19 +273,10 @@ fn baseline(b: &Bench, script: &Path) -> Cmd {
         venv_bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut c = cmd("bash")
-        .arg(script.display().to_string())
-        .env("PATH", path);
-    for (k, v) in b.state.exports() {
-        c = c.env(k, v);
-    }
-    c.env(
-        "DOCKER_CONFIG",
-        b.ctx
-            .root
-            .join("target/bench/docker-config")
-            .display()
-            .to_string(),
+    b.on_sandbox(
+        cmd("bash")
+            .arg(script.display().to_string())
+            .env("PATH", path),
     )
 }
 

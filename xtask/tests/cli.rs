@@ -362,15 +362,27 @@ fn no_docker_on_path_says_how_to_install_it_in_one_line() {
     c.env("PATH", empty.path());
     let out = run(c).fails_with(1);
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("`docker` is not installed") && out.stderr.contains("apt-get install docker.io"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`docker` is not installed")
+            && out.stderr.contains("apt-get install docker.io"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn a_docker_daemon_that_does_not_answer_says_how_to_start_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = xtask(&["run", "backend"]);
-    c.env("DOCKER_HOST", format!("unix://{}/no-daemon.sock", dir.path().display()));
+    c.env(
+        "DOCKER_HOST",
+        format!("unix://{}/no-daemon.sock", dir.path().display()),
+    );
     let out = run(c).fails_with(1);
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("docker daemon is not running") && out.stderr.contains("dockerd"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("docker daemon is not running") && out.stderr.contains("dockerd"),
+        "{}",
+        out.stderr
+    );
 }

@@ -140,9 +140,20 @@ fn create_login_push_and_the_digests_agree() {
     );
 
     let mirror = tool(&sandbox, &["ecr", "mirror-base"]).ok();
-    let base = sandbox.aws(&["ecr", "describe-images", "--repository-name", "cruddur-python"]);
-    let base_tags = base["imageDetails"][0]["imageTags"].as_array().cloned().unwrap_or_default();
-    assert!(base_tags.contains(&serde_json::json!("3.11-slim-bookworm")), "mirror: {base}");
+    let base = sandbox.aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "cruddur-python",
+    ]);
+    let base_tags = base["imageDetails"][0]["imageTags"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        base_tags.contains(&serde_json::json!("3.11-slim-bookworm")),
+        "mirror: {base}"
+    );
 
     for out in [&created, &login, &push, &second, &mirror] {
         assert_no_secrets(&out.all(), &secrets());
