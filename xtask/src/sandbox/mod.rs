@@ -319,10 +319,8 @@ fn seed(ctx: &Ctx, layout: &Layout, endpoint: &str, password: Option<&str>) -> R
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
         .env("AWS_DEFAULT_REGION", REGION);
     if let Some(password) = password {
-        seed = seed
-            .arg("--registry-password")
-            .arg(password)
-            .redact(password);
+        // An environment variable, not an argument: process lists show arguments.
+        seed = seed.env("SANDBOX_REGISTRY_PASSWORD", password);
     }
     let out = seed.read(ctx).context("seeding moto")?;
     println!(

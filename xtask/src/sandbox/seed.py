@@ -104,7 +104,6 @@ def main():
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--policies", required=True, type=pathlib.Path)
     parser.add_argument("--htpasswd", required=True, type=pathlib.Path)
-    parser.add_argument("--registry-password", help="use this instead of moto's (tests of wrong credentials)")
     args = parser.parse_args()
     ec2 = client("ec2", args.endpoint)
     subnets, group_id = ensure_security_group(ec2)
@@ -113,7 +112,8 @@ def main():
     ensure_parameters(client("ssm", args.endpoint))
     ensure_namespace(client("servicediscovery", args.endpoint))
     user, password = registry_password(client("ecr", args.endpoint))
-    password = args.registry_password or password
+    # Tests of wrong credentials give the registry another password than ECR hands out.
+    password = os.environ.get("SANDBOX_REGISTRY_PASSWORD") or password
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
     fd = os.open(args.htpasswd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
