@@ -157,7 +157,7 @@ enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
     /// First of the sandbox's three loopback ports (0: any free ports).
-    #[arg(long, default_value_t = 4700)]
+    #[arg(long, default_value_t = sandbox::DEFAULT_PORT_BASE)]
     pub port_base: u16,
     /// Where the sandbox keeps its state (tests run the demo on a sandbox of their own).
     #[arg(long, hide = true)]

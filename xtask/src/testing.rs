@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     let was_up = sandbox::read_state(&layout).is_some();
     steps.run("sandbox up", || {
         let up = UpArgs {
-            port_base: 4700,
+            port_base: sandbox::DEFAULT_PORT_BASE,
             ecs_running: 1,
             start_docker: true,
             no_base_images: false,

@@ -48,10 +48,13 @@ pub enum SandboxCommand {
     },
 }
 
+/// moto on this port, the registry on the next, the bridge on the one after.
+pub const DEFAULT_PORT_BASE: u16 = 4700;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpArgs {
     /// First of three loopback ports: moto, registry, bridge (0: any free ports).
-    #[arg(long, default_value_t = 4700)]
+    #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
     pub port_base: u16,
     /// Running tasks moto reports for new services: 1 lets deployments complete,
     /// 0 leaves them in progress forever (to try timeouts and rollbacks).
