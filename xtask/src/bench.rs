@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
-use crate::ecs::infra;
-use crate::exec::{cmd, Cmd, Ctx};
-use crate::sandbox::{self, State, UpArgs};
+use crate::ctx::Ctx;
+use crate::exec::{cmd, Cmd};
+use crate::flags::{BenchArgs, SandboxUpArgs, StateDirArg};
+use crate::infra;
+use crate::sandbox::{self, State};
 use crate::services::BACKEND;
-use crate::BenchArgs;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 struct Stats {
@@ -115,16 +116,14 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     }
     let dir = ctx.root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
-    let up = UpArgs {
-        port_base: 0,
-        ecs_running: 1,
-        start_docker: true,
-        no_base_images: false,
+    let state_dir = StateDirArg {
         state_dir: Some(dir.join("sandbox")),
-        registry_password: None,
     };
     println!("== bench sandbox");
-    let state = sandbox::up(ctx, &up)?;
+    let state = sandbox::up(
+        ctx,
+        &SandboxUpArgs::for_tools(0, state_dir.state_dir.clone()),
+    )?;
     let bench = Bench {
         ctx,
         state,
@@ -132,7 +131,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
         digest: RefCell::default(),
     };
     let result = all_rows(&bench, args);
-    sandbox::down(ctx, &sandbox::Layout::new(ctx, Some(dir.join("sandbox"))))?;
+    sandbox::down(ctx, &sandbox::Layout::new(ctx, &state_dir))?;
     result?;
     let rows = bench.rows.into_inner();
     let table = markdown(&rows);
@@ -296,19 +295,19 @@ fn deploy_rows(b: &Bench, n: usize) -> Result<()> {
     let script = b.ctx.root.join("bench/deploy-baseline.sh");
     let render = |i: usize| -> Result<()> {
         // The old scripts registered a finished JSON file; the bench fills ours the same way deploy does.
-        std::env::set_var("CRUDDUR_FRONTEND_URL", url("baseline", i));
         let image = format!(
             "{}/{}@{}",
             b.state.registry(),
             BACKEND.repo(),
             b.digest.borrow()
         );
-        let mut p = infra::Placeholders::default();
+        let mut settings = b.state.settings(&b.ctx.settings);
+        settings.frontend_url = Some(url("baseline", i));
+        let mut p = infra::Placeholders::from_settings(&settings);
         p.set("AWS_ACCOUNT_ID", "123456789012")
             .set("AWS_REGION", b.state.region.clone())
             .set("IMAGE", image);
         let td = infra::load_task_definition(&BACKEND.task_definition_file(&b.ctx.root), &p)?;
-        std::env::remove_var("CRUDDUR_FRONTEND_URL");
         std::fs::write(&td_file, serde_json::to_string_pretty(&td)?)
             .context("writing the rendered task definition")
     };

@@ -6,61 +6,12 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use clap::Args;
 
-use crate::exec::{cmd, BadInput, Cmd, Ctx};
-use crate::services::{self, BaseImage, Selection, Service, ALL_BASE_IMAGES, NETWORK};
-use crate::{env, util};
-
-#[derive(Args, Debug, Clone)]
-pub struct BuildArgs {
-    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
-    pub service: Selection,
-    /// Build the dev image (Dockerfile) instead of the prod one (Dockerfile.prod).
-    #[arg(long)]
-    pub dev: bool,
-    /// Extra tag: `T` tags `<image>:T`; a name with `:` or `/` is used as is.
-    #[arg(long, value_name = "T")]
-    pub tag: Vec<String>,
-    /// Build every layer again (ignore docker's cache).
-    #[arg(long)]
-    pub no_cache: bool,
-    /// Extra build arg, passed to every image built.
-    #[arg(long = "build-arg", value_name = "K=V", value_parser = parse_build_arg)]
-    pub build_arg: Vec<(String, String)>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
-    pub service: &'static Service,
-    /// Run in the background and wait until the service answers.
-    #[arg(long)]
-    pub detach: bool,
-    /// Run the dev image instead of the prod one.
-    #[arg(long)]
-    pub dev: bool,
-}
-
-impl BuildArgs {
-    /// The prod images of `service`, as deploy, demo and the tests build them.
-    pub fn prod(service: Selection) -> BuildArgs {
-        BuildArgs {
-            service,
-            dev: false,
-            tag: vec![],
-            no_cache: false,
-            build_arg: vec![],
-        }
-    }
-}
-
-fn parse_build_arg(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected K=V, got '{s}'"))
-}
+use crate::ctx::Ctx;
+use crate::exec::{cmd, BadInput, Cmd};
+use crate::flags::{BaseImages, BuildArgs, RunArgs, UpArgs};
+use crate::services::{self, BaseImage, Service, ALL_BASE_IMAGES, NETWORK};
+use crate::{env, poll, util};
 
 fn docker() -> Cmd {
     cmd("docker")
@@ -77,16 +28,12 @@ pub fn ensure_daemon(ctx: &Ctx) -> Result<()> {
         .map(drop)
 }
 
-/// Which base images builds use: `CRUDDUR_BASE_IMAGES=sandbox` (the images
-/// `sandbox base-images` makes offline), `mirror` (the account's ECR copy of
-/// the Python image), or `public` (Docker Hub). Default: mirror when the
-/// account and region are known, else public.
-pub fn base_image(image: &BaseImage) -> String {
-    let mode = std::env::var("CRUDDUR_BASE_IMAGES").unwrap_or_default();
-    match mode.as_str() {
-        "sandbox" => image.sandbox.to_string(),
-        "public" => image.public.to_string(),
-        _ => match (image.mirror_repo, util::registry_from_env()) {
+/// The base image a build uses for `image`, by the base-image setting.
+pub fn base_image(ctx: &Ctx, image: &BaseImage) -> String {
+    match ctx.base_images() {
+        BaseImages::Sandbox => image.sandbox.to_string(),
+        BaseImages::Public => image.public.to_string(),
+        BaseImages::Mirror => match (image.mirror_repo, ctx.registry_without_aws()) {
             (Some(repo), Some(registry)) => format!("{registry}/{repo}:{}", public_tag(image)),
             _ => image.public.to_string(),
         },
@@ -111,7 +58,7 @@ fn build_args(
     let mut args: BTreeMap<String, String> = service
         .base_images
         .iter()
-        .map(|b| (b.arg.to_string(), base_image(b)))
+        .map(|b| (b.arg.to_string(), base_image(ctx, b)))
         .collect();
     if !service.build_args_from_env.is_empty() {
         let file = ensure_env_file(ctx, service)?;
@@ -139,7 +86,7 @@ fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<BTreeMap<Stri
         return Ok(env::parse_env_text(&rendered[0].1));
     }
     println!("{} is missing: generating it", path.display());
-    env::run(ctx, &[service], env::Options::default())?;
+    env::write(ctx, &[service])?;
     env::read_env_file(&path)
 }
 
@@ -161,10 +108,8 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
         };
         c = c.arg("--tag").arg(full);
     }
-    if let Ok(network) = std::env::var("CRUDDUR_BUILD_NETWORK") {
-        if !network.is_empty() {
-            c = c.arg("--network").arg(network);
-        }
+    if let Some(network) = &ctx.settings.build_network {
+        c = c.arg("--network").arg(network);
     }
     if args.no_cache {
         c = c.arg("--no-cache");
@@ -224,7 +169,7 @@ fn report_builds(
     for (service, result) in results {
         match result {
             Ok(()) if !ctx.dry_run => {
-                println!("built {} ({})", service.image(dev), util::secs(took))
+                println!("built {} ({})", service.image(dev), util::secs(took));
             }
             Ok(()) => {}
             Err(e) => {
@@ -307,30 +252,27 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
 fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result<()> {
     let url = format!("http://127.0.0.1:{}{}", service.port, service.health_path);
     let started = Instant::now();
-    loop {
-        if let Ok(200) = util::http_status(&url) {
-            println!(
-                "{} answers on http://localhost:{} ({})",
-                service.name,
-                service.port,
-                util::secs(started.elapsed())
-            );
-            return Ok(());
-        }
-        if started.elapsed() > limit {
-            let logs = docker()
-                .args(["logs", "--tail", "20", service.name])
-                .read(ctx)
-                .unwrap_or_default();
-            bail!(
-                "{} did not answer {url} within {}; last log lines:\n{logs}\n(see `docker logs {}`)",
-                service.name,
-                util::secs(limit),
-                service.name
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let what = format!("{} answering {url}", service.name);
+    poll::until(&what, limit, Duration::from_millis(500), || {
+        Ok(matches!(util::http_status(&url), Ok(200)).then_some(()))
+    })
+    .map_err(|e| {
+        let logs = docker()
+            .args(["logs", "--tail", "20", service.name])
+            .read(ctx)
+            .unwrap_or_default();
+        e.context(format!(
+            "last log lines:\n{logs}\n(see `docker logs {}`)",
+            service.name
+        ))
+    })?;
+    println!(
+        "{} answers on http://localhost:{} ({})",
+        service.name,
+        service.port,
+        util::secs(started.elapsed())
+    );
+    Ok(())
 }
 
 /// docker compose v2 (`docker compose`) when the plugin is there, else v1.
@@ -350,20 +292,20 @@ fn compose(ctx: &Ctx) -> Result<Cmd> {
         .args(["--file", &file, "--project-directory"])
         .arg(ctx.root.display().to_string());
     for image in ALL_BASE_IMAGES {
-        c = c.env(image.arg, base_image(image));
+        c = c.env(image.arg, base_image(ctx, image));
     }
-    if let Ok(network) = std::env::var("CRUDDUR_BUILD_NETWORK") {
+    if let Some(network) = &ctx.settings.build_network {
         c = c.env("CRUDDUR_BUILD_NETWORK", network);
     }
     Ok(c)
 }
 
-pub fn compose_up(ctx: &Ctx, build: bool) -> Result<()> {
+pub fn compose_up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     ensure_daemon(ctx)?;
-    env::run(ctx, &services::ALL, env::Options::default())?;
+    env::write(ctx, &services::ALL)?;
     ensure_network(ctx)?;
     let mut up = compose(ctx)?.args(["up", "--detach"]);
-    if build {
+    if args.build {
         up = up.arg("--build");
     }
     up.run(ctx)?;
@@ -382,39 +324,32 @@ pub fn compose_down(ctx: &Ctx) -> Result<()> {
 fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
     let started = Instant::now();
     let mut last = String::new();
-    loop {
+    let mut waiting_for = String::new();
+    poll::until("the stack being healthy", limit, Duration::from_secs(2), || {
         let ids = compose(ctx)?.args(["ps", "--quiet"]).read(ctx)?;
         let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
         let states = docker()
             .args(["inspect", "--format", "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"])
             .args(ids.iter().copied())
             .read(ctx)?;
-        let waiting: Vec<&str> = states
-            .lines()
-            .filter(|l| !(l.ends_with(" healthy") || l.ends_with(" running")))
-            .collect();
         if states != last {
             for line in states.lines() {
                 println!("  {}", line.trim_start_matches('/'));
             }
-            last = states.clone();
+            last.clone_from(&states);
         }
-        if !ids.is_empty() && waiting.is_empty() {
-            println!("stack is healthy ({})", util::secs(started.elapsed()));
-            return Ok(());
-        }
-        if started.elapsed() > limit {
-            bail!(
-                "the stack was not healthy within {}: {}",
-                util::secs(limit),
-                waiting.join(", ")
-            );
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+        let waiting: Vec<&str> = states
+            .lines()
+            .filter(|l| !(l.ends_with(" healthy") || l.ends_with(" running")))
+            .collect();
+        waiting_for = waiting.join(", ");
+        Ok((!ids.is_empty() && waiting.is_empty()).then_some(()))
+    })
+    .map_err(|e| e.context(format!("still waiting for: {waiting_for}")))?;
+    println!("stack is healthy ({})", util::secs(started.elapsed()));
+    Ok(())
 }
 
-#[cfg_attr(not(feature = "aws"), allow(dead_code))] // used by the AWS commands
 /// Does the local image exist? (push and deploy check before they start)
 pub fn image_exists(ctx: &Ctx, image: &str) -> Result<bool> {
     docker()
@@ -426,15 +361,10 @@ pub fn image_exists(ctx: &Ctx, image: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::BACKEND;
-    use std::path::PathBuf;
+    use crate::services::{Selection, BACKEND};
 
     fn ctx() -> Ctx {
-        Ctx {
-            root: PathBuf::from("/repo"),
-            dry_run: true,
-            verbose: false,
-        }
+        Ctx::for_tests()
     }
 
     #[test]
@@ -501,12 +431,5 @@ mod tests {
             ),
             "{joined}"
         );
-    }
-
-    #[test]
-    fn build_arg_needs_a_key() {
-        assert_eq!(parse_build_arg("A=b=c"), Ok(("A".into(), "b=c".into())));
-        assert!(parse_build_arg("=x").is_err());
-        assert!(parse_build_arg("nokey").is_err());
     }
 }

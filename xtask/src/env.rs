@@ -11,15 +11,10 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use askama::Template;
 
-use crate::exec::{BadInput, Ctx};
+use crate::ctx::Ctx;
+use crate::exec::BadInput;
+use crate::flags::EnvArgs;
 use crate::services::{Service, BACKEND, FRONTEND};
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
-    pub stdout: bool,
-    pub show_secrets: bool,
-    pub check: bool,
-}
 
 pub const DEFAULT_CONNECTION_URL: &str = "postgresql://postgres:password@db:5432/cruddur";
 pub const DEFAULT_DYNAMODB_ENDPOINT: &str = "http://dynamodb-local:8000";
@@ -330,19 +325,33 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-pub fn run(ctx: &Ctx, services: &[&'static Service], opts: Options) -> Result<()> {
-    let masked = opts.stdout && !opts.show_secrets;
-    let rendered = render(services, &process_env, masked)?;
-    if opts.stdout {
-        for (service, text) in &rendered {
+pub fn run(ctx: &Ctx, args: &EnvArgs) -> Result<()> {
+    let services = args.service.services();
+    if args.stdout {
+        let masked = !args.show_secrets;
+        for (service, text) in render(&services, &process_env, masked)? {
             println!("# --- {} ---\n{text}", service.env_file_name());
         }
         return Ok(());
     }
-    if opts.check {
-        return check_up_to_date(ctx, &rendered);
+    if args.check {
+        return check_up_to_date(ctx, &render(&services, &process_env, false)?);
     }
-    for (service, text) in &rendered {
+    write(ctx, &services)
+}
+
+/// Renders and writes the env files of `services` from the process environment.
+pub fn write(ctx: &Ctx, services: &[&'static Service]) -> Result<()> {
+    write_with(ctx, services, &process_env)
+}
+
+/// Renders and writes the env files, reading variables through `get`.
+pub fn write_with(
+    ctx: &Ctx,
+    services: &[&'static Service],
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    for (service, text) in render(services, get, false)? {
         let path = service.env_file(&ctx.root);
         if ctx.dry_run {
             println!("[dry-run] write {} (mode 0600)", path.display());

@@ -5,46 +5,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-/// What every command needs to know about this run of the tool.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub root: PathBuf,
-    pub dry_run: bool,
-    pub verbose: bool,
-}
-
-impl Ctx {
-    pub fn from_env(dry_run: bool, verbose: bool) -> Self {
-        Ctx {
-            root: repo_root(),
-            dry_run,
-            verbose,
-        }
-    }
-
-    /// Printed for AWS calls and other effects that are not a command line.
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))] // used by the AWS commands
-    pub fn announce(&self, what: &str) {
-        if self.dry_run {
-            println!("[dry-run] {what}");
-        } else if self.verbose {
-            println!("{what}");
-        }
-    }
-}
-
-/// The repository root: `CRUDDUR_ROOT` (tests point it at a scratch copy), else
-/// the workspace this binary was built from.
-pub fn repo_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("CRUDDUR_ROOT") {
-        return PathBuf::from(root);
-    }
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
-}
+use crate::ctx::Ctx;
 
 /// One external command. Built up with the methods below, then run.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +23,48 @@ pub struct Cmd {
     interactive: bool,
     env: Vec<(String, String)>,
     dir: Option<PathBuf>,
+}
+
+/// How `Cmd::stream` treats a command's output.
+pub struct Stream<'a> {
+    /// Put before every line shown (two commands running at once).
+    pub prefix: &'a str,
+    /// Which lines to show; every line is kept, and logged when there is a log.
+    pub show: &'a dyn Fn(&str) -> bool,
+    /// Show on stderr (the tool's own preparations, not the command's result).
+    pub to_stderr: bool,
+    /// Every line also goes to this file; a failure names it.
+    pub log: Option<&'a Path>,
+    /// After this long without output, a line says the command still runs.
+    pub heartbeat: Option<Duration>,
+    /// A command that changes something: echoed, and only shown in a dry run.
+    /// Otherwise it runs in a dry run too (the tool preparing itself).
+    pub effect: bool,
+    /// Where shown lines go instead of the terminal (tests).
+    pub sink: Option<&'a dyn Fn(&str)>,
+}
+
+impl Stream<'_> {
+    /// Every line shown on stdout; the command is an effect.
+    pub fn effect() -> Stream<'static> {
+        Stream {
+            prefix: "",
+            show: &|_| true,
+            to_stderr: false,
+            log: None,
+            heartbeat: None,
+            effect: true,
+            sink: None,
+        }
+    }
+
+    /// The tool's own preparation (a build of itself): runs in dry runs too.
+    pub fn quiet_command() -> Stream<'static> {
+        Stream {
+            effect: false,
+            ..Stream::effect()
+        }
+    }
 }
 
 pub fn cmd(program: &str) -> Cmd {
@@ -83,7 +90,6 @@ impl Cmd {
     }
 
     /// Feeds `bytes` on stdin; they are never shown (passwords go this way).
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))] // `docker login`, an AWS command
     pub fn secret_stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(bytes.into());
         self
@@ -96,7 +102,6 @@ impl Cmd {
     }
 
     /// Hides `value` wherever this command is printed.
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))] // `docker login`, an AWS command
     pub fn redact(mut self, value: impl Into<String>) -> Self {
         let value = value.into();
         if !value.is_empty() {
@@ -149,39 +154,101 @@ impl Cmd {
             .expression()
             .unchecked()
             .run()
-            .map_err(|e| self.spawn_error(e))?;
+            .map_err(|e| self.spawn_error(&e))?;
         self.check(status.status, "")
     }
 
     /// Like `run`, but output is read line by line: each line is printed with
     /// `prefix` (used when two commands run at once) and kept for the caller.
     pub fn run_lines(&self, ctx: &Ctx, prefix: &str) -> Result<Vec<String>> {
-        if self.announce_prefixed(ctx, prefix) {
-            return Ok(Vec::new());
-        }
-        let reader = self
-            .expression()
-            .stderr_to_stdout()
-            .unchecked()
-            .reader()
-            .map_err(|e| self.spawn_error(e))?;
-        let mut lines = Vec::new();
-        let mut buffered = BufReader::new(&reader);
-        let mut raw = Vec::new();
-        loop {
-            raw.clear();
-            if buffered.read_until(b'\n', &mut raw)? == 0 {
-                break;
+        self.stream(
+            ctx,
+            &Stream {
+                prefix,
+                ..Stream::effect()
+            },
+        )
+    }
+
+    /// Runs with stdout and stderr merged and read line by line, as `how` says:
+    /// which lines to show and where, a log file of everything, a heartbeat
+    /// line while the program is silent. Returns every line.
+    pub fn stream(&self, ctx: &Ctx, how: &Stream) -> Result<Vec<String>> {
+        if how.effect {
+            if self.announce_prefixed(ctx, how.prefix) {
+                return Ok(Vec::new());
             }
-            let line = plain_line(&raw);
-            print_line(prefix, &self.redacted(&line));
-            lines.push(line);
+        } else if ctx.verbose {
+            print_line(how.prefix, &format!("+ {}", self.display()));
         }
+        let emit = |line: &str| match how.sink {
+            Some(sink) => sink(line),
+            None if how.to_stderr => eprintln!("{}{line}", how.prefix),
+            None => print_line(how.prefix, line),
+        };
+        let mut log = match how.log {
+            Some(path) => Some(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let reader = std::sync::Arc::new(
+            self.expression()
+                .stderr_to_stdout()
+                .unchecked()
+                .reader()
+                .map_err(|e| self.spawn_error(&e))?,
+        );
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let pipe = std::sync::Arc::clone(&reader);
+        let read_thread = std::thread::spawn(move || -> std::io::Result<()> {
+            let mut buffered = BufReader::new(&*pipe);
+            loop {
+                let mut raw = Vec::new();
+                if buffered.read_until(b'\n', &mut raw)? == 0 {
+                    return Ok(());
+                }
+                if tx.send(raw).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        let started = Instant::now();
+        let mut lines = Vec::new();
+        let wait = how.heartbeat.unwrap_or(Duration::from_secs(3600));
+        loop {
+            match rx.recv_timeout(wait) {
+                Ok(raw) => {
+                    let line = self.redacted(&plain_line(&raw));
+                    if let Some(log) = &mut log {
+                        writeln!(log, "{line}")?;
+                    }
+                    if (how.show)(&line) {
+                        emit(&line);
+                    }
+                    lines.push(line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => emit(&format!(
+                    "... `{}` still running ({:.0}s)",
+                    self.short_display(),
+                    started.elapsed().as_secs_f64()
+                )),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        read_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the output reader panicked"))??;
         let status = reader
             .try_wait()?
             .context("child still running after EOF")?
             .status;
-        self.check(status, &lines.join("\n"))?;
+        self.check(status, &lines.join("\n"))
+            .map_err(|e| match how.log {
+                Some(path) => e.context(format!("full output in {}", path.display())),
+                None => e,
+            })?;
         Ok(lines)
     }
 
@@ -198,7 +265,7 @@ impl Cmd {
             .stderr_capture()
             .unchecked()
             .run()
-            .map_err(|e| self.spawn_error(e))?;
+            .map_err(|e| self.spawn_error(&e))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         self.check(out.status, &stderr)?;
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
@@ -234,7 +301,7 @@ impl Cmd {
         // Own process group: a Ctrl-C in the user's terminal must not kill servers.
         use std::os::unix::process::CommandExt;
         command.process_group(0);
-        let child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        let child = command.spawn().map_err(|e| self.spawn_error(&e))?;
         Ok(Some(child))
     }
 
@@ -268,7 +335,7 @@ impl Cmd {
         ctx.dry_run
     }
 
-    fn spawn_error(&self, err: std::io::Error) -> anyhow::Error {
+    fn spawn_error(&self, err: &std::io::Error) -> anyhow::Error {
         if err.kind() == std::io::ErrorKind::NotFound {
             anyhow::anyhow!(
                 "`{}` is not installed or not on PATH: {}",
@@ -296,14 +363,22 @@ impl Cmd {
             .unwrap_or_default();
         Err(Failed {
             summary: format!("`{}` failed ({code}){detail}", self.short_display()),
+            code: status.code(),
         }
         .into())
     }
 
-    /// `docker build` rather than the whole command line, for error messages.
+    /// `docker build` rather than the whole command line, for error messages
+    /// (the program by its file name: `cargo`, not its full path).
     fn short_display(&self) -> String {
-        let words: Vec<String> = self.argv().into_iter().take(2).collect();
-        words.join(" ")
+        let argv = self.argv();
+        let program = Path::new(&argv[0])
+            .file_name()
+            .map_or(argv[0].clone(), |n| n.to_string_lossy().to_string());
+        std::iter::once(program)
+            .chain(argv.into_iter().skip(1).take(1))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -323,6 +398,8 @@ impl std::error::Error for BadInput {}
 #[derive(Debug)]
 pub struct Failed {
     pub summary: String,
+    /// The program's exit code (None: killed by a signal).
+    pub code: Option<i32>,
 }
 
 impl std::fmt::Display for Failed {
@@ -429,11 +506,7 @@ mod tests {
     use super::*;
 
     fn dry() -> Ctx {
-        Ctx {
-            root: PathBuf::from("/repo"),
-            dry_run: true,
-            verbose: false,
-        }
+        Ctx::for_tests()
     }
 
     #[test]
@@ -492,6 +565,57 @@ mod tests {
             .run_lines(&ctx, "")
             .unwrap();
         assert_eq!(lines, ["b", "bold", "err"]);
+    }
+
+    /// What every long step relies on (apt, debootstrap, the SDK's compile):
+    /// a child silent for 25 s still gets a line every 10 s.
+    #[test]
+    fn a_silent_child_gets_a_heartbeat_line_every_10_seconds() {
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
+        let shown = std::sync::Mutex::new(Vec::new());
+        let sink = |line: &str| shown.lock().unwrap().push(line.to_string());
+        cmd("sh")
+            .args(["-c", "sleep 25; echo done"])
+            .stream(
+                &ctx,
+                &Stream {
+                    heartbeat: Some(Duration::from_secs(10)),
+                    sink: Some(&sink),
+                    ..Stream::effect()
+                },
+            )
+            .unwrap();
+        let shown = shown.into_inner().unwrap();
+        let beats = shown.iter().filter(|l| l.contains("still running")).count();
+        assert!(beats >= 2, "{shown:?}");
+        assert_eq!(shown.last().map(String::as_str), Some("done"));
+    }
+
+    #[test]
+    fn a_failure_names_the_log_with_the_full_output() {
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("step.log");
+        let err = cmd("sh")
+            .args(["-c", "echo one; echo two; exit 4"])
+            .stream(
+                &ctx,
+                &Stream {
+                    show: &|_| false,
+                    log: Some(&log),
+                    ..Stream::effect()
+                },
+            )
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("step.log") && msg.contains("two"), "{msg}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
     }
 
     #[test]

@@ -4,140 +4,62 @@
 //! images), runs the frontend, backend and Rust suites, and stops what it
 //! started. Nothing is skipped quietly: a missing prerequisite fails the run.
 
-use std::time::Instant;
+use anyhow::Result;
 
-use anyhow::{bail, Result};
-use clap::Args;
-
-use crate::docker::{self, BuildArgs};
-use crate::exec::{cmd, Ctx};
-use crate::sandbox::{self, Layout, UpArgs};
+use crate::ctx::Ctx;
+use crate::exec::cmd;
+use crate::flags::{BuildArgs, SandboxUpArgs, StateDirArg, TestArgs, DEFAULT_PORT_BASE};
+use crate::install;
+use crate::sandbox::{self, Layout};
 use crate::services::{Selection, BACKEND, FRONTEND};
-use crate::util;
-
-#[derive(Args, Debug)]
-pub struct TestArgs {
-    /// Unit tests only (Rust and frontend): no docker, sandbox, database or browser.
-    #[arg(long)]
-    pub unit: bool,
-    /// Extra arguments for `cargo nextest run` (e.g. a test name filter).
-    #[arg(last = true)]
-    pub nextest: Vec<String>,
-}
-
-/// Debian packages the tests use, by the program that shows they are there.
-const TEST_PACKAGES: &[(&str, &str)] = &[
-    ("/usr/bin/chromium", "chromium"),
-    ("/usr/lib/postgresql", "postgresql"),
-    ("/usr/bin/docker-compose", "docker-compose"),
-];
-
-struct Steps {
-    results: Vec<(String, Result<()>, f64)>,
-}
-
-impl Steps {
-    fn run(&mut self, name: &str, step: impl FnOnce() -> Result<()>) {
-        println!("== {name}");
-        let started = Instant::now();
-        let result = step();
-        let took = started.elapsed().as_secs_f64();
-        match &result {
-            Ok(()) => println!("== {name}: ok ({took:.1}s)"),
-            Err(e) => println!("== {name}: FAILED ({took:.1}s): {e:#}"),
-        }
-        self.results.push((name.to_string(), result, took));
-    }
-
-    fn finish(self, started: Instant) -> Result<()> {
-        println!("\ntest summary ({}):", util::secs(started.elapsed()));
-        let mut failed = Vec::new();
-        for (name, result, took) in &self.results {
-            let mark = if result.is_ok() { "ok" } else { "FAILED" };
-            println!("  {mark:<7} {name} ({took:.1}s)");
-            if result.is_err() {
-                failed.push(name.as_str());
-            }
-        }
-        if !failed.is_empty() {
-            bail!("{} failed", failed.join(", "));
-        }
-        Ok(())
-    }
-}
+use crate::steps::Steps;
+use crate::{aws_build, docker};
 
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
-    let started = Instant::now();
-    let mut steps = Steps {
-        results: Vec::new(),
-    };
+    let mut steps = Steps::new("test");
     if args.unit {
-        steps.run("frontend unit tests", || frontend_tests(ctx));
-        steps.run("rust unit tests", || {
-            nextest(ctx, &["--bins"], &args.nextest)
+        let _ = steps.run("frontend unit tests", || frontend_tests(ctx));
+        let _ = steps.run("rust unit tests", || {
+            nextest(ctx, &["--lib", "--bins"], &args.nextest)
         });
-        return steps.finish(started);
+        let _ = steps.run("rust unit tests of the AWS build", || aws_unit_tests(ctx));
+        return steps.finish();
     }
-    steps.run("test packages", || install_packages(ctx));
-    let layout = Layout::new(ctx, None);
+    let _ = steps.run("test packages", || {
+        install::ensure(
+            ctx,
+            &[
+                &install::CHROMIUM,
+                &install::POSTGRESQL,
+                &install::COMPOSE,
+                &install::PYTHON_VENV,
+            ],
+        )
+    });
+    let layout = Layout::new(ctx, &StateDirArg::default());
     let was_up = sandbox::read_state(&layout).is_some();
-    steps.run("sandbox up", || {
-        let up = UpArgs {
-            port_base: sandbox::DEFAULT_PORT_BASE,
-            ecs_running: 1,
-            start_docker: true,
-            no_base_images: false,
-            state_dir: None,
-            registry_password: None,
-        };
-        sandbox::up(ctx, &up).map(drop)
+    let state = steps.run("sandbox up", || {
+        sandbox::up(ctx, &SandboxUpArgs::for_tools(DEFAULT_PORT_BASE, None))
     });
-    steps.run("frontend unit tests", || frontend_tests(ctx));
-    steps.run("backend tests (pytest)", || backend_tests(ctx));
-    steps.run("prod images", || {
+    let _ = steps.run("frontend unit tests", || frontend_tests(ctx));
+    let _ = steps.run("backend tests (pytest)", || backend_tests(ctx));
+    let _ = steps.run("prod images", || {
         // Built once here so the integration tests find them in docker's cache.
-        let all = BuildArgs::prod(Selection::All);
-        with_sandbox_env(&layout, || docker::build(ctx, &all))
+        let state = state.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let ctx = ctx.with_settings(state.settings(&ctx.settings));
+        docker::build(&ctx, &BuildArgs::prod(Selection::All))
     });
-    steps.run("rust tests (unit and integration)", || {
+    let _ = steps.run("the AWS build (compiled once for every test)", || {
+        aws_build::ensure_built(ctx).map(drop)
+    });
+    let _ = steps.run("rust tests of the AWS build", || aws_unit_tests(ctx));
+    let _ = steps.run("rust tests (unit and integration)", || {
         nextest(ctx, &[], &args.nextest)
     });
     if !was_up {
-        steps.run("sandbox down", || sandbox::down(ctx, &layout));
+        let _ = steps.run("sandbox down", || sandbox::down(ctx, &layout));
     }
-    steps.finish(started)
-}
-
-fn install_packages(ctx: &Ctx) -> Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
-        .iter()
-        .filter(|(path, _)| !std::path::Path::new(path).exists())
-        .map(|(_, package)| *package)
-        .collect();
-    if missing.is_empty() {
-        println!(
-            "present: {}",
-            TEST_PACKAGES
-                .iter()
-                .map(|(_, p)| *p)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Ok(());
-    }
-    if !sandbox::is_root() {
-        bail!(
-            "the tests need {}: run `sudo apt-get install {}`",
-            missing.join(", "),
-            missing.join(" ")
-        );
-    }
-    cmd("apt-get").args(["update", "-qq"]).run(ctx)?;
-    cmd("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(missing.iter().copied())
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run(ctx)
+    steps.finish()
 }
 
 fn frontend_tests(ctx: &Ctx) -> Result<()> {
@@ -189,28 +111,31 @@ fn backend_tests(ctx: &Ctx) -> Result<()> {
         .run(ctx)
 }
 
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    cmd(&cargo)
-        .args([
-            "nextest",
-            "run",
-            "--workspace",
-            "--all-features",
-            "--no-fail-fast",
-        ])
+    cmd(&cargo())
+        .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(scope.iter().copied())
         .args(extra.iter().cloned())
         .dir(&ctx.root)
         .run(ctx)
 }
 
-/// Runs `f` with the sandbox's exports in the environment (base images, build network).
-fn with_sandbox_env<T>(layout: &Layout, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    if let Some(state) = sandbox::read_state(layout) {
-        for (k, v) in state.exports() {
-            std::env::set_var(k, v);
-        }
-    }
-    f()
+/// The AWS build's own unit tests (a workspace of its own).
+fn aws_unit_tests(ctx: &Ctx) -> Result<()> {
+    cmd(&cargo())
+        .args(["nextest", "run", "--no-fail-fast", "--manifest-path"])
+        .arg(
+            ctx.tool_root
+                .join("xtask-aws/Cargo.toml")
+                .display()
+                .to_string(),
+        )
+        .arg("--target-dir")
+        .arg(aws_build::target_dir()?.display().to_string())
+        .dir(&ctx.root)
+        .run(ctx)
 }

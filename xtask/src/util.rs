@@ -1,5 +1,5 @@
 //! Small helpers several modules share: durations, a loopback HTTP probe,
-//! git facts, and handing AWS commands to the build that has the SDK.
+//! git facts, who we run as.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs as _};
@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use crate::exec::{cmd, Ctx};
+use crate::ctx::Ctx;
+use crate::exec::cmd;
 
 /// `90`, `90s`, `10m`, `1h`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -60,19 +61,6 @@ pub fn http_status(url: &str) -> Result<u16> {
         .context("not an HTTP response")
 }
 
-/// The registry images go to, without asking AWS: `CRUDDUR_ECR_REGISTRY`,
-/// else the ECR host of `AWS_ACCOUNT_ID` in the configured region.
-pub fn registry_from_env() -> Option<String> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    if let Some(registry) = var("CRUDDUR_ECR_REGISTRY") {
-        return Some(registry);
-    }
-    let account = var("AWS_ACCOUNT_ID")?;
-    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"))?;
-    Some(format!("{account}.dkr.ecr.{region}.amazonaws.com"))
-}
-
-#[cfg_attr(not(feature = "aws"), allow(dead_code))] // used by the AWS commands
 /// The commit images are tagged with: short sha, `-dirty` with uncommitted changes.
 pub fn git_tag(ctx: &Ctx) -> Result<String> {
     let git = || cmd("git").dir(&ctx.root);
@@ -87,30 +75,20 @@ pub fn git_tag(ctx: &Ctx) -> Result<String> {
     Ok(if dirty { format!("{sha}-dirty") } else { sha })
 }
 
-#[cfg(not(feature = "aws"))]
-/// Runs this same command line again through `cargo run --features aws`:
-/// the SDK is compiled only the first time an AWS command is used.
-pub fn reexec_with_aws() -> Result<()> {
-    if std::env::var_os("XTASK_AWS_REEXEC").is_some() {
-        anyhow::bail!("internal error: the AWS build of xtask was built without the `aws` feature");
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let status = std::process::Command::new(cargo)
-        .args([
-            "run",
-            "--quiet",
-            "--manifest-path",
-            manifest,
-            "--features",
-            "aws",
-            "--",
-        ])
-        .args(std::env::args_os().skip(1))
-        .env("XTASK_AWS_REEXEC", "1")
-        .status()
-        .context("running cargo to build the AWS part of xtask")?;
-    std::process::exit(status.code().unwrap_or(1));
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Running under CI (`CI=true`): the sandbox may start a docker daemon itself.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 #[cfg(test)]

@@ -100,9 +100,7 @@ fn host_ports_browser_home_feed_and_api_outage() {
     let feed = browser("http://localhost:3000", "feed", &home);
     assert_eq!(feed.code, 0, "{}", feed.all());
     assert!(
-        std::fs::metadata(&home)
-            .map(|m| m.len() > 1000)
-            .unwrap_or(false),
+        std::fs::metadata(&home).is_ok_and(|m| m.len() > 1000),
         "no screenshot at {}",
         home.display()
     );

@@ -280,7 +280,7 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
         ]
         .concat()
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
     };
     let up = dry_run(dir.path(), &["up", "--build", "--dry-run"]);

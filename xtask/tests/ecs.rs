@@ -102,7 +102,7 @@ fn assert_registered_as_file(registered: &Value, file: &Value) {
         for (key, value) in w.as_object().unwrap() {
             match key.as_str() {
                 "environment" | "secrets" => {
-                    assert_eq!(sorted_by_name(&l[key]), sorted_by_name(value), "{key}")
+                    assert_eq!(sorted_by_name(&l[key]), sorted_by_name(value), "{key}");
                 }
                 "portMappings" => {
                     for (lp, wp) in l[key]

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use crate::exec::{cmd, Ctx};
+use crate::ctx::Ctx;
+use crate::exec::{cmd, Stream};
 use crate::services::{BaseImage, NGINX_BASE, NODE_BASE, POSTGRES_BASE, PYTHON_BASE};
 use crate::util;
 
@@ -124,6 +125,28 @@ impl Recipe {
     }
 }
 
+/// Output of the long steps goes to a log file; the terminal gets one line
+/// per step and a heartbeat while it runs.
+fn logged(log: &Path) -> Stream<'_> {
+    Stream {
+        show: &|_| false,
+        log: Some(log),
+        heartbeat: Some(std::time::Duration::from_secs(10)),
+        ..Stream::effect()
+    }
+}
+
+fn log_file(ctx: &Ctx, what: &str, recipe: &Recipe) -> Result<std::path::PathBuf> {
+    let dir = ctx.root.join("target/logs");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join(format!("{what}-{}.log", recipe.name)))
+}
+
+/// Whether any base image must be made (so debootstrap is needed).
+pub fn any_missing(ctx: &Ctx) -> bool {
+    RECIPES.iter().any(|r| !r.is_current(ctx))
+}
+
 /// Which sandbox base images exist (for `sandbox status`).
 pub fn present(ctx: &Ctx) -> Vec<(&'static str, bool)> {
     RECIPES
@@ -224,7 +247,7 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         )
         .args(["--tag", tag])
         .arg(context.display().to_string())
-        .run_lines(ctx, &format!("[{}] ", recipe.name))?;
+        .stream(ctx, &logged(&log_file(ctx, "base-image-build", recipe)?))?;
     println!(
         "{tag}: debootstrap {}, import {}, build {}",
         util::secs(debootstrap_took),
@@ -247,7 +270,7 @@ fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Resul
         ])
         .arg(format!("--include={}", recipe.packages))
         .args([recipe.suite, &tmp.display().to_string(), MIRROR])
-        .run_lines(ctx, &format!("[{}] ", recipe.name))
+        .stream(ctx, &logged(&log_file(ctx, "debootstrap", recipe)?))
         .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
     std::fs::rename(&tmp, rootfs)?;
     Ok(())

@@ -210,7 +210,7 @@ impl Sandbox {
     pub fn pids(&self) -> Vec<u32> {
         std::fs::read_dir(self.dir.path())
             .unwrap()
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
             .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
             .collect()
@@ -255,15 +255,13 @@ pub fn registry_get(registry: &str, path: &str, user: &str, password: &str) -> (
 }
 
 pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 /// The prod image of a service, built from the current sources with the

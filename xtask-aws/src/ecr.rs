@@ -7,12 +7,12 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
 
+use xtask::exec::{cmd, BadInput};
+use xtask::flags::{BaseImages, PushArgs};
+use xtask::services::{Selection, Service, PYTHON_BASE};
+use xtask::{docker, util, Ctx};
+
 use crate::aws::{error_code, explain, Aws};
-use crate::docker;
-use crate::exec::{cmd, BadInput, Ctx};
-use crate::services::{Selection, Service, PYTHON_BASE};
-use crate::util;
-use crate::PushArgs;
 
 pub async fn create(ctx: &Ctx, selection: Selection) -> Result<()> {
     let aws = Aws::load(ctx).await?;
@@ -48,9 +48,9 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
     match result {
         Ok(_) => println!("created ECR repository {name}"),
         Err(e) if error_code(&e) == Some("RepositoryAlreadyExistsException") => {
-            println!("ECR repository {name} already exists")
+            println!("ECR repository {name} already exists");
         }
-        Err(e) => return Err(explain("ecr CreateRepository", e)),
+        Err(e) => return Err(explain("ecr CreateRepository", &e)),
     }
     Ok(())
 }
@@ -78,7 +78,7 @@ async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<(
                 bail!("ECR repository {name} does not exist: run `cargo xtask ecr create` (or push with --create-repo)")
             }
         }
-        Err(e) => Err(explain("ecr DescribeRepositories", e)),
+        Err(e) => Err(explain("ecr DescribeRepositories", &e)),
     }
 }
 
@@ -118,7 +118,7 @@ async fn auth_token(aws: &Aws) -> Result<(String, String)> {
         .get_authorization_token()
         .send()
         .await
-        .map_err(|e| explain("ecr GetAuthorizationToken", e))?;
+        .map_err(|e| explain("ecr GetAuthorizationToken", &e))?;
     let token = out
         .authorization_data()
         .first()
@@ -140,8 +140,19 @@ pub struct Pushed {
     pub service: &'static Service,
     /// `<registry>/<repo>`
     pub repository: String,
-    pub tags: Vec<String>,
+    /// The git commit's tag (`abc1234`, or `abc1234-dirty`); `latest` is pushed too.
+    pub commit_tag: String,
+    /// `--tag` values.
+    pub extra_tags: Vec<String>,
     pub digest: String,
+}
+
+impl Pushed {
+    fn tags(&self) -> Vec<String> {
+        let mut tags = vec!["latest".to_string(), self.commit_tag.clone()];
+        tags.extend(self.extra_tags.iter().cloned());
+        tags
+    }
 }
 
 pub async fn push(ctx: &Ctx, args: &PushArgs) -> Result<Vec<Pushed>> {
@@ -169,16 +180,22 @@ pub async fn push_service(
         )));
     }
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
-    let repository = format!("{}/{}", aws.registry(ctx).await?, service.repo());
-    let mut tags = vec!["latest".to_string(), util::git_tag(ctx)?];
-    tags.extend(extra_tags.iter().cloned());
-    let digest = push_tags(ctx, aws, &local, &repository, &tags, service.name).await?;
-    let pushed = Pushed {
+    let mut pushed = Pushed {
         service,
-        repository,
-        tags,
-        digest,
+        repository: format!("{}/{}", aws.registry(ctx).await?, service.repo()),
+        commit_tag: util::git_tag(ctx)?,
+        extra_tags: extra_tags.to_vec(),
+        digest: String::new(),
     };
+    pushed.digest = push_tags(
+        ctx,
+        aws,
+        &local,
+        &pushed.repository,
+        &pushed.tags(),
+        service.name,
+    )
+    .await?;
     if !ctx.dry_run {
         confirm_in_ecr(ctx, aws, &pushed).await?;
     }
@@ -307,7 +324,7 @@ pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result
         Err(e) if matches!(error_code(&e), Some("RepositoryNotFoundException")) => {
             bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
         }
-        Err(e) => Err(explain("ecr DescribeImages", e)),
+        Err(e) => Err(explain("ecr DescribeImages", &e)),
     }
 }
 
@@ -319,9 +336,9 @@ pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
     let repo = PYTHON_BASE
         .mirror_repo
         .context("the Python base image has no mirror repository")?;
-    let source = match std::env::var("CRUDDUR_BASE_IMAGES").as_deref() {
-        Ok("sandbox") => PYTHON_BASE.sandbox,
-        _ => PYTHON_BASE.public,
+    let source = match ctx.base_images() {
+        BaseImages::Sandbox => PYTHON_BASE.sandbox,
+        BaseImages::Mirror | BaseImages::Public => PYTHON_BASE.public,
     };
     if !ctx.dry_run && !docker::image_exists(ctx, source)? {
         cmd("docker").args(["pull", source]).run(ctx)?;

@@ -7,9 +7,10 @@ use std::fmt::Debug;
 use anyhow::{anyhow, bail, Result};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls;
 use tokio::sync::OnceCell;
 
-use crate::exec::Ctx;
+use xtask::Ctx;
 
 pub struct Aws {
     pub config: SdkConfig,
@@ -26,7 +27,16 @@ impl Aws {
     /// Loads the configuration; outside a dry run also checks that credentials
     /// can be had, so a missing key fails here in one line instead of deep in a call.
     pub async fn load(ctx: &Ctx) -> Result<Aws> {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        // One HTTP/TLS stack for every client and credentials provider (see Cargo.toml).
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .load()
+            .await;
         let region = match config.region() {
             Some(r) => r.to_string(),
             None if ctx.dry_run => "<region>".to_string(),
@@ -58,11 +68,8 @@ impl Aws {
 
     /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
     pub async fn account(&self, ctx: &Ctx) -> Result<String> {
-        if let Some(id) = std::env::var("AWS_ACCOUNT_ID")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            return Ok(id);
+        if let Some(id) = &ctx.settings.account {
+            return Ok(id.clone());
         }
         if ctx.dry_run {
             ctx.announce("sts GetCallerIdentity");
@@ -75,7 +82,7 @@ impl Aws {
                     .get_caller_identity()
                     .send()
                     .await
-                    .map_err(|e| explain("sts GetCallerIdentity", e))?;
+                    .map_err(|e| explain("sts GetCallerIdentity", &e))?;
                 out.account
                     .ok_or_else(|| anyhow!("STS returned no account id"))
             })
@@ -85,11 +92,8 @@ impl Aws {
 
     /// The registry images are pushed to and task definitions pull from.
     pub async fn registry(&self, ctx: &Ctx) -> Result<String> {
-        if let Some(registry) = std::env::var("CRUDDUR_ECR_REGISTRY")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            return Ok(registry);
+        if let Some(registry) = &ctx.settings.registry {
+            return Ok(registry.clone());
         }
         Ok(format!(
             "{}.dkr.ecr.{}.amazonaws.com",
@@ -101,7 +105,7 @@ impl Aws {
 
 /// One line for an SDK error: the operation, AWS's code and message, and
 /// what to do for the errors users can fix themselves.
-pub fn explain<E, R>(operation: &str, err: SdkError<E, R>) -> anyhow::Error
+pub fn explain<E, R>(operation: &str, err: &SdkError<E, R>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: Debug,
@@ -129,7 +133,7 @@ where
             .unwrap_or_default();
         return anyhow!(
             "{operation} failed: could not get an answer from AWS{endpoint}: {}",
-            DisplayErrorContext(&err)
+            DisplayErrorContext(err)
         );
     }
     anyhow!("{operation} failed: {code}: {message}{hint}")

@@ -1,0 +1,266 @@
+//! The ECS calls the commands make, each announced (and skipped in a dry
+//! run), with errors in one line; and the SDK's service as the watch's data.
+
+use anyhow::{anyhow, Context as _, Result};
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::types as ecs_types;
+use xtask::infra::{self, Placeholders, TaskDefinition};
+use xtask::services::Service;
+use xtask::watch::{self, short_revision, Snapshot};
+use xtask::Ctx;
+
+use super::sdk;
+use crate::aws::{error_code, explain, Aws};
+/// The cluster and clients a command works on.
+#[derive(Clone)]
+pub struct Ecs {
+    pub ctx: Ctx,
+    pub aws: std::sync::Arc<Aws>,
+    pub cluster: String,
+}
+
+impl Ecs {
+    pub async fn new(ctx: &Ctx) -> Result<Ecs> {
+        Ok(Ecs {
+            ctx: ctx.clone(),
+            aws: std::sync::Arc::new(Aws::load(ctx).await?),
+            cluster: ctx.settings.cluster.clone(),
+        })
+    }
+
+    pub fn client(&self) -> aws_sdk_ecs::Client {
+        self.aws.ecs()
+    }
+
+    /// Values for the placeholders of `infra/`: the settings, the account,
+    /// region and registry; `image` only when deploying.
+    pub async fn placeholders(&self, image: Option<&str>) -> Result<Placeholders> {
+        let mut p = Placeholders::from_settings(&self.ctx.settings);
+        p.set("AWS_ACCOUNT_ID", self.aws.account(&self.ctx).await?)
+            .set("AWS_REGION", self.aws.region.clone())
+            .set("REGISTRY", self.aws.registry(&self.ctx).await?);
+        if let Some(image) = image {
+            p.set("IMAGE", image);
+        }
+        Ok(p)
+    }
+
+    /// The service if it exists and is not being deleted.
+    pub async fn describe_service(&self, service: &Service) -> Result<Option<ecs_types::Service>> {
+        self.ctx.announce(&format!(
+            "ecs DescribeServices cluster={} services=[{}]",
+            self.cluster, service.name
+        ));
+        if self.ctx.dry_run {
+            return Ok(None);
+        }
+        let out = self
+            .client()
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(service.name)
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs DescribeServices", &e))?;
+        Ok(out
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.status() == Some("ACTIVE")))
+    }
+
+    pub fn cluster_error<E>(
+        &self,
+        op: &str,
+        e: &aws_sdk_ecs::error::SdkError<E, HttpResponse>,
+    ) -> anyhow::Error
+    where
+        E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if error_code(e) == Some("ClusterNotFoundException") {
+            anyhow!(
+                "ECS cluster {} does not exist: run `cargo xtask cluster create`",
+                self.cluster
+            )
+        } else {
+            explain(op, e)
+        }
+    }
+
+    pub async fn describe_task_definition(
+        &self,
+        name: &str,
+    ) -> Result<Option<ecs_types::TaskDefinition>> {
+        self.ctx
+            .announce(&format!("ecs DescribeTaskDefinition taskDefinition={name}"));
+        if self.ctx.dry_run {
+            return Ok(None);
+        }
+        match self
+            .client()
+            .describe_task_definition()
+            .task_definition(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.task_definition),
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("ClientException" | "InvalidParameterException")
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(explain("ecs DescribeTaskDefinition", &e)),
+        }
+    }
+
+    pub async fn register(&self, td: &TaskDefinition) -> Result<String> {
+        self.ctx
+            .announce(&format!("ecs RegisterTaskDefinition family={}", td.family));
+        if self.ctx.dry_run {
+            return Ok(format!("{}:<new revision>", td.family));
+        }
+        let out = sdk::register(td, &self.client())?
+            .send()
+            .await
+            .map_err(|e| explain("ecs RegisterTaskDefinition", &e))?;
+        out.task_definition
+            .and_then(|t| t.task_definition_arn)
+            .context("RegisterTaskDefinition returned no ARN")
+    }
+
+    /// UpdateService to `task_definition` with a new deployment; returns its id.
+    pub async fn update(
+        &self,
+        service: &Service,
+        task_definition: &str,
+        def: Option<&infra::ServiceDefinition>,
+    ) -> Result<String> {
+        self.ctx.announce(&format!(
+            "ecs UpdateService cluster={} service={} taskDefinition={} forceNewDeployment=true",
+            self.cluster,
+            service.name,
+            short_revision(task_definition)
+        ));
+        if self.ctx.dry_run {
+            return Ok("<deployment>".into());
+        }
+        let mut update = self
+            .client()
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service.name)
+            .task_definition(task_definition)
+            .force_new_deployment(true);
+        if let Some(def) = def {
+            update = update
+                .set_deployment_configuration(sdk::deployment_configuration(def))
+                .set_network_configuration(sdk::network_configuration(def)?)
+                .set_service_connect_configuration(sdk::service_connect(def)?)
+                .set_enable_execute_command(def.enable_execute_command)
+                .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
+                .set_platform_version(def.platform_version.clone())
+                .set_propagate_tags(
+                    def.propagate_tags
+                        .as_deref()
+                        .map(ecs_types::PropagateTags::from),
+                )
+                .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds);
+        }
+        let out = update
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs UpdateService", &e))?;
+        primary_deployment(out.service.as_ref())
+            .context("UpdateService returned no primary deployment")
+    }
+
+    pub async fn create_service(
+        &self,
+        def: &infra::ServiceDefinition,
+        task_definition: &str,
+    ) -> Result<String> {
+        self.ctx.announce(&format!(
+            "ecs CreateService cluster={} serviceName={} taskDefinition={}",
+            self.cluster,
+            def.service_name,
+            short_revision(task_definition)
+        ));
+        if self.ctx.dry_run {
+            return Ok("<deployment>".into());
+        }
+        let out = self
+            .client()
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(&def.service_name)
+            .task_definition(task_definition)
+            .set_desired_count(def.desired_count)
+            .set_launch_type(def.launch_type.as_deref().map(ecs_types::LaunchType::from))
+            .set_platform_version(def.platform_version.clone())
+            .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
+            .set_enable_execute_command(def.enable_execute_command)
+            .set_propagate_tags(
+                def.propagate_tags
+                    .as_deref()
+                    .map(ecs_types::PropagateTags::from),
+            )
+            .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds)
+            .set_deployment_configuration(sdk::deployment_configuration(def))
+            .set_network_configuration(sdk::network_configuration(def)?)
+            .set_service_connect_configuration(sdk::service_connect(def)?)
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs CreateService", &e))?;
+        primary_deployment(out.service.as_ref()).context("CreateService returned no deployment")
+    }
+
+    pub async fn snapshot(&self, service: &Service) -> Result<Snapshot> {
+        let live = self.describe_service(service).await?;
+        Ok(live.as_ref().map(snapshot).unwrap_or_default())
+    }
+}
+
+pub fn primary_deployment(service: Option<&ecs_types::Service>) -> Option<String> {
+    service?
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id().map(str::to_string))
+}
+
+/// The SDK's service as the watch's plain data.
+pub fn snapshot(s: &ecs_types::Service) -> Snapshot {
+    let secs = |t: Option<&aws_sdk_ecs::primitives::DateTime>| {
+        t.map(aws_sdk_sts::primitives::DateTime::as_secs_f64)
+            .unwrap_or_default()
+    };
+    Snapshot {
+        deployments: s
+            .deployments()
+            .iter()
+            .map(|d| watch::Deployment {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                desired_count: d.desired_count(),
+                running_count: d.running_count(),
+                pending_count: d.pending_count(),
+                failed_tasks: d.failed_tasks(),
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+            })
+            .collect(),
+        events: s
+            .events()
+            .iter()
+            .map(|e| watch::Event {
+                id: e.id().unwrap_or_default().to_string(),
+                created_at: secs(e.created_at()),
+                message: e.message().unwrap_or_default().to_string(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,84 @@
+//! `cluster create` and `service create`: idempotent, as a first deploy needs them.
+
+use anyhow::{bail, Result};
+use aws_sdk_ecs::types as ecs_types;
+use xtask::infra;
+use xtask::services::Selection;
+use xtask::watch::short_revision;
+use xtask::Ctx;
+
+use super::client::Ecs;
+use crate::aws::explain;
+
+pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
+    let ecs = Ecs::new(ctx).await?;
+    ctx.announce(&format!("ecs DescribeClusters clusters=[{}]", ecs.cluster));
+    if !ctx.dry_run {
+        let out = ecs
+            .client()
+            .describe_clusters()
+            .clusters(&ecs.cluster)
+            .send()
+            .await
+            .map_err(|e| explain("ecs DescribeClusters", &e))?;
+        if out.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
+            println!("ECS cluster {} already exists", ecs.cluster);
+            return Ok(());
+        }
+    }
+    ctx.announce(&format!(
+        "ecs CreateCluster clusterName={} serviceConnectDefaults.namespace=cruddur",
+        ecs.cluster
+    ));
+    if ctx.dry_run {
+        return Ok(());
+    }
+    ecs.client()
+        .create_cluster()
+        .cluster_name(&ecs.cluster)
+        .service_connect_defaults(
+            ecs_types::ClusterServiceConnectDefaultsRequest::builder()
+                .namespace("cruddur")
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| explain("ecs CreateCluster", &e))?;
+    println!("created ECS cluster {}", ecs.cluster);
+    Ok(())
+}
+
+pub async fn create_services(ctx: &Ctx, selection: Selection) -> Result<()> {
+    let ecs = Ecs::new(ctx).await?;
+    for service in selection.services() {
+        if ecs.describe_service(service).await?.is_some() {
+            println!(
+                "ECS service {service} already exists in cluster {}",
+                ecs.cluster
+            );
+            continue;
+        }
+        let latest = ecs.describe_task_definition(service.name).await?;
+        let task_definition = match latest.and_then(|t| t.task_definition_arn) {
+            Some(arn) => arn,
+            None if ctx.dry_run => format!("{}:<latest>", service.name),
+            None => bail!(
+                "no task definition {} is registered yet: run `cargo xtask deploy {}` (it registers one and creates the service)",
+                service.name,
+                service.short
+            ),
+        };
+        let def = infra::load_service(
+            &service.service_definition_file(&ctx.root),
+            &ecs.placeholders(None).await?,
+        )?;
+        ecs.create_service(&def, &task_definition).await?;
+        if !ctx.dry_run {
+            println!(
+                "created ECS service {service} on {}",
+                short_revision(&task_definition)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! ECS through the AWS SDK: cluster, services, and a deploy that says "done"
+//! only when its own deployment has completed; otherwise it explains the
+//! failure from ECS's events and stopped tasks, and rolls back on timeout.
+
+mod client;
+mod create;
+mod deploy;
+mod sdk;
+mod views;
+
+pub use create::{create_cluster, create_services};
+pub use deploy::{deploy, rollback};
+pub use views::{connect, diff, status};

@@ -1,0 +1,191 @@
+//! The read-only views: `diff`, `status`, and `connect` (ECS exec).
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::DesiredStatus;
+use xtask::exec::cmd;
+use xtask::infra::{self, normalize_service_pair, normalize_task_definition};
+use xtask::services::{Selection, Service};
+use xtask::watch::short_revision;
+use xtask::{util, Ctx};
+
+use super::client::{snapshot, Ecs};
+use super::sdk;
+use crate::ecr;
+pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
+    let ecs = Ecs::new(ctx).await?;
+    let registry = ecs.aws.registry(ctx).await?;
+    let digest = ecr::image_digest(ctx, &ecs.aws, service.repo(), "latest").await?;
+    let image = digest.map(|d| format!("{registry}/{}@{d}", service.repo()));
+    let placeholders = ecs.placeholders(image.as_deref()).await?;
+    let wanted =
+        infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
+    let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
+    let live = ecs.describe_service(service).await?;
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let Some(live) = live else {
+        println!(
+            "{service}: no such service in cluster {}: deploy would create it",
+            ecs.cluster
+        );
+        bail!("{service} differs: the service does not exist");
+    };
+    let live_td = ecs
+        .describe_task_definition(live.task_definition().unwrap_or_default())
+        .await?;
+    let live_td = live_td
+        .as_ref()
+        .map(sdk::task_definition_from)
+        .unwrap_or_default();
+    let td_file = service
+        .task_definition_file(&ctx.root)
+        .display()
+        .to_string();
+    let revision = short_revision(live.task_definition().unwrap_or_default()).to_string();
+    let td_diff = unified(
+        &normalize_task_definition(&live_td),
+        &normalize_task_definition(&wanted),
+        &revision,
+        &td_file,
+    );
+    let (want, have) = normalize_service_pair(&def, &sdk::service_from_sdk(&live));
+    let svc_file = service
+        .service_definition_file(&ctx.root)
+        .display()
+        .to_string();
+    let svc_diff = unified(&have, &want, &format!("service {service}"), &svc_file);
+    if td_diff.is_empty() && svc_diff.is_empty() {
+        println!("{service}: no differences: {revision} and the service settings match infra/");
+        return Ok(());
+    }
+    print!("{td_diff}{svc_diff}");
+    bail!("{service}: deploy would change what is shown above")
+}
+
+fn unified(
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    old_name: &str,
+    new_name: &str,
+) -> String {
+    let (old, new) = (pretty(old), pretty(new));
+    if old == new {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
+    let ecs = Ecs::new(ctx).await?;
+    for service in selection.services() {
+        let Some(live) = ecs.describe_service(service).await? else {
+            if !ctx.dry_run {
+                println!(
+                    "{service}: no such service in cluster {} (`cargo xtask deploy {}` creates it)",
+                    ecs.cluster, service.short
+                );
+            }
+            continue;
+        };
+        let td_arn = live.task_definition().unwrap_or_default();
+        let td = ecs.describe_task_definition(td_arn).await?;
+        let image = td
+            .as_ref()
+            .and_then(|t| {
+                t.container_definitions()
+                    .iter()
+                    .find(|c| c.name() == Some(service.name))
+            })
+            .and_then(|c| c.image())
+            .unwrap_or("?");
+        println!(
+            "{service}  cluster {}  {}  {}",
+            ecs.cluster,
+            short_revision(td_arn),
+            live.status().unwrap_or("?")
+        );
+        println!("  image    {image}");
+        println!(
+            "  tasks    desired {}  running {}  pending {}",
+            live.desired_count(),
+            live.running_count(),
+            live.pending_count()
+        );
+        for d in snapshot(&live).deployments {
+            println!(
+                "  deploy   {} {} {} {} running {}/{} pending {} failed {}",
+                d.id,
+                d.status,
+                short_revision(&d.task_definition),
+                d.rollout_state.as_deref().unwrap_or("-"),
+                d.running_count,
+                d.desired_count,
+                d.pending_count,
+                d.failed_tasks
+            );
+        }
+        let mut events = snapshot(&live).events;
+        events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+        for e in events.iter().take(5) {
+            let when = aws_sdk_ecs::primitives::DateTime::from_secs(e.created_at as i64);
+            println!("  event    {when} {}", e.message);
+        }
+    }
+    Ok(())
+}
+
+pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> {
+    for (program, hint) in [
+        ("aws", "install the AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"),
+        ("session-manager-plugin", "install the Session Manager plugin: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html"),
+    ] {
+        if !ctx.dry_run && !util::on_path(program) {
+            bail!("`cargo xtask connect` needs `{program}`: {hint}");
+        }
+    }
+    let ecs = Ecs::new(ctx).await?;
+    ctx.announce(&format!(
+        "ecs ListTasks cluster={} serviceName={} desiredStatus=RUNNING",
+        ecs.cluster, service.name
+    ));
+    let task = if ctx.dry_run {
+        "<task>".to_string()
+    } else {
+        let out = ecs
+            .client()
+            .list_tasks()
+            .cluster(&ecs.cluster)
+            .service_name(service.name)
+            .desired_status(DesiredStatus::Running)
+            .send()
+            .await
+            .map_err(|e| ecs.cluster_error("ecs ListTasks", &e))?;
+        out.task_arns()
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("{service} has no running task to connect to"))?
+    };
+    cmd("aws")
+        .args([
+            "ecs",
+            "execute-command",
+            "--cluster",
+            &ecs.cluster,
+            "--task",
+            &task,
+            "--container",
+            service.name,
+        ])
+        .args(["--interactive", "--command", command])
+        .interactive()
+        .run(ctx)
+}

@@ -1,0 +1,47 @@
+//! `cargo xtask` with the AWS SDK: the AWS commands run here; the local ones
+//! run from the shared library, so either build understands every command.
+
+mod aws;
+mod ecr;
+mod ecs;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser as _;
+use xtask::flags::{AwsCommand, Cli, ClusterCommand, Command, EcrCommand, ServiceCommand};
+use xtask::Ctx;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = Ctx::new(&cli).and_then(|ctx| match cli.command {
+        Command::Local(command) => xtask::run(&ctx, command),
+        Command::Aws(command) => run(&ctx, command),
+    });
+    xtask::exit(cli.verbose, result)
+}
+
+fn run(ctx: &Ctx, command: AwsCommand) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match command {
+            AwsCommand::Ecr { command } => match command {
+                EcrCommand::Login => ecr::login(ctx).await,
+                EcrCommand::Create { service } => ecr::create(ctx, service).await,
+                EcrCommand::MirrorBase => ecr::mirror_base(ctx).await,
+            },
+            AwsCommand::Push(args) => ecr::push(ctx, &args).await.map(drop),
+            AwsCommand::Cluster {
+                command: ClusterCommand::Create,
+            } => ecs::create_cluster(ctx).await,
+            AwsCommand::Service {
+                command: ServiceCommand::Create { service },
+            } => ecs::create_services(ctx, service).await,
+            AwsCommand::Deploy(args) => ecs::deploy(ctx, &args).await,
+            AwsCommand::Diff { service } => ecs::diff(ctx, service).await,
+            AwsCommand::Rollback(args) => ecs::rollback(ctx, &args).await,
+            AwsCommand::Status { service } => ecs::status(ctx, service).await,
+            AwsCommand::Connect { service, command } => ecs::connect(ctx, service, &command).await,
+        }
+    })
+}

@@ -1,0 +1,111 @@
+//! The AWS build of the tool, `xtask-aws`: a package and workspace of its own
+//! beside `xtask/`, built on first use into the same target directory. Its own
+//! executable means the two builds never replace each other (a light command
+//! looping in one terminal and a deploy in another both get the build they
+//! asked for); its own workspace means a light command never makes cargo
+//! resolve the SDK's dependency graph.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+
+use crate::ctx::Ctx;
+use crate::exec::{cmd, Cmd, Failed, Stream};
+
+/// What a cold build costs on the project's 2-core machine, for the notice.
+const FIRST_BUILD: &str = "about 2 minutes on 2 cores";
+
+/// Hands this very command line to the AWS build: it replaces this process,
+/// so its output, Ctrl-C and exit code are the command's own.
+pub fn run_this_command(ctx: &Ctx) -> Result<()> {
+    let binary = ensure_built(ctx)?;
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let err = std::process::Command::new(&binary).args(args).exec();
+    Err(anyhow!("could not start {}: {err}", binary.display()))
+}
+
+/// An AWS command as a child process (demo, test and bench run the same
+/// commands a user would type); the settings go with it as its environment.
+pub fn command(ctx: &Ctx, args: &[&str]) -> Result<Cmd> {
+    let binary = ensure_built(ctx)?;
+    let mut c = cmd(&binary.display().to_string())
+        .args(args.iter().copied())
+        .dir(&ctx.root)
+        .env(
+            "CARGO_MANIFEST_DIR",
+            ctx.tool_root.join("xtask-aws").display().to_string(),
+        );
+    for (name, value) in ctx.settings.to_env() {
+        c = c.env(name, value);
+    }
+    if ctx.dry_run {
+        c = c.arg("--dry-run");
+    }
+    Ok(c)
+}
+
+/// `cargo build` of `xtask-aws`, its progress on stderr (with a line every 10
+/// seconds while one crate takes long), nothing shown when it is up to date.
+pub fn ensure_built(ctx: &Ctx) -> Result<PathBuf> {
+    let target = target_dir()?;
+    let binary = target.join("debug/xtask-aws");
+    if !binary.exists() {
+        eprintln!(
+            "compiling the AWS part of the tool, xtask-aws (the first time only: {FIRST_BUILD}; later runs start at once)"
+        );
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
+    let build = cmd(&cargo)
+        .args(["build", "--bin", "xtask-aws", "--manifest-path"])
+        .arg(manifest.display().to_string())
+        .arg("--target-dir")
+        .arg(target.display().to_string());
+    let stream = Stream {
+        show: &|line: &str| !line.trim_start().starts_with("Finished "),
+        to_stderr: true,
+        heartbeat: Some(Duration::from_secs(10)),
+        ..Stream::quiet_command()
+    };
+    build.stream(ctx, &stream).map_err(|e| match e.downcast_ref::<Failed>() {
+        Some(failed) => anyhow!(
+            "the AWS part of the tool (xtask-aws) did not compile: {failed}; see cargo's output above"
+        ),
+        None => e,
+    })?;
+    Ok(binary)
+}
+
+/// The target directory this binary was built into (`<target>/debug/xtask`),
+/// so both builds share it whatever `CARGO_TARGET_DIR` says.
+pub fn target_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the tool's own executable")?;
+    exe.parent()
+        .and_then(|debug| debug.parent())
+        .map(PathBuf::from)
+        .context("the tool's executable is not in a cargo target directory")
+}
+
+/// Runs an AWS command of the tool as a child process and waits for it; its
+/// exit code 2 (bad input) stays bad input. In a dry run the child does the
+/// dry run itself.
+pub fn run(ctx: &Ctx, args: &[&str], env: &[(&str, String)]) -> Result<()> {
+    let mut c = command(ctx, args)?;
+    for (name, value) in env {
+        c = c.env(name, value.clone());
+    }
+    let real = Ctx {
+        dry_run: false,
+        ..ctx.clone()
+    };
+    c.run(&real).map_err(|e| match e.downcast_ref::<Failed>() {
+        Some(Failed {
+            code: Some(2),
+            summary,
+        }) => crate::exec::BadInput(summary.clone()).into(),
+        _ => e,
+    })
+}

@@ -1,0 +1,532 @@
+//! The whole command line, and the settings, in one place. Both builds parse
+//! it (`xtask` and `xtask-aws`); `Command` splits it into the commands the
+//! light build runs itself and those that need the AWS SDK, so a new command
+//! without its arm in either dispatch fails to compile.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::services::{self, Selection, Service};
+use crate::util::parse_duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    /// Print every docker command and AWS call that would be made; make none.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Print more: read-only commands too.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    #[command(flatten)]
+    Local(LocalCommand),
+    #[command(flatten)]
+    Aws(AwsCommand),
+}
+
+/// Commands that need no AWS SDK: the light build runs them itself.
+#[derive(Subcommand, Debug)]
+pub enum LocalCommand {
+    /// Render backend-flask.env and frontend-react-js.env from the environment.
+    Env(EnvArgs),
+    /// docker build a service's image (prod Dockerfile unless --dev).
+    Build(BuildArgs),
+    /// docker run a service's prod image on the cruddur-net network.
+    Run(RunArgs),
+    /// Start the local stack with docker compose (env files generated first).
+    Up(UpArgs),
+    /// Stop and remove the local compose stack.
+    Down,
+    /// Local stand-ins for AWS (moto) and ECR (a registry with basic auth), on loopback.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+    /// The quick start: sandbox, images, push and deploy of both services, then status.
+    Demo(DemoArgs),
+    /// Run every test: unit, integration on the sandbox, backend pytest, frontend and browser tests.
+    Test(TestArgs),
+    /// Measure the tool and print a table (ratios against the shell-script baseline).
+    Bench(BenchArgs),
+}
+
+/// Commands that talk to AWS: run by `xtask-aws`.
+#[derive(Subcommand, Debug)]
+pub enum AwsCommand {
+    /// ECR: repositories, login, base-image mirror.
+    Ecr {
+        #[command(subcommand)]
+        command: EcrCommand,
+    },
+    /// Tag the prod image as latest and the git short sha, push both, report the digest.
+    Push(PushArgs),
+    /// ECS cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// ECS services.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Build, push, register, update and wait until the new deployment has succeeded.
+    Deploy(DeployArgs),
+    /// What deploy would change in the task definition and service.
+    Diff {
+        #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
+        service: &'static Service,
+    },
+    /// Back to the previous (or given) task definition revision, and wait.
+    Rollback(RollbackArgs),
+    /// Per service: revision, image, counts, rollout state, recent events.
+    Status {
+        #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
+        service: Selection,
+    },
+    /// ECS exec into the service's container (needs the aws CLI and the Session Manager plugin).
+    Connect {
+        #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
+        service: &'static Service,
+        /// Command to run in the container.
+        #[arg(long, default_value = "/bin/bash")]
+        command: String,
+    },
+}
+
+/// Values that differ between the sandbox, a developer's AWS account and
+/// production. Read once, here (flag or environment variable); commands get
+/// them through `Ctx`, never from the process environment.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Settings (a flag, or the environment variable named)")]
+pub struct Settings {
+    /// ECS cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_CLUSTER",
+        default_value = "cruddur"
+    )]
+    pub cluster: String,
+    /// AWS account (default: asked of STS).
+    #[arg(long, global = true, env = "AWS_ACCOUNT_ID", value_name = "ID")]
+    pub account: Option<String>,
+    /// Registry images go to and task definitions pull from (default: the account's ECR).
+    #[arg(long, global = true, env = "CRUDDUR_ECR_REGISTRY", value_name = "HOST")]
+    pub registry: Option<String>,
+    /// Base images for builds (default: mirror when the registry is known, else public).
+    #[arg(long, global = true, env = "CRUDDUR_BASE_IMAGES", value_enum)]
+    pub base_images: Option<BaseImages>,
+    /// Subnets for the services (comma-separated; needed to create a service).
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_SUBNETS",
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
+    pub subnets: Vec<String>,
+    /// Security group of the services (needed to create a service).
+    #[arg(long, global = true, env = "CRUDDUR_SECURITY_GROUP", value_name = "ID")]
+    pub security_group: Option<String>,
+    /// `--network` for `docker build` (`host` on daemons without a bridge).
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_BUILD_NETWORK",
+        value_name = "NAME"
+    )]
+    pub build_network: Option<String>,
+    /// The front end's public address: the backend's CORS origin in ECS.
+    #[arg(long, global = true, env = "CRUDDUR_FRONTEND_URL", value_name = "URL")]
+    pub frontend_url: Option<String>,
+    /// The API's public address in ECS.
+    #[arg(long, global = true, env = "CRUDDUR_BACKEND_URL", value_name = "URL")]
+    pub backend_url: Option<String>,
+    /// Cognito user pool the deployed services sign in with.
+    #[arg(
+        long,
+        global = true,
+        env = "AWS_COGNITO_USER_POOL_ID",
+        value_name = "ID"
+    )]
+    pub cognito_user_pool_id: Option<String>,
+    /// Cognito app client of that pool.
+    #[arg(
+        long,
+        global = true,
+        env = "AWS_COGNITO_USER_POOL_CLIENT_ID",
+        value_name = "ID"
+    )]
+    pub cognito_client_id: Option<String>,
+    /// The repository to act on (tests point it at a scratch copy).
+    #[arg(long, global = true, env = "CRUDDUR_ROOT", hide = true)]
+    pub root: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The settings as the environment variables that set them, for the
+    /// tool's own child processes (demo and bench run AWS commands as children).
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("CRUDDUR_CLUSTER", self.cluster.clone())];
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                env.push((name, value));
+            }
+        };
+        put("AWS_ACCOUNT_ID", self.account.clone());
+        put("CRUDDUR_ECR_REGISTRY", self.registry.clone());
+        put(
+            "CRUDDUR_BASE_IMAGES",
+            self.base_images
+                .and_then(|b| b.to_possible_value())
+                .map(|v| v.get_name().to_string()),
+        );
+        put(
+            "CRUDDUR_SUBNETS",
+            Some(self.subnets.join(",")).filter(|s| !s.is_empty()),
+        );
+        put("CRUDDUR_SECURITY_GROUP", self.security_group.clone());
+        put("CRUDDUR_BUILD_NETWORK", self.build_network.clone());
+        put("CRUDDUR_FRONTEND_URL", self.frontend_url.clone());
+        put("CRUDDUR_BACKEND_URL", self.backend_url.clone());
+        put(
+            "AWS_COGNITO_USER_POOL_ID",
+            self.cognito_user_pool_id.clone(),
+        );
+        put(
+            "AWS_COGNITO_USER_POOL_CLIENT_ID",
+            self.cognito_client_id.clone(),
+        );
+        put(
+            "CRUDDUR_ROOT",
+            self.root.as_ref().map(|r| r.display().to_string()),
+        );
+        env
+    }
+}
+
+/// Where the Dockerfiles' base images come from.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseImages {
+    /// The images `sandbox base-images` makes offline from Debian packages.
+    Sandbox,
+    /// The account's ECR copy of the Python image (`ecr mirror-base`).
+    Mirror,
+    /// Docker Hub.
+    Public,
+}
+
+#[derive(Args, Debug)]
+pub struct EnvArgs {
+    #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// Print the files instead of writing them (secrets as *** unless --show-secrets).
+    #[arg(long)]
+    pub stdout: bool,
+    /// With --stdout: show secret values.
+    #[arg(long, requires = "stdout")]
+    pub show_secrets: bool,
+    /// Exit 1 if the files on disk differ from what would be written.
+    #[arg(long, conflicts_with = "stdout")]
+    pub check: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// Build the dev image (Dockerfile) instead of the prod one (Dockerfile.prod).
+    #[arg(long)]
+    pub dev: bool,
+    /// Extra tag: `T` tags `<image>:T`; a name with `:` or `/` is used as is.
+    #[arg(long, value_name = "T")]
+    pub tag: Vec<String>,
+    /// Build every layer again (ignore docker's cache).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Extra build arg, passed to every image built.
+    #[arg(long = "build-arg", value_name = "K=V", value_parser = parse_build_arg)]
+    pub build_arg: Vec<(String, String)>,
+}
+
+impl BuildArgs {
+    /// The prod images of `service`, as deploy, demo and the tests build them.
+    pub fn prod(service: Selection) -> BuildArgs {
+        BuildArgs {
+            service,
+            dev: false,
+            tag: vec![],
+            no_cache: false,
+            build_arg: vec![],
+        }
+    }
+}
+
+fn parse_build_arg(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected K=V, got '{s}'"))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
+    pub service: &'static Service,
+    /// Run in the background and wait until the service answers.
+    #[arg(long)]
+    pub detach: bool,
+    /// Run the dev image instead of the prod one.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct UpArgs {
+    /// Build the images before starting.
+    #[arg(long)]
+    pub build: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Start (or reuse) moto, the registry and the bridge, seed them, make the base images, print the exports.
+    Up(SandboxUpArgs),
+    /// Stop what `up` started (only those processes).
+    Down(StateDirArg),
+    /// What is running, on which port.
+    Status(StateDirArg),
+    /// Make the offline base images from Debian packages (cached: a second run only checks).
+    BaseImages {
+        /// Rebuild even when the images exist.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct StateDirArg {
+    /// Where this sandbox keeps its state (tests run extra sandboxes side by side).
+    #[arg(long, hide = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// moto on this port, the registry on the next, the bridge on the one after.
+pub const DEFAULT_PORT_BASE: u16 = 4700;
+
+#[derive(Args, Debug, Clone)]
+pub struct SandboxUpArgs {
+    /// First of three loopback ports: moto, registry, bridge (0: any free ports).
+    #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
+    pub port_base: u16,
+    /// Running tasks moto reports for new services: 1 lets deployments complete,
+    /// 0 leaves them in progress forever (to try timeouts and rollbacks).
+    #[arg(long, default_value_t = 1)]
+    pub ecs_running: u32,
+    /// Start a docker daemon (as root) when none answers; implied by CI=true.
+    #[arg(long)]
+    pub start_docker: bool,
+    /// Skip making the base images.
+    #[arg(long)]
+    pub no_base_images: bool,
+    #[command(flatten)]
+    pub state: StateDirArg,
+    /// Give the registry another password than ECR hands out (tests of wrong credentials).
+    #[arg(long, hide = true)]
+    pub registry_password: Option<String>,
+}
+
+impl SandboxUpArgs {
+    /// What demo, test and bench start: docker if need be, base images made.
+    pub fn for_tools(port_base: u16, state_dir: Option<PathBuf>) -> SandboxUpArgs {
+        SandboxUpArgs {
+            port_base,
+            ecs_running: 1,
+            start_docker: true,
+            no_base_images: false,
+            state: StateDirArg { state_dir },
+            registry_password: None,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// First of the sandbox's three loopback ports (0: any free ports).
+    #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
+    pub port_base: u16,
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Unit tests only (Rust and frontend): no docker, sandbox, database or browser.
+    #[arg(long)]
+    pub unit: bool,
+    /// Extra arguments for `cargo nextest run` (e.g. a test name filter).
+    #[arg(last = true)]
+    pub nextest: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Also measure cold builds (fresh clone, empty target directory; minutes).
+    #[arg(long)]
+    pub cold: bool,
+    /// Runs per row (uncached builds and cold rows run once).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EcrCommand {
+    /// docker login to the registry with an ECR auth token (password on stdin).
+    Login,
+    /// Create the ECR repositories (and the base-image mirror); existing ones are fine.
+    Create {
+        #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
+        service: Selection,
+    },
+    /// Copy the Python base image into the account's ECR (cruddur-python).
+    MirrorBase,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// Extra tag to push besides latest and the git short sha.
+    #[arg(long, value_name = "T")]
+    pub tag: Vec<String>,
+    /// Create the ECR repository when it is missing.
+    #[arg(long)]
+    pub create_repo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Create the ECS cluster (idempotent).
+    Create,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// Create the ECS service(s) from infra/ (idempotent).
+    Create {
+        #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+        service: Selection,
+    },
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct WatchOpts {
+    /// Give up waiting for the deployment after this long (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How often to poll ECS.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// Use the image already in the registry (tag `latest`) instead of building and pushing.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Return once the service is updated, without watching the deployment.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// On timeout, leave the deployment as it is instead of rolling back.
+    #[arg(long)]
+    pub no_rollback: bool,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
+    pub service: &'static Service,
+    /// Task definition revision to go back to (default: the one before the current).
+    #[arg(long, value_name = "REV")]
+    pub to: Option<u32>,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// A child process of the tool gets every setting: `to_env` names each
+    /// variable the command line reads.
+    #[test]
+    fn every_setting_is_handed_to_child_processes() {
+        let mut argv = vec!["xtask".to_string(), "status".to_string()];
+        let command = Cli::command();
+        let declared: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| {
+                let env = a.get_env()?.to_string_lossy().to_string();
+                argv.push(format!("--{}", a.get_long()?));
+                argv.push(if a.get_id() == "base_images" {
+                    "public".into()
+                } else {
+                    "x".into()
+                });
+                Some(env)
+            })
+            .collect();
+        let cli = Cli::try_parse_from(&argv).unwrap();
+        let handed: Vec<&str> = cli.settings.to_env().iter().map(|(k, _)| *k).collect();
+        for name in &declared {
+            assert!(handed.contains(&name.as_str()), "{name} is not handed on");
+        }
+        assert_eq!(handed.len(), declared.len());
+    }
+
+    #[test]
+    fn build_arg_needs_a_key() {
+        assert_eq!(parse_build_arg("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_build_arg("=x").is_err());
+        assert!(parse_build_arg("nokey").is_err());
+    }
+
+    #[test]
+    fn settings_come_from_flags_and_the_environment_only_through_clap() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "status",
+            "--cluster",
+            "c2",
+            "--subnets",
+            "subnet-a,subnet-b",
+            "--base-images",
+            "sandbox",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.cluster, "c2");
+        assert_eq!(cli.settings.subnets, ["subnet-a", "subnet-b"]);
+        assert_eq!(cli.settings.base_images, Some(BaseImages::Sandbox));
+    }
+}

@@ -1,0 +1,372 @@
+//! `infra/` as data: task and service definitions in the AWS CLI's
+//! `--cli-input-json` shape, placeholders filled from the settings, parsed
+//! strictly (an unknown or misspelled field is an error naming the file and
+//! the field), and normalised for comparison with what ECS has. The AWS build
+//! converts them to and from the SDK's types.
+
+mod normalize;
+mod service;
+mod task_definition;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::exec::BadInput;
+use crate::flags::Settings;
+
+pub use normalize::{normalize_service_pair, normalize_task_definition};
+pub use service::*;
+pub use task_definition::*;
+
+/// Placeholder values: `${NAME}` or `${NAME:-default}` in any string, filled
+/// from the settings only (never the process environment, so what a file
+/// becomes is decided in one place). A list value standing alone as an array
+/// element (`["${SUBNETS}"]`) becomes several elements.
+#[derive(Debug, Default, Clone)]
+pub struct Placeholders {
+    pub values: HashMap<String, Vec<String>>,
+    /// What to tell the user when a placeholder has no value.
+    pub hints: HashMap<String, String>,
+}
+
+impl Placeholders {
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.values.insert(name.to_string(), vec![value.into()]);
+        self
+    }
+    pub fn set_list(&mut self, name: &str, values: Vec<String>) -> &mut Self {
+        self.values.insert(name.to_string(), values);
+        self
+    }
+    pub fn hint(&mut self, name: &str, hint: &str) -> &mut Self {
+        self.hints.insert(name.to_string(), hint.to_string());
+        self
+    }
+    fn lookup(&self, name: &str) -> Option<Vec<String>> {
+        self.values.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
+    /// The values the settings give, with hints for the ones a user must set.
+    /// The AWS build adds the account, region, registry and image.
+    pub fn from_settings(settings: &Settings) -> Placeholders {
+        let mut p = Placeholders::default();
+        p.set("CLUSTER", settings.cluster.clone())
+            .hint(
+                "SUBNETS",
+                "with CRUDDUR_SUBNETS: comma-separated subnet ids; `sandbox up` exports them",
+            )
+            .hint(
+                "SECURITY_GROUP",
+                "with CRUDDUR_SECURITY_GROUP: the services' security group id",
+            )
+            .hint("IMAGE", "deploy fills it with the pushed image");
+        if !settings.subnets.is_empty() {
+            p.set_list("SUBNETS", settings.subnets.clone());
+        }
+        let optional = [
+            ("SECURITY_GROUP", &settings.security_group),
+            ("CRUDDUR_FRONTEND_URL", &settings.frontend_url),
+            ("CRUDDUR_BACKEND_URL", &settings.backend_url),
+            ("AWS_COGNITO_USER_POOL_ID", &settings.cognito_user_pool_id),
+            (
+                "AWS_COGNITO_USER_POOL_CLIENT_ID",
+                &settings.cognito_client_id,
+            ),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+                p.set(name, value.clone());
+            }
+        }
+        p
+    }
+}
+
+pub fn load_task_definition(path: &Path, placeholders: &Placeholders) -> Result<TaskDefinition> {
+    load(path, placeholders)
+}
+
+pub fn load_service(path: &Path, placeholders: &Placeholders) -> Result<ServiceDefinition> {
+    load(path, placeholders)
+}
+
+fn load<T: for<'de> Deserialize<'de>>(path: &Path, placeholders: &Placeholders) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text, &path.display().to_string(), placeholders)
+}
+
+/// Fills the placeholders and parses strictly; every problem names `file` and the field.
+pub fn parse<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    file: &str,
+    placeholders: &Placeholders,
+) -> Result<T> {
+    let raw: Value =
+        serde_json::from_str(text).map_err(|e| BadInput(format!("{file}: not valid JSON: {e}")))?;
+    let mut problems = Vec::new();
+    let filled = fill(raw, "", placeholders, &mut problems);
+    if !problems.is_empty() {
+        return Err(BadInput(format!("{file}: {}", problems.join("; "))).into());
+    }
+    serde_path_to_error::deserialize(filled).map_err(|e| {
+        let field = e.path().to_string();
+        let at = if field == "." {
+            String::new()
+        } else {
+            format!(" at {field}")
+        };
+        BadInput(format!("{file}{at}: {}", e.inner())).into()
+    })
+}
+
+fn fill(value: Value, path: &str, vars: &Placeholders, problems: &mut Vec<String>) -> Value {
+    match value {
+        Value::String(s) => Value::String(fill_string(&s, path, vars, problems)),
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
+                let here = format!("{path}[{i}]");
+                match item.as_str().and_then(whole_placeholder) {
+                    Some(name) if vars.lookup(name).is_some_and(|v| v.len() > 1) => {
+                        out.extend(
+                            vars.lookup(name)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(Value::String),
+                        );
+                    }
+                    _ => out.push(fill(item, &here, vars, problems)),
+                }
+            }
+            Value::Array(out)
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let here = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let v = fill(v, &here, vars, problems);
+                    (k, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn whole_placeholder(s: &str) -> Option<&str> {
+    s.strip_prefix("${")?
+        .strip_suffix('}')
+        .filter(|n| !n.contains([':', '$', '{']))
+}
+
+fn fill_string(s: &str, path: &str, vars: &Placeholders, problems: &mut Vec<String>) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('}') else {
+            problems.push(format!("{path}: unclosed `${{` in {s:?}"));
+            return s.to_string();
+        };
+        let inner = &rest[start + 2..start + len];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        match (vars.lookup(name), default) {
+            (Some(v), _) => out.push_str(&v.join(",")),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                let hint = vars
+                    .hints
+                    .get(name)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{path}: no value for ${{{name}}}: set {name}{hint}"
+                ));
+            }
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox_placeholders() -> Placeholders {
+        let mut p = Placeholders::default();
+        p.set("AWS_ACCOUNT_ID", "123456789012")
+            .set("AWS_REGION", "us-east-1")
+            .set("IMAGE", "127.0.0.1:4701/backend-flask@sha256:abc")
+            .set("CLUSTER", "cruddur")
+            .set("SECURITY_GROUP", "sg-1")
+            .set_list("SUBNETS", vec!["subnet-a".into(), "subnet-b".into()]);
+        p
+    }
+
+    fn repo_file(path: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        std::fs::read_to_string(root.join(path)).unwrap()
+    }
+
+    #[test]
+    fn every_infra_file_parses_and_round_trips() {
+        let p = sandbox_placeholders();
+        for svc in crate::services::ALL {
+            let path = format!("infra/task-definitions/{}.json", svc.name);
+            let td: TaskDefinition = parse(&repo_file(&path), &path, &p).unwrap();
+            assert_eq!(td.family, svc.name);
+            let again: TaskDefinition =
+                parse(&serde_json::to_string(&td).unwrap(), "again", &p).unwrap();
+            assert_eq!(td, again);
+            let raw: Value = serde_json::from_str(&repo_file(&path)).unwrap();
+            assert_eq!(
+                raw["containerDefinitions"].as_array().unwrap().len(),
+                td.container_definitions.len()
+            );
+
+            let path = format!("infra/services/{}.json", svc.name);
+            let s: ServiceDefinition = parse(&repo_file(&path), &path, &p).unwrap();
+            assert_eq!(s.service_name, svc.name);
+            let vpc = &s
+                .network_configuration
+                .as_ref()
+                .unwrap()
+                .awsvpc_configuration;
+            assert_eq!(
+                vpc.subnets,
+                ["subnet-a", "subnet-b"],
+                "list placeholder expands"
+            );
+            assert_eq!(s.cluster.as_deref(), Some("cruddur"));
+        }
+    }
+
+    #[test]
+    fn backend_task_definition_has_what_the_issue_asks() {
+        let td: TaskDefinition = parse(
+            &repo_file("infra/task-definitions/backend-flask.json"),
+            "x",
+            &sandbox_placeholders(),
+        )
+        .unwrap();
+        assert_eq!(
+            (td.cpu.as_deref(), td.memory.as_deref()),
+            (Some("256"), Some("512"))
+        );
+        let app = td
+            .container_definitions
+            .iter()
+            .find(|c| c.name == "backend-flask")
+            .unwrap();
+        assert_eq!(app.image, "127.0.0.1:4701/backend-flask@sha256:abc");
+        assert_eq!(app.port_mappings[0].app_protocol.as_deref(), Some("http"));
+        assert!(app
+            .health_check
+            .as_ref()
+            .unwrap()
+            .command
+            .join(" ")
+            .contains("health-check"));
+        let secrets: Vec<&str> = app.secrets.iter().map(|s| s.name.as_str()).collect();
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "CONNECTION_URL",
+            "ROLLBAR_ACCESS_TOKEN",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ] {
+            assert!(secrets.contains(&name), "{name}");
+        }
+        assert!(app
+            .secrets
+            .iter()
+            .all(|s| s.value_from.contains("parameter/cruddur/backend-flask/")));
+        assert!(td.container_definitions.iter().any(|c| c.name == "xray"));
+    }
+
+    #[test]
+    fn a_misspelled_field_is_reported_with_file_and_path() {
+        let text = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
+            "portMappings": [{"contianerPort": 80}]}]}"#;
+        let err = parse::<TaskDefinition>(
+            text,
+            "infra/task-definitions/x.json",
+            &Placeholders::default(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(err.downcast_ref::<BadInput>().is_some());
+        assert!(msg.starts_with("infra/task-definitions/x.json"), "{msg}");
+        assert!(
+            msg.contains("containerDefinitions[0].portMappings[0]"),
+            "{msg}"
+        );
+        assert!(msg.contains("contianerPort"), "{msg}");
+    }
+
+    #[test]
+    fn missing_placeholders_are_all_named_with_their_field() {
+        let text = r#"{"family": "${FAM_X1}", "containerDefinitions": [{"name": "a", "image": "${IMG_X2}"}]}"#;
+        let mut p = Placeholders::default();
+        p.hint("IMG_X2", "deploy sets it");
+        let msg = parse::<TaskDefinition>(text, "f.json", &p)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("family: no value for ${FAM_X1}"), "{msg}");
+        assert!(msg.contains("containerDefinitions[0].image: no value for ${IMG_X2}: set IMG_X2 (deploy sets it)"), "{msg}");
+    }
+
+    #[test]
+    fn defaults_apply_when_a_placeholder_is_unset() {
+        let text = r#"{"family": "${NOT_SET_ANYWHERE_X:-fallback}", "containerDefinitions": []}"#;
+        let td: TaskDefinition = parse(text, "f", &Placeholders::default()).unwrap();
+        assert_eq!(td.family, "fallback");
+    }
+
+    #[test]
+    fn normalising_ignores_order_and_ecs_defaults() {
+        let p = sandbox_placeholders();
+        let td: TaskDefinition = parse(
+            &repo_file("infra/task-definitions/backend-flask.json"),
+            "x",
+            &p,
+        )
+        .unwrap();
+        let mut shuffled = td.clone();
+        shuffled.container_definitions.reverse();
+        for c in &mut shuffled.container_definitions {
+            c.environment.reverse();
+            c.secrets.reverse();
+            c.essential = Some(true);
+            for port in &mut c.port_mappings {
+                port.host_port = Some(port.container_port);
+            }
+        }
+        assert_eq!(
+            normalize_task_definition(&td),
+            normalize_task_definition(&shuffled)
+        );
+        let mut changed = td.clone();
+        changed.container_definitions[1].image = "other".into();
+        assert_ne!(
+            normalize_task_definition(&td),
+            normalize_task_definition(&changed)
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! `cargo xtask`: Cruddur's one tool for env files, docker, ECR, ECS and the
+//! local sandbox. This library is everything but the AWS SDK: the command line
+//! (`flags`), the settings (`ctx`), and one module per concern. The `xtask`
+//! binary runs the local commands and hands AWS commands to `xtask-aws`
+//! (`aws_build`), which links this library plus the SDK.
+
+pub mod aws_build;
+pub mod bench;
+pub mod ctx;
+pub mod demo;
+pub mod docker;
+pub mod env;
+pub mod exec;
+pub mod flags;
+pub mod infra;
+pub mod install;
+pub mod poll;
+pub mod sandbox;
+pub mod services;
+pub mod steps;
+pub mod testing;
+pub mod util;
+pub mod watch;
+
+use std::process::ExitCode;
+
+pub use ctx::Ctx;
+use exec::BadInput;
+use flags::LocalCommand;
+
+/// Runs a command that needs no AWS SDK (both builds call this).
+pub fn run(ctx: &Ctx, command: LocalCommand) -> anyhow::Result<()> {
+    match command {
+        LocalCommand::Env(args) => env::run(ctx, &args),
+        LocalCommand::Build(args) => docker::build(ctx, &args),
+        LocalCommand::Run(args) => docker::run(ctx, &args),
+        LocalCommand::Up(args) => docker::compose_up(ctx, args),
+        LocalCommand::Down => docker::compose_down(ctx),
+        LocalCommand::Sandbox { command } => sandbox::run(ctx, command),
+        LocalCommand::Demo(args) => demo::run(ctx, &args),
+        LocalCommand::Test(args) => testing::run(ctx, &args),
+        LocalCommand::Bench(args) => bench::run(ctx, &args),
+    }
+}
+
+/// The process's end: one line for the user (the chain of causes with -v),
+/// exit 2 for bad input, 1 for any other failure.
+pub fn exit(verbose: bool, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if verbose {
+                eprintln!("error: {err:?}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            if err.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
