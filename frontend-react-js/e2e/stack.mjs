@@ -282,13 +282,13 @@ async function up() {
   }
   const data = join(work, 'pgdata');
   run('initdb', join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { cwd: work, ...runAs });
+  pg = { data, runAs }; // from here on, stop() runs pg_ctl stop (harmless if it never started)
   run(
     'pg_ctl start',
     join(PG_BIN, 'pg_ctl'),
     ['-D', data, '-l', logFile('postgres'), '-w', '-t', '60', '-o', `-p ${pgPort} -k ${work} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'],
     { cwd: work, ...runAs },
   );
-  pg = { data, runAs };
   run('createdb', join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(pgPort), '-U', 'postgres', 'cruddur'], { ...runAs });
   const connectionUrl = `postgresql://postgres@127.0.0.1:${pgPort}/cruddur`;
   log(`postgres 127.0.0.1:${pgPort}`);
