@@ -7,7 +7,10 @@ const allowedHosts = ['.gitpod.io', '.github.dev', '.app.github.dev', 'frontend-
 
 export default defineConfig({
   plugins: [react()],
-  // Keep the CRA-era names: REACT_APP_BACKEND_URL, REACT_APP_CLIENT_ID, ...
+  // Keep the CRA-era names. Every REACT_APP_* variable is baked into the build
+  // (read by src/lib/config.js): REACT_APP_BACKEND_URL, REACT_APP_AWS_PROJECT_REGION,
+  // REACT_APP_AWS_COGNITO_REGION, REACT_APP_AWS_USER_POOLS_ID, REACT_APP_CLIENT_ID,
+  // REACT_APP_AWS_COGNITO_ENDPOINT. Dockerfile.prod passes each as a build arg.
   envPrefix: 'REACT_APP_',
   server: { host: '0.0.0.0', port: 3000, strictPort: true, allowedHosts },
   preview: { host: '0.0.0.0', port: 3000, strictPort: true, allowedHosts },

@@ -79,6 +79,13 @@ describe('readConfig', () => {
     expect(c.backendUrl).toBe('https://4567-x.gitpod.io');
   });
 
+  it("reads the Cognito endpoint; empty means AWS's own", () => {
+    expect(readConfig({}).cognitoEndpoint).toBe('');
+    expect(readConfig({ REACT_APP_AWS_COGNITO_ENDPOINT: ' http://127.0.0.1:5000 ' }).cognitoEndpoint).toBe(
+      'http://127.0.0.1:5000',
+    );
+  });
+
   it('defaults the backend to localhost:4567', () => {
     expect(readConfig({}).backendUrl).toBe('http://localhost:4567');
   });

@@ -7,16 +7,43 @@ if (typeof globalThis.global === 'undefined') globalThis.global = globalThis;
 
 const sdkPromise = import('amazon-cognito-identity-js');
 
+// Cognito's own messages for some errors are written for developers
+// ("1 validation error detected: Value at 'password' failed to satisfy
+// constraint: ..."); these read better on a form. The code stays on the error
+// (the sign-in page sends UserNotConfirmedException to the confirm page).
+const FRIENDLY = {
+  UsernameExistsException: () => 'An account with this email already exists: sign in instead, or use "Forgot password?".',
+  UserNotFoundException: () => 'There is no account with this email.',
+  InvalidPasswordException: (m) =>
+    `This password is too weak${m ? `: ${m.replace(/^Password did not conform with policy:\s*/i, '')}` : '.'}`,
+  CodeMismatchException: () => 'That confirmation code is wrong: check the email and try again.',
+  ExpiredCodeException: () => 'That code has expired: ask for a new one with "Resend code".',
+  TooManyRequestsException: () => 'Too many attempts: wait a minute and try again.',
+  LimitExceededException: () => 'Too many attempts: wait a few minutes and try again.',
+  TooManyFailedAttemptsException: () => 'Too many failed attempts: wait a few minutes and try again.',
+  ResourceNotFoundException: (m) =>
+    `Sign-in is misconfigured for this deployment: Cognito does not know its user pool or app client (${m}).`,
+  // A pre-sign-up trigger's own text, without "PreSignUp failed with error".
+  UserLambdaValidationException: (m) =>
+    m ? `${m.replace(/^\w+ failed with error\s*/i, '').replace(/\.$/, '')}.` : 'Sign-up was refused.',
+  InvalidParameterException: (m) =>
+    /password/i.test(m)
+      ? 'This password is not accepted: too short, or with characters Cognito does not allow.'
+      : `Cognito refused the request: ${m}`,
+};
+
 function toError(err) {
   const code = err && err.code;
-  if (code === 'NetworkError' || (err && err.message === 'Network error')) {
-    const e = new Error(`Could not reach Amazon Cognito (${(err && err.message) || 'network error'})`);
+  const message = (err && err.message) || '';
+  if (code === 'NetworkError' || message === 'Network error') {
+    const e = new Error(`Could not reach Amazon Cognito (${message || 'network error'})`);
     e.code = 'NetworkError';
     return e;
   }
-  if (err instanceof Error) return err;
-  const e = new Error((err && err.message) || String(err));
+  const friendly = code && FRIENDLY[code] ? FRIENDLY[code](message) : null;
+  const e = new Error(friendly || message || String(err));
   if (code) e.code = code;
+  e.cognitoMessage = message;
   return e;
 }
 
@@ -30,10 +57,16 @@ function userFromSession(session) {
   };
 }
 
-export async function createCognito({ userPoolId, clientId }) {
+export async function createCognito({ userPoolId, clientId, cognitoEndpoint = '' }) {
   const sdk = await sdkPromise;
   const { CognitoUserPool, CognitoUser, AuthenticationDetails, CognitoUserAttribute } = sdk;
-  const pool = new CognitoUserPool({ UserPoolId: userPoolId, ClientId: clientId });
+  // Without `endpoint` the SDK derives AWS's regional endpoint from the pool id;
+  // REACT_APP_AWS_COGNITO_ENDPOINT points it at another Cognito (moto in the sandbox).
+  const pool = new CognitoUserPool({
+    UserPoolId: userPoolId,
+    ClientId: clientId,
+    ...(cognitoEndpoint ? { endpoint: cognitoEndpoint } : {}),
+  });
   const userFor = (email) => new CognitoUser({ Username: email.trim(), Pool: pool });
 
   function getSession() {
@@ -60,6 +93,9 @@ export async function createCognito({ userPoolId, clientId }) {
     signIn(email, password) {
       const user = userFor(email);
       const details = new AuthenticationDetails({ Username: email.trim(), Password: password });
+      // SRP (the SDK's default, said explicitly): the password never leaves the
+      // browser. moto answers it with the same PASSWORD_VERIFIER challenge as AWS.
+      user.setAuthenticationFlowType('USER_SRP_AUTH');
       return new Promise((resolve, reject) => {
         user.authenticateUser(details, {
           onSuccess: (session) => resolve(userFromSession(session)),
@@ -71,6 +107,9 @@ export async function createCognito({ userPoolId, clientId }) {
         });
       });
     },
+    // As the original Cruddur: the email is the user name, and the attributes carry
+    // what the backend copies into its users row on the first signed-in request
+    // (GetUser): name -> display name, preferred_username -> handle, email.
     signUp({ name, email, handle, password }) {
       const attributes = [
         new CognitoUserAttribute({ Name: 'name', Value: name.trim() }),

@@ -19,6 +19,10 @@ export function readConfig(env = import.meta.env) {
     cognitoRegion: clean(env.REACT_APP_AWS_COGNITO_REGION),
     userPoolId,
     clientId,
+    // Where amazon-cognito-identity-js sends its calls. Empty means AWS's
+    // regional endpoint (https://cognito-idp.<pool region>.amazonaws.com/);
+    // a URL points it elsewhere, e.g. the sandbox's moto server.
+    cognitoEndpoint: clean(env.REACT_APP_AWS_COGNITO_ENDPOINT),
     // Sign-in needs both ids; without them the app runs read-only.
     authConfigured: Boolean(userPoolId && clientId),
   };

@@ -86,6 +86,14 @@ export function SignInPage() {
   );
 }
 
+/** The handle as the backend stores it: no leading "@", lower case. */
+export function normalizeHandle(handle) {
+  return handle.trim().replace(/^@+/, '').toLowerCase();
+}
+
+// Same fields as the original Cruddur's sign-up page. Cognito keeps them as the
+// user's attributes (name, email, preferred_username); the API creates the
+// Cruddur user from them on the first signed-in request.
 export function SignUpPage() {
   const auth = useAuth();
   const navigate = useNavigate();
@@ -96,10 +104,13 @@ export function SignUpPage() {
   const submit = (e) => {
     e.preventDefault();
     run(async () => {
-      const { confirmed } = await auth.signUp(fields);
-      navigate(
-        confirmed ? `/signin?email=${encodeURIComponent(fields.email)}` : `/confirm?email=${encodeURIComponent(fields.email)}`,
-      );
+      const handle = normalizeHandle(fields.handle);
+      if (!/^[a-z0-9_]{1,32}$/.test(handle)) {
+        throw new Error('The username may hold only letters, digits and _ (at most 32).');
+      }
+      const email = fields.email.trim();
+      const { confirmed } = await auth.signUp({ ...fields, email, handle });
+      navigate(confirmed ? `/signin?email=${encodeURIComponent(email)}` : `/confirm?email=${encodeURIComponent(email)}`);
     });
   };
   return (
@@ -108,7 +119,16 @@ export function SignUpPage() {
       <form className="auth-form" onSubmit={submit}>
         <Field label="Name" autoComplete="name" value={fields.name} onChange={set('name')} />
         <Field label="Email" type="email" autoComplete="email" value={fields.email} onChange={set('email')} />
-        <Field label="Username" autoComplete="nickname" pattern="[A-Za-z0-9_]{1,32}" title="Letters, digits and _" value={fields.handle} onChange={set('handle')} />
+        <Field
+          label="Username"
+          autoComplete="nickname"
+          autoCapitalize="none"
+          spellCheck={false}
+          pattern="@?[A-Za-z0-9_]{1,32}"
+          title="Letters, digits and _ (at most 32); this is your @handle"
+          value={fields.handle}
+          onChange={set('handle')}
+        />
         <Field label="Password" type="password" autoComplete="new-password" minLength={8} value={fields.password} onChange={set('password')} />
         <ErrorAlert error={error} />
         <button type="submit" disabled={busy}>

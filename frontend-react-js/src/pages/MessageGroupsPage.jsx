@@ -17,7 +17,7 @@ export function MessageGroups() {
     <ul className="message-groups">
       {groups.map((g) => (
         <li key={g.uuid}>
-          <Link to={`/messages/${encodeURIComponent(g.uuid)}`} className="message-group">
+          <Link to={`/messages/${encodeURIComponent(g.uuid)}`} className="message-group" data-testid="message-group">
             <span className="display-name">{g.display_name || g.handle}</span>
             <span className="handle">@{g.handle}</span>
             <span className="time">{timeAgo(g.created_at)}</span>
