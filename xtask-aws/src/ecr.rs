@@ -7,7 +7,8 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
 
-use xtask::exec::{cmd, BadInput};
+use xtask::errors::BadInput;
+use xtask::exec::cmd;
 use xtask::flags::{BaseImages, PushArgs};
 use xtask::services::{Selection, Service, PYTHON_BASE};
 use xtask::{docker, util, Ctx};

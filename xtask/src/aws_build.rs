@@ -13,7 +13,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::{cmd, Cmd, Failed, Stream};
+use crate::errors::Failed;
+use crate::exec::{cmd, Cmd, Stream};
 
 /// What a cold build costs on the project's 2-core machine, for the notice.
 const FIRST_BUILD: &str = "about 2 minutes on 2 cores";
@@ -57,7 +58,7 @@ pub fn ensure_built(ctx: &Ctx) -> Result<PathBuf> {
             "compiling the AWS part of the tool, xtask-aws (the first time only: {FIRST_BUILD}; later runs start at once)"
         );
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::util::cargo();
     let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
     let build = cmd(&cargo)
         .args(["build", "--bin", "xtask-aws", "--manifest-path"])
@@ -105,7 +106,7 @@ pub fn run(ctx: &Ctx, args: &[&str], env: &[(&str, String)]) -> Result<()> {
         Some(Failed {
             code: Some(2),
             summary,
-        }) => crate::exec::BadInput(summary.clone()).into(),
+        }) => crate::errors::BadInput(summary.clone()).into(),
         _ => e,
     })
 }

@@ -81,7 +81,7 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// `cargo xtask …` pointed at the bench's sandbox.
     fn tool(&self, args: &[&str]) -> Cmd {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let cargo = crate::util::cargo();
         self.on_sandbox(
             cmd(&cargo)
                 .arg("xtask")
@@ -112,7 +112,7 @@ impl Bench<'_> {
 
 pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     if args.runs == 0 {
-        bail!(crate::exec::BadInput("--runs must be at least 1".into()));
+        bail!(crate::errors::BadInput("--runs must be at least 1".into()));
     }
     let dir = ctx.root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -173,7 +173,7 @@ fn cold_rows(b: &Bench) -> Result<()> {
         .arg(b.ctx.root.display().to_string())
         .arg(clone.display().to_string())
         .read(b.ctx)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::util::cargo();
     let in_clone = |args: &[&str]| {
         let c = cmd(&cargo)
             .arg("xtask")

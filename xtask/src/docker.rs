@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::{cmd, BadInput, Cmd};
+use crate::errors::BadInput;
+use crate::exec::{cmd, Cmd};
 use crate::flags::{BaseImages, BuildArgs, RunArgs, UpArgs};
 use crate::services::{self, BaseImage, Service, ALL_BASE_IMAGES, NETWORK};
 use crate::{env, poll, util};

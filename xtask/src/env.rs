@@ -4,17 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use askama::Template;
 
 use crate::ctx::Ctx;
-use crate::exec::BadInput;
+use crate::errors::BadInput;
 use crate::flags::EnvArgs;
 use crate::services::{Service, BACKEND, FRONTEND};
+use crate::util::write_atomic;
 
 pub const DEFAULT_CONNECTION_URL: &str = "postgresql://postgres:password@db:5432/cruddur";
 pub const DEFAULT_DYNAMODB_ENDPOINT: &str = "http://dynamodb-local:8000";
@@ -384,32 +383,6 @@ fn check_up_to_date(ctx: &Ctx, rendered: &[(&'static Service, String)]) -> Resul
     Ok(())
 }
 
-/// Writes through a temporary file in the same folder and a rename, so a
-/// reader never sees half a file; the file is readable by its owner only.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().context("path has no parent folder")?;
-    let name = path
-        .file_name()
-        .context("path has no file name")?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
-}
-
 /// Reads an env file we wrote (KEY=VALUE lines, values verbatim).
 pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>> {
     let text =
@@ -584,22 +557,5 @@ mod tests {
             );
             assert!(!msg.contains(bad), "secret echoed: {msg}");
         }
-    }
-
-    #[test]
-    fn atomic_write_replaces_the_file_with_mode_0600() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backend-flask.env");
-        std::fs::write(&path, "old").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_atomic(&path, b"A=1\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=1\n");
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temp file left behind");
     }
 }

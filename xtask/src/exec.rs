@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::ctx::Ctx;
+use crate::errors::{DockerDaemonDown, Failed};
 
 /// One external command. Built up with the methods below, then run.
 #[derive(Debug, Clone, Default)]
@@ -381,47 +382,6 @@ impl Cmd {
             .join(" ")
     }
 }
-
-/// Bad usage or bad input (unknown service, missing variables, malformed
-/// infra file): the tool exits with status 2 instead of 1.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for BadInput {}
-
-/// A command ran and exited non-zero.
-#[derive(Debug)]
-pub struct Failed {
-    pub summary: String,
-    /// The program's exit code (None: killed by a signal).
-    pub code: Option<i32>,
-}
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.summary)
-    }
-}
-impl std::error::Error for Failed {}
-
-#[derive(Debug)]
-pub struct DockerDaemonDown;
-
-impl std::fmt::Display for DockerDaemonDown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "the docker daemon is not running: start it (`sudo systemctl start docker`, or as root \
-             `dockerd --storage-driver=vfs --iptables=false --bridge=none &`; \
-             `CI=true cargo xtask sandbox up` starts one for you)",
-        )
-    }
-}
-impl std::error::Error for DockerDaemonDown {}
 
 fn daemon_unreachable(output: &str) -> bool {
     output.contains("Cannot connect to the Docker daemon")

@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod demo;
 pub mod docker;
 pub mod env;
+pub mod errors;
 pub mod exec;
 pub mod flags;
 pub mod infra;
@@ -25,7 +26,7 @@ pub mod watch;
 use std::process::ExitCode;
 
 pub use ctx::Ctx;
-use exec::BadInput;
+use errors::BadInput;
 use flags::LocalCommand;
 
 /// Runs a command that needs no AWS SDK (both builds call this).

@@ -133,10 +133,6 @@ impl Service {
         root.join("infra/services")
             .join(format!("{}.json", self.name))
     }
-    /// The container name `run` gives the container (one per service).
-    pub fn container_name(&self) -> String {
-        format!("{}-run", self.name)
-    }
 }
 
 impl PartialEq for Service {

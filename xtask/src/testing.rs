@@ -111,12 +111,8 @@ fn backend_tests(ctx: &Ctx) -> Result<()> {
         .run(ctx)
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
-    cmd(&cargo())
+    cmd(&crate::util::cargo())
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(scope.iter().copied())
         .args(extra.iter().cloned())
@@ -126,7 +122,7 @@ fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
 
 /// The AWS build's own unit tests (a workspace of its own).
 fn aws_unit_tests(ctx: &Ctx) -> Result<()> {
-    cmd(&cargo())
+    cmd(&crate::util::cargo())
         .args(["nextest", "run", "--no-fail-fast", "--manifest-path"])
         .arg(
             ctx.tool_root

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::exec::BadInput;
+use crate::errors::BadInput;
 use crate::flags::Settings;
 
 pub use normalize::{normalize_service_pair, normalize_task_definition};

@@ -21,7 +21,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::ctx::Ctx;
-use crate::env::write_atomic;
+use crate::util::write_atomic;
 use crate::exec::cmd;
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
