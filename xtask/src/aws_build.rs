@@ -110,3 +110,86 @@ pub fn run(ctx: &Ctx, args: &[&str], env: &[(&str, String)]) -> Result<()> {
         _ => e,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+    }
+
+    /// name -> versions, from a Cargo.lock.
+    fn locked(path: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut name = None;
+        for line in text.lines() {
+            if let Some(n) = line.strip_prefix("name = ") {
+                name = Some(n.trim_matches('"').to_string());
+            } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+                out.entry(n)
+                    .or_default()
+                    .insert(v.trim_matches('"').to_string());
+            }
+        }
+        out
+    }
+
+    /// The AWS build reuses the light build's compiled crates only when its
+    /// lock picks the same version of every crate the library is built with.
+    #[test]
+    fn the_aws_lock_has_every_crate_of_the_library_at_the_same_version() {
+        let out = std::process::Command::new(crate::util::cargo())
+            .args([
+                "tree",
+                "--offline",
+                "-p",
+                "xtask",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+            ])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let aws = locked("xtask-aws/Cargo.lock");
+        let tree = String::from_utf8_lossy(&out.stdout);
+        let differing: BTreeSet<String> = tree
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let (name, version) = (words.next()?, words.next()?.trim_start_matches('v'));
+                (name != "xtask" && !aws.get(name).is_some_and(|v| v.contains(version)))
+                    .then(|| format!("{name} {version}"))
+            })
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "not in xtask-aws/Cargo.lock: {differing:?}"
+        );
+    }
+
+    /// A different dev profile would rebuild every shared crate.
+    #[test]
+    fn both_workspaces_build_with_the_same_dev_profile() {
+        let profile = |path: &str| {
+            let text = std::fs::read_to_string(root().join(path)).unwrap();
+            text.split("[profile.dev]")
+                .nth(1)
+                .expect("a [profile.dev] section")
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(profile("Cargo.toml"), profile("xtask-aws/Cargo.toml"));
+    }
+}

@@ -41,4 +41,3 @@ impl std::fmt::Display for DockerDaemonDown {
     }
 }
 impl std::error::Error for DockerDaemonDown {}
-

@@ -217,8 +217,12 @@ impl Cmd {
         });
         let started = Instant::now();
         let mut lines = Vec::new();
-        let wait = how.heartbeat.unwrap_or(Duration::from_secs(3600));
+        // A heartbeat is due after `every` without a line *shown*: hidden
+        // lines (going to the log) do not tell the user anything.
+        let every = how.heartbeat.unwrap_or(Duration::from_secs(3600));
+        let mut last_shown = Instant::now();
         loop {
+            let wait = every.saturating_sub(last_shown.elapsed());
             match rx.recv_timeout(wait) {
                 Ok(raw) => {
                     let line = self.redacted(&plain_line(&raw));
@@ -227,15 +231,20 @@ impl Cmd {
                     }
                     if (how.show)(&line) {
                         emit(&line);
+                        last_shown = Instant::now();
                     }
                     lines.push(line);
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => emit(&format!(
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if how.heartbeat.is_some() && last_shown.elapsed() >= every {
+                emit(&format!(
                     "... `{}` still running ({:.0}s)",
                     self.short_display(),
                     started.elapsed().as_secs_f64()
-                )),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                ));
+                last_shown = Instant::now();
             }
         }
         read_thread
@@ -552,6 +561,34 @@ mod tests {
         let beats = shown.iter().filter(|l| l.contains("still running")).count();
         assert!(beats >= 2, "{shown:?}");
         assert_eq!(shown.last().map(String::as_str), Some("done"));
+    }
+
+    /// Output that goes only to the log is silence on the terminal.
+    #[test]
+    fn hidden_output_does_not_hold_back_the_heartbeat() {
+        let ctx = Ctx {
+            dry_run: false,
+            ..dry()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("chatty.log");
+        let shown = std::sync::Mutex::new(Vec::new());
+        let sink = |line: &str| shown.lock().unwrap().push(line.to_string());
+        cmd("sh")
+            .args(["-c", "for i in $(seq 1 24); do echo $i; sleep 0.5; done"])
+            .stream(
+                &ctx,
+                &Stream {
+                    show: &|_| false,
+                    log: Some(&log),
+                    heartbeat: Some(Duration::from_secs(5)),
+                    sink: Some(&sink),
+                    ..Stream::effect()
+                },
+            )
+            .unwrap();
+        let beats = shown.into_inner().unwrap();
+        assert!(beats.len() >= 2, "{beats:?}");
     }
 
     #[test]

@@ -21,10 +21,10 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::ctx::Ctx;
-use crate::util::write_atomic;
 use crate::exec::cmd;
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
+use crate::util::write_atomic;
 use crate::{docker, poll, util};
 pub use base_images::ensure_base_images;
 use processes::Part;

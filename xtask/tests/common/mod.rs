@@ -28,6 +28,12 @@ const SCRUBBED_PREFIXES: &[&str] = &[
 pub fn xtask(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
     c.args(args).current_dir(repo_root());
+    scrub(&mut c);
+    c
+}
+
+/// Removes the caller's AWS and Cruddur settings from `c`'s environment.
+pub fn scrub(c: &mut Command) {
     for (k, _) in std::env::vars() {
         if SCRUBBED_PREFIXES.iter().any(|p| k.starts_with(p)) {
             c.env_remove(&k);
@@ -37,7 +43,6 @@ pub fn xtask(args: &[&str]) -> Command {
     c.env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
     c.env("AWS_EC2_METADATA_DISABLED", "true");
-    c
 }
 
 pub struct Run {
