@@ -180,10 +180,16 @@ pub async fn push_service(
             service.short
         )));
     }
+    let registry = aws.registry(ctx).await?;
+    if !ctx.dry_run {
+        if let Some(api_url) = docker::image_label(ctx, &local, docker::API_URL_LABEL)? {
+            docker::refuse_local_api_for_ecr(&registry, &api_url, &local)?;
+        }
+    }
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let mut pushed = Pushed {
         service,
-        repository: format!("{}/{}", aws.registry(ctx).await?, service.repo()),
+        repository: format!("{registry}/{}", service.repo()),
         commit_tag: util::git_tag(ctx)?,
         extra_tags: extra_tags.to_vec(),
         digest: String::new(),

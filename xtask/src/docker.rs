@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::ctx::sdk_region_from_env;
 use crate::ctx::Ctx;
 use crate::errors::BadInput;
 use crate::exec::{cmd, Cmd};
 use crate::flags::{BaseImages, BuildArgs, RunArgs, UpArgs};
-use crate::services::{self, BaseImage, Service, ALL_BASE_IMAGES, NETWORK};
+use crate::services::{self, Baked, BaseImage, Service, ALL_BASE_IMAGES, BACKEND, NETWORK};
 use crate::{env, poll, util};
 
 fn docker() -> Cmd {
@@ -49,49 +50,97 @@ pub fn public_tag(image: &BaseImage) -> &'static str {
         .map_or("latest", |(_, tag)| tag)
 }
 
-/// Build args every image of `service` gets: its base images, and the values
-/// it bakes in at build time (from the environment, else its env file).
-fn build_args(
-    ctx: &Ctx,
-    service: &'static Service,
-    extra: &[(String, String)],
-) -> Result<BTreeMap<String, String>> {
-    let mut args: BTreeMap<String, String> = service
+/// Build args every image of `service` gets: its base images, and for a prod
+/// image the settings it bakes in.
+fn build_args(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = service
         .base_images
         .iter()
         .map(|b| (b.arg.to_string(), base_image(ctx, b)))
         .collect();
-    if !service.build_args_from_env.is_empty() {
-        let file = ensure_env_file(ctx, service)?;
-        for &key in service.build_args_from_env {
-            let value = std::env::var(key)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| file.get(key).cloned());
-            args.insert(key.to_string(), value.unwrap_or_default());
+    if !args.dev {
+        for (arg, from) in service.baked {
+            out.insert((*arg).to_string(), baked(ctx, *from));
         }
     }
-    args.extend(extra.iter().cloned());
-    Ok(args)
+    out.extend(args.build_arg.iter().cloned());
+    out
 }
 
-/// The service's env file as written by `cargo xtask env`, generated first
-/// when missing.
-fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<BTreeMap<String, String>> {
-    let path = service.env_file(&ctx.root);
-    if path.exists() {
-        return env::read_env_file(&path);
+/// A baked setting's value. The API address defaults to where `cargo xtask
+/// run backend` answers (Gitpod, Codespaces or localhost), for local runs.
+pub fn baked(ctx: &Ctx, from: Baked) -> String {
+    let s = &ctx.settings;
+    match from {
+        Baked::ApiUrl => s
+            .backend_url
+            .clone()
+            .unwrap_or_else(|| env::public_url(&env::process_env, BACKEND.port)),
+        Baked::Region => sdk_region_from_env().unwrap_or_default(),
+        Baked::UserPoolId => s.cognito_user_pool_id.clone().unwrap_or_default(),
+        Baked::ClientId => s.cognito_client_id.clone().unwrap_or_default(),
+        Baked::CognitoEndpoint => s.cognito_endpoint.clone().unwrap_or_default(),
     }
-    if ctx.dry_run {
-        let rendered = env::render(&[service], &env::process_env, false)?;
-        return Ok(env::parse_env_text(&rendered[0].1));
+}
+
+/// The label a prod image carries with the API address it calls, so a push
+/// can refuse an image built for a laptop.
+pub const API_URL_LABEL: &str = "org.cruddur.api-url";
+
+/// An address only a developer's machine answers on.
+pub fn is_local_address(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "0.0.0.0"
+        || host == "[::1]"
+        || host.ends_with(".gitpod.io")
+        || host.ends_with(".github.dev")
+        || host.ends_with(".app.github.dev")
+}
+
+/// A real ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com`).
+pub fn is_real_ecr(registry: &str) -> bool {
+    registry.contains(".dkr.ecr.") && registry.ends_with(".amazonaws.com")
+}
+
+/// Refuses a prod image calling a local API address bound for a real ECR.
+pub fn refuse_local_api_for_ecr(registry: &str, api_url: &str, image: &str) -> Result<()> {
+    if is_real_ecr(registry) && is_local_address(api_url) {
+        bail!(BadInput(format!(
+            "{image} calls the API at {api_url}, which only a developer's machine answers; \
+             it is bound for {registry}: set CRUDDUR_BACKEND_URL to the API's public address and build again"
+        )));
     }
-    println!("{} is missing: generating it", path.display());
-    env::write(ctx, &[service])?;
-    env::read_env_file(&path)
+    Ok(())
+}
+
+/// `run` reads the service's env file: written first when missing.
+fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
+    if !service.env_file(&ctx.root).exists() {
+        println!(
+            "{} is missing: generating it",
+            service.env_file(&ctx.root).display()
+        );
+        env::write(ctx, &[service])?;
+    }
+    Ok(())
 }
 
 pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> Result<Cmd> {
+    let build_args = build_args(ctx, service, args);
+    if let Some(api_url) = build_args.get("REACT_APP_BACKEND_URL") {
+        if let Some(registry) = ctx.registry_without_aws() {
+            refuse_local_api_for_ecr(&registry, api_url, &service.image(args.dev))?;
+        }
+    }
     let image = service.image(args.dev);
     let folder = service.folder(&ctx.root);
     let mut c = docker().arg("build").arg("--file").arg(
@@ -115,7 +164,13 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
     if args.no_cache {
         c = c.arg("--no-cache");
     }
-    for (k, v) in build_args(ctx, service, &args.build_arg)? {
+    if let Some(api_url) = build_args
+        .get("REACT_APP_BACKEND_URL")
+        .filter(|_| !args.dev)
+    {
+        c = c.arg("--label").arg(format!("{API_URL_LABEL}={api_url}"));
+    }
+    for (k, v) in build_args {
         c = c.arg("--build-arg").arg(format!("{k}={v}"));
     }
     Ok(c.arg(folder.display().to_string()))
@@ -351,6 +406,16 @@ fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
     Ok(())
 }
 
+/// A label of a local image (None: no such label).
+pub fn image_label(ctx: &Ctx, image: &str, label: &str) -> Result<Option<String>> {
+    let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
+    let value = docker()
+        .args(["image", "inspect", "--format", &format, image])
+        .read(ctx)
+        .context("asking docker for the image's labels")?;
+    Ok(Some(value).filter(|v| !v.is_empty() && v != "<no value>"))
+}
+
 /// Does the local image exist? (push and deploy check before they start)
 pub fn image_exists(ctx: &Ctx, image: &str) -> Result<bool> {
     docker()
@@ -366,6 +431,29 @@ mod tests {
 
     fn ctx() -> Ctx {
         Ctx::for_tests()
+    }
+
+    #[test]
+    fn laptop_addresses_are_refused_for_a_real_ecr_only() {
+        for url in [
+            "http://localhost:4567",
+            "http://127.0.0.1:4790",
+            "https://4567-abc.ws-eu1.gitpod.io",
+            "https://x-4567.app.github.dev/",
+        ] {
+            assert!(is_local_address(url), "{url}");
+            let err = refuse_local_api_for_ecr("1234.dkr.ecr.us-east-1.amazonaws.com", url, "f")
+                .unwrap_err();
+            assert!(err.to_string().contains("CRUDDUR_BACKEND_URL"), "{err}");
+            assert!(refuse_local_api_for_ecr("127.0.0.1:4701", url, "f").is_ok());
+        }
+        assert!(!is_local_address("https://api.cruddur.com"));
+        assert!(refuse_local_api_for_ecr(
+            "1234.dkr.ecr.us-east-1.amazonaws.com",
+            "https://api.cruddur.com",
+            "f"
+        )
+        .is_ok());
     }
 
     #[test]

@@ -150,7 +150,8 @@ pub struct Settings {
     /// The front end's public address: the backend's CORS origin in ECS.
     #[arg(long, global = true, env = "CRUDDUR_FRONTEND_URL", value_name = "URL")]
     pub frontend_url: Option<String>,
-    /// The API's public address in ECS.
+    /// The API's public address: baked into the prod front end, the backend's own URL in ECS
+    /// (default: where `cargo xtask run backend` answers).
     #[arg(long, global = true, env = "CRUDDUR_BACKEND_URL", value_name = "URL")]
     pub backend_url: Option<String>,
     /// Cognito user pool the deployed services sign in with.
@@ -169,6 +170,14 @@ pub struct Settings {
         value_name = "ID"
     )]
     pub cognito_client_id: Option<String>,
+    /// Where the browser reaches Cognito (default: AWS's regional endpoint).
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_COGNITO_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub cognito_endpoint: Option<String>,
     /// The repository to act on (tests point it at a scratch copy).
     #[arg(long, global = true, env = "CRUDDUR_ROOT", hide = true)]
     pub root: Option<PathBuf>,
@@ -208,6 +217,7 @@ impl Settings {
             "AWS_COGNITO_USER_POOL_CLIENT_ID",
             self.cognito_client_id.clone(),
         );
+        put("CRUDDUR_COGNITO_ENDPOINT", self.cognito_endpoint.clone());
         put(
             "CRUDDUR_ROOT",
             self.root.as_ref().map(|r| r.display().to_string()),

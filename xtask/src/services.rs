@@ -46,6 +46,19 @@ pub const POSTGRES_BASE: BaseImage = BaseImage {
 pub const ALL_BASE_IMAGES: [&BaseImage; 4] =
     [&PYTHON_BASE, &NODE_BASE, &NGINX_BASE, &POSTGRES_BASE];
 
+/// A setting a prod image bakes in at build time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baked {
+    /// The API's public address (`CRUDDUR_BACKEND_URL`).
+    ApiUrl,
+    /// The AWS region (the SDK's `AWS_REGION`).
+    Region,
+    UserPoolId,
+    ClientId,
+    /// Where the browser reaches Cognito (`CRUDDUR_COGNITO_ENDPOINT`; empty: AWS's).
+    CognitoEndpoint,
+}
+
 #[derive(Debug)]
 pub struct Service {
     /// Short name on the command line.
@@ -58,9 +71,9 @@ pub struct Service {
     pub dockerfile_prod: &'static str,
     pub dockerfile_dev: &'static str,
     pub base_images: &'static [&'static BaseImage],
-    /// Variables of the env file that the image needs at build time
-    /// (the React build bakes them into the static bundle).
-    pub build_args_from_env: &'static [&'static str],
+    /// Build args the prod image bakes into itself (the React build puts
+    /// them into the static bundle), each from a setting, never a dev env file.
+    pub baked: &'static [(&'static str, Baked)],
 }
 
 pub const BACKEND: Service = Service {
@@ -71,7 +84,7 @@ pub const BACKEND: Service = Service {
     dockerfile_prod: "Dockerfile.prod",
     dockerfile_dev: "Dockerfile",
     base_images: &[&PYTHON_BASE],
-    build_args_from_env: &[],
+    baked: &[],
 };
 
 pub const FRONTEND: Service = Service {
@@ -82,12 +95,13 @@ pub const FRONTEND: Service = Service {
     dockerfile_prod: "Dockerfile.prod",
     dockerfile_dev: "Dockerfile",
     base_images: &[&NODE_BASE, &NGINX_BASE],
-    build_args_from_env: &[
-        "REACT_APP_BACKEND_URL",
-        "REACT_APP_AWS_PROJECT_REGION",
-        "REACT_APP_AWS_COGNITO_REGION",
-        "REACT_APP_AWS_USER_POOLS_ID",
-        "REACT_APP_CLIENT_ID",
+    baked: &[
+        ("REACT_APP_BACKEND_URL", Baked::ApiUrl),
+        ("REACT_APP_AWS_PROJECT_REGION", Baked::Region),
+        ("REACT_APP_AWS_COGNITO_REGION", Baked::Region),
+        ("REACT_APP_AWS_USER_POOLS_ID", Baked::UserPoolId),
+        ("REACT_APP_CLIENT_ID", Baked::ClientId),
+        ("REACT_APP_AWS_COGNITO_ENDPOINT", Baked::CognitoEndpoint),
     ],
 };
 
