@@ -10,6 +10,7 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 use tokio::sync::OnceCell;
 
+use xtask::produced::Produced;
 use xtask::Ctx;
 
 pub struct Aws {
@@ -67,13 +68,13 @@ impl Aws {
     }
 
     /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
-    pub async fn account(&self, ctx: &Ctx) -> Result<String> {
+    pub async fn account(&self, ctx: &Ctx) -> Result<Produced<String>> {
         if let Some(id) = &ctx.settings.account {
-            return Ok(id.clone());
+            return Ok(Produced::Value(id.clone()));
         }
         if ctx.dry_run {
             ctx.announce("sts GetCallerIdentity");
-            return Ok("<account>".to_string());
+            return Ok(Produced::planned("account STS reports"));
         }
         let id = self
             .account
@@ -87,10 +88,11 @@ impl Aws {
                     .ok_or_else(|| anyhow!("STS returned no account id"))
             })
             .await?;
-        Ok(id.clone())
+        Ok(Produced::Value(id.clone()))
     }
 
-    /// The registry images are pushed to and task definitions pull from.
+    /// The registry images are pushed to and task definitions pull from
+    /// (written out for docker's command lines, planned or not).
     pub async fn registry(&self, ctx: &Ctx) -> Result<String> {
         if let Some(registry) = &ctx.settings.registry {
             return Ok(registry.clone());

@@ -7,9 +7,12 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
 
+use xshell::cmd;
 use xtask::errors::BadInput;
-use xtask::exec::cmd;
+use xtask::exec::{shell, Cmd};
 use xtask::flags::{BaseImages, PushArgs};
+use xtask::poll::Deadline;
+use xtask::produced::Produced;
 use xtask::services::{Selection, Service, PYTHON_BASE};
 use xtask::{docker, util, Ctx};
 
@@ -99,9 +102,12 @@ async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
     } else {
         auth_token(aws).await?
     };
-    cmd("docker")
-        .args(["login", "--username", &user, "--password-stdin", &registry])
-        .secret_stdin(password.clone())
+    let sh = shell()?;
+    Cmd::from(cmd!(
+        sh,
+        "docker login --username {user} --password-stdin {registry}"
+    ))
+    .secret_stdin(password.clone())
         .redact(password)
         .run_lines(ctx, "")
         .map_err(|e| {
@@ -138,14 +144,13 @@ async fn auth_token(aws: &Aws) -> Result<(String, String)> {
 /// What a push left in the registry.
 #[derive(Debug, Clone)]
 pub struct Pushed {
-    pub service: &'static Service,
     /// `<registry>/<repo>`
     pub repository: String,
     /// The git commit's tag (`abc1234`, or `abc1234-dirty`); `latest` is pushed too.
     pub commit_tag: String,
     /// `--tag` values.
     pub extra_tags: Vec<String>,
-    pub digest: String,
+    pub digest: Produced<String>,
 }
 
 impl Pushed {
@@ -188,11 +193,10 @@ pub async fn push_service(
     }
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let mut pushed = Pushed {
-        service,
         repository: format!("{registry}/{}", service.repo()),
         commit_tag: util::git_tag(ctx)?,
         extra_tags: extra_tags.to_vec(),
-        digest: String::new(),
+        digest: Produced::planned("pushing"),
     };
     pushed.digest = push_tags(
         ctx,
@@ -203,13 +207,14 @@ pub async fn push_service(
         service.name,
     )
     .await?;
-    if !ctx.dry_run {
-        confirm_in_ecr(ctx, aws, &pushed).await?;
+    if let Produced::Value(digest) = &pushed.digest {
+        confirm_in_ecr(ctx, aws, service, digest).await?;
     }
     Ok(pushed)
 }
 
-/// Tags `local` as `repository:tag` for each tag and pushes them; returns the digest.
+/// Tags `local` as `repository:tag` for each tag and pushes them; returns the
+/// digest docker reports (planned in a dry run).
 async fn push_tags(
     ctx: &Ctx,
     aws: &Aws,
@@ -217,13 +222,14 @@ async fn push_tags(
     repository: &str,
     tags: &[String],
     label: &str,
-) -> Result<String> {
+) -> Result<Produced<String>> {
     let mut digest = None;
     let (mut uploaded, mut present) = (0, 0);
     let started = Instant::now();
     for tag in tags {
         let remote = format!("{repository}:{tag}");
-        cmd("docker").args(["tag", local, &remote]).run(ctx)?;
+        let sh = shell()?;
+        Cmd::from(cmd!(sh, "docker tag {local} {remote}")).run(ctx)?;
         let lines = push_with_login(ctx, aws, &remote, label).await?;
         uploaded += lines.iter().filter(|l| l.ends_with(": Pushed")).count();
         present += lines
@@ -233,7 +239,9 @@ async fn push_tags(
         digest = lines.iter().find_map(|l| parse_digest(l)).or(digest);
     }
     if ctx.dry_run {
-        return Ok("sha256:<digest>".into());
+        return Ok(Produced::planned(format!(
+            "digest docker push reports for {repository}"
+        )));
     }
     let digest = digest.context("docker push printed no digest")?;
     let shown_tags = tags.join(", ");
@@ -245,13 +253,14 @@ async fn push_tags(
             util::secs(started.elapsed())
         );
     }
-    Ok(digest)
+    Ok(Produced::Value(digest))
 }
 
 /// `docker push`, logging in first when docker has no (or stale) credentials.
 async fn push_with_login(ctx: &Ctx, aws: &Aws, remote: &str, label: &str) -> Result<Vec<String>> {
     let prefix = format!("[{label}] ");
-    let push = cmd("docker").args(["push", remote]);
+    let sh = shell()?;
+    let push = Cmd::from(cmd!(sh, "docker push {remote}"));
     match push.run_lines(ctx, &prefix) {
         Err(e) if needs_login(&format!("{e:#}")) => {
             println!("{label}: docker has no valid credentials for the registry; logging in");
@@ -281,25 +290,21 @@ fn parse_digest(line: &str) -> Option<String> {
 }
 
 /// ECR (moto, through the sandbox's bridge, a moment later) must list the digest docker printed.
-async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, pushed: &Pushed) -> Result<()> {
-    let started = Instant::now();
+async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
+    let deadline = Deadline::after(Duration::from_secs(15));
     loop {
-        let listed = image_digest(ctx, aws, pushed.service.repo(), "latest").await?;
-        if listed.as_deref() == Some(pushed.digest.as_str()) {
-            println!(
-                "{}: ECR lists {}:latest as {}",
-                pushed.service,
-                pushed.service.repo(),
-                pushed.digest
-            );
+        let listed = image_digest(ctx, aws, service.repo(), "latest")
+            .await?
+            .real()?;
+        if listed.as_deref() == Some(digest) {
+            println!("{service}: ECR lists {}:latest as {digest}", service.repo());
             return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(15) {
+        if deadline.expired() {
             bail!(
-                "ECR lists {}:latest as {} but docker pushed {}: is CRUDDUR_ECR_REGISTRY the registry of this account?",
-                pushed.service.repo(),
+                "ECR lists {}:latest as {} but docker pushed {digest}: is CRUDDUR_ECR_REGISTRY the registry of this account?",
+                service.repo(),
                 listed.unwrap_or_else(|| "nothing".into()),
-                pushed.digest
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -307,12 +312,19 @@ async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, pushed: &Pushed) -> Result<()> {
 }
 
 /// The digest ECR has for `repo:tag`, if any.
-pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result<Option<String>> {
+pub async fn image_digest(
+    ctx: &Ctx,
+    aws: &Aws,
+    repo: &str,
+    tag: &str,
+) -> Result<Produced<Option<String>>> {
     ctx.announce(&format!(
         "ecr DescribeImages repositoryName={repo} imageTag={tag}"
     ));
     if ctx.dry_run {
-        return Ok(Some("sha256:<digest>".into()));
+        return Ok(Produced::planned(format!(
+            "digest ECR lists for {repo}:{tag}"
+        )));
     }
     let result = aws
         .ecr()
@@ -322,12 +334,15 @@ pub async fn image_digest(ctx: &Ctx, aws: &Aws, repo: &str, tag: &str) -> Result
         .send()
         .await;
     match result {
-        Ok(out) => Ok(out
-            .image_details()
-            .first()
-            .and_then(|d| d.image_digest())
-            .map(str::to_string)),
-        Err(e) if matches!(error_code(&e), Some("ImageNotFoundException")) => Ok(None),
+        Ok(out) => Ok(Produced::Value(
+            out.image_details()
+                .first()
+                .and_then(|d| d.image_digest())
+                .map(str::to_string),
+        )),
+        Err(e) if matches!(error_code(&e), Some("ImageNotFoundException")) => {
+            Ok(Produced::Value(None))
+        }
         Err(e) if matches!(error_code(&e), Some("RepositoryNotFoundException")) => {
             bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
         }
@@ -348,7 +363,8 @@ pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
         BaseImages::Mirror | BaseImages::Public => PYTHON_BASE.public,
     };
     if !ctx.dry_run && !docker::image_exists(ctx, source)? {
-        cmd("docker").args(["pull", source]).run(ctx)?;
+        let sh = shell()?;
+        Cmd::from(cmd!(sh, "docker pull {source}")).run(ctx)?;
     }
     ensure_repo(ctx, &aws, repo, true).await?;
     let repository = format!("{}/{repo}", aws.registry(ctx).await?);

@@ -14,7 +14,8 @@ use anyhow::{anyhow, Context as _, Result};
 
 use crate::ctx::Ctx;
 use crate::errors::Failed;
-use crate::exec::{cmd, Cmd, Stream};
+use crate::exec::{shell, Cmd, Stream};
+use xshell::cmd;
 
 /// What a cold build costs on the project's 2-core machine, for the notice.
 const FIRST_BUILD: &str = "about 2 minutes on 2 cores";
@@ -32,8 +33,9 @@ pub fn run_this_command(ctx: &Ctx) -> Result<()> {
 /// commands a user would type); the settings go with it as its environment.
 pub fn command(ctx: &Ctx, args: &[&str]) -> Result<Cmd> {
     let binary = ensure_built(ctx)?;
-    let mut c = cmd(&binary.display().to_string())
-        .args(args.iter().copied())
+    let dry_run = ctx.dry_run.then_some("--dry-run");
+    let sh = shell()?;
+    let mut c = Cmd::from(cmd!(sh, "{binary} {dry_run...} {args...}"))
         .dir(&ctx.root)
         .env(
             "CARGO_MANIFEST_DIR",
@@ -41,9 +43,6 @@ pub fn command(ctx: &Ctx, args: &[&str]) -> Result<Cmd> {
         );
     for (name, value) in ctx.settings.to_env() {
         c = c.env(name, value);
-    }
-    if ctx.dry_run {
-        c = c.arg("--dry-run");
     }
     Ok(c)
 }
@@ -60,11 +59,11 @@ pub fn ensure_built(ctx: &Ctx) -> Result<PathBuf> {
     }
     let cargo = crate::util::cargo();
     let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
-    let build = cmd(&cargo)
-        .args(["build", "--bin", "xtask-aws", "--manifest-path"])
-        .arg(manifest.display().to_string())
-        .arg("--target-dir")
-        .arg(target.display().to_string());
+    let sh = shell()?;
+    let build = Cmd::from(cmd!(
+        sh,
+        "{cargo} build --bin xtask-aws --manifest-path {manifest} --target-dir {target}"
+    ));
     let stream = Stream {
         show: &|line: &str| !line.trim_start().starts_with("Finished "),
         to_stderr: true,

@@ -11,11 +11,12 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
-use crate::exec::{cmd, Cmd};
+use crate::exec::{shell, Cmd};
 use crate::flags::{BenchArgs, SandboxUpArgs, StateDirArg};
 use crate::infra;
 use crate::sandbox::{self, State};
 use crate::services::BACKEND;
+use xshell::cmd;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 struct Stats {
@@ -81,13 +82,8 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// `cargo xtask …` pointed at the bench's sandbox.
     fn tool(&self, args: &[&str]) -> Cmd {
-        let cargo = crate::util::cargo();
-        self.on_sandbox(
-            cmd(&cargo)
-                .arg("xtask")
-                .args(args.iter().copied())
-                .dir(&self.ctx.root),
-        )
+        let (sh, cargo) = (shell().expect("a working directory"), crate::util::cargo());
+        self.on_sandbox(Cmd::from(cmd!(sh, "{cargo} xtask {args...}")).dir(&self.ctx.root))
     }
 
     /// The sandbox's exports, and a docker credentials store of the bench's own.
@@ -168,17 +164,11 @@ fn cold_rows(b: &Bench) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let clone = tmp.join("repo");
-    cmd("git")
-        .args(["clone", "--quiet"])
-        .arg(b.ctx.root.display().to_string())
-        .arg(clone.display().to_string())
-        .read(b.ctx)?;
+    let (sh, root) = (shell()?, &b.ctx.root);
+    Cmd::from(cmd!(sh, "git clone --quiet {root} {clone}")).read(b.ctx)?;
     let cargo = crate::util::cargo();
     let in_clone = |args: &[&str]| {
-        let c = cmd(&cargo)
-            .arg("xtask")
-            .args(args.iter().copied())
-            .dir(&clone);
+        let c = Cmd::from(cmd!(sh, "{cargo} xtask {args...}")).dir(&clone);
         b.on_sandbox(c)
             .env("CARGO_TARGET_DIR", tmp.join("target").display().to_string())
             .env("CRUDDUR_ROOT", clone.display().to_string())
@@ -272,11 +262,8 @@ fn baseline(b: &Bench, script: &Path) -> Cmd {
         venv_bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    b.on_sandbox(
-        cmd("bash")
-            .arg(script.display().to_string())
-            .env("PATH", path),
-    )
+    let sh = shell().expect("a working directory");
+    b.on_sandbox(Cmd::from(cmd!(sh, "bash {script}")).env("PATH", path))
 }
 
 fn deploy_rows(b: &Bench, n: usize) -> Result<()> {

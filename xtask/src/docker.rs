@@ -7,25 +7,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::ctx::sdk_region_from_env;
-use crate::ctx::Ctx;
-use crate::errors::BadInput;
-use crate::exec::{cmd, Cmd};
-use crate::flags::{BaseImages, BuildArgs, RunArgs, UpArgs};
-use crate::services::{self, Baked, BaseImage, Service, ALL_BASE_IMAGES, BACKEND, NETWORK};
-use crate::{env, poll, util};
+use xshell::cmd;
 
-fn docker() -> Cmd {
-    cmd("docker")
-}
+use crate::ctx::{sdk_region_from_env, Ctx};
+use crate::errors::BadInput;
+use crate::exec::{shell, Cmd};
+use crate::flags::{BaseImages, BuildArgs, RunArgs};
+use crate::services::{Baked, BaseImage, Service, BACKEND, NETWORK};
+use crate::{env, poll, util};
 
 /// Fails with one line when docker is missing or its daemon is down.
 pub fn ensure_daemon(ctx: &Ctx) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
-    docker()
-        .args(["version", "--format", "{{.Server.Version}}"])
+    let (sh, format) = (shell()?, "{{.Server.Version}}");
+    Cmd::from(cmd!(sh, "docker version --format {format}"))
         .read(ctx)
         .map(drop)
 }
@@ -134,46 +131,44 @@ fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
     Ok(())
 }
 
+/// The `docker build` of one image. Describing it reads nothing and writes
+/// nothing: the values it bakes in come from the settings.
 pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> Result<Cmd> {
     let build_args = build_args(ctx, service, args);
-    if let Some(api_url) = build_args.get("REACT_APP_BACKEND_URL") {
-        if let Some(registry) = ctx.registry_without_aws() {
-            refuse_local_api_for_ecr(&registry, api_url, &service.image(args.dev))?;
-        }
+    let api_url = build_args
+        .get("REACT_APP_BACKEND_URL")
+        .filter(|_| !args.dev);
+    if let (Some(api_url), Some(registry)) = (api_url, ctx.registry_without_aws()) {
+        refuse_local_api_for_ecr(&registry, api_url, &service.image(args.dev))?;
     }
     let image = service.image(args.dev);
     let folder = service.folder(&ctx.root);
-    let mut c = docker().arg("build").arg("--file").arg(
-        folder
-            .join(service.dockerfile(args.dev))
-            .display()
-            .to_string(),
-    );
-    c = c.arg("--tag").arg(&image);
-    for tag in &args.tag {
+    let dockerfile = folder.join(service.dockerfile(args.dev));
+    let tags = args.tag.iter().flat_map(|tag| {
         let full = if tag.contains([':', '/']) {
             tag.clone()
         } else {
             format!("{image}:{tag}")
         };
-        c = c.arg("--tag").arg(full);
-    }
-    if let Some(network) = &ctx.settings.build_network {
-        c = c.arg("--network").arg(network);
-    }
-    if args.no_cache {
-        c = c.arg("--no-cache");
-    }
-    if let Some(api_url) = build_args
-        .get("REACT_APP_BACKEND_URL")
-        .filter(|_| !args.dev)
-    {
-        c = c.arg("--label").arg(format!("{API_URL_LABEL}={api_url}"));
-    }
-    for (k, v) in build_args {
-        c = c.arg("--build-arg").arg(format!("{k}={v}"));
-    }
-    Ok(c.arg(folder.display().to_string()))
+        ["--tag".to_string(), full]
+    });
+    let network = ctx
+        .settings
+        .build_network
+        .iter()
+        .flat_map(|n| ["--network".to_string(), n.clone()]);
+    let no_cache = args.no_cache.then_some("--no-cache");
+    let label = api_url.map(|url| format!("{API_URL_LABEL}={url}"));
+    let label = label.iter().flat_map(|l| ["--label", l.as_str()]);
+    let build_args = build_args
+        .iter()
+        .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]);
+    let sh = shell()?;
+    Ok(cmd!(
+        sh,
+        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {label...} {build_args...} {folder}"
+    )
+    .into())
 }
 
 pub fn build(ctx: &Ctx, args: &BuildArgs) -> Result<()> {
@@ -244,42 +239,47 @@ fn report_builds(
 }
 
 pub fn ensure_network(ctx: &Ctx) -> Result<()> {
-    let exists = !ctx.dry_run
-        && docker()
-            .args(["network", "inspect", NETWORK])
-            .succeeds(ctx)?;
+    let sh = shell()?;
+    let exists =
+        !ctx.dry_run && Cmd::from(cmd!(sh, "docker network inspect {NETWORK}")).succeeds(ctx)?;
     if !exists {
-        docker().args(["network", "create", NETWORK]).run(ctx)?;
+        Cmd::from(cmd!(sh, "docker network create {NETWORK}")).run(ctx)?;
     }
     Ok(())
 }
 
-pub fn run_command(ctx: &Ctx, service: &Service, args: &RunArgs, interactive: bool) -> Cmd {
-    let env_file = service.env_file(&ctx.root).display().to_string();
-    let port = format!("{0}:{0}", service.port);
-    let mut c = docker().args([
-        "run",
-        "--rm",
-        "--name",
-        service.name,
-        "--env-file",
-        &env_file,
-    ]);
-    c = c.args(["--network", NETWORK, "--publish", &port]);
-    if args.detach {
-        c = c.arg("--detach");
-    } else if interactive {
-        c = c.arg("-it").interactive();
-    }
-    c.arg(service.image(args.dev))
+/// `docker run` of a service's image, published on the loopback address
+/// unless `CRUDDUR_PUBLISH_ADDRESS` says otherwise.
+pub fn run_command(ctx: &Ctx, service: &Service, args: &RunArgs, interactive: bool) -> Result<Cmd> {
+    let env_file = service.env_file(&ctx.root);
+    let publish = format!("{0}:{1}:{1}", ctx.settings.publish_address(), service.port);
+    let name = service.name;
+    let mode = if args.detach {
+        Some("--detach")
+    } else {
+        interactive.then_some("-it")
+    };
+    let image = service.image(args.dev);
+    let sh = shell()?;
+    let c: Cmd = cmd!(
+        sh,
+        "docker run --rm --name {name} --env-file {env_file} --network {NETWORK} --publish {publish} {mode...} {image}"
+    )
+    .into();
+    Ok(if interactive && !args.detach {
+        c.interactive()
+    } else {
+        c
+    })
 }
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
     let service = args.service;
+    let name = service.name;
     ensure_daemon(ctx)?;
     if !ctx.dry_run {
         let image = service.image(args.dev);
-        if !docker().args(["image", "inspect", &image]).succeeds(ctx)? {
+        if !image_exists(ctx, &image)? {
             let dev = if args.dev { " --dev" } else { "" };
             bail!(BadInput(format!(
                 "no local image {image}: run `cargo xtask build {}{dev}` first",
@@ -288,16 +288,14 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
         }
         ensure_env_file(ctx, service)?;
         // A container of an earlier `run --detach` holds the name and the port.
-        if docker()
-            .args(["container", "inspect", service.name])
-            .succeeds(ctx)?
-        {
-            docker().args(["rm", "--force", service.name]).run(ctx)?;
+        let sh = shell()?;
+        if Cmd::from(cmd!(sh, "docker container inspect {name}")).succeeds(ctx)? {
+            Cmd::from(cmd!(sh, "docker rm --force {name}")).run(ctx)?;
         }
     }
     ensure_network(ctx)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    run_command(ctx, service, args, interactive).run(ctx)?;
+    run_command(ctx, service, args, interactive)?.run(ctx)?;
     if args.detach && !ctx.dry_run {
         wait_until_answering(ctx, service, Duration::from_secs(90))?;
     }
@@ -313,9 +311,9 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
         Ok(matches!(util::http_status(&url), Ok(200)).then_some(()))
     })
     .map_err(|e| {
-        let logs = docker()
-            .args(["logs", "--tail", "20", service.name])
-            .read(ctx)
+        let name = service.name;
+        let logs = shell()
+            .and_then(|sh| Cmd::from(cmd!(sh, "docker logs --tail 20 {name}")).read(ctx))
             .unwrap_or_default();
         e.context(format!(
             "last log lines:\n{logs}\n(see `docker logs {}`)",
@@ -323,94 +321,20 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
         ))
     })?;
     println!(
-        "{} answers on http://localhost:{} ({})",
+        "{} answers on http://{}:{} ({})",
         service.name,
+        ctx.settings.publish_address(),
         service.port,
         util::secs(started.elapsed())
     );
     Ok(())
 }
 
-/// docker compose v2 (`docker compose`) when the plugin is there, else v1.
-fn compose(ctx: &Ctx) -> Result<Cmd> {
-    let file = ctx.root.join("docker-compose.yml").display().to_string();
-    let v2 = !ctx.dry_run
-        && docker()
-            .args(["compose", "version"])
-            .succeeds(ctx)
-            .unwrap_or(false);
-    let base = if v2 || ctx.dry_run {
-        docker().arg("compose")
-    } else {
-        cmd("docker-compose")
-    };
-    let mut c = base
-        .args(["--file", &file, "--project-directory"])
-        .arg(ctx.root.display().to_string());
-    for image in ALL_BASE_IMAGES {
-        c = c.env(image.arg, base_image(ctx, image));
-    }
-    if let Some(network) = &ctx.settings.build_network {
-        c = c.env("CRUDDUR_BUILD_NETWORK", network);
-    }
-    Ok(c)
-}
-
-pub fn compose_up(ctx: &Ctx, args: UpArgs) -> Result<()> {
-    ensure_daemon(ctx)?;
-    env::write(ctx, &services::ALL)?;
-    ensure_network(ctx)?;
-    let mut up = compose(ctx)?.args(["up", "--detach"]);
-    if args.build {
-        up = up.arg("--build");
-    }
-    up.run(ctx)?;
-    if !ctx.dry_run {
-        wait_for_healthy_stack(ctx, Duration::from_secs(300))?;
-    }
-    Ok(())
-}
-
-pub fn compose_down(ctx: &Ctx) -> Result<()> {
-    ensure_daemon(ctx)?;
-    compose(ctx)?.args(["down", "--remove-orphans"]).run(ctx)
-}
-
-/// Every container of the stack healthy (or running, where it has no healthcheck).
-fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
-    let started = Instant::now();
-    let mut last = String::new();
-    let mut waiting_for = String::new();
-    poll::until("the stack being healthy", limit, Duration::from_secs(2), || {
-        let ids = compose(ctx)?.args(["ps", "--quiet"]).read(ctx)?;
-        let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
-        let states = docker()
-            .args(["inspect", "--format", "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"])
-            .args(ids.iter().copied())
-            .read(ctx)?;
-        if states != last {
-            for line in states.lines() {
-                println!("  {}", line.trim_start_matches('/'));
-            }
-            last.clone_from(&states);
-        }
-        let waiting: Vec<&str> = states
-            .lines()
-            .filter(|l| !(l.ends_with(" healthy") || l.ends_with(" running")))
-            .collect();
-        waiting_for = waiting.join(", ");
-        Ok((!ids.is_empty() && waiting.is_empty()).then_some(()))
-    })
-    .map_err(|e| e.context(format!("still waiting for: {waiting_for}")))?;
-    println!("stack is healthy ({})", util::secs(started.elapsed()));
-    Ok(())
-}
-
 /// A label of a local image (None: no such label).
 pub fn image_label(ctx: &Ctx, image: &str, label: &str) -> Result<Option<String>> {
     let format = format!("{{{{index .Config.Labels \"{label}\"}}}}");
-    let value = docker()
-        .args(["image", "inspect", "--format", &format, image])
+    let sh = shell()?;
+    let value = Cmd::from(cmd!(sh, "docker image inspect --format {format} {image}"))
         .read(ctx)
         .context("asking docker for the image's labels")?;
     Ok(Some(value).filter(|v| !v.is_empty() && v != "<no value>"))
@@ -418,8 +342,8 @@ pub fn image_label(ctx: &Ctx, image: &str, label: &str) -> Result<Option<String>
 
 /// Does the local image exist? (push and deploy check before they start)
 pub fn image_exists(ctx: &Ctx, image: &str) -> Result<bool> {
-    docker()
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
+    let (sh, format) = (shell()?, "{{.Id}}");
+    Cmd::from(cmd!(sh, "docker image inspect --format {format} {image}"))
         .succeeds(ctx)
         .context("asking docker for the image")
 }
@@ -463,7 +387,7 @@ mod tests {
             detach: false,
             dev: false,
         };
-        let argv = run_command(&ctx(), &BACKEND, &args, true).argv();
+        let argv = run_command(&ctx(), &BACKEND, &args, true).unwrap().argv();
         assert_eq!(
             argv,
             [
@@ -477,18 +401,19 @@ mod tests {
                 "--network",
                 "cruddur-net",
                 "--publish",
-                "4567:4567",
+                "127.0.0.1:4567:4567",
                 "-it",
                 "backend-flask-prod"
             ]
         );
-        let not_a_tty = run_command(&ctx(), &BACKEND, &args, false).argv();
+        let not_a_tty = run_command(&ctx(), &BACKEND, &args, false).unwrap().argv();
         assert!(!not_a_tty.contains(&"-it".to_string()));
         let detached = RunArgs {
             detach: true,
             ..args
         };
         assert!(run_command(&ctx(), &BACKEND, &detached, true)
+            .unwrap()
             .argv()
             .contains(&"--detach".to_string()));
     }

@@ -68,10 +68,27 @@ impl Stream<'_> {
     }
 }
 
-pub fn cmd(program: &str) -> Cmd {
-    Cmd {
-        program: program.to_string(),
-        ..Cmd::default()
+/// A shell for `xshell::cmd!`, which writes every command line here: each
+/// `{x}` is one argument, `{xs...}` several; there is no shell to inject into.
+/// The result converts into `Cmd`, which runs it.
+pub fn shell() -> Result<xshell::Shell> {
+    xshell::Shell::new().context("reading the working directory")
+}
+
+impl From<xshell::Cmd<'_>> for Cmd {
+    fn from(c: xshell::Cmd<'_>) -> Cmd {
+        let c = std::process::Command::from(c);
+        let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+        Cmd {
+            program: text(c.get_program()),
+            args: c.get_args().map(text).collect(),
+            env: c
+                .get_envs()
+                .filter_map(|(k, v)| Some((text(k), text(v?))))
+                .collect(),
+            dir: c.get_current_dir().map(Path::to_path_buf),
+            ..Cmd::default()
+        }
     }
 }
 
@@ -473,6 +490,19 @@ pub fn shell_quote(arg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xshell::cmd;
+
+    fn sh_c(script: &str) -> Cmd {
+        let sh = shell().unwrap();
+        Cmd::from(cmd!(sh, "sh -c {script}"))
+    }
+
+    /// A command written as every call site writes it.
+    fn c(sh: &xshell::Shell, line: &str) -> Cmd {
+        let words: Vec<&str> = line.split(' ').collect();
+        let (program, args) = (words[0], &words[1..]);
+        Cmd::from(cmd!(sh, "{program} {args...}"))
+    }
 
     fn dry() -> Ctx {
         Ctx::for_tests()
@@ -480,9 +510,8 @@ mod tests {
 
     #[test]
     fn display_quotes_and_redacts() {
-        let c = cmd("docker")
-            .args(["login", "--username", "AWS", "hunter2 x"])
-            .redact("hunter2");
+        let (sh, password) = (shell().unwrap(), "hunter2 x");
+        let c = Cmd::from(cmd!(sh, "docker login --username AWS {password}")).redact("hunter2");
         assert_eq!(c.display(), "docker login --username AWS '*** x'");
         assert_eq!(c.argv(), ["docker", "login", "--username", "AWS", "*** x"]);
     }
@@ -490,7 +519,7 @@ mod tests {
     #[test]
     fn dry_run_runs_nothing() {
         // A program that does not exist would fail if it were started.
-        let c = cmd("definitely-not-a-program-xtask").arg("x");
+        let c = c(&shell().unwrap(), "definitely-not-a-program-xtask x");
         c.run(&dry()).unwrap();
         assert!(c.run_lines(&dry(), "[x] ").unwrap().is_empty());
     }
@@ -501,7 +530,7 @@ mod tests {
             dry_run: false,
             ..dry()
         };
-        let err = cmd("definitely-not-a-program-xtask")
+        let err = c(&shell().unwrap(), "definitely-not-a-program-xtask")
             .run(&ctx)
             .unwrap_err()
             .to_string();
@@ -514,8 +543,7 @@ mod tests {
             dry_run: false,
             ..dry()
         };
-        let err = cmd("sh")
-            .args(["-c", "echo first; echo 'the reason' >&2; exit 3"])
+        let err = sh_c("echo first; echo 'the reason' >&2; exit 3")
             .read(&ctx)
             .unwrap_err();
         let failed = err.downcast_ref::<Failed>().expect("a Failed error");
@@ -529,8 +557,7 @@ mod tests {
             dry_run: false,
             ..dry()
         };
-        let lines = cmd("sh")
-            .args(["-c", r"printf 'a\rb\n\033[1mbold\033[0m\n'; echo err >&2"])
+        let lines = sh_c(r"printf 'a\rb\n\033[1mbold\033[0m\n'; echo err >&2")
             .run_lines(&ctx, "")
             .unwrap();
         assert_eq!(lines, ["b", "bold", "err"]);
@@ -546,8 +573,7 @@ mod tests {
         };
         let shown = std::sync::Mutex::new(Vec::new());
         let sink = |line: &str| shown.lock().unwrap().push(line.to_string());
-        cmd("sh")
-            .args(["-c", "sleep 25; echo done"])
+        sh_c("sleep 25; echo done")
             .stream(
                 &ctx,
                 &Stream {
@@ -574,8 +600,7 @@ mod tests {
         let log = dir.path().join("chatty.log");
         let shown = std::sync::Mutex::new(Vec::new());
         let sink = |line: &str| shown.lock().unwrap().push(line.to_string());
-        cmd("sh")
-            .args(["-c", "for i in $(seq 1 24); do echo $i; sleep 0.5; done"])
+        sh_c("for i in $(seq 1 24); do echo $i; sleep 0.5; done")
             .stream(
                 &ctx,
                 &Stream {
@@ -599,8 +624,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("step.log");
-        let err = cmd("sh")
-            .args(["-c", "echo one; echo two; exit 4"])
+        let err = sh_c("echo one; echo two; exit 4")
             .stream(
                 &ctx,
                 &Stream {
@@ -621,7 +645,10 @@ mod tests {
             dry_run: false,
             ..dry()
         };
-        let out = cmd("cat").secret_stdin("s3cret").read(&ctx).unwrap();
+        let out = c(&shell().unwrap(), "cat")
+            .secret_stdin("s3cret")
+            .read(&ctx)
+            .unwrap();
         assert_eq!(out, "s3cret");
     }
 }

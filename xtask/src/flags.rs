@@ -170,6 +170,15 @@ pub struct Settings {
         value_name = "ID"
     )]
     pub cognito_client_id: Option<String>,
+    /// The address `run` and `up` publish the services' ports on (default: 127.0.0.1,
+    /// this machine only; `0.0.0.0` makes them reachable from the network).
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_PUBLISH_ADDRESS",
+        value_name = "IP"
+    )]
+    pub publish_address: Option<String>,
     /// Where the browser reaches Cognito (default: AWS's regional endpoint).
     #[arg(
         long,
@@ -184,6 +193,10 @@ pub struct Settings {
 }
 
 impl Settings {
+    pub fn publish_address(&self) -> &str {
+        self.publish_address.as_deref().unwrap_or("127.0.0.1")
+    }
+
     /// The settings as the environment variables that set them, for the
     /// tool's own child processes (demo and bench run AWS commands as children).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
@@ -218,6 +231,7 @@ impl Settings {
             self.cognito_client_id.clone(),
         );
         put("CRUDDUR_COGNITO_ENDPOINT", self.cognito_endpoint.clone());
+        put("CRUDDUR_PUBLISH_ADDRESS", self.publish_address.clone());
         put(
             "CRUDDUR_ROOT",
             self.root.as_ref().map(|r| r.display().to_string()),

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::{cmd, Stream};
+use crate::exec::{shell, Cmd, Stream};
 use crate::util::secs;
+use xshell::cmd;
 
 /// How to tell that what a step runs is there.
 #[derive(Debug)]
@@ -175,8 +176,8 @@ pub fn ensure(ctx: &Ctx, needs: &[&Need]) -> Result<()> {
 
 fn apt(ctx: &Ctx, log: &Path, args: &[&str]) -> Result<()> {
     let started = Instant::now();
-    cmd("apt-get")
-        .args(args.iter().copied())
+    let sh = shell()?;
+    Cmd::from(cmd!(sh, "apt-get {args...}"))
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stream(
             ctx,

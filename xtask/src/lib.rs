@@ -6,6 +6,7 @@
 
 pub mod aws_build;
 pub mod bench;
+pub mod compose;
 pub mod ctx;
 pub mod demo;
 pub mod docker;
@@ -16,6 +17,7 @@ pub mod flags;
 pub mod infra;
 pub mod install;
 pub mod poll;
+pub mod produced;
 pub mod sandbox;
 pub mod services;
 pub mod steps;
@@ -35,8 +37,8 @@ pub fn run(ctx: &Ctx, command: LocalCommand) -> anyhow::Result<()> {
         LocalCommand::Env(args) => env::run(ctx, &args),
         LocalCommand::Build(args) => docker::build(ctx, &args),
         LocalCommand::Run(args) => docker::run(ctx, &args),
-        LocalCommand::Up(args) => docker::compose_up(ctx, args),
-        LocalCommand::Down => docker::compose_down(ctx),
+        LocalCommand::Up(args) => compose::up(ctx, args),
+        LocalCommand::Down => compose::down(ctx),
         LocalCommand::Sandbox { command } => sandbox::run(ctx, command),
         LocalCommand::Demo(args) => demo::run(ctx, &args),
         LocalCommand::Test(args) => testing::run(ctx, &args),

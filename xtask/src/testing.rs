@@ -7,13 +7,14 @@
 use anyhow::Result;
 
 use crate::ctx::Ctx;
-use crate::exec::cmd;
+use crate::exec::{shell, Cmd};
 use crate::flags::{BuildArgs, SandboxUpArgs, StateDirArg, TestArgs, DEFAULT_PORT_BASE};
 use crate::install;
 use crate::sandbox::{self, Layout};
 use crate::services::{Selection, BACKEND, FRONTEND};
 use crate::steps::Steps;
 use crate::{aws_build, docker};
+use xshell::cmd;
 
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     let mut steps = Steps::new("test");
@@ -63,75 +64,53 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
 }
 
 fn frontend_tests(ctx: &Ctx) -> Result<()> {
-    let folder = FRONTEND.folder(&ctx.root);
-    cmd("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .dir(&folder)
-        .run(ctx)?;
-    cmd("npm")
-        .arg("test")
-        .dir(&folder)
-        .env("CI", "true")
-        .run(ctx)
+    let sh = shell()?;
+    sh.change_dir(FRONTEND.folder(&ctx.root));
+    Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")).run(ctx)?;
+    Cmd::from(cmd!(sh, "npm test")).env("CI", "true").run(ctx)
 }
 
 fn backend_tests(ctx: &Ctx) -> Result<()> {
-    let folder = BACKEND.folder(&ctx.root);
+    let sh = shell()?;
+    sh.change_dir(BACKEND.folder(&ctx.root));
     let venv = ctx.root.join("target/venv-backend");
     if !venv.join("bin/python").exists() {
-        cmd("python3")
-            .args(["-m", "venv"])
-            .arg(venv.display().to_string())
-            .run(ctx)?;
+        Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
     }
-    let pip = venv.join("bin/pip").display().to_string();
-    cmd(&pip)
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            "requirements.txt",
-            "-r",
-            "requirements-dev.txt",
-        ])
-        .dir(&folder)
-        .run(ctx)?;
-    cmd(&venv.join("bin/python").display().to_string())
-        .args(["-m", "pytest", "-q"])
-        .dir(&folder)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                venv.join("bin").display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+    let (pip, python) = (venv.join("bin/pip"), venv.join("bin/python"));
+    Cmd::from(cmd!(
+        sh,
+        "{pip} install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt"
+    ))
+    .run(ctx)?;
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Cmd::from(cmd!(sh, "{python} -m pytest -q"))
+        .env("PATH", path)
         .run(ctx)
 }
 
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
-    cmd(&crate::util::cargo())
-        .args(["nextest", "run", "--workspace", "--no-fail-fast"])
-        .args(scope.iter().copied())
-        .args(extra.iter().cloned())
-        .dir(&ctx.root)
-        .run(ctx)
+    let (sh, cargo) = (shell()?, crate::util::cargo());
+    sh.change_dir(&ctx.root);
+    Cmd::from(cmd!(
+        sh,
+        "{cargo} nextest run --workspace --no-fail-fast {scope...} {extra...}"
+    ))
+    .run(ctx)
 }
 
 /// The AWS build's own unit tests (a workspace of its own).
 fn aws_unit_tests(ctx: &Ctx) -> Result<()> {
-    cmd(&crate::util::cargo())
-        .args(["nextest", "run", "--no-fail-fast", "--manifest-path"])
-        .arg(
-            ctx.tool_root
-                .join("xtask-aws/Cargo.toml")
-                .display()
-                .to_string(),
-        )
-        .arg("--target-dir")
-        .arg(aws_build::target_dir()?.display().to_string())
-        .dir(&ctx.root)
-        .run(ctx)
+    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
+    let target = aws_build::target_dir()?;
+    Cmd::from(cmd!(
+        sh,
+        "{cargo} nextest run --no-fail-fast --manifest-path {manifest} --target-dir {target}"
+    ))
+    .run(ctx)
 }

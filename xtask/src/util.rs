@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::cmd;
+use crate::exec::{shell, Cmd};
+use xshell::cmd;
 
 /// `90`, `90s`, `10m`, `1h`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -65,13 +66,12 @@ pub fn http_status(url: &str) -> Result<u16> {
 
 /// The commit images are tagged with: short sha, `-dirty` with uncommitted changes.
 pub fn git_tag(ctx: &Ctx) -> Result<String> {
-    let git = || cmd("git").dir(&ctx.root);
-    let sha = git()
-        .args(["rev-parse", "--short", "HEAD"])
+    let sh = shell()?;
+    sh.change_dir(&ctx.root);
+    let sha = Cmd::from(cmd!(sh, "git rev-parse --short HEAD"))
         .read(ctx)
         .context("finding the git commit to tag with")?;
-    let dirty = !git()
-        .args(["status", "--porcelain", "--untracked-files=no"])
+    let dirty = !Cmd::from(cmd!(sh, "git status --porcelain --untracked-files=no"))
         .read(ctx)?
         .is_empty();
     Ok(if dirty { format!("{sha}-dirty") } else { sha })

@@ -5,6 +5,7 @@ use anyhow::{anyhow, Context as _, Result};
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::types as ecs_types;
 use xtask::infra::{self, Placeholders, TaskDefinition};
+use xtask::produced::Produced;
 use xtask::services::Service;
 use xtask::watch::{self, short_revision, Snapshot};
 use xtask::Ctx;
@@ -36,9 +37,12 @@ impl Ecs {
     /// region and registry; `image` only when deploying.
     pub async fn placeholders(&self, image: Option<&str>) -> Result<Placeholders> {
         let mut p = Placeholders::from_settings(&self.ctx.settings);
-        p.set("AWS_ACCOUNT_ID", self.aws.account(&self.ctx).await?)
-            .set("AWS_REGION", self.aws.region.clone())
-            .set("REGISTRY", self.aws.registry(&self.ctx).await?);
+        p.set(
+            "AWS_ACCOUNT_ID",
+            self.aws.account(&self.ctx).await?.to_string(),
+        )
+        .set("AWS_REGION", self.aws.region.clone())
+        .set("REGISTRY", self.aws.registry(&self.ctx).await?);
         if let Some(image) = image {
             p.set("IMAGE", image);
         }
@@ -46,13 +50,16 @@ impl Ecs {
     }
 
     /// The service if it exists and is not being deleted.
-    pub async fn describe_service(&self, service: &Service) -> Result<Option<ecs_types::Service>> {
+    pub async fn describe_service(
+        &self,
+        service: &Service,
+    ) -> Result<Produced<Option<ecs_types::Service>>> {
         self.ctx.announce(&format!(
             "ecs DescribeServices cluster={} services=[{}]",
             self.cluster, service.name
         ));
         if self.ctx.dry_run {
-            return Ok(None);
+            return Ok(Produced::planned(format!("{} as ECS has it", service.name)));
         }
         let out = self
             .client()
@@ -62,11 +69,12 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| self.cluster_error("ecs DescribeServices", &e))?;
-        Ok(out
-            .services
-            .unwrap_or_default()
-            .into_iter()
-            .find(|s| s.status() == Some("ACTIVE")))
+        Ok(Produced::Value(
+            out.services
+                .unwrap_or_default()
+                .into_iter()
+                .find(|s| s.status() == Some("ACTIVE")),
+        ))
     }
 
     pub fn cluster_error<E>(
@@ -89,13 +97,14 @@ impl Ecs {
 
     pub async fn describe_task_definition(
         &self,
-        name: &str,
-    ) -> Result<Option<ecs_types::TaskDefinition>> {
+        name: &Produced<String>,
+    ) -> Result<Produced<Option<ecs_types::TaskDefinition>>> {
         self.ctx
             .announce(&format!("ecs DescribeTaskDefinition taskDefinition={name}"));
-        if self.ctx.dry_run {
-            return Ok(None);
-        }
+        let name = match name {
+            Produced::Value(name) if !self.ctx.dry_run => name,
+            _ => return Ok(Produced::planned(format!("task definition {name}"))),
+        };
         match self
             .client()
             .describe_task_definition()
@@ -103,31 +112,38 @@ impl Ecs {
             .send()
             .await
         {
-            Ok(out) => Ok(out.task_definition),
+            Ok(out) => Ok(Produced::Value(out.task_definition)),
             Err(e)
                 if matches!(
                     error_code(&e),
                     Some("ClientException" | "InvalidParameterException")
                 ) =>
             {
-                Ok(None)
+                Ok(Produced::Value(None))
             }
             Err(e) => Err(explain("ecs DescribeTaskDefinition", &e)),
         }
     }
 
-    pub async fn register(&self, td: &TaskDefinition) -> Result<String> {
+    /// RegisterTaskDefinition; the new revision's ARN.
+    pub async fn register(&self, td: &Produced<TaskDefinition>) -> Result<Produced<String>> {
+        let family = match td {
+            Produced::Value(td) => td.family.clone(),
+            Produced::Planned(what) => what.clone(),
+        };
         self.ctx
-            .announce(&format!("ecs RegisterTaskDefinition family={}", td.family));
+            .announce(&format!("ecs RegisterTaskDefinition family={family}"));
         if self.ctx.dry_run {
-            return Ok(format!("{}:<new revision>", td.family));
+            return Ok(Produced::planned(format!("new revision of {family}")));
         }
-        let out = sdk::register(td, &self.client())?
+        let td = td.clone().real()?;
+        let out = sdk::register(&td, &self.client())?
             .send()
             .await
             .map_err(|e| explain("ecs RegisterTaskDefinition", &e))?;
         out.task_definition
             .and_then(|t| t.task_definition_arn)
+            .map(Produced::Value)
             .context("RegisterTaskDefinition returned no ARN")
     }
 
@@ -135,18 +151,24 @@ impl Ecs {
     pub async fn update(
         &self,
         service: &Service,
-        task_definition: &str,
+        task_definition: &Produced<String>,
         def: Option<&infra::ServiceDefinition>,
-    ) -> Result<String> {
+    ) -> Result<Produced<String>> {
         self.ctx.announce(&format!(
             "ecs UpdateService cluster={} service={} taskDefinition={} forceNewDeployment=true",
             self.cluster,
             service.name,
-            short_revision(task_definition)
+            task_definition
+                .clone()
+                .map(|td| short_revision(&td).to_string())
         ));
         if self.ctx.dry_run {
-            return Ok("<deployment>".into());
+            return Ok(Produced::planned(format!(
+                "the deployment UpdateService starts for {}",
+                service.name
+            )));
         }
+        let task_definition = task_definition.clone().real()?;
         let mut update = self
             .client()
             .update_service()
@@ -174,23 +196,30 @@ impl Ecs {
             .await
             .map_err(|e| self.cluster_error("ecs UpdateService", &e))?;
         primary_deployment(out.service.as_ref())
+            .map(Produced::Value)
             .context("UpdateService returned no primary deployment")
     }
 
     pub async fn create_service(
         &self,
         def: &infra::ServiceDefinition,
-        task_definition: &str,
-    ) -> Result<String> {
+        task_definition: &Produced<String>,
+    ) -> Result<Produced<String>> {
         self.ctx.announce(&format!(
             "ecs CreateService cluster={} serviceName={} taskDefinition={}",
             self.cluster,
             def.service_name,
-            short_revision(task_definition)
+            task_definition
+                .clone()
+                .map(|td| short_revision(&td).to_string())
         ));
         if self.ctx.dry_run {
-            return Ok("<deployment>".into());
+            return Ok(Produced::planned(format!(
+                "the deployment CreateService starts for {}",
+                def.service_name
+            )));
         }
+        let task_definition = task_definition.clone().real()?;
         let out = self
             .client()
             .create_service()
@@ -214,11 +243,14 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| self.cluster_error("ecs CreateService", &e))?;
-        primary_deployment(out.service.as_ref()).context("CreateService returned no deployment")
+        primary_deployment(out.service.as_ref())
+            .map(Produced::Value)
+            .context("CreateService returned no deployment")
     }
 
+    /// The service as the watch reads it (only in real runs: a dry run watches nothing).
     pub async fn snapshot(&self, service: &Service) -> Result<Snapshot> {
-        let live = self.describe_service(service).await?;
+        let live = self.describe_service(service).await?.real()?;
         Ok(live.as_ref().map(snapshot).unwrap_or_default())
     }
 }

@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use aws_sdk_ecs::types as ecs_types;
 use xtask::infra;
+use xtask::produced::Produced;
 use xtask::services::Selection;
 use xtask::watch::short_revision;
 use xtask::Ctx;
@@ -49,35 +50,40 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
 }
 
 pub async fn create_services(ctx: &Ctx, selection: Selection) -> Result<()> {
+    for service in selection.services() {
+        infra::check_service_files(ctx, service)?;
+    }
     let ecs = Ecs::new(ctx).await?;
     for service in selection.services() {
-        if ecs.describe_service(service).await?.is_some() {
+        if let Produced::Value(Some(_)) = ecs.describe_service(service).await? {
             println!(
                 "ECS service {service} already exists in cluster {}",
                 ecs.cluster
             );
             continue;
         }
-        let latest = ecs.describe_task_definition(service.name).await?;
-        let task_definition = match latest.and_then(|t| t.task_definition_arn) {
-            Some(arn) => arn,
-            None if ctx.dry_run => format!("{}:<latest>", service.name),
-            None => bail!(
-                "no task definition {} is registered yet: run `cargo xtask deploy {}` (it registers one and creates the service)",
-                service.name,
-                service.short
-            ),
+        let family = Produced::Value(service.name.to_string());
+        let latest = ecs.describe_task_definition(&family).await?;
+        let task_definition = match latest {
+            Produced::Value(latest) => match latest.and_then(|t| t.task_definition_arn) {
+                Some(arn) => Produced::Value(arn),
+                None => bail!(
+                    "no task definition {} is registered yet: run `cargo xtask deploy {}` (it registers one and creates the service)",
+                    service.name,
+                    service.short
+                ),
+            },
+            Produced::Planned(_) => Produced::planned(format!("latest revision of {}", service.name)),
         };
         let def = infra::load_service(
             &service.service_definition_file(&ctx.root),
             &ecs.placeholders(None).await?,
         )?;
         ecs.create_service(&def, &task_definition).await?;
-        if !ctx.dry_run {
-            println!(
-                "created ECS service {service} on {}",
-                short_revision(&task_definition)
-            );
+        if let Produced::Value(td) = &task_definition {
+            println!("created ECS service {service} on {}", short_revision(td));
+        } else {
+            println!("{service}: (only if the service does not exist yet)");
         }
     }
     Ok(())

@@ -5,9 +5,11 @@
 mod client;
 mod create;
 mod deploy;
+mod rollout;
 mod sdk;
 mod views;
 
 pub use create::{create_cluster, create_services};
-pub use deploy::{deploy, rollback};
+pub use deploy::deploy;
+pub use rollout::rollback;
 pub use views::{connect, diff, status};

@@ -2,8 +2,10 @@
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::DesiredStatus;
-use xtask::exec::cmd;
+use xshell::cmd;
+use xtask::exec::{shell, Cmd};
 use xtask::infra::{self, normalize_service_pair, normalize_task_definition};
+use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
 use xtask::watch::short_revision;
 use xtask::{util, Ctx};
@@ -12,18 +14,20 @@ use super::client::{snapshot, Ecs};
 use super::sdk;
 use crate::ecr;
 pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
+    infra::check_service_files(ctx, service)?;
     let ecs = Ecs::new(ctx).await?;
     let registry = ecs.aws.registry(ctx).await?;
     let digest = ecr::image_digest(ctx, &ecs.aws, service.repo(), "latest").await?;
+    let live = ecs.describe_service(service).await?;
+    let (Produced::Value(digest), Produced::Value(live)) = (digest, live) else {
+        println!("{service}: (then the live task definition, and the differences from infra/)");
+        return Ok(());
+    };
     let image = digest.map(|d| format!("{registry}/{}@{d}", service.repo()));
     let placeholders = ecs.placeholders(image.as_deref()).await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
-    let live = ecs.describe_service(service).await?;
-    if ctx.dry_run {
-        return Ok(());
-    }
     let Some(live) = live else {
         println!(
             "{service}: no such service in cluster {}: deploy would create it",
@@ -31,9 +35,8 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         );
         bail!("{service} differs: the service does not exist");
     };
-    let live_td = ecs
-        .describe_task_definition(live.task_definition().unwrap_or_default())
-        .await?;
+    let current = Produced::Value(live.task_definition().unwrap_or_default().to_string());
+    let live_td = ecs.describe_task_definition(&current).await?.real()?;
     let live_td = live_td
         .as_ref()
         .map(sdk::task_definition_from)
@@ -87,17 +90,21 @@ fn pretty(v: &serde_json::Value) -> String {
 pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
     for service in selection.services() {
-        let Some(live) = ecs.describe_service(service).await? else {
-            if !ctx.dry_run {
-                println!(
-                    "{service}: no such service in cluster {} (`cargo xtask deploy {}` creates it)",
-                    ecs.cluster, service.short
-                );
-            }
+        let Produced::Value(live) = ecs.describe_service(service).await? else {
+            continue; // a dry run: the call is the plan
+        };
+        let Some(live) = live else {
+            println!(
+                "{service}: no such service in cluster {} (`cargo xtask deploy {}` creates it)",
+                ecs.cluster, service.short
+            );
             continue;
         };
         let td_arn = live.task_definition().unwrap_or_default();
-        let td = ecs.describe_task_definition(td_arn).await?;
+        let td = ecs
+            .describe_task_definition(&Produced::Value(td_arn.to_string()))
+            .await?
+            .real()?;
         let image = td
             .as_ref()
             .and_then(|t| {
@@ -157,8 +164,8 @@ pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> 
         "ecs ListTasks cluster={} serviceName={} desiredStatus=RUNNING",
         ecs.cluster, service.name
     ));
-    let task = if ctx.dry_run {
-        "<task>".to_string()
+    let task: Produced<String> = if ctx.dry_run {
+        Produced::planned(format!("a running task of {}", service.name))
     } else {
         let out = ecs
             .client()
@@ -169,23 +176,19 @@ pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> 
             .send()
             .await
             .map_err(|e| ecs.cluster_error("ecs ListTasks", &e))?;
-        out.task_arns()
-            .first()
-            .cloned()
-            .ok_or_else(|| anyhow!("{service} has no running task to connect to"))?
+        Produced::Value(
+            out.task_arns()
+                .first()
+                .cloned()
+                .ok_or_else(|| anyhow!("{service} has no running task to connect to"))?,
+        )
     };
-    cmd("aws")
-        .args([
-            "ecs",
-            "execute-command",
-            "--cluster",
-            &ecs.cluster,
-            "--task",
-            &task,
-            "--container",
-            service.name,
-        ])
-        .args(["--interactive", "--command", command])
-        .interactive()
-        .run(ctx)
+    let (sh, cluster, container) = (shell()?, &ecs.cluster, service.name);
+    let task = task.to_string();
+    Cmd::from(cmd!(
+        sh,
+        "aws ecs execute-command --cluster {cluster} --task {task} --container {container} --interactive --command {command}"
+    ))
+    .interactive()
+    .run(ctx)
 }

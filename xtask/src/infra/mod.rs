@@ -86,6 +86,20 @@ impl Placeholders {
     }
 }
 
+/// Parses a service's task and service definitions with the settings, and
+/// stand-ins for what only AWS knows (account, region, registry, image): bad
+/// input is reported before any credentials are needed.
+pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service) -> Result<()> {
+    let mut p = Placeholders::from_settings(&ctx.settings);
+    p.set("AWS_ACCOUNT_ID", "000000000000")
+        .set("AWS_REGION", "us-east-1")
+        .set("REGISTRY", "registry.invalid")
+        .set("IMAGE", "registry.invalid/image@sha256:0");
+    load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
+    load_service(&service.service_definition_file(&ctx.root), &p)?;
+    Ok(())
+}
+
 pub fn load_task_definition(path: &Path, placeholders: &Placeholders) -> Result<TaskDefinition> {
     load(path, placeholders)
 }

@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::{cmd, Stream};
+use crate::exec::{shell, Cmd, Stream};
 use crate::services::{BaseImage, NGINX_BASE, NODE_BASE, POSTGRES_BASE, PYTHON_BASE};
 use crate::util;
+use xshell::cmd;
 
 struct Recipe {
     image: &'static BaseImage,
@@ -118,9 +119,11 @@ impl Recipe {
 
     fn is_current(&self, ctx: &Ctx) -> bool {
         let format = format!("{{{{index .Config.Labels \"{LABEL}\"}}}}");
-        cmd("docker")
-            .args(["image", "inspect", "--format", &format, self.image.sandbox])
-            .read(ctx)
+        let image = self.image.sandbox;
+        shell()
+            .and_then(|sh| {
+                Cmd::from(cmd!(sh, "docker image inspect --format {format} {image}")).read(ctx)
+            })
             .is_ok_and(|label| label == self.hash())
     }
 }
@@ -202,25 +205,20 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
 
     let step = Instant::now();
     let tarball = cache.join(format!("{}-{}.tar", recipe.name, recipe.suite));
-    let mut tar = cmd("tar")
-        .args(["--numeric-owner", "-C"])
-        .arg(rootfs.display().to_string());
-    tar = tar
-        .args(["-c", "-f"])
-        .arg(tarball.display().to_string())
-        .arg("--anchored");
-    for pattern in EXCLUDES {
-        tar = tar.arg(format!("--exclude={pattern}"));
-    }
-    tar.arg(".").run(ctx)?;
-    let mut import = cmd("docker").arg("import");
-    for change in IMPORT_CHANGES {
-        import = import.arg("--change").arg(*change);
-    }
-    import
-        .arg(tarball.display().to_string())
-        .arg(recipe.rootfs_tag())
-        .run(ctx)?;
+    let sh = shell()?;
+    let excludes = EXCLUDES.iter().map(|p| format!("--exclude={p}"));
+    Cmd::from(cmd!(
+        sh,
+        "tar --numeric-owner -C {rootfs} -c -f {tarball} --anchored {excludes...} ."
+    ))
+    .run(ctx)?;
+    let changes = IMPORT_CHANGES.iter().flat_map(|c| ["--change", c]);
+    let rootfs_tag = recipe.rootfs_tag();
+    Cmd::from(cmd!(
+        sh,
+        "docker import {changes...} {tarball} {rootfs_tag}"
+    ))
+    .run(ctx)?;
     let _ = std::fs::remove_file(&tarball);
     let import_took = step.elapsed();
 
@@ -233,21 +231,14 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         )?;
         std::fs::write(context.join("postgres-entrypoint.sh"), POSTGRES_ENTRYPOINT)?;
     }
-    cmd("docker")
-        .args(["build", "--network", "host", "--build-arg"])
-        .arg(format!("ROOTFS={}", recipe.rootfs_tag()))
-        .arg("--label")
-        .arg(format!("{LABEL}={}", recipe.hash()))
-        .arg("--file")
-        .arg(
-            context
-                .join(format!("{}.Dockerfile", recipe.name))
-                .display()
-                .to_string(),
-        )
-        .args(["--tag", tag])
-        .arg(context.display().to_string())
-        .stream(ctx, &logged(&log_file(ctx, "base-image-build", recipe)?))?;
+    let rootfs_arg = format!("ROOTFS={}", recipe.rootfs_tag());
+    let label = format!("{LABEL}={}", recipe.hash());
+    let dockerfile = context.join(format!("{}.Dockerfile", recipe.name));
+    Cmd::from(cmd!(
+        sh,
+        "docker build --network host --build-arg {rootfs_arg} --label {label} --file {dockerfile} --tag {tag} {context}"
+    ))
+    .stream(ctx, &logged(&log_file(ctx, "base-image-build", recipe)?))?;
     println!(
         "{tag}: debootstrap {}, import {}, build {}",
         util::secs(debootstrap_took),
@@ -263,15 +254,16 @@ fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Resul
     let debs = cache.join("debs-cache");
     std::fs::create_dir_all(&debs)?;
     let _ = std::fs::remove_dir_all(&tmp);
-    cmd("debootstrap")
-        .args([
-            "--variant=minbase",
-            &format!("--cache-dir={}", debs.display()),
-        ])
-        .arg(format!("--include={}", recipe.packages))
-        .args([recipe.suite, &tmp.display().to_string(), MIRROR])
-        .stream(ctx, &logged(&log_file(ctx, "debootstrap", recipe)?))
-        .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
+    let cache_dir = format!("--cache-dir={}", debs.display());
+    let include = format!("--include={}", recipe.packages);
+    let suite = recipe.suite;
+    let sh = shell()?;
+    Cmd::from(cmd!(
+        sh,
+        "debootstrap --variant=minbase {cache_dir} {include} {suite} {tmp} {MIRROR}"
+    ))
+    .stream(ctx, &logged(&log_file(ctx, "debootstrap", recipe)?))
+    .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
     std::fs::rename(&tmp, rootfs)?;
     Ok(())
 }

@@ -21,13 +21,14 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::ctx::Ctx;
-use crate::exec::cmd;
+use crate::exec::{shell, Cmd};
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
 use crate::util::write_atomic;
 use crate::{docker, poll, util};
 pub use base_images::ensure_base_images;
 use processes::Part;
+use xshell::cmd;
 
 pub fn run(ctx: &Ctx, command: SandboxCommand) -> Result<()> {
     match command {
@@ -209,24 +210,23 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
     let (moto_port, registry_port, bridge_port) = (ports[0], ports[1], ports[2]);
     let endpoint = format!("http://127.0.0.1:{moto_port}");
 
-    let moto = cmd(&layout.venv_bin("moto_server").display().to_string())
-        .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+    let sh = shell()?;
+    let moto_server = layout.venv_bin("moto_server");
+    let (moto_port_arg, bridge_port_arg) = (moto_port.to_string(), bridge_port.to_string());
+    let moto = Cmd::from(cmd!(sh, "{moto_server} -H 127.0.0.1 -p {moto_port_arg}"))
         .env("MOTO_ECS_SERVICE_RUNNING", args.ecs_running.to_string());
     processes::spawn(ctx, layout, Part::Moto, &moto)?;
     processes::wait_for(layout, Part::Moto, &format!("{endpoint}/moto-api/"), &[200])?;
 
     let seeded = seed::seed(ctx, layout, &endpoint, args.registry_password.as_deref())?;
 
-    let bridge = cmd(&layout.venv_bin("python").display().to_string())
-        .arg(layout.path("ecr_bridge.py").display().to_string())
-        .args(["--listen-port", &bridge_port.to_string()])
-        .args([
-            "--registry",
-            &format!("http://127.0.0.1:{registry_port}"),
-            "--endpoint",
-            &endpoint,
-        ])
-        .env("AWS_ACCESS_KEY_ID", "sandbox")
+    let (python, script) = (layout.venv_bin("python"), layout.path("ecr_bridge.py"));
+    let registry_url = format!("http://127.0.0.1:{registry_port}");
+    let bridge = Cmd::from(cmd!(
+        sh,
+        "{python} {script} --listen-port {bridge_port_arg} --registry {registry_url} --endpoint {endpoint}"
+    ))
+    .env("AWS_ACCESS_KEY_ID", "sandbox")
         .env("AWS_SECRET_ACCESS_KEY", "sandbox")
         .env("AWS_DEFAULT_REGION", REGION);
     std::fs::write(layout.path("ecr_bridge.py"), include_str!("ecr_bridge.py"))?;
@@ -242,9 +242,8 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
         &layout.path("registry.yml"),
         seed::registry_config(layout, registry_port, bridge_port).as_bytes(),
     )?;
-    let registry = cmd("docker-registry")
-        .arg("serve")
-        .arg(layout.path("registry.yml").display().to_string());
+    let config = layout.path("registry.yml");
+    let registry = Cmd::from(cmd!(sh, "docker-registry serve {config}"));
     processes::spawn(ctx, layout, Part::Registry, &registry)?;
     // 401: up, and asking for the credentials ECR's token carries.
     processes::wait_for(
@@ -394,8 +393,11 @@ fn ensure_docker(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
         );
         return Ok(());
     }
-    let dockerd =
-        cmd("dockerd").args(["--storage-driver=vfs", "--iptables=false", "--bridge=none"]);
+    let sh = shell()?;
+    let dockerd = Cmd::from(cmd!(
+        sh,
+        "dockerd --storage-driver=vfs --iptables=false --bridge=none"
+    ));
     processes::spawn(ctx, layout, Part::Dockerd, &dockerd)?;
     let started = Instant::now();
     poll::until(

@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use super::{Layout, REGION};
 use crate::ctx::Ctx;
-use crate::exec::{cmd, Stream};
+use crate::exec::{shell, Cmd, Stream};
 use crate::util;
+use xshell::cmd;
 
 /// moto, boto3 and bcrypt in `target/sandbox/venv`, from the pinned requirements.
 pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
@@ -22,25 +23,25 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
     let venv = layout.shared.join("venv");
     println!("installing moto into {} (once)", venv.display());
     std::fs::create_dir_all(&layout.shared)?;
-    cmd("python3")
-        .args(["-m", "venv"])
-        .arg(venv.display().to_string())
-        .run(ctx)?;
+    let sh = shell()?;
+    Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
     let req_file = layout.shared.join("requirements.txt");
     std::fs::write(&req_file, requirements)?;
     let log = layout.shared.join("pip-install.log");
-    cmd(&layout.venv_bin("pip").display().to_string())
-        .args(["install", "--disable-pip-version-check", "-r"])
-        .arg(req_file.display().to_string())
-        .stream(
-            ctx,
-            &Stream {
-                show: &|_| false,
-                log: Some(&log),
-                heartbeat: Some(Duration::from_secs(10)),
-                ..Stream::effect()
-            },
-        )?;
+    let pip = layout.venv_bin("pip");
+    Cmd::from(cmd!(
+        sh,
+        "{pip} install --disable-pip-version-check -r {req_file}"
+    ))
+    .stream(
+        ctx,
+        &Stream {
+            show: &|_| false,
+            log: Some(&log),
+            heartbeat: Some(Duration::from_secs(10)),
+            ..Stream::effect()
+        },
+    )?;
     std::fs::write(&stamp, requirements)?;
     println!(
         "moto installed ({}; log {})",
@@ -61,16 +62,15 @@ pub struct Seeded {
 pub fn seed(ctx: &Ctx, layout: &Layout, endpoint: &str, password: Option<&str>) -> Result<Seeded> {
     let script = layout.path("seed.py");
     std::fs::write(&script, include_str!("seed.py"))?;
-    let mut seed = cmd(&layout.venv_bin("python").display().to_string())
-        .arg(script.display().to_string())
-        .args(["--endpoint", endpoint])
-        .arg("--policies")
-        .arg(ctx.root.join("infra/policies").display().to_string())
-        .arg("--htpasswd")
-        .arg(layout.path("htpasswd").display().to_string())
-        .env("AWS_ACCESS_KEY_ID", "sandbox")
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_DEFAULT_REGION", REGION);
+    let (sh, python) = (shell()?, layout.venv_bin("python"));
+    let (policies, htpasswd) = (ctx.root.join("infra/policies"), layout.path("htpasswd"));
+    let mut seed = Cmd::from(cmd!(
+        sh,
+        "{python} {script} --endpoint {endpoint} --policies {policies} --htpasswd {htpasswd}"
+    ))
+    .env("AWS_ACCESS_KEY_ID", "sandbox")
+    .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+    .env("AWS_DEFAULT_REGION", REGION);
     if let Some(password) = password {
         // An environment variable, not an argument: process lists show arguments.
         seed = seed.env("SANDBOX_REGISTRY_PASSWORD", password);

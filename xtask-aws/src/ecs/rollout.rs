@@ -1,0 +1,317 @@
+//! Following a deployment: the watch loop over the pure `watch` state
+//! machine, the failure report from ECS's own events and our deployment's
+//! stopped tasks, rolling back, and the `rollback` command.
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
+use xtask::errors::BadInput;
+use xtask::exec::print_line;
+use xtask::flags::{RollbackArgs, WatchOpts};
+use xtask::produced::Produced;
+use xtask::services::Service;
+use xtask::watch::{short_revision, Snapshot, Verdict, Watch};
+use xtask::{util, Ctx};
+
+use super::client::Ecs;
+use crate::aws::explain;
+
+/// What was already sent to ECS when a watch began: said if the user stops it.
+pub enum Sent {
+    Deploy {
+        revision: String,
+        deployment: String,
+    },
+    Rollback {
+        to: String,
+        deployment: String,
+    },
+}
+
+impl Sent {
+    fn on_interrupt(&self, service: &Service) -> String {
+        let (short, name) = (service.short, service.name);
+        match self {
+            Sent::Deploy { revision, deployment } => format!(
+                "stopped watching {name}. Already sent to ECS: {revision} registered and UpdateService \
+                 (deployment {deployment}), which ECS carries on with; nothing else was sent. \
+                 Follow it with `cargo xtask status {short}`, undo it with `cargo xtask rollback {short}`"
+            ),
+            Sent::Rollback { to, deployment } => format!(
+                "stopped watching {name}'s rollback. Already sent to ECS: UpdateService back to {to} \
+                 (deployment {deployment}), which ECS carries on with; nothing else was sent. \
+                 Follow it with `cargo xtask status {short}`"
+            ),
+        }
+    }
+}
+
+/// Polls until the verdict; Ctrl-C stops watching (not the deployment) and
+/// says what was sent.
+pub async fn watch_deployment(
+    ecs: &Ecs,
+    service: &Service,
+    ours: &str,
+    before: Option<&Snapshot>,
+    opts: &WatchOpts,
+    sent: &Sent,
+) -> Result<Verdict> {
+    let mut watch = Watch::new(service.name, ours, before, opts.timeout);
+    let started = Instant::now();
+    print_line(
+        "",
+        &format!(
+            "{}: watching deployment {ours} (timeout {})",
+            service.name,
+            util::secs(opts.timeout)
+        ),
+    );
+    loop {
+        let snapshot = ecs.snapshot(service).await?;
+        let (lines, verdict) = watch.observe(&snapshot, started.elapsed());
+        for line in lines {
+            print_line("", &line);
+        }
+        if verdict != Verdict::Waiting {
+            return Ok(verdict);
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => bail!(sent.on_interrupt(service)),
+            () = tokio::time::sleep(opts.poll_interval) => {}
+        }
+    }
+}
+
+pub async fn roll_back_to(
+    ecs: &Ecs,
+    service: &Service,
+    target: &str,
+    opts: &WatchOpts,
+) -> Result<Verdict> {
+    let before = ecs.snapshot(service).await?;
+    let id = ecs
+        .update(service, &Produced::Value(target.to_string()), None)
+        .await?
+        .real()?;
+    print_line(
+        "",
+        &format!(
+            "{}: rollback deployment {id} to {}",
+            service.name,
+            short_revision(target)
+        ),
+    );
+    let sent = Sent::Rollback {
+        to: short_revision(target).to_string(),
+        deployment: id.clone(),
+    };
+    watch_deployment(ecs, service, &id, Some(&before), opts, &sent).await
+}
+
+pub fn describe_rollback(target: &str, result: Result<Verdict>) -> String {
+    let rev = short_revision(target);
+    match result {
+        Ok(Verdict::Succeeded) => format!("rolled back to {rev}"),
+        Ok(Verdict::Failed(why)) => format!("the rollback to {rev} failed too: {why}"),
+        Ok(_) => format!("the service is set back to {rev}, but that deployment had not completed either when the wait ended"),
+        Err(e) => format!("the rollback to {rev} could not be done: {e:#}"),
+    }
+}
+
+/// What ECS says went wrong: the rollout reason, recent events, and the
+/// stopped tasks of deployment `ours` with their reasons and exit codes.
+pub async fn report_failure(ecs: &Ecs, service: &Service, ours: &str) {
+    let label = service.name;
+    let say = |line: String| print_line("", &format!("{label}: {line}"));
+    if let Ok(s) = ecs.snapshot(service).await {
+        if let Some(d) = s.deployments.iter().find(|d| d.id == ours) {
+            say(format!(
+                "deployment {ours}: {} {} ({})",
+                d.status,
+                d.rollout_state.as_deref().unwrap_or("-"),
+                d.rollout_state_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            ));
+        }
+        let mut events = s.events.clone();
+        events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+        for e in events.iter().take(5).rev() {
+            say(format!("recent event: {}", e.message));
+        }
+    }
+    match stopped_tasks(ecs, service, ours).await {
+        Ok(lines) if lines.is_empty() => say(format!("no stopped tasks of deployment {ours}")),
+        Ok(lines) => lines.into_iter().for_each(&say),
+        Err(e) => say(format!("could not list stopped tasks: {e:#}")),
+    }
+}
+
+/// Stopped tasks started by deployment `ours` (ECS sets `startedBy` to the
+/// deployment id), newest first, at most five.
+async fn stopped_tasks(ecs: &Ecs, service: &Service, ours: &str) -> Result<Vec<String>> {
+    let client = ecs.client();
+    let list = client
+        .list_tasks()
+        .cluster(&ecs.cluster)
+        .service_name(service.name)
+        .started_by(ours)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|e| explain("ecs ListTasks", &e))?;
+    let arns: Vec<String> = list.task_arns().iter().take(5).cloned().collect();
+    if arns.is_empty() {
+        return Ok(vec![]);
+    }
+    let tasks = client
+        .describe_tasks()
+        .cluster(&ecs.cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .map_err(|e| explain("ecs DescribeTasks", &e))?;
+    Ok(tasks
+        .tasks()
+        .iter()
+        .map(|t| {
+            let containers: Vec<String> = t
+                .containers()
+                .iter()
+                .map(|c| {
+                    let code = c.exit_code().map_or("-".to_string(), |x| x.to_string());
+                    format!(
+                        "{} exit {code}{}",
+                        c.name().unwrap_or("?"),
+                        c.reason().map(|r| format!(" ({r})")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!(
+                "stopped task {}: {}{}; {}",
+                t.task_arn().map_or("?", short_revision),
+                t.stop_code()
+                    .map(|c| format!("{} ", c.as_str()))
+                    .unwrap_or_default(),
+                t.stopped_reason().unwrap_or("no reason given"),
+                containers.join(", ")
+            )
+        })
+        .collect())
+}
+
+pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
+    let (service, watch) = (args.service, &args.watch);
+    let ecs = Ecs::new(ctx).await?;
+    let live = ecs.describe_service(service).await?;
+    let Produced::Value(live) = live else {
+        // A dry run: the plan, with the revisions only ECS knows shown as such.
+        if args.to.is_none() {
+            ctx.announce(&format!(
+                "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
+                service.name
+            ));
+        }
+        let target = args.to.map_or_else(
+            || {
+                Produced::planned(format!(
+                    "the revision before {}'s current one",
+                    service.name
+                ))
+            },
+            |rev| Produced::Value(format!("{}:{rev}", service.name)),
+        );
+        ecs.update(service, &target, None).await?;
+        println!("{service}: then watch the rollback until ECS reports it COMPLETED");
+        return Ok(());
+    };
+    let current = live
+        .as_ref()
+        .and_then(|s| s.task_definition())
+        .ok_or_else(|| {
+            anyhow!(
+                "ECS service {service} does not exist in cluster {}",
+                ecs.cluster
+            )
+        })?
+        .to_string();
+    let target = match args.to {
+        Some(rev) => format!("{}:{rev}", service.name),
+        None => previous_revision(&ecs, service, &current).await?,
+    };
+    if short_revision(&target) == short_revision(&current) {
+        bail!(BadInput(format!(
+            "{service} already runs {}",
+            short_revision(&current)
+        )));
+    }
+    print_line(
+        "",
+        &format!(
+            "{}: rolling back from {} to {}",
+            service.name,
+            short_revision(&current),
+            short_revision(&target)
+        ),
+    );
+    match roll_back_to(&ecs, service, &target, watch).await? {
+        Verdict::Succeeded => {
+            println!("{service}: rolled back to {}", short_revision(&target));
+            Ok(())
+        }
+        other => {
+            let primary = ecs
+                .snapshot(service)
+                .await
+                .ok()
+                .and_then(|s| s.deployments.into_iter().find(|d| d.status == "PRIMARY"))
+                .map(|d| d.id)
+                .unwrap_or_default();
+            report_failure(&ecs, service, &primary).await;
+            bail!(
+                "rollback of {service} to {} did not succeed: {other:?}",
+                short_revision(&target)
+            )
+        }
+    }
+}
+
+/// The highest ACTIVE revision of the family below the current one.
+async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Result<String> {
+    let current_rev: u32 = current
+        .rsplit(':')
+        .next()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(u32::MAX);
+    ecs.ctx.announce(&format!(
+        "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
+        service.name
+    ));
+    let out = ecs
+        .client()
+        .list_task_definitions()
+        .family_prefix(service.name)
+        .status(TaskDefinitionStatus::Active)
+        .sort(SortOrder::Desc)
+        .send()
+        .await
+        .map_err(|e| explain("ecs ListTaskDefinitions", &e))?;
+    out.task_definition_arns()
+        .iter()
+        .filter(|arn| {
+            short_revision(arn)
+                .rsplit_once(':')
+                .is_some_and(|(family, _)| family == service.name)
+        })
+        .filter_map(|arn| Some((arn.rsplit(':').next()?.parse::<u32>().ok()?, arn)))
+        .filter(|(rev, _)| *rev < current_rev)
+        .max_by_key(|(rev, _)| *rev)
+        .map(|(_, arn)| arn.clone())
+        .ok_or_else(|| {
+            anyhow!(
+                "{service} has no revision before {} to roll back to",
+                short_revision(current)
+            )
+        })
+}
