@@ -41,7 +41,7 @@ class TokenVerifier:
     def __init__(
         self,
         settings: Settings,
-        fetch_timeout: float = 3.0,
+        fetch_timeout: float | None = None,
         cache_seconds: float = 6 * 3600,
         refetch_interval: float = 30.0,
         leeway: float = 5.0,
@@ -50,7 +50,7 @@ class TokenVerifier:
         self.client_id = settings.cognito_client_id
         self.jwks_url = settings.jwks_url
         self.configured = settings.auth_configured
-        self._fetch_timeout = fetch_timeout
+        self._fetch_timeout = fetch_timeout if fetch_timeout is not None else settings.cognito_timeout
         self._cache_seconds = cache_seconds
         self._refetch_interval = refetch_interval
         self._leeway = leeway
@@ -118,7 +118,7 @@ class TokenVerifier:
                 algorithms=["RS256"],
                 issuer=self.issuer,
                 leeway=self._leeway,
-                options={"require": ["exp", "iss", "token_use"], "verify_aud": False},
+                options={"require": ["exp", "iss", "token_use", "sub"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token has expired") from exc
@@ -132,6 +132,8 @@ class TokenVerifier:
             raise InvalidToken("an access token is required")
         if claims.get("client_id") != self.client_id:
             raise InvalidToken("token was issued for another app client")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
+            raise InvalidToken("token is invalid")
         return claims
 
 
@@ -148,22 +150,17 @@ def _verifier() -> TokenVerifier:
 
 
 def _lookup_user(claims: dict[str, Any]) -> dict[str, Any] | None:
-    """The Cruddur user for verified claims: by cognito_user_id (``sub`` or
-    ``username``), else by handle = ``username``."""
+    """The Cruddur user whose cognito_user_id is the token's ``sub``.
+
+    Only ``sub``: it is the one claim Cognito never reuses nor lets the user
+    choose. ``username`` (and a handle equal to it) can name someone else, so
+    matching on it would hand their account to whoever holds such a token.
+    Users whose Cognito id is not known yet are linked by
+    ``bin/update-cognito-user-ids``, an explicit step, never here."""
     db = current_app.extensions["cruddur"].db
-    sub = str(claims.get("sub") or "")
-    username = str(claims.get("username") or claims.get("cognito:username") or "")
     return db.fetch_one(
-        """
-        SELECT uuid, handle, display_name
-        FROM users
-        WHERE cognito_user_id = %(sub)s
-           OR cognito_user_id = %(username)s
-           OR handle = lower(%(username)s)
-        ORDER BY (cognito_user_id = %(sub)s) DESC, (cognito_user_id = %(username)s) DESC
-        LIMIT 1
-        """,
-        {"sub": sub, "username": username},
+        "SELECT uuid, handle, display_name FROM users WHERE cognito_user_id = %(sub)s",
+        {"sub": str(claims["sub"])},
     )
 
 

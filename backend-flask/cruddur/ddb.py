@@ -25,6 +25,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from . import aws
 from .config import Settings
 from .errors import MessagesUnavailable
 
@@ -61,23 +62,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
 
 
 def make_client(settings: Settings):
-    import boto3
-    from botocore.config import Config
-
-    kwargs: dict[str, Any] = {
-        "region_name": settings.aws_region,
-        "config": Config(
-            connect_timeout=settings.ddb_timeout,
-            read_timeout=settings.ddb_timeout,
-            retries={"max_attempts": 2, "mode": "standard"},
-        ),
-    }
-    if settings.aws_endpoint_url:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
-    if settings.aws_access_key_id and settings.aws_secret_access_key:
-        kwargs["aws_access_key_id"] = settings.aws_access_key_id
-        kwargs["aws_secret_access_key"] = settings.aws_secret_access_key
-    return boto3.session.Session().client("dynamodb", **kwargs)
+    return aws.make_client(settings, "dynamodb", timeout=settings.ddb_timeout)
 
 
 def _s(item: dict[str, Any], name: str) -> str | None:

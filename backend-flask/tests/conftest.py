@@ -180,16 +180,91 @@ def moto_url():
 
 
 @pytest.fixture
-def ddb(moto_url, app):
+def moto(moto_url):
+    """moto with every service's state cleared (once per test)."""
+    req = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).close()
+    return moto_url
+
+
+@pytest.fixture
+def ddb(moto, app):
     """An empty messages table in a freshly reset moto."""
     from cruddur.ddb import make_client
     from cruddur.ddbsetup import create_table
 
-    req = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=10).close()
     settings = app.extensions["cruddur"].settings
     create_table(make_client(settings), settings.ddb_message_table)
     return settings
+
+
+# --------------------------------------------------------------------------- moto (Cognito)
+class CognitoPool:
+    """A user pool and app client in moto, set up like Cruddur's: users sign up
+    with their email as the username and name, email, preferred_username
+    (the handle) as attributes; tokens are moto's own, signed with its key."""
+
+    PASSWORD = "Sup3r-secret-pw!"
+
+    def __init__(self, moto_url: str, region: str = "us-east-1"):
+        import boto3
+
+        self.moto_url = moto_url
+        self.client = boto3.session.Session().client(
+            "cognito-idp",
+            endpoint_url=moto_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        pool = self.client.create_user_pool(
+            PoolName="cruddur-user-pool", UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
+        )["UserPool"]
+        self.pool_id = pool["Id"]
+        self.client_id = self.client.create_user_pool_client(
+            UserPoolId=self.pool_id,
+            ClientName="cruddur",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        self.jwks_url = f"{moto_url}/{self.pool_id}/.well-known/jwks.json"
+
+    def sign_up(self, email: str, handle: str | None, name: str | None = "A Person", *, confirm: bool = True) -> str:
+        """Sign up as the front end does; returns the user's sub."""
+        attributes = [{"Name": "email", "Value": email}]
+        if handle is not None:
+            attributes.append({"Name": "preferred_username", "Value": handle})
+        if name is not None:
+            attributes.append({"Name": "name", "Value": name})
+        sub = self.client.sign_up(
+            ClientId=self.client_id, Username=email, Password=self.PASSWORD, UserAttributes=attributes
+        )["UserSub"]
+        if confirm:
+            self.client.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=email)
+        return sub
+
+    def access_token(self, email: str) -> str:
+        result = self.client.initiate_auth(
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": self.PASSWORD},
+        )
+        return result["AuthenticationResult"]["AccessToken"]
+
+    def headers(self, email: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token(email)}"}
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_COGNITO_USER_POOL_ID": self.pool_id,
+            "AWS_COGNITO_USER_POOL_CLIENT_ID": self.client_id,
+            "AWS_COGNITO_JWKS_URL": self.jwks_url,
+        }
+
+
+@pytest.fixture
+def cognito(moto):
+    """A fresh Cognito user pool in moto."""
+    return CognitoPool(moto)
 
 
 # --------------------------------------------------------------------------- tokens
