@@ -22,7 +22,8 @@ import jwt
 from flask import current_app, g, request
 
 from .config import Settings
-from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .errors import ServiceUnavailable, Unauthorized
+from .signup import create_user
 
 log = logging.getLogger("cruddur.auth")
 
@@ -226,7 +227,9 @@ def _authenticate(token: str) -> dict[str, Any]:
         raise ServiceUnavailable("sign-in keys unavailable, try again later") from exc
     user = _lookup_user(claims)
     if user is None:
-        raise Forbidden("no Cruddur user matches this account")
+        # First request of a new sign-up: create the row from Cognito (or 409/401/503).
+        services = current_app.extensions["cruddur"]
+        user = create_user(services.db, services.cognito, token, str(claims["sub"]))
     return user
 
 

@@ -206,7 +206,7 @@ class CognitoPool:
 
     PASSWORD = "Sup3r-secret-pw!"
 
-    def __init__(self, moto_url: str, region: str = "us-east-1"):
+    def __init__(self, moto_url: str, region: str = "us-east-1", *, email_as_username: bool = True):
         import boto3
 
         self.moto_url = moto_url
@@ -217,8 +217,9 @@ class CognitoPool:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        options = {"UsernameAttributes": ["email"]} if email_as_username else {}
         pool = self.client.create_user_pool(
-            PoolName="cruddur-user-pool", UsernameAttributes=["email"], AutoVerifiedAttributes=["email"]
+            PoolName="cruddur-user-pool", AutoVerifiedAttributes=["email"], **options
         )["UserPool"]
         self.pool_id = pool["Id"]
         self.client_id = self.client.create_user_pool_client(
@@ -228,30 +229,39 @@ class CognitoPool:
         )["UserPoolClient"]["ClientId"]
         self.jwks_url = f"{moto_url}/{self.pool_id}/.well-known/jwks.json"
 
-    def sign_up(self, email: str, handle: str | None, name: str | None = "A Person", *, confirm: bool = True) -> str:
+    def sign_up(
+        self,
+        email: str,
+        handle: str | None,
+        name: str | None = "A Person",
+        *,
+        confirm: bool = True,
+        username: str | None = None,
+    ) -> str:
         """Sign up as the front end does; returns the user's sub."""
         attributes = [{"Name": "email", "Value": email}]
         if handle is not None:
             attributes.append({"Name": "preferred_username", "Value": handle})
         if name is not None:
             attributes.append({"Name": "name", "Value": name})
+        username = username or email
         sub = self.client.sign_up(
-            ClientId=self.client_id, Username=email, Password=self.PASSWORD, UserAttributes=attributes
+            ClientId=self.client_id, Username=username, Password=self.PASSWORD, UserAttributes=attributes
         )["UserSub"]
         if confirm:
-            self.client.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=email)
+            self.client.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=username)
         return sub
 
-    def access_token(self, email: str) -> str:
+    def access_token(self, username: str) -> str:
         result = self.client.initiate_auth(
             ClientId=self.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": email, "PASSWORD": self.PASSWORD},
+            AuthParameters={"USERNAME": username, "PASSWORD": self.PASSWORD},
         )
         return result["AuthenticationResult"]["AccessToken"]
 
-    def headers(self, email: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token(email)}"}
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token(username)}"}
 
     def env(self) -> dict[str, str]:
         return {
@@ -412,3 +422,17 @@ def live_server(app, db_url):
     server = LiveServer(app)
     yield server
     server.close()
+
+
+@pytest.fixture
+def live_server_for(db_url):
+    """Serve another app (from make_app) over HTTP; stopped afterwards."""
+    servers = []
+
+    def factory(application):
+        servers.append(LiveServer(application))
+        return servers[-1]
+
+    yield factory
+    for server in servers:
+        server.close()

@@ -5,6 +5,7 @@ from conftest import CLIENT_ID, SEED
 
 from cruddur.auth import InvalidToken, TokenVerifier
 from cruddur.config import Settings
+from cruddur.signup import COGNITO_REJECTED
 
 PROTECTED = [
     ("post", "/api/activities", {"message": "hi"}),
@@ -32,9 +33,14 @@ def cruds_of(client, handle):
 
 
 def assert_refused(r):
-    # A sign-in that is not that user: refused, and nothing of theirs in the answer.
-    assert r.status_code == 403, r.get_json()
-    assert r.get_json() == {"error": "no Cruddur user matches this account"}
+    """A sign-in that is not that user: refused, and nothing of theirs in the answer.
+
+    A sub no row has goes to the sign-up path, which asks Cognito (moto here)
+    about the account; moto never issued these test-key tokens, so Cognito
+    refuses them: 401. What a real account claiming a taken handle gets (409,
+    never the existing user) is in test_signup.py."""
+    assert r.status_code == 401, r.get_json()
+    assert r.get_json() == {"error": COGNITO_REJECTED}
 
 
 @pytest.mark.parametrize("username", ["bayko", "BAYKO", SEED["bayko"]["cognito"]], ids=["handle", "upper", "cognito-id"])
@@ -157,10 +163,11 @@ def test_bearer_scheme_is_case_insensitive(client, jwks):
     assert r.status_code == 201
 
 
-def test_valid_token_without_cruddur_user_is_403(client, jwks):
+def test_valid_token_of_an_account_cognito_does_not_know_is_401(client, jwks, db_url):
     r = post_activity(client, jwks.headers("stranger", sub="11111111-2222-4333-8444-555555555555"))
-    assert r.status_code == 403
-    assert r.get_json() == {"error": "no Cruddur user matches this account"}
+    assert r.status_code == 401
+    assert r.get_json() == {"error": COGNITO_REJECTED}
+    assert client.get("/api/users/@stranger/short").status_code == 404
 
 
 def test_auth_not_configured_is_401(make_app, db_url, jwks):

@@ -49,7 +49,8 @@ def test_links_seed_users_by_preferred_username(db_url, cognito, make_app):
 
     # Before the explicit step, a Cognito account named like a seed user is not that user.
     r = post(client, cognito.headers("andrew@example.com"))
-    assert r.status_code in (403, 409), r.get_json()
+    assert r.status_code == 409, r.get_json()
+    assert r.get_json() == {"error": "the handle @andrewbrown is already taken by another Cruddur user"}
     assert cognito_ids(db_url)["andrewbrown"] == SEED["andrewbrown"]["cognito"]
 
     result = run_script(env=script_env(db_url, cognito))
