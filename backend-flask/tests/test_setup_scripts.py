@@ -117,10 +117,53 @@ def test_bin_ddb_setup(moto_url):
     result = run_script("ddb-setup", "--seed", env=env)
     assert result.returncode == 0, result.stderr
     assert "table ddb-setup-test created" in result.stdout and "seeded message group" in result.stdout
-    result = run_script("ddb-setup", env=env)
+    client = ddb_client(moto_url)
+    table = client.describe_table(TableName="ddb-setup-test")["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["message-group-sk-index"]
+    assert client.scan(TableName="ddb-setup-test", Select="COUNT")["Count"] == 5  # 2 group items + 3 messages
+    result = run_script("ddb-setup", "--seed", env=env)
     assert result.returncode == 0 and "table ddb-setup-test exists" in result.stdout
+    assert "already have message group" in result.stdout
+    assert client.scan(TableName="ddb-setup-test", Select="COUNT")["Count"] == 5
     result = run_script("ddb-setup", "--recreate", env=env)
     assert result.returncode == 0 and "table ddb-setup-test recreated" in result.stdout
+    assert client.scan(TableName="ddb-setup-test", Select="COUNT")["Count"] == 0
+
+
+def ddb_client(moto_url):
+    import boto3
+
+    return boto3.session.Session().client(
+        "dynamodb", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def test_bin_ddb_setup_refuses_a_table_of_another_schema(moto_url):
+    """A table made by an older ddb-setup (on-demand, no index) is reported, not used."""
+    client = ddb_client(moto_url)
+    client.create_table(
+        TableName="ddb-old-schema",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    env = {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DDB_MESSAGE_TABLE": "ddb-old-schema",
+    }
+    result = run_script("ddb-setup", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "ddb-setup: table ddb-old-schema exists but it has no index message-group-sk-index: "
+        "`bin/ddb-setup --recreate` replaces it (its items are lost)"
+    ]
+    result = run_script("ddb-setup", "--recreate", env=env)
+    assert result.returncode == 0, result.stderr
+    table = client.describe_table(TableName="ddb-old-schema")["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["message-group-sk-index"]
 
 
 def test_bin_ddb_setup_unreachable():
@@ -133,4 +176,5 @@ def test_bin_ddb_setup_unreachable():
     }
     result = run_script("ddb-setup", env=env)
     assert result.returncode == 1
-    assert "check AWS_ENDPOINT_URL" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("ddb-setup: http://127.0.0.1:") and "check AWS_ENDPOINT_URL" in line
