@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .aws import cognito_client
+from .cli import one_line, password_of
 from .config import Settings
 
 PROG = "update-cognito-user-ids"
@@ -113,20 +114,6 @@ def decide(rows: Iterable[dict[str, Any]], cognito_users: list[CognitoUser]) -> 
     return decisions
 
 
-def _one_line(exc: BaseException, secret: str | None = None) -> str:
-    text = " ".join(str(exc).split()) or exc.__class__.__name__
-    return text.replace(secret, "***") if secret else text
-
-
-def _password_of(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password or None
-    except ValueError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -153,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cognito_users = list_cognito_users(cognito_client(settings), pool_id)
     except (BotoCoreError, ClientError) as exc:
-        print(f"{PROG}: cannot list the users of Cognito user pool {pool_id}: {_one_line(exc)}", file=sys.stderr)
+        print(f"{PROG}: cannot list the users of Cognito user pool {pool_id}: {one_line(exc)}", file=sys.stderr)
         return 1
 
     import psycopg
     from psycopg.rows import dict_row
 
-    secret = _password_of(url)
+    secret = password_of(url)
     lines: list[str] = []
     linked = skipped = 0
     try:
@@ -182,10 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     lines.append(f"{PROG}: linked @{d.handle} to Cognito user {d.sub}")
     except psycopg.OperationalError as exc:
-        print(f"{PROG}: cannot connect to the database: {_one_line(exc, secret)}", file=sys.stderr)
+        print(f"{PROG}: cannot connect to the database: {one_line(exc, secret)}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"{PROG}: updating users failed, nothing changed: {_one_line(exc, secret)}", file=sys.stderr)
+        print(f"{PROG}: updating users failed, nothing changed: {one_line(exc, secret)}", file=sys.stderr)
         return 1
     # Printed once committed, so a "linked" line is never a change that was rolled back.
     for line in lines:

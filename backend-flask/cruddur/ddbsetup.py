@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+from .cli import one_line
 from .config import Settings
 from .ddb import MessageStore, group_uuid_for, make_client, table_definition
 from .errors import MessagesUnavailable
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ddb-setup: {exc}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError, MessagesUnavailable) as exc:
-        reason = " ".join(str(exc).split())
+        reason = one_line(exc, settings.aws_secret_access_key)
         print(
             f"ddb-setup: {where}: {reason} (check AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and the AWS credentials)",
             file=sys.stderr,

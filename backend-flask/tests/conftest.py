@@ -154,6 +154,20 @@ def postgres_url():
 
 
 @pytest.fixture
+def scratch_db(postgres_url):
+    """An empty extra database on the test server."""
+    import psycopg
+
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS scratch")
+        conn.execute("CREATE DATABASE scratch")
+    yield postgres_url.rsplit("/", 1)[0] + "/scratch"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE scratch WITH (FORCE)")
+
+
+@pytest.fixture
 def db_url(postgres_url):
     """The test database, reset to the seed data for this test."""
     setup_database(postgres_url)

@@ -26,18 +26,6 @@ def run_script(name, *args, env=None):
     )
 
 
-@pytest.fixture
-def scratch_db(postgres_url):
-    """An empty extra database on the test server."""
-    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS scratch")
-        conn.execute("CREATE DATABASE scratch")
-    yield postgres_url.rsplit("/", 1)[0] + "/scratch"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE scratch WITH (FORCE)")
-
-
 def test_db_setup_is_idempotent(scratch_db):
     setup_database(scratch_db)
     first = counts(scratch_db)
@@ -90,6 +78,8 @@ def test_bin_db_setup(scratch_db):
     result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
     assert result.returncode == 0, result.stderr
     assert "loaded db/01-schema.sql" in result.stdout and "loaded db/02-seed.sql" in result.stdout
+    where = scratch_db.split("@", 1)[1]
+    assert result.stdout.splitlines()[-1] == f"db-setup: {where} is ready (schema and seed data: 3 users, 7 activities)"
     assert counts(scratch_db) == (3, 7)
     result = run_script("db-setup", "--schema-only", "--url", scratch_db)
     assert result.returncode == 0, result.stderr
@@ -101,9 +91,28 @@ def test_bin_db_setup_errors():
     result = run_script("db-setup")
     assert result.returncode == 2
     assert "CONNECTION_URL is not set" in result.stderr
-    result = run_script("db-setup", env={"CONNECTION_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
+    port = free_port()
+    result = run_script("db-setup", env={"CONNECTION_URL": f"postgresql://postgres:sekrit-pw@127.0.0.1:{port}/x"})
     assert result.returncode == 1
-    assert "cannot connect to the database" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"db-setup: cannot connect to the database 127.0.0.1:{port}/x: ")
+    assert "sekrit" not in result.stdout + result.stderr
+
+
+def test_bin_db_setup_sql_error_is_one_line_and_changes_nothing(scratch_db):
+    import psycopg
+
+    setup_database(scratch_db)
+    with psycopg.connect(scratch_db) as conn:  # the seed's rows now clash with what is there
+        conn.execute("DROP TABLE activities")
+        conn.execute("CREATE TABLE activities (uuid uuid PRIMARY KEY)")
+        conn.execute("CREATE VIEW activities_view AS SELECT * FROM activities")
+    result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("db-setup: loading the SQL into 127.0.0.1:") and "nothing changed" in line
+    with psycopg.connect(scratch_db) as conn:  # one transaction: all or nothing
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 3
 
 
 def test_bin_ddb_setup(moto_url):
