@@ -2,9 +2,11 @@
 
 Tokens are verified locally against the user pool's JWKS: RS256 signature,
 ``iss`` = ``https://cognito-idp.<region>.amazonaws.com/<pool id>``,
-``token_use`` == ``access``, ``client_id`` = the app client id, and ``exp``.
-The keys are fetched once and cached; an unknown ``kid`` triggers at most one
-re-fetch per ``refetch_interval`` seconds (key rotation without a restart).
+``token_use`` == ``access``, ``client_id`` = the app client id, ``exp`` and
+``sub``.  The keys are cached; an unknown ``kid`` triggers at most one re-fetch
+per ``refetch_interval`` seconds (key rotation without a restart), and a failed
+fetch backs off (see ``TokenVerifier._key_for``).  The signed-in user is found
+by ``sub`` alone; a ``sub`` with no row goes to the sign-up path (signup.py).
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ class TokenVerifier:
                     self._keys, self._fetched_at, self._failures, self._retry_at = keys, now, 0, 0.0
                 else:
                     self._failures += 1
-                    backoff = min(self._backoff_max, self._backoff_initial * 2 ** (self._failures - 1))
+                    backoff = min(self._backoff_max, self._backoff_initial * 2 ** min(self._failures - 1, 16))
                     self._retry_at = now + backoff
                 self._cond.notify_all()
                 cached = self._keys.get(kid)

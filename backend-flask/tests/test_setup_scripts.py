@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import psycopg
-import pytest
 
 from conftest import BACKEND_DIR, find_pg_bin, free_port
 
