@@ -14,6 +14,7 @@ from .db import Database
 from .ddb import MessageStore
 from .errors import register_error_handlers
 from .logs import configure_logging, install_request_logging
+from .signup import CognitoDirectory
 
 __all__ = ["create_app", "Settings"]
 
@@ -26,6 +27,7 @@ class Services:
     db: Database
     messages: MessageStore
     verifier: TokenVerifier
+    cognito: CognitoDirectory
     tracer_provider: Any = None
     xray_recorder: Any = None
 
@@ -46,6 +48,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, *, json_log
         db=Database(settings),
         messages=MessageStore(settings),
         verifier=TokenVerifier(settings),
+        cognito=CognitoDirectory(settings),
     )
 
     if settings.cors_origins:

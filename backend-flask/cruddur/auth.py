@@ -2,9 +2,11 @@
 
 Tokens are verified locally against the user pool's JWKS: RS256 signature,
 ``iss`` = ``https://cognito-idp.<region>.amazonaws.com/<pool id>``,
-``token_use`` == ``access``, ``client_id`` = the app client id, and ``exp``.
-The keys are fetched once and cached; an unknown ``kid`` triggers at most one
-re-fetch per ``refetch_interval`` seconds (key rotation without a restart).
+``token_use`` == ``access``, ``client_id`` = the app client id, ``exp`` and
+``sub``.  The keys are cached; an unknown ``kid`` triggers at most one re-fetch
+per ``refetch_interval`` seconds (key rotation without a restart), and a failed
+fetch backs off (see ``TokenVerifier._key_for``).  The signed-in user is found
+by ``sub`` alone; a ``sub`` with no row goes to the sign-up path (signup.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import jwt
 from flask import current_app, g, request
 
 from .config import Settings
-from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .errors import ServiceUnavailable, Unauthorized
+from .signup import create_user
 
 log = logging.getLogger("cruddur.auth")
 
@@ -41,22 +44,31 @@ class TokenVerifier:
     def __init__(
         self,
         settings: Settings,
-        fetch_timeout: float = 3.0,
+        fetch_timeout: float | None = None,
         cache_seconds: float = 6 * 3600,
         refetch_interval: float = 30.0,
         leeway: float = 5.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float | None = None,
     ):
         self.issuer = settings.cognito_issuer
         self.client_id = settings.cognito_client_id
         self.jwks_url = settings.jwks_url
         self.configured = settings.auth_configured
-        self._fetch_timeout = fetch_timeout
+        self._fetch_timeout = fetch_timeout if fetch_timeout is not None else settings.cognito_timeout
         self._cache_seconds = cache_seconds
         self._refetch_interval = refetch_interval
         self._leeway = leeway
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max if backoff_max is not None else max(refetch_interval, backoff_initial)
+        # Guarded by _cond; never held across the HTTP fetch.
+        self._cond = threading.Condition()
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
-        self._lock = threading.Lock()
+        self._fetched_at = 0.0  # last successful fetch
+        self._attempted_at: float | None = None  # last fetch, successful or not
+        self._failures = 0  # consecutive failed fetches
+        self._retry_at = 0.0  # no fetch before this after a failure
+        self._fetching = False
 
     # -- keys ---------------------------------------------------------------
     def _fetch_keys(self) -> dict[str, Any]:
@@ -79,25 +91,68 @@ class TokenVerifier:
         return keys
 
     def _key_for(self, kid: str):
-        now = time.monotonic()
-        with self._lock:
-            fresh = self._keys and now - self._fetched_at < self._cache_seconds
-            if fresh and kid in self._keys:
-                return self._keys[kid]
-            # Unknown kid or stale cache: re-fetch, but not more often than
-            # refetch_interval (a flood of made-up kids must not hammer Cognito).
-            if not self._keys or not fresh or now - self._fetched_at >= self._refetch_interval:
-                try:
-                    self._keys = self._fetch_keys()
-                    self._fetched_at = now
-                except KeysUnavailable:
-                    if not self._keys:
-                        raise
-                    log.warning("JWKS refresh failed; using the cached keys")
-            key = self._keys.get(kid)
-        if key is None:
+        """The key for ``kid``, fetching the key set if needed.
+
+        One fetch at a time, outside the lock: a request whose key is cached
+        never waits for it.  Requests that need the fetch's result wait for the
+        one in flight instead of starting their own.  After a failed fetch the
+        next one waits an exponential backoff, so an outage (or a flood of
+        made-up kids) costs one fetch per window, not one per request."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                key = self._keys.get(kid)
+                stale = not self._keys or now - self._fetched_at >= self._cache_seconds
+                if key is not None and not stale:
+                    return key
+                if self._fetching:
+                    if key is not None:
+                        return key  # a stale key still verifies while the refresh runs
+                    if not self._cond.wait_for(lambda: not self._fetching, timeout=self._fetch_timeout + 1):
+                        raise KeysUnavailable("timed out waiting for the sign-in keys")
+                    continue
+                if self._failures and now < self._retry_at:
+                    if key is not None:
+                        return key
+                    # Cannot tell a rotated key from a forged kid while Cognito is unreachable.
+                    raise KeysUnavailable("the sign-in keys could not be fetched recently; retrying later")
+                if (
+                    not stale
+                    and not self._failures
+                    and self._attempted_at is not None
+                    and now - self._attempted_at < self._refetch_interval
+                ):
+                    raise InvalidToken("token signed with an unknown key")
+                self._fetching = True
+                self._attempted_at = now
+                break
+        keys: dict[str, Any] | None = None
+        try:
+            keys = self._fetch_keys()
+        except KeysUnavailable as exc:
+            error: KeysUnavailable | None = exc
+        else:
+            error = None
+        finally:
+            with self._cond:
+                now = time.monotonic()
+                self._fetching = False
+                if keys is not None:
+                    self._keys, self._fetched_at, self._failures, self._retry_at = keys, now, 0, 0.0
+                else:
+                    self._failures += 1
+                    backoff = min(self._backoff_max, self._backoff_initial * 2 ** min(self._failures - 1, 16))
+                    self._retry_at = now + backoff
+                self._cond.notify_all()
+                cached = self._keys.get(kid)
+        if error is not None:
+            log.warning("%s; next attempt in %.0fs at the earliest", error, backoff)
+            if cached is not None:
+                return cached
+            raise error
+        if cached is None:
             raise InvalidToken("token signed with an unknown key")
-        return key
+        return cached
 
     # -- tokens -------------------------------------------------------------
     def verify(self, token: str) -> dict[str, Any]:
@@ -118,7 +173,7 @@ class TokenVerifier:
                 algorithms=["RS256"],
                 issuer=self.issuer,
                 leeway=self._leeway,
-                options={"require": ["exp", "iss", "token_use"], "verify_aud": False},
+                options={"require": ["exp", "iss", "token_use", "sub"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token has expired") from exc
@@ -132,6 +187,8 @@ class TokenVerifier:
             raise InvalidToken("an access token is required")
         if claims.get("client_id") != self.client_id:
             raise InvalidToken("token was issued for another app client")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
+            raise InvalidToken("token is invalid")
         return claims
 
 
@@ -148,22 +205,17 @@ def _verifier() -> TokenVerifier:
 
 
 def _lookup_user(claims: dict[str, Any]) -> dict[str, Any] | None:
-    """The Cruddur user for verified claims: by cognito_user_id (``sub`` or
-    ``username``), else by handle = ``username``."""
+    """The Cruddur user whose cognito_user_id is the token's ``sub``.
+
+    Only ``sub``: it is the one claim Cognito never reuses nor lets the user
+    choose. ``username`` (and a handle equal to it) can name someone else, so
+    matching on it would hand their account to whoever holds such a token.
+    Users whose Cognito id is not known yet are linked by
+    ``bin/update-cognito-user-ids``, an explicit step, never here."""
     db = current_app.extensions["cruddur"].db
-    sub = str(claims.get("sub") or "")
-    username = str(claims.get("username") or claims.get("cognito:username") or "")
     return db.fetch_one(
-        """
-        SELECT uuid, handle, display_name
-        FROM users
-        WHERE cognito_user_id = %(sub)s
-           OR cognito_user_id = %(username)s
-           OR handle = lower(%(username)s)
-        ORDER BY (cognito_user_id = %(sub)s) DESC, (cognito_user_id = %(username)s) DESC
-        LIMIT 1
-        """,
-        {"sub": sub, "username": username},
+        "SELECT uuid, handle, display_name FROM users WHERE cognito_user_id = %(sub)s",
+        {"sub": str(claims["sub"])},
     )
 
 
@@ -177,7 +229,9 @@ def _authenticate(token: str) -> dict[str, Any]:
         raise ServiceUnavailable("sign-in keys unavailable, try again later") from exc
     user = _lookup_user(claims)
     if user is None:
-        raise Forbidden("no Cruddur user matches this account")
+        # First request of a new sign-up: create the row from Cognito (or 409/401/503).
+        services = current_app.extensions["cruddur"]
+        user = create_user(services.db, services.cognito, token, str(claims["sub"]))
     return user
 
 

@@ -63,6 +63,10 @@ class Settings:
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_endpoint_url: str | None = None
+    # Per-service endpoints (the AWS SDKs' own names), over aws_endpoint_url:
+    # a developer may point DynamoDB at DynamoDB local and keep the real Cognito.
+    aws_endpoint_url_dynamodb: str | None = None
+    aws_endpoint_url_cognito_idp: str | None = None
     ddb_message_table: str = "cruddur-messages"
     ddb_timeout: float = 3.0
 
@@ -70,6 +74,7 @@ class Settings:
     cognito_user_pool_id: str | None = None
     cognito_client_id: str | None = None
     cognito_jwks_url: str | None = None
+    cognito_timeout: float = 3.0  # seconds for one call to Cognito (key set, GetUser)
 
     # Optional integrations
     otel_service_name: str = "backend-flask"
@@ -96,11 +101,14 @@ class Settings:
             aws_access_key_id=_get(env, "AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=_get(env, "AWS_SECRET_ACCESS_KEY"),
             aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL"),
+            aws_endpoint_url_dynamodb=_get(env, "AWS_ENDPOINT_URL_DYNAMODB"),
+            aws_endpoint_url_cognito_idp=_get(env, "AWS_ENDPOINT_URL_COGNITO_IDP"),
             ddb_message_table=_get(env, "DDB_MESSAGE_TABLE", "cruddur-messages"),
             ddb_timeout=_get_float(env, "DDB_TIMEOUT", 3.0),
             cognito_user_pool_id=_get(env, "AWS_COGNITO_USER_POOL_ID"),
             cognito_client_id=_get(env, "AWS_COGNITO_USER_POOL_CLIENT_ID"),
             cognito_jwks_url=_get(env, "AWS_COGNITO_JWKS_URL"),
+            cognito_timeout=_get_float(env, "AWS_COGNITO_TIMEOUT", 3.0),
             otel_service_name=_get(env, "OTEL_SERVICE_NAME", "backend-flask"),
             otel_exporter_otlp_endpoint=_get(env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
             otel_exporter_otlp_headers=_get(env, "OTEL_EXPORTER_OTLP_HEADERS"),
@@ -113,6 +121,14 @@ class Settings:
     @property
     def cors_origins(self) -> list[str]:
         return [u.rstrip("/") for u in (self.frontend_url, self.backend_url) if u]
+
+    def endpoint_url(self, service: str) -> str | None:
+        """The endpoint override for an AWS service ("dynamodb", "cognito-idp")."""
+        specific = {
+            "dynamodb": self.aws_endpoint_url_dynamodb,
+            "cognito-idp": self.aws_endpoint_url_cognito_idp,
+        }.get(service)
+        return specific or self.aws_endpoint_url
 
     @property
     def cognito_region(self) -> str:

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from .cli import describe_database, one_line, password_of
+
 DB_DIR = Path(__file__).resolve().parent.parent / "db"
 SCHEMA_FILE = DB_DIR / "01-schema.sql"
 SEED_FILE = DB_DIR / "02-seed.sql"
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--url",
         default=None,
-        help="PostgreSQL URL (default: the CONNECTION_URL environment variable)",
+        help="PostgreSQL URL (default: the CONNECTION_URL environment variable; prefer it: argv is visible to others)",
     )
     args = parser.parse_args(argv)
     url = args.url or (os.environ.get("CONNECTION_URL") or "").strip()
@@ -57,14 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("db-setup: psycopg is not installed: pip install -r requirements.txt", file=sys.stderr)
         return 1
+    secret, where = password_of(url), describe_database(url)
     try:
         files = setup_database(url, schema_only=args.schema_only)
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            users, activities = (
+                conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("users", "activities")
+            )
     except psycopg.OperationalError as exc:
-        print(f"db-setup: cannot connect to the database: {str(exc).strip()}", file=sys.stderr)
+        print(f"db-setup: cannot connect to the database {where}: {one_line(exc, secret)}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"db-setup: loading the SQL failed: {str(exc).strip()}", file=sys.stderr)
+        print(f"db-setup: loading the SQL into {where} failed, nothing changed: {one_line(exc, secret)}", file=sys.stderr)
         return 1
     for path in files:
         print(f"db-setup: loaded {path.relative_to(DB_DIR.parent)}")
+    what = "schema only" if args.schema_only else "schema and seed data"
+    print(f"db-setup: {where} is ready ({what}: {users} users, {activities} activities)")
     return 0

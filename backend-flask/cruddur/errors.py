@@ -34,12 +34,12 @@ class Unauthorized(ApiError):
         super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="cruddur"'})
 
 
-class Forbidden(ApiError):
-    status = 403
-
-
 class NotFound(ApiError):
     status = 404
+
+
+class Conflict(ApiError):
+    status = 409
 
 
 class ServiceUnavailable(ApiError):

@@ -154,6 +154,20 @@ def postgres_url():
 
 
 @pytest.fixture
+def scratch_db(postgres_url):
+    """An empty extra database on the test server."""
+    import psycopg
+
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS scratch")
+        conn.execute("CREATE DATABASE scratch")
+    yield postgres_url.rsplit("/", 1)[0] + "/scratch"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE scratch WITH (FORCE)")
+
+
+@pytest.fixture
 def db_url(postgres_url):
     """The test database, reset to the seed data for this test."""
     setup_database(postgres_url)
@@ -180,16 +194,101 @@ def moto_url():
 
 
 @pytest.fixture
-def ddb(moto_url, app):
+def moto(moto_url):
+    """moto with every service's state cleared (once per test)."""
+    req = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).close()
+    return moto_url
+
+
+@pytest.fixture
+def ddb(moto, app):
     """An empty messages table in a freshly reset moto."""
     from cruddur.ddb import make_client
     from cruddur.ddbsetup import create_table
 
-    req = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=10).close()
     settings = app.extensions["cruddur"].settings
     create_table(make_client(settings), settings.ddb_message_table)
     return settings
+
+
+# --------------------------------------------------------------------------- moto (Cognito)
+class CognitoPool:
+    """A user pool and app client in moto, set up like Cruddur's: users sign up
+    with their email as the username and name, email, preferred_username
+    (the handle) as attributes; tokens are moto's own, signed with its key."""
+
+    PASSWORD = "Sup3r-secret-pw!"
+
+    def __init__(self, moto_url: str, region: str = "us-east-1", *, email_as_username: bool = True):
+        import boto3
+
+        self.moto_url = moto_url
+        self.client = boto3.session.Session().client(
+            "cognito-idp",
+            endpoint_url=moto_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        options = {"UsernameAttributes": ["email"]} if email_as_username else {}
+        pool = self.client.create_user_pool(
+            PoolName="cruddur-user-pool", AutoVerifiedAttributes=["email"], **options
+        )["UserPool"]
+        self.pool_id = pool["Id"]
+        self.client_id = self.client.create_user_pool_client(
+            UserPoolId=self.pool_id,
+            ClientName="cruddur",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        self.jwks_url = f"{moto_url}/{self.pool_id}/.well-known/jwks.json"
+
+    def sign_up(
+        self,
+        email: str,
+        handle: str | None,
+        name: str | None = "A Person",
+        *,
+        confirm: bool = True,
+        username: str | None = None,
+    ) -> str:
+        """Sign up as the front end does; returns the user's sub."""
+        attributes = [{"Name": "email", "Value": email}]
+        if handle is not None:
+            attributes.append({"Name": "preferred_username", "Value": handle})
+        if name is not None:
+            attributes.append({"Name": "name", "Value": name})
+        username = username or email
+        sub = self.client.sign_up(
+            ClientId=self.client_id, Username=username, Password=self.PASSWORD, UserAttributes=attributes
+        )["UserSub"]
+        if confirm:
+            self.client.admin_confirm_sign_up(UserPoolId=self.pool_id, Username=username)
+        return sub
+
+    def access_token(self, username: str) -> str:
+        result = self.client.initiate_auth(
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": self.PASSWORD},
+        )
+        return result["AuthenticationResult"]["AccessToken"]
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token(username)}"}
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_COGNITO_USER_POOL_ID": self.pool_id,
+            "AWS_COGNITO_USER_POOL_CLIENT_ID": self.client_id,
+            "AWS_COGNITO_JWKS_URL": self.jwks_url,
+        }
+
+
+@pytest.fixture
+def cognito(moto):
+    """A fresh Cognito user pool in moto."""
+    return CognitoPool(moto)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -337,3 +436,17 @@ def live_server(app, db_url):
     server = LiveServer(app)
     yield server
     server.close()
+
+
+@pytest.fixture
+def live_server_for(db_url):
+    """Serve another app (from make_app) over HTTP; stopped afterwards."""
+    servers = []
+
+    def factory(application):
+        servers.append(LiveServer(application))
+        return servers[-1]
+
+    yield factory
+    for server in servers:
+        server.close()

@@ -5,6 +5,7 @@ from conftest import CLIENT_ID, SEED
 
 from cruddur.auth import InvalidToken, TokenVerifier
 from cruddur.config import Settings
+from cruddur.signup import COGNITO_REJECTED
 
 PROTECTED = [
     ("post", "/api/activities", {"message": "hi"}),
@@ -24,10 +25,72 @@ def test_valid_access_token_signs_in_by_cognito_sub(client, jwks):
     assert r.get_json()["handle"] == "londo"
 
 
-def test_valid_access_token_signs_in_by_username_as_handle(client, jwks):
-    r = post_activity(client, jwks.headers("bayko", sub="0b0b0b0b-0000-4000-8000-000000000000"))
+STRANGER_SUB = "0b0b0b0b-0000-4000-8000-000000000000"
+
+
+def cruds_of(client, handle):
+    return client.get(f"/api/activities/@{handle}").get_json()["profile"]["cruds_count"]
+
+
+def assert_refused(r):
+    """A sign-in that is not that user: refused, and nothing of theirs in the answer.
+
+    A sub no row has goes to the sign-up path, which asks Cognito (moto here)
+    about the account; moto never issued these test-key tokens, so Cognito
+    refuses them: 401. What a real account claiming a taken handle gets (409,
+    never the existing user) is in test_signup.py."""
+    assert r.status_code == 401, r.get_json()
+    assert r.get_json() == {"error": COGNITO_REJECTED}
+
+
+@pytest.mark.parametrize("username", ["bayko", "BAYKO", SEED["bayko"]["cognito"]], ids=["handle", "upper", "cognito-id"])
+def test_another_users_username_with_a_different_sub_is_refused(client, jwks, username):
+    """Issue 14: a verified token whose sub belongs to nobody in Cruddur and
+    whose username is bayko's handle (or bayko's Cognito id) must not act as bayko."""
+    before = cruds_of(client, "bayko")
+    r = post_activity(client, jwks.headers(username, sub=STRANGER_SUB))
+    assert_refused(r)
+    assert cruds_of(client, "bayko") == before
+    assert "bayko" not in r.get_data(as_text=True)
+
+
+def test_another_users_username_with_another_users_sub_is_that_other_user(client, jwks):
+    # username says andrewbrown, sub is londo's: the sub decides, never the username
+    r = post_activity(client, jwks.headers("andrewbrown", sub=SEED["londo"]["cognito"]))
     assert r.status_code == 201
-    assert r.get_json()["handle"] == "bayko"
+    assert r.get_json()["handle"] == "londo"
+
+
+def test_takeover_token_reads_nothing_on_optional_auth_routes(client, jwks):
+    """notifications with a takeover token is the anonymous feed, never
+    andrewbrown's notifications (bayko's reply mentioning @andrewbrown)."""
+    anonymous = client.get("/api/activities/notifications").get_json()
+    mine = client.get("/api/activities/notifications", headers=jwks.headers("andrewbrown")).get_json()
+    assert mine != anonymous  # the check below can tell the two apart
+    r = client.get("/api/activities/notifications", headers=jwks.headers("andrewbrown", sub=STRANGER_SUB))
+    assert r.status_code == 200
+    assert r.get_json() == anonymous
+
+
+def test_takeover_token_reads_no_messages(client, ddb, jwks):
+    andrew = jwks.headers("andrewbrown")
+    assert client.post("/api/messages", json={"handle": "bayko", "message": "private"}, headers=andrew).status_code == 201
+    r = client.get("/api/message_groups", headers=jwks.headers("andrewbrown", sub=STRANGER_SUB))
+    assert_refused(r)
+    assert "private" not in r.get_data(as_text=True)
+
+
+def test_right_sub_signs_in_whatever_the_username(client, jwks):
+    for username in ("andrewbrown", "someone-else", "6d4b3a2c-1e0f-4a9b-8c7d-000000000001"):
+        r = post_activity(client, jwks.headers(username, sub=SEED["andrewbrown"]["cognito"]))
+        assert r.status_code == 201
+        assert r.get_json()["handle"] == "andrewbrown"
+
+
+def test_token_without_sub_is_401(client, jwks):
+    r = post_activity(client, jwks.headers("bayko", drop=("sub",)))
+    assert r.status_code == 401
+    assert r.get_json() == {"error": "token is invalid"}
 
 
 @pytest.mark.parametrize(
@@ -100,10 +163,11 @@ def test_bearer_scheme_is_case_insensitive(client, jwks):
     assert r.status_code == 201
 
 
-def test_valid_token_without_cruddur_user_is_403(client, jwks):
+def test_valid_token_of_an_account_cognito_does_not_know_is_401(client, jwks, db_url):
     r = post_activity(client, jwks.headers("stranger", sub="11111111-2222-4333-8444-555555555555"))
-    assert r.status_code == 403
-    assert r.get_json() == {"error": "no Cruddur user matches this account"}
+    assert r.status_code == 401
+    assert r.get_json() == {"error": COGNITO_REJECTED}
+    assert client.get("/api/users/@stranger/short").status_code == 404
 
 
 def test_auth_not_configured_is_401(make_app, db_url, jwks):

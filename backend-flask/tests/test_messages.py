@@ -77,8 +77,14 @@ def test_message_groups_newest_first(mclient, jwks):
 
 
 def test_seeded_conversation(mclient, jwks, ddb):
-    group = seed_conversation(ddb)
-    assert seed_conversation(ddb) == group  # idempotent
+    group, added = seed_conversation(ddb)
+    assert added and seed_conversation(ddb) == (group, False)  # idempotent
+    assert len(items_of(ddb, f"MSG#{group}")) == 3
+    assert all(set(plain(i)) == MESSAGE_ITEM_KEYS for i in items_of(ddb, f"MSG#{group}"))
+    for seed in (SEED_ANDREW, SEED_BAYKO):
+        (item,) = [plain(i) for i in items_of(ddb, f"GRP#{seed['uuid']}")]
+        assert set(item) == GROUP_ITEM_KEYS
+        assert item["message"] == "Great, next we put the frontend behind the load balancer."
     messages = mclient.get(f"/api/messages/{group}", headers=jwks.headers("bayko")).get_json()
     assert len(messages) == 3
     assert messages[0]["message"] == "Have you deployed the backend to Fargate yet?"
@@ -151,25 +157,231 @@ def test_missing_table_is_503(make_app, db_url, moto_url, jwks):
     assert r.get_json() == {"error": "message store unavailable"}
 
 
-def test_starting_a_conversation_that_appeared_meanwhile_posts_into_it(mclient, jwks, app, monkeypatch):
-    """Two first messages at once: the second finds the group created by the
-    first (its create transaction is cancelled) and posts into it."""
-    store = app.extensions["cruddur"].messages
-    real_group_of = store.group_of
-    calls = []
+# --------------------------------------------------------------------------- the original's table
+def raw(ddb):
+    from cruddur.ddb import make_client
 
-    def group_of_missing_once(user_uuid, group):
-        calls.append(group)
-        return None if len(calls) == 1 else real_group_of(user_uuid, group)
+    return make_client(ddb), ddb.ddb_message_table
 
-    andrew = jwks.headers("andrewbrown")
-    assert mclient.post("/api/messages", json={"handle": "bayko", "message": "first"}, headers=andrew).status_code == 201
-    monkeypatch.setattr(store, "group_of", group_of_missing_once)
-    r = mclient.post("/api/messages", json={"handle": "bayko", "message": "second"}, headers=andrew)
+
+def items_of(ddb, pk):
+    client, table = raw(ddb)
+    return client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def index_items(ddb, group):
+    client, table = raw(ddb)
+    return client.query(
+        TableName=table,
+        IndexName="message-group-sk-index",
+        KeyConditionExpression="message_group_uuid = :g",
+        ExpressionAttributeValues={":g": {"S": group}},
+    )["Items"]
+
+
+def plain(item):
+    return {k: v["S"] for k, v in item.items()}
+
+
+GROUP_ITEM_KEYS = {"pk", "sk", "message_group_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
+MESSAGE_ITEM_KEYS = {"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
+
+
+def test_table_has_the_originals_schema(ddb):
+    client, table = raw(ddb)
+    t = client.describe_table(TableName=table)["Table"]
+    assert t["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert sorted((a["AttributeName"], a["AttributeType"]) for a in t["AttributeDefinitions"]) == [
+        ("message_group_uuid", "S"),
+        ("pk", "S"),
+        ("sk", "S"),
+    ]
+    assert (t["ProvisionedThroughput"]["ReadCapacityUnits"], t["ProvisionedThroughput"]["WriteCapacityUnits"]) == (5, 5)
+    assert t.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED") == "PROVISIONED"
+    (index,) = t["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "message-group-sk-index"
+    assert index["KeySchema"] == [
+        {"AttributeName": "message_group_uuid", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert (index["ProvisionedThroughput"]["ReadCapacityUnits"], index["ProvisionedThroughput"]["WriteCapacityUnits"]) == (5, 5)
+
+
+def test_items_have_the_originals_shape_and_group_items_move(mclient, jwks, ddb):
+    andrew, bayko = jwks.headers("andrewbrown"), jwks.headers("bayko")
+    first = mclient.post("/api/messages", json={"handle": "bayko", "message": "one"}, headers=andrew).get_json()
+    group = first["message_group_uuid"]
+    second = mclient.post(
+        "/api/messages", json={"message_group_uuid": group, "message": "two"}, headers=bayko
+    ).get_json()
+    assert second["created_at"] > first["created_at"]
+
+    messages = [plain(i) for i in items_of(ddb, f"MSG#{group}")]
+    assert all(set(m) == MESSAGE_ITEM_KEYS for m in messages)
+    assert [(m["sk"], m["message"], m["user_handle"], m["user_uuid"]) for m in messages] == [
+        (first["created_at"], "one", "andrewbrown", SEED["andrewbrown"]["uuid"]),
+        (second["created_at"], "two", "bayko", SEED["bayko"]["uuid"]),
+    ]
+    assert [m["message_uuid"] for m in messages] == [first["uuid"], second["uuid"]]
+
+    # One group item per member, moved to the last message's time, naming the OTHER member.
+    for me, other in (("andrewbrown", "bayko"), ("bayko", "andrewbrown")):
+        (item,) = [plain(i) for i in items_of(ddb, f"GRP#{SEED[me]['uuid']}")]
+        assert set(item) == GROUP_ITEM_KEYS
+        assert (item["sk"], item["message"], item["message_group_uuid"]) == (second["created_at"], "two", group)
+        assert (item["user_uuid"], item["user_handle"]) == (SEED[other]["uuid"], other)
+    assert sorted(plain(i)["pk"] for i in index_items(ddb, group)) == sorted(
+        f"GRP#{SEED[h]['uuid']}" for h in ("andrewbrown", "bayko")
+    )
+
+
+ORIGINAL_GROUP = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"  # the original seed's fixed group uuid
+
+
+def put_original_seed(ddb):
+    """What the original's bin/ddb/seed wrote: group items with sk = now,
+    messages a minute apart, local-time ISO strings, no created_at attribute."""
+    import uuid as uuidlib
+    from datetime import datetime, timedelta, timezone
+
+    client, table = raw(ddb)
+    now = datetime.now(timezone.utc).astimezone() - timedelta(hours=1)
+    andrew = (SEED["andrewbrown"]["uuid"], "Andrew Brown", "andrewbrown")
+    bayko = (SEED["bayko"]["uuid"], "Andrew Bayko", "bayko")
+    for (me, _, _), (other_uuid, other_name, other_handle) in ((andrew, bayko), (bayko, andrew)):
+        client.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"GRP#{me}"},
+                "sk": {"S": now.isoformat()},
+                "message_group_uuid": {"S": ORIGINAL_GROUP},
+                "message": {"S": "this is a filler message"},
+                "user_uuid": {"S": other_uuid},
+                "user_display_name": {"S": other_name},
+                "user_handle": {"S": other_handle},
+            },
+        )
+    conversation = [(andrew, "Have you ever watched Babylon 5?"), (bayko, "Yes, I have! Why?")]
+    for i, ((user_uuid, name, handle), text) in enumerate(conversation):
+        client.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"MSG#{ORIGINAL_GROUP}"},
+                "sk": {"S": (now + timedelta(minutes=i)).isoformat()},
+                "message_uuid": {"S": str(uuidlib.uuid4())},
+                "message": {"S": text},
+                "user_uuid": {"S": user_uuid},
+                "user_display_name": {"S": name},
+                "user_handle": {"S": handle},
+            },
+        )
+    return now
+
+
+def test_reads_and_continues_a_conversation_in_the_originals_shape(mclient, jwks, ddb):
+    now = put_original_seed(ddb)
+    andrew, bayko, londo = jwks.headers("andrewbrown"), jwks.headers("bayko"), jwks.headers("londo")
+
+    assert mclient.get("/api/message_groups", headers=andrew).get_json() == [
+        {
+            "uuid": ORIGINAL_GROUP,
+            "handle": "bayko",
+            "display_name": "Andrew Bayko",
+            "message": "this is a filler message",
+            "created_at": now.isoformat(),
+        }
+    ]
+    messages = mclient.get(f"/api/messages/{ORIGINAL_GROUP}", headers=bayko).get_json()
+    assert [(m["handle"], m["display_name"], m["message"]) for m in messages] == [
+        ("andrewbrown", "Andrew Brown", "Have you ever watched Babylon 5?"),
+        ("bayko", "Andrew Bayko", "Yes, I have! Why?"),
+    ]
+    assert messages[0]["created_at"] == now.isoformat()
+    assert mclient.get(f"/api/messages/{ORIGINAL_GROUP}", headers=londo).status_code == 404
+
+    # Writing to bayko by handle continues that conversation (not a new uuid5 group).
+    r = mclient.post("/api/messages", json={"handle": "bayko", "message": "Because of Londo."}, headers=andrew)
+    assert r.status_code == 201 and r.get_json()["message_group_uuid"] == ORIGINAL_GROUP
+    r = mclient.post(
+        "/api/messages", json={"message_group_uuid": ORIGINAL_GROUP, "message": "Ha!"}, headers=bayko
+    )
     assert r.status_code == 201
-    group = r.get_json()["message_group_uuid"]
-    assert len(calls) == 2  # the create transaction was cancelled, then the group found
+    last = r.get_json()
+    for handle in ("andrewbrown", "bayko"):
+        (item,) = [plain(i) for i in items_of(ddb, f"GRP#{SEED[handle]['uuid']}")]
+        assert (item["sk"], item["message"]) == (last["created_at"], "Ha!")
+    groups = mclient.get("/api/message_groups", headers=bayko).get_json()
+    assert [(g["uuid"], g["handle"], g["message"]) for g in groups] == [(ORIGINAL_GROUP, "andrewbrown", "Ha!")]
+    assert len(mclient.get(f"/api/messages/{ORIGINAL_GROUP}", headers=andrew).get_json()) == 4
+
+
+def test_conversation_started_twice_at_once_is_listed_once_and_folded(mclient, jwks, app, ddb, monkeypatch):
+    """Two first messages at once (both find no conversation) write two group
+    items per member: the list shows the group once, the next message folds
+    them into one."""
+    store = app.extensions["cruddur"].messages
+    andrew, bayko = jwks.headers("andrewbrown"), jwks.headers("bayko")
+    assert mclient.post("/api/messages", json={"handle": "bayko", "message": "first"}, headers=andrew).status_code == 201
+    monkeypatch.setattr(store, "_group_with", lambda *args: None)  # the race: neither saw the other's group
+    r = mclient.post("/api/messages", json={"handle": "andrewbrown", "message": "second"}, headers=bayko)
+    assert r.status_code == 201
     monkeypatch.undo()
-    messages = mclient.get(f"/api/messages/{group}", headers=andrew).get_json()
-    assert [m["message"] for m in messages] == ["first", "second"]
-    assert len(mclient.get("/api/message_groups", headers=jwks.headers("bayko")).get_json()) == 1
+    group = r.get_json()["message_group_uuid"]
+    assert len(items_of(ddb, f"GRP#{SEED['andrewbrown']['uuid']}")) == 2
+
+    for h in (andrew, bayko):
+        assert [g["message"] for g in mclient.get("/api/message_groups", headers=h).get_json()] == ["second"]
+    r = mclient.post("/api/messages", json={"message_group_uuid": group, "message": "third"}, headers=andrew)
+    assert r.status_code == 201
+    for handle in ("andrewbrown", "bayko"):
+        assert [plain(i)["message"] for i in items_of(ddb, f"GRP#{SEED[handle]['uuid']}")] == ["third"]
+    messages = mclient.get(f"/api/messages/{group}", headers=bayko).get_json()
+    assert [m["message"] for m in messages] == ["first", "second", "third"]
+
+
+def test_a_group_opens_while_the_index_lags(mclient, jwks, app, ddb, monkeypatch):
+    """The index is eventually consistent: a group created a moment ago may not
+    be in it yet. Opening and answering it must still work (read the table)."""
+    store = app.extensions["cruddur"].messages
+    andrew, bayko = jwks.headers("andrewbrown"), jwks.headers("bayko")
+    group = mclient.post("/api/messages", json={"handle": "bayko", "message": "hi"}, headers=andrew).get_json()[
+        "message_group_uuid"
+    ]
+    monkeypatch.setattr(store, "_group_items_from_index", lambda group: [])
+    assert [m["message"] for m in mclient.get(f"/api/messages/{group}", headers=bayko).get_json()] == ["hi"]
+    r = mclient.post("/api/messages", json={"message_group_uuid": group, "message": "hello"}, headers=bayko)
+    assert r.status_code == 201
+    monkeypatch.undo()
+    for handle in ("andrewbrown", "bayko"):
+        assert [plain(i)["message"] for i in items_of(ddb, f"GRP#{SEED[handle]['uuid']}")] == ["hello"]
+
+
+def test_a_stale_index_read_is_retried_from_the_table(mclient, jwks, app, ddb, monkeypatch):
+    """The index still shows a group item another message already moved: the
+    transaction is cancelled (the item is gone) and retried from the table."""
+    store = app.extensions["cruddur"].messages
+    andrew, bayko = jwks.headers("andrewbrown"), jwks.headers("bayko")
+    group = mclient.post("/api/messages", json={"handle": "bayko", "message": "one"}, headers=andrew).get_json()[
+        "message_group_uuid"
+    ]
+    stale = store._group_items_from_index(group)
+    assert mclient.post(
+        "/api/messages", json={"message_group_uuid": group, "message": "two"}, headers=bayko
+    ).status_code == 201
+    monkeypatch.setattr(store, "_group_items_from_index", lambda group: stale)
+    r = mclient.post("/api/messages", json={"message_group_uuid": group, "message": "three"}, headers=andrew)
+    assert r.status_code == 201
+    monkeypatch.undo()
+    for handle in ("andrewbrown", "bayko"):
+        assert [plain(i)["message"] for i in items_of(ddb, f"GRP#{SEED[handle]['uuid']}")] == ["three"]
+    assert [m["message"] for m in mclient.get(f"/api/messages/{group}", headers=andrew).get_json()] == [
+        "one",
+        "two",
+        "three",
+    ]

@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import psycopg
-import pytest
 
 from conftest import BACKEND_DIR, find_pg_bin, free_port
 
@@ -24,18 +23,6 @@ def run_script(name, *args, env=None):
         timeout=120,
         env={**base, **(env or {})},
     )
-
-
-@pytest.fixture
-def scratch_db(postgres_url):
-    """An empty extra database on the test server."""
-    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS scratch")
-        conn.execute("CREATE DATABASE scratch")
-    yield postgres_url.rsplit("/", 1)[0] + "/scratch"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE scratch WITH (FORCE)")
 
 
 def test_db_setup_is_idempotent(scratch_db):
@@ -90,6 +77,8 @@ def test_bin_db_setup(scratch_db):
     result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
     assert result.returncode == 0, result.stderr
     assert "loaded db/01-schema.sql" in result.stdout and "loaded db/02-seed.sql" in result.stdout
+    where = scratch_db.split("@", 1)[1]
+    assert result.stdout.splitlines()[-1] == f"db-setup: {where} is ready (schema and seed data: 3 users, 7 activities)"
     assert counts(scratch_db) == (3, 7)
     result = run_script("db-setup", "--schema-only", "--url", scratch_db)
     assert result.returncode == 0, result.stderr
@@ -101,9 +90,28 @@ def test_bin_db_setup_errors():
     result = run_script("db-setup")
     assert result.returncode == 2
     assert "CONNECTION_URL is not set" in result.stderr
-    result = run_script("db-setup", env={"CONNECTION_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
+    port = free_port()
+    result = run_script("db-setup", env={"CONNECTION_URL": f"postgresql://postgres:sekrit-pw@127.0.0.1:{port}/x"})
     assert result.returncode == 1
-    assert "cannot connect to the database" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"db-setup: cannot connect to the database 127.0.0.1:{port}/x: ")
+    assert "sekrit" not in result.stdout + result.stderr
+
+
+def test_bin_db_setup_sql_error_is_one_line_and_changes_nothing(scratch_db):
+    import psycopg
+
+    setup_database(scratch_db)
+    with psycopg.connect(scratch_db) as conn:  # the seed's rows now clash with what is there
+        conn.execute("DROP TABLE activities")
+        conn.execute("CREATE TABLE activities (uuid uuid PRIMARY KEY)")
+        conn.execute("CREATE VIEW activities_view AS SELECT * FROM activities")
+    result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("db-setup: loading the SQL into 127.0.0.1:") and "nothing changed" in line
+    with psycopg.connect(scratch_db) as conn:  # one transaction: all or nothing
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 3
 
 
 def test_bin_ddb_setup(moto_url):
@@ -117,10 +125,53 @@ def test_bin_ddb_setup(moto_url):
     result = run_script("ddb-setup", "--seed", env=env)
     assert result.returncode == 0, result.stderr
     assert "table ddb-setup-test created" in result.stdout and "seeded message group" in result.stdout
-    result = run_script("ddb-setup", env=env)
+    client = ddb_client(moto_url)
+    table = client.describe_table(TableName="ddb-setup-test")["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["message-group-sk-index"]
+    assert client.scan(TableName="ddb-setup-test", Select="COUNT")["Count"] == 5  # 2 group items + 3 messages
+    result = run_script("ddb-setup", "--seed", env=env)
     assert result.returncode == 0 and "table ddb-setup-test exists" in result.stdout
+    assert "already have message group" in result.stdout
+    assert client.scan(TableName="ddb-setup-test", Select="COUNT")["Count"] == 5
     result = run_script("ddb-setup", "--recreate", env=env)
     assert result.returncode == 0 and "table ddb-setup-test recreated" in result.stdout
+    assert client.scan(TableName="ddb-setup-test", Select="COUNT")["Count"] == 0
+
+
+def ddb_client(moto_url):
+    import boto3
+
+    return boto3.session.Session().client(
+        "dynamodb", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def test_bin_ddb_setup_refuses_a_table_of_another_schema(moto_url):
+    """A table made by an older ddb-setup (on-demand, no index) is reported, not used."""
+    client = ddb_client(moto_url)
+    client.create_table(
+        TableName="ddb-old-schema",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    env = {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DDB_MESSAGE_TABLE": "ddb-old-schema",
+    }
+    result = run_script("ddb-setup", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "ddb-setup: table ddb-old-schema exists but it has no index message-group-sk-index: "
+        "`bin/ddb-setup --recreate` replaces it (its items are lost)"
+    ]
+    result = run_script("ddb-setup", "--recreate", env=env)
+    assert result.returncode == 0, result.stderr
+    table = client.describe_table(TableName="ddb-old-schema")["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["message-group-sk-index"]
 
 
 def test_bin_ddb_setup_unreachable():
@@ -133,4 +184,5 @@ def test_bin_ddb_setup_unreachable():
     }
     result = run_script("ddb-setup", env=env)
     assert result.returncode == 1
-    assert "check AWS_ENDPOINT_URL" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("ddb-setup: http://127.0.0.1:") and "check AWS_ENDPOINT_URL" in line
