@@ -29,7 +29,7 @@ struct BackendEnv {
     aws_default_region: Value,
     aws_access_key_id: Value,
     aws_secret_access_key: Value,
-    aws_endpoint_url: Value,
+    aws_endpoint_url_dynamodb: Value,
     otel_service_name: Value,
     otel_exporter_otlp_endpoint: Value,
     otel_exporter_otlp_headers: Value,
@@ -173,8 +173,8 @@ fn backend_env(r: &mut Resolver) -> BackendEnv {
             &["AWS_SECRET_ACCESS_KEY"],
             true,
         ),
-        aws_endpoint_url: r.optional(
-            "AWS_ENDPOINT_URL",
+        aws_endpoint_url_dynamodb: r.optional(
+            "AWS_ENDPOINT_URL_DYNAMODB",
             &["DYNAMODB_ENDPOINT_URL"],
             DEFAULT_DYNAMODB_ENDPOINT,
             false,
