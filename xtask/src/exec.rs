@@ -59,6 +59,17 @@ impl Stream<'_> {
         }
     }
 
+    /// A long step (apt, pip, npm, debootstrap): its output only in `log`,
+    /// a heartbeat line on the terminal every 10 s.
+    pub fn logged(log: &Path) -> Stream<'_> {
+        Stream {
+            show: &|_| false,
+            log: Some(log),
+            heartbeat: Some(Duration::from_secs(10)),
+            ..Stream::effect()
+        }
+    }
+
     /// The tool's own preparation (a build of itself): runs in dry runs too.
     pub fn quiet_command() -> Stream<'static> {
         Stream {

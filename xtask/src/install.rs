@@ -5,13 +5,13 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd, Stream};
-use crate::util::secs;
+use crate::util::{self, secs};
 use xshell::cmd;
 
 /// How to tell that what a step runs is there.
@@ -156,13 +156,11 @@ pub fn ensure(ctx: &Ctx, needs: &[&Need]) -> Result<()> {
             packages.join(" ")
         );
     }
-    let logs = ctx.root.join("target/logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     println!("installing {}", reasons.join(", "));
-    apt(ctx, &logs.join("apt-update.log"), &["update"])?;
+    apt(ctx, &util::log_file(ctx, "apt-update")?, &["update"])?;
     let mut install = vec!["install", "-y", "--no-install-recommends"];
     install.extend(&packages);
-    apt(ctx, &logs.join("apt-install.log"), &install)?;
+    apt(ctx, &util::log_file(ctx, "apt-install")?, &install)?;
     let still: Vec<&str> = host.missing(needs).iter().map(|n| n.package).collect();
     if !still.is_empty() {
         bail!(
@@ -179,15 +177,7 @@ fn apt(ctx: &Ctx, log: &Path, args: &[&str]) -> Result<()> {
     let sh = shell()?;
     Cmd::from(cmd!(sh, "apt-get {args...}"))
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .stream(
-            ctx,
-            &Stream {
-                show: &|_| false,
-                log: Some(log),
-                heartbeat: Some(Duration::from_secs(10)),
-                ..Stream::effect()
-            },
-        )?;
+        .stream(ctx, &Stream::logged(log))?;
     println!(
         "apt-get {}: done ({}; log {})",
         args[0],

@@ -7,13 +7,13 @@
 use anyhow::Result;
 
 use crate::ctx::Ctx;
-use crate::exec::{shell, Cmd};
+use crate::exec::{shell, Cmd, Stream};
 use crate::flags::{BuildArgs, SandboxUpArgs, StateDirArg, TestArgs, DEFAULT_PORT_BASE};
 use crate::install;
 use crate::sandbox::{self, Layout};
 use crate::services::{Selection, BACKEND, FRONTEND};
 use crate::steps::Steps;
-use crate::{aws_build, docker};
+use crate::{aws_build, docker, util};
 use xshell::cmd;
 
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
@@ -66,7 +66,8 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
 fn frontend_tests(ctx: &Ctx) -> Result<()> {
     let sh = shell()?;
     sh.change_dir(FRONTEND.folder(&ctx.root));
-    Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")).run(ctx)?;
+    let log = util::log_file(ctx, "npm-ci")?;
+    Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")).stream(ctx, &Stream::logged(&log))?;
     Cmd::from(cmd!(sh, "npm test")).env("CI", "true").run(ctx)
 }
 
@@ -78,11 +79,12 @@ fn backend_tests(ctx: &Ctx) -> Result<()> {
         Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
     }
     let (pip, python) = (venv.join("bin/pip"), venv.join("bin/python"));
+    let log = util::log_file(ctx, "pip-install-backend")?;
     Cmd::from(cmd!(
         sh,
-        "{pip} install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt"
+        "{pip} install --disable-pip-version-check -r requirements.txt -r requirements-dev.txt"
     ))
-    .run(ctx)?;
+    .stream(ctx, &Stream::logged(&log))?;
     let path = format!(
         "{}:{}",
         venv.join("bin").display(),

@@ -119,6 +119,13 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     result.with_context(|| format!("writing {}", path.display()))
 }
 
+/// `target/logs/<name>.log`, where long steps keep their full output.
+pub fn log_file(ctx: &Ctx, name: &str) -> Result<std::path::PathBuf> {
+    let dir = ctx.root.join("target/logs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.join(format!("{name}.log")))
+}
+
 /// The `cargo` that started this tool (cargo sets `CARGO`), else the one on PATH.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())

@@ -44,8 +44,7 @@ fn world(sandbox: &Sandbox) -> Vec<Value> {
         let meta = std::fs::metadata(repo_root().join(file));
         seen.push(Value::from(
             meta.and_then(|m| m.modified())
-                .map(|t| format!("{t:?}"))
-                .unwrap_or_else(|_| "absent".into()),
+                .map_or_else(|_| "absent".into(), |t| format!("{t:?}")),
         ));
     }
     seen
@@ -70,8 +69,18 @@ fn dry_run_deploy_all_prints_the_plan_and_changes_nothing() {
             .filter(|a| words.iter().all(|w| a.iter().any(|x| x.contains(w))))
             .count()
     };
-    assert_eq!(has(&["docker", "build", "Dockerfile.prod"]), 2, "{}", plan.stdout);
-    assert_eq!(has(&["docker", "push", &sandbox.registry()]), 4, "{}", plan.stdout);
+    assert_eq!(
+        has(&["docker", "build", "Dockerfile.prod"]),
+        2,
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(
+        has(&["docker", "push", &sandbox.registry()]),
+        4,
+        "{}",
+        plan.stdout
+    );
     for call in [
         "ecr DescribeRepositories repositoryNames=[backend-flask]",
         "ecs DescribeServices cluster=cruddur services=[frontend-react-js]",

@@ -128,23 +128,6 @@ impl Recipe {
     }
 }
 
-/// Output of the long steps goes to a log file; the terminal gets one line
-/// per step and a heartbeat while it runs.
-fn logged(log: &Path) -> Stream<'_> {
-    Stream {
-        show: &|_| false,
-        log: Some(log),
-        heartbeat: Some(std::time::Duration::from_secs(10)),
-        ..Stream::effect()
-    }
-}
-
-fn log_file(ctx: &Ctx, what: &str, recipe: &Recipe) -> Result<std::path::PathBuf> {
-    let dir = ctx.root.join("target/logs");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir.join(format!("{what}-{}.log", recipe.name)))
-}
-
 /// Whether any base image must be made (so debootstrap is needed).
 pub fn any_missing(ctx: &Ctx) -> bool {
     RECIPES.iter().any(|r| !r.is_current(ctx))
@@ -238,7 +221,7 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         sh,
         "docker build --network host --build-arg {rootfs_arg} --label {label} --file {dockerfile} --tag {tag} {context}"
     ))
-    .stream(ctx, &logged(&log_file(ctx, "base-image-build", recipe)?))?;
+    .stream(ctx, &Stream::logged(&util::log_file(ctx, &format!("base-image-build-{}", recipe.name))?))?;
     println!(
         "{tag}: debootstrap {}, import {}, build {}",
         util::secs(debootstrap_took),
@@ -262,7 +245,13 @@ fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Resul
         sh,
         "debootstrap --variant=minbase {cache_dir} {include} {suite} {tmp} {MIRROR}"
     ))
-    .stream(ctx, &logged(&log_file(ctx, "debootstrap", recipe)?))
+    .stream(
+        ctx,
+        &Stream::logged(&util::log_file(
+            ctx,
+            &format!("debootstrap-{}", recipe.name),
+        )?),
+    )
     .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
     std::fs::rename(&tmp, rootfs)?;
     Ok(())

@@ -1,7 +1,7 @@
 //! What the sandbox's processes need before they start: the Python side in a
 //! virtualenv, an account seeded like a real one, and the registry's config.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use serde::Deserialize;
@@ -33,15 +33,7 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
         sh,
         "{pip} install --disable-pip-version-check -r {req_file}"
     ))
-    .stream(
-        ctx,
-        &Stream {
-            show: &|_| false,
-            log: Some(&log),
-            heartbeat: Some(Duration::from_secs(10)),
-            ..Stream::effect()
-        },
-    )?;
+    .stream(ctx, &Stream::logged(&log))?;
     std::fs::write(&stamp, requirements)?;
     println!(
         "moto installed ({}; log {})",
