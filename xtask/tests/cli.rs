@@ -355,6 +355,25 @@ fn readme_env_table_covers_every_template_variable() {
     }
 }
 
+/// The README's settings table documents every setting the command line reads.
+#[test]
+fn readme_settings_table_covers_every_setting() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let help = run(xtask(&["--help"])).ok().stdout;
+    let documented: Vec<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split(['=', ']']).next())
+        .collect();
+    assert!(documented.len() >= 10, "{help}");
+    for name in documented {
+        assert!(
+            readme.contains(&format!("| `{name}` (")),
+            "README's settings table lacks {name}"
+        );
+    }
+}
+
 #[test]
 fn no_docker_on_path_says_how_to_install_it_in_one_line() {
     let empty = tempfile::tempdir().unwrap();
