@@ -10,6 +10,7 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 use tokio::sync::OnceCell;
 
+use xtask::errors::BadInput;
 use xtask::produced::Produced;
 use xtask::Ctx;
 
@@ -41,15 +42,20 @@ impl Aws {
         let region = match config.region() {
             Some(r) => r.to_string(),
             None if ctx.dry_run => "<region>".to_string(),
-            None => bail!("no AWS region configured: {REGION_HINT}"),
+            None => bail!(BadInput(format!(
+                "no AWS region configured: {REGION_HINT}"
+            ))),
         };
         if !ctx.dry_run {
             use aws_credential_types::provider::ProvideCredentials as _;
-            let provider = config
-                .credentials_provider()
-                .ok_or_else(|| anyhow!("no AWS credentials: {CREDENTIALS_HINT}"))?;
+            // Missing configuration is bad input (exit 2), like a missing variable.
+            let provider = config.credentials_provider().ok_or_else(|| {
+                BadInput(format!("no AWS credentials: {CREDENTIALS_HINT}"))
+            })?;
             if let Err(e) = provider.provide_credentials().await {
-                bail!("no usable AWS credentials ({e}): {CREDENTIALS_HINT}");
+                bail!(BadInput(format!(
+                    "no usable AWS credentials ({e}): {CREDENTIALS_HINT}"
+                )));
             }
         }
         Ok(Aws {

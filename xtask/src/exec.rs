@@ -23,6 +23,8 @@ pub struct Cmd {
     /// Keep the terminal's stdin (interactive sessions).
     interactive: bool,
     env: Vec<(String, String)>,
+    /// Variables of this process the child must not inherit.
+    env_remove: Vec<String>,
     dir: Option<PathBuf>,
 }
 
@@ -140,6 +142,12 @@ impl Cmd {
     }
 
     /// Sets a variable in the child's environment; values are never printed.
+    /// Keeps a variable of this process from the child.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_remove.push(key.to_string());
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
         self.env.push((key.to_string(), value.into()));
         self
@@ -328,10 +336,11 @@ impl Cmd {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = std::process::Command::new(&self.program);
-        command
-            .args(&self.args)
-            .envs(self.env.iter().cloned())
-            .stdin(std::process::Stdio::null());
+        command.args(&self.args).envs(self.env.iter().cloned());
+        for key in &self.env_remove {
+            command.env_remove(key);
+        }
+        command.stdin(std::process::Stdio::null());
         command.stdout(log_file.try_clone()?).stderr(log_file);
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
@@ -345,6 +354,9 @@ impl Cmd {
 
     fn expression(&self) -> duct::Expression {
         let mut e = duct::cmd(&self.program, &self.args);
+        for key in &self.env_remove {
+            e = e.env_remove(key);
+        }
         for (k, v) in &self.env {
             e = e.env(k, v);
         }

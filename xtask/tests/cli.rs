@@ -405,3 +405,105 @@ fn a_docker_daemon_that_does_not_answer_says_how_to_start_one() {
         out.stderr
     );
 }
+
+/// The README's exit-code contract, over every command: 0 success, 1 the
+/// operation failed, 2 bad usage or bad input (and no AWS credentials are
+/// needed to be told the input is bad).
+#[test]
+fn exit_codes_follow_the_readme_for_every_command() {
+    // The AWS build compiled first: its progress lines are not an error's.
+    run(xtask(&["--dry-run", "status"])).ok();
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("root");
+    std::fs::create_dir_all(scratch.join("infra")).unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-r", "infra/task-definitions", "infra/services"])
+        .arg(scratch.join("infra"))
+        .current_dir(repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let td = scratch.join("infra/task-definitions/backend-flask.json");
+    let text = std::fs::read_to_string(&td).unwrap();
+    std::fs::write(&td, text.replace("\"essential\"", "\"esential\"")).unwrap();
+    let empty_path = dir.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let (fake_path, _) = fake_docker(dir.path());
+    let no_daemon = format!("unix://{}/no.sock", dir.path().display());
+    let state = dir.path().join("sandbox-state").display().to_string();
+    let sandbox_status = ["sandbox", "status", "--state-dir", state.as_str()];
+    let root = scratch.display().to_string();
+    let keys: &[(&str, &str)] = ENV_VARS;
+    let sandbox_like: &[(&str, &str)] = &[
+        ("CRUDDUR_SUBNETS", "subnet-1"),
+        ("CRUDDUR_SECURITY_GROUP", "sg-1"),
+    ];
+    type Row<'a> = (&'a [&'a str], Vec<(&'static str, String)>, i32);
+    fn env(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+    let rows: Vec<Row> = vec![
+        (&["env"], vec![("CRUDDUR_ROOT", root.clone())], 2),
+        (&["env", "--stdout"], env(keys), 0),
+        (&["build", "db"], vec![], 2),
+        (
+            &["build", "backend"],
+            vec![("PATH", empty_path.display().to_string())],
+            1,
+        ),
+        (&["run", "api"], vec![], 2),
+        (&["up"], vec![("DOCKER_HOST", no_daemon.clone())], 1),
+        (&["down"], vec![("DOCKER_HOST", no_daemon.clone())], 1),
+        (&["ecr", "create"], vec![], 2),
+        (
+            &["ecr", "login", "--dry-run"],
+            vec![("PATH", fake_path.clone())],
+            0,
+        ),
+        (&["push", "backend"], vec![("PATH", fake_path.clone())], 2),
+        (&["cluster", "create", "--dry-run"], vec![], 0),
+        (&["service", "create", "all"], vec![], 2),
+        (&["deploy", "all"], env(keys), 2),
+        (&["deploy", "all", "--dry-run"], env(keys), 2),
+        (
+            &["deploy", "backend", "--no-build"],
+            [
+                env(keys),
+                env(sandbox_like),
+                vec![("CRUDDUR_ROOT", root.clone())],
+            ]
+            .concat(),
+            2,
+        ),
+        (
+            &["diff", "backend"],
+            [env(sandbox_like), vec![("CRUDDUR_ROOT", root.clone())]].concat(),
+            2,
+        ),
+        (&["rollback", "backend", "--dry-run"], vec![], 0),
+        (&["status", "--dry-run"], vec![], 0),
+        // No `aws` CLI or Session Manager plugin on this machine's PATH.
+        (&["connect", "backend"], vec![], 1),
+        (&sandbox_status, vec![], 0),
+        (&["demo", "--port-base", "70000"], vec![], 2),
+        (&["test", "--no-such-flag"], vec![], 2),
+        (&["bench", "--runs", "0"], vec![], 2),
+        (&["no-such-command"], vec![], 2),
+    ];
+    for (args, env, code) in rows {
+        let mut c = xtask(args);
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let out = run(c);
+        assert_eq!(out.code, code, "{args:?}:\n{}", out.all());
+        // clap's usage errors add a hint line; every other error is one line.
+        let usage = out.stderr.contains("For more information, try '--help'");
+        if code != 0 && !usage {
+            assert_eq!(
+                out.stderr.trim().lines().count(),
+                1,
+                "{args:?}: one line:\n{}",
+                out.stderr
+            );
+        }
+    }
+}
