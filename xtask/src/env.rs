@@ -311,8 +311,15 @@ pub fn check_writable(value: &str) -> Result<(), &'static str> {
     if value != value.trim() {
         return Err("has leading or trailing whitespace, which compose strips");
     }
-    if value.contains(" #") || value.contains("\t#") {
-        return Err("has a ` #`, which compose reads as the start of a comment");
+    // python-dotenv (compose) ends a value at `#` after any whitespace, Unicode's included.
+    let mut previous = None;
+    for c in value.chars() {
+        if c == '#' && previous.is_some_and(char::is_whitespace) {
+            return Err(
+                "has a `#` after whitespace, which compose reads as the start of a comment",
+            );
+        }
+        previous = Some(c);
     }
     if value.contains('$') {
         return Err("contains `$`, which compose expands as a variable");
