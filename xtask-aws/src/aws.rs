@@ -17,7 +17,7 @@ use xtask::Ctx;
 pub struct Aws {
     pub config: SdkConfig,
     pub region: String,
-    account: OnceCell<String>,
+    account: OnceCell<Produced<String>>,
 }
 
 const REGION_HINT: &str = "set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)";
@@ -42,16 +42,14 @@ impl Aws {
         let region = match config.region() {
             Some(r) => r.to_string(),
             None if ctx.dry_run => "<region>".to_string(),
-            None => bail!(BadInput(format!(
-                "no AWS region configured: {REGION_HINT}"
-            ))),
+            None => bail!(BadInput(format!("no AWS region configured: {REGION_HINT}"))),
         };
         if !ctx.dry_run {
             use aws_credential_types::provider::ProvideCredentials as _;
             // Missing configuration is bad input (exit 2), like a missing variable.
-            let provider = config.credentials_provider().ok_or_else(|| {
-                BadInput(format!("no AWS credentials: {CREDENTIALS_HINT}"))
-            })?;
+            let provider = config
+                .credentials_provider()
+                .ok_or_else(|| BadInput(format!("no AWS credentials: {CREDENTIALS_HINT}")))?;
             if let Err(e) = provider.provide_credentials().await {
                 bail!(BadInput(format!(
                     "no usable AWS credentials ({e}): {CREDENTIALS_HINT}"
@@ -78,23 +76,24 @@ impl Aws {
         if let Some(id) = &ctx.settings.account {
             return Ok(Produced::Value(id.clone()));
         }
-        if ctx.dry_run {
-            ctx.announce("sts GetCallerIdentity");
-            return Ok(Produced::planned("account STS reports"));
-        }
         let id = self
             .account
             .get_or_try_init(|| async {
+                ctx.announce("sts GetCallerIdentity");
+                if ctx.dry_run {
+                    return Ok(Produced::planned("account STS reports"));
+                }
                 let out = aws_sdk_sts::Client::new(&self.config)
                     .get_caller_identity()
                     .send()
                     .await
                     .map_err(|e| explain("sts GetCallerIdentity", &e))?;
                 out.account
+                    .map(Produced::Value)
                     .ok_or_else(|| anyhow!("STS returned no account id"))
             })
             .await?;
-        Ok(Produced::Value(id.clone()))
+        Ok(id.clone())
     }
 
     /// The registry images are pushed to and task definitions pull from

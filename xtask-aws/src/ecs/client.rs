@@ -125,12 +125,13 @@ impl Ecs {
         }
     }
 
-    /// RegisterTaskDefinition; the new revision's ARN.
-    pub async fn register(&self, td: &Produced<TaskDefinition>) -> Result<Produced<String>> {
-        let family = match td {
-            Produced::Value(td) => td.family.clone(),
-            Produced::Planned(what) => what.clone(),
-        };
+    /// RegisterTaskDefinition; the new revision's ARN. `td` is planned when
+    /// its image is (a dry run that would build and push).
+    pub async fn register(
+        &self,
+        family: &str,
+        td: &Produced<TaskDefinition>,
+    ) -> Result<Produced<String>> {
         self.ctx
             .announce(&format!("ecs RegisterTaskDefinition family={family}"));
         if self.ctx.dry_run {

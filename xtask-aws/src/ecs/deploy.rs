@@ -150,7 +150,12 @@ async fn deploy_one(
     let placeholders = ecs.placeholders(Some(&pinned.to_string())).await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
-    let wanted = pinned.map(|_| wanted);
+    let wanted = match pinned {
+        Produced::Value(_) => Produced::Value(wanted),
+        Produced::Planned(_) => {
+            Produced::planned(format!("{} with the pushed image", service.name))
+        }
+    };
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
 
     let live = ecs.describe_service(service).await?;
@@ -319,7 +324,7 @@ async fn register_if_changed(
             return Ok(Produced::Value(arn));
         }
     }
-    let arn = ecs.register(wanted).await?;
+    let arn = ecs.register(service.name, wanted).await?;
     if let Produced::Planned(_) = existing {
         say(service, &format!("(only if it differs from {name})"));
     }
