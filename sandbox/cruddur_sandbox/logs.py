@@ -18,8 +18,7 @@ from .util import ACCOUNT_ID, REGION
 
 log = logging.getLogger("cruddur_sandbox.logs")
 
-BATCH_EVENTS = 500
-FLUSH_SECONDS = 0.3
+FLUSH_SECONDS = 0.25
 
 
 def backend(region: str = REGION):
@@ -84,7 +83,8 @@ def parse_line(raw: bytes) -> tuple[int, str]:
 
 
 class Shipper:
-    """Follows one container's log until the container stops, then flushes."""
+    """Follows one container's log until the container stops. Lines are put
+    at most FLUSH_SECONDS after docker has them, and all of them at the end."""
 
     def __init__(self, api, container_id: str, opts: dict[str, str], stream: str):
         self.api = api
@@ -93,46 +93,54 @@ class Shipper:
         self.group = opts["awslogs-group"]
         self.stream = stream
         self.lines = 0
+        self.pending: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"logs-{stream}")
+        self.flusher = threading.Thread(target=self._flush_loop, daemon=True, name=f"logs-flush-{stream}")
 
     def start(self) -> None:
         self.thread.start()
+        self.flusher.start()
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)
+        self.flusher.join(timeout)
 
-    def _put(self, events: list[dict[str, Any]]) -> None:
-        if not events:
-            return
-        events.sort(key=lambda e: e["timestamp"])  # stdout and stderr interleave
-        be = backend(self.region)
-        try:
-            if self.stream not in be.groups[self.group].streams:
-                be.create_log_stream(self.group, self.stream)
-            be.put_log_events(self.group, self.stream, events)
-            self.lines += len(events)
-        except Exception as e:  # the group was deleted under us, etc.
-            log.warning("log events for %s/%s dropped: %s", self.group, self.stream, e)
+    def _flush(self) -> None:
+        with self.lock:
+            events, self.pending = self.pending, []
+            if not events:
+                return
+            events.sort(key=lambda e: e["timestamp"])  # stdout and stderr interleave
+            be = backend(self.region)
+            try:
+                if self.stream not in be.groups[self.group].streams:
+                    be.create_log_stream(self.group, self.stream)
+                be.put_log_events(self.group, self.stream, events)
+                self.lines += len(events)
+            except Exception as e:  # the group was deleted under us, etc.
+                log.warning("log events for %s/%s dropped: %s", self.group, self.stream, e)
+
+    def _flush_loop(self) -> None:
+        while not self.done.wait(FLUSH_SECONDS):
+            self._flush()
+        self._flush()
 
     def _run(self) -> None:
-        pending: list[dict[str, Any]] = []
         partial = b""
-        last_flush = time.monotonic()
         try:
             chunks = self.api.logs(self.container_id, stdout=True, stderr=True, stream=True, follow=True, timestamps=True)
             for chunk in chunks:
                 data = partial + chunk
                 *whole, partial = data.split(b"\n")
-                for raw in whole:
-                    ts, text = parse_line(raw)
-                    pending.append({"timestamp": ts, "message": text})
-                if len(pending) >= BATCH_EVENTS or time.monotonic() - last_flush > FLUSH_SECONDS:
-                    self._put(pending)
-                    pending = []
-                    last_flush = time.monotonic()
+                parsed = [parse_line(raw) for raw in whole]
+                with self.lock:
+                    self.pending += [{"timestamp": ts, "message": text} for ts, text in parsed]
         except Exception as e:
             log.warning("following the log of %s stopped: %s", self.container_id[:12], e)
         if partial:
             ts, text = parse_line(partial)
-            pending.append({"timestamp": ts, "message": text})
-        self._put(pending)
+            with self.lock:
+                self.pending.append({"timestamp": ts, "message": text})
+        self.done.set()
