@@ -45,6 +45,7 @@ STOPPED_RETENTION_SECONDS = 3600  # ECS keeps stopped tasks describable about an
 STOPPED_KEEP_PER_SERVICE = 100
 STOPPED_KEEP_STANDALONE = 200
 TICK = 0.5
+SETTLE_SECONDS = 1.0
 
 BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 
@@ -613,7 +614,12 @@ class Agent:
         """Counts towards the deployment: RUNNING, healthy, healthy in its target groups."""
         if not t.live or t.last_status != RUNNING:
             return False
-        if self._has_health_check(t) and t.health_status != "HEALTHY":
+        if self._has_health_check(t):
+            if t.health_status != "HEALTHY":
+                return False
+        elif t.started_at is None or (now() - t.started_at).total_seconds() < SETTLE_SECONDS:
+            # without a health check, a task counts once it has stayed up a moment
+            # (a container that exits at once is seen exiting, not counted)
             return False
         return self._lb_healthy(svc, t)
 
@@ -762,23 +768,19 @@ class Agent:
             if (running, pending, want) != (dep.running_count, dep.pending_count, dep.desired_count):
                 dep.running_count, dep.pending_count, dep.desired_count = running, pending, want
                 dep.updated_at = now()
-        svc.deployments = [
-            d for d in svc.deployments
-            if d is prim or any(t.last_status != STOPPED for t in tasks if t.deployment_id == d.id)
-        ]
         for d in svc.deployments[1:]:
             if d.status == "PRIMARY":
                 d.status = "ACTIVE"
 
-        # 6. completion and steady state
+        # 6. completion and steady state. Older deployments stay listed (with
+        # their rollout state) until the primary one has settled.
         transitioning = any(not t.live and t.last_status != STOPPED for t in tasks)
+        others = [
+            d for d in svc.deployments[1:]
+            if any(t.last_status != STOPPED for t in tasks if t.deployment_id == d.id)
+        ]
         prim_ready = sum(1 for t in prim_live if self._ready(svc, t))
-        settled = (
-            len(svc.deployments) == 1
-            and prim_ready == desired
-            and len(prim_live) == desired
-            and not transitioning
-        )
+        settled = not others and prim_ready == desired and len(prim_live) == desired and not transitioning
         if settled and prim.rollout_state == "IN_PROGRESS":
             prim.rollout_state = "COMPLETED"
             prim.rollout_state_reason = f"ECS deployment {prim.id} completed."
@@ -786,6 +788,8 @@ class Agent:
             svc.last_completed = prim
             svc.event(f"{svc.label} (deployment {prim.id}) deployment completed.")
             log.info("service %s: deployment %s completed", svc.name, prim.id)
+        if settled and len(svc.deployments) > 1:
+            svc.deployments = [prim]
         if settled and not svc.steady:
             svc.steady = True
             svc.event(f"{svc.label} has reached a steady state.")
