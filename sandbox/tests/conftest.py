@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 SANDBOX_DIR = HERE.parent
 REPO = SANDBOX_DIR.parent
 APPLETS = ["sh", "httpd", "wget", "sleep", "echo", "cat", "id", "env", "sort", "mkdir", "cp", "kill", "md5sum",
-           "nslookup", "printf", "ls"]
+           "nslookup", "printf", "ls", "nc", "test"]
 LOG_GROUP = "sbtest"
 
 
