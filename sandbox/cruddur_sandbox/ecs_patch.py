@@ -65,6 +65,14 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
             raise InvalidParameterException(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified."
             )
+        net = p.get("networkConfiguration")
+        if net is not None:
+            vpc = dict(net.get("awsvpcConfiguration") or {})
+            if not vpc.get("subnets"):
+                raise InvalidParameterException("subnets can not be empty.")
+            # ECS takes the VPC's default security group when none is given; moto's check needs the key
+            vpc.setdefault("securityGroups", [])
+            net = {**net, "awsvpcConfiguration": vpc}
         service = backend.create_service(
             cluster_str,
             name,
@@ -75,7 +83,7 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
             tags=p.get("tags"),
             deployment_controller=controller,
             launch_type=p.get("launchType") or "FARGATE",
-            network_configuration=p.get("networkConfiguration"),
+            network_configuration=net,
             service_registries=self._get_param("serviceRegistries"),
             platform_version=p.get("platformVersion"),
             propagate_tags=p.get("propagateTags") or "NONE",
