@@ -5,6 +5,7 @@ and a cluster per test."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -146,9 +147,11 @@ class Sandbox:
         return {"awsvpcConfiguration": {"subnets": self.subnets[:1], "securityGroups": [self.security_group]}}
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("sandbox")
+@contextlib.contextmanager
+def open_sandbox(workdir: Path, *serve_args: str):
+    """A sandbox as `cargo xtask sandbox up` makes one: `serve` (seeding, with
+    the push bridge), then docker-registry with ECR's credentials as basic
+    auth, `docker login` with a DOCKER_CONFIG of its own, the test app pushed."""
     state_dir = workdir / "state"
     state_dir.mkdir()
     registry_port = free_port()
@@ -161,10 +164,13 @@ def sandbox(tmp_path_factory):
         "--seed-policies", str(REPO / "infra" / "policies"),
         "--htpasswd", str(state_dir / "htpasswd"),
         "--shutdown-grace", "2",
+        *serve_args,
     )
-    config = workdir / "registry.yml"
-    config.write_text(
-        f"""version: 0.1
+    reg = None
+    try:
+        config = workdir / "registry.yml"
+        config.write_text(
+            f"""version: 0.1
 log:
   level: warn
 storage:
@@ -185,20 +191,19 @@ notifications:
       threshold: 5
       backoff: 1s
 """
-    )
-    reg_log = open(workdir / "registry.log", "w")
-    reg = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=reg_log, stderr=subprocess.STDOUT)
+        )
+        reg_log = open(workdir / "registry.log", "w")
+        reg = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=reg_log, stderr=subprocess.STDOUT)
 
-    def registry_up():
-        try:
-            urllib.request.urlopen(f"http://{registry}/v2/", timeout=1)
-        except urllib.error.HTTPError as e:
-            return e.code == 401
-        except OSError:
+        def registry_up():
+            try:
+                urllib.request.urlopen(f"http://{registry}/v2/", timeout=1)
+            except urllib.error.HTTPError as e:
+                return e.code == 401
+            except OSError:
+                return False
             return False
-        return False
 
-    try:
         wait_for(registry_up, 30, what="the registry")
         docker_config = workdir / "docker-config"
         docker_config.mkdir()
@@ -207,8 +212,7 @@ notifications:
         token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
         user, password = base64.b64decode(token).decode().split(":", 1)
         sb.docker("login", registry, "-u", user, "--password-stdin", input=password)
-        for repo in ("sbtest-app",):
-            ecr.create_repository(repositoryName=repo)
+        ecr.create_repository(repositoryName="sbtest-app")
         sb.build_push("sbtest-app", "v1", "1")
         sb.build_push("sbtest-app", "v2", "2")
         sb.logs.create_log_group(logGroupName=LOG_GROUP)
@@ -216,10 +220,17 @@ notifications:
         sb.state_dir = state_dir
         yield sb
     finally:
-        reg.terminate()
-        reg.wait(10)
+        if reg is not None:
+            reg.terminate()
+            reg.wait(10)
         code = stop_serve(proc)
         print(f"serve exited {code}; its log: {state_dir / 'serve.log'}")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    with open_sandbox(tmp_path_factory.mktemp("sandbox")) as sb:
+        yield sb
 
 
 @pytest.fixture

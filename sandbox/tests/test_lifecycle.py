@@ -49,7 +49,7 @@ def test_serve_shutdown_removes_its_containers_and_network_and_nothing_else(sand
     # someone else's container on the daemon, and the session sandbox's, must survive
     other = dc.containers.create("cruddur-sandbox/pause:" + sandbox_pause_tag(dc), name=f"not-ours-{uuid.uuid4().hex[:6]}",
                                  command=["/bin/busybox", "true"])
-    session_before = {c.id for c in labelled(dc, sandbox.info["sandbox_id"])}
+    session_db = dc.containers.get(sandbox.info["postgres"]["container"])
     net = f"sblife-{uuid.uuid4().hex[:6]}"
     try:
         proc, info = start_serve(tmp_path, "127.0.0.1:9", net, "--no-postgres")
@@ -84,7 +84,8 @@ def test_serve_shutdown_removes_its_containers_and_network_and_nothing_else(sand
         assert not dc.networks.list(names=[net])
         assert not (tmp_path / "agent.json").exists()
         assert dc.containers.get(other.id)  # still there
-        assert {c.id for c in labelled(dc, sandbox.info["sandbox_id"])} >= session_before
+        session_db.reload()
+        assert session_db.status == "running"  # the other sandbox's database lives on
         assert dc.networks.list(names=[sandbox.info["network"]])
     finally:
         other.remove(force=True)
