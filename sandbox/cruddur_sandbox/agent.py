@@ -9,6 +9,7 @@ through the normal ECS API."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import math
 import threading
@@ -221,10 +222,19 @@ class Agent:
         missing: list[str] = []
         for vf in value_froms:
             if vf.startswith("arn:aws:secretsmanager:"):
-                region = vf.split(":")[3]
+                # arn:aws:secretsmanager:region:account:secret:name[:json-key[:version-stage[:version-id]]]
+                parts = vf.split(":")
+                region, secret_arn = parts[3] or REGION, ":".join(parts[:7])
+                json_key, stage, version = (parts[7:] + ["", "", ""])[:3]
                 try:
-                    secret = secretsmanager_backends[ACCOUNT_ID][region].get_secret_value(vf, None, None)
-                    out[vf] = secret.get("SecretString") if isinstance(secret, dict) else secret[0]["SecretString"]
+                    got = secretsmanager_backends[ACCOUNT_ID][region].get_secret_value(
+                        secret_arn, version or None, stage or None
+                    )
+                    value = got["SecretString"]
+                    if json_key:
+                        value = json.loads(value)[json_key]
+                        value = value if isinstance(value, str) else json.dumps(value)
+                    out[vf] = value
                 except Exception:
                     raise TaskFailure(
                         "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "

@@ -174,15 +174,18 @@ def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
         desired_status=self._get_param("desiredStatus"),
         launch_type=self._get_param("launchType"),
     )
-    arns = [t.arn for t in tasks]
-    max_results = self._get_int_param("maxResults", 100)
-    token = self._get_param("nextToken")
+    return ActionResult(_page(self, [t.arn for t in tasks], "taskArns", default=100))
+
+
+def _page(resp: EC2ContainerServiceResponse, items: list[str], key: str, default: int) -> dict:
+    """maxResults / nextToken, as ECS pages its lists."""
+    max_results = resp._get_int_param("maxResults", default) or default
+    token = resp._get_param("nextToken")
     start = int(token) if token and token.isdigit() else 0
-    page = arns[start : start + max_results]
-    result = {"taskArns": page}
-    if start + max_results < len(arns):
+    result: dict = {key: items[start : start + max_results]}
+    if start + max_results < len(items):
         result["nextToken"] = str(start + max_results)
-    return ActionResult(result)
+    return result
 
 
 def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
@@ -218,9 +221,25 @@ def stop_task(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult({"task": rendered})
 
 
+def list_services(self: EC2ContainerServiceResponse) -> ActionResult:
+    """ECS lists ACTIVE and DRAINING services; deleted (INACTIVE) ones only describe."""
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+    launch_type = self._get_param("launchType")
+    strategy = self._get_param("schedulingStrategy")
+    arns = sorted(
+        s.arn
+        for s in self.ecs_backend.services.values()
+        if s.cluster_name == cluster.name
+        and s.status != "INACTIVE"
+        and (launch_type is None or s.launch_type == launch_type)
+        and (strategy is None or s.scheduling_strategy == strategy)
+    )
+    return ActionResult(_page(self, arns, "serviceArns", default=10))
+
+
 def install(the_agent: "Agent") -> None:
     global _AGENT
     _AGENT = the_agent
-    for fn in (create_service, update_service, delete_service, run_task, start_task, list_tasks, describe_tasks,
-               stop_task):
+    for fn in (create_service, update_service, delete_service, list_services, run_task, start_task, list_tasks,
+               describe_tasks, stop_task):
         setattr(EC2ContainerServiceResponse, fn.__name__, fn)

@@ -409,7 +409,10 @@ class Runner:
                 t.set_status(DEACTIVATING)
             delay = self.agent.deregister_targets(t)
             # drain: the load balancer sends no new request; in-flight ones finish
-            self.agent.fast_stop.wait(delay)
+            # before SIGTERM. A task that failed (its essential container exited,
+            # or it is unhealthy) is not kept up for that.
+            if not t.failure:
+                self.agent.fast_stop.wait(delay)
         with self.agent.lock:
             t.set_status(STOPPING)
         started = [c for c in t.containers if c.runtime_id]

@@ -28,6 +28,10 @@ def _tasks(ecs, cluster: str, arns: list[str]) -> list[dict]:
     return out
 
 
+def _all(ecs, op: str, key: str, **kw) -> list[str]:
+    return [x for page in ecs.get_paginator(op).paginate(**kw) for x in page[key]]
+
+
 def _task_line(t: dict) -> str:
     tid = t["taskArn"].rsplit("/", 1)[-1]
     ip = next(
@@ -58,10 +62,10 @@ def status(state_dir: Path, stopped: int = 3) -> int:
         print(f"postgres: {pg['container']} as {pg['host']}:{pg['port']} (database {pg['database']}, "
               f"URL in SSM {pg['ssm_parameter']})")
     ecs = _client(info, "ecs")
-    for cluster_arn in ecs.list_clusters()["clusterArns"]:
+    for cluster_arn in _all(ecs, "list_clusters", "clusterArns"):
         cluster = cluster_arn.rsplit("/", 1)[-1]
         print(f"cluster {cluster}")
-        arns = ecs.list_services(cluster=cluster)["serviceArns"]
+        arns = _all(ecs, "list_services", "serviceArns", cluster=cluster)
         in_services = set()
         for i in range(0, len(arns), 10):
             for s in ecs.describe_services(cluster=cluster, services=arns[i : i + 10])["services"]:
@@ -71,14 +75,15 @@ def status(state_dir: Path, stopped: int = 3) -> int:
                     print(f"    deployment {d['id']} {d['status']} {d['taskDefinition'].rsplit('/', 1)[-1]} "
                           f"{d.get('rolloutState', '-')} running {d['runningCount']}/{d['desiredCount']} "
                           f"pending {d['pendingCount']} failed {d['failedTasks']}")
-                running = ecs.list_tasks(cluster=cluster, serviceName=s["serviceName"])["taskArns"]
-                gone = ecs.list_tasks(cluster=cluster, serviceName=s["serviceName"], desiredStatus="STOPPED")["taskArns"]
+                running = _all(ecs, "list_tasks", "taskArns", cluster=cluster, serviceName=s["serviceName"])
+                gone = _all(ecs, "list_tasks", "taskArns", cluster=cluster, serviceName=s["serviceName"],
+                            desiredStatus="STOPPED")
                 in_services.update(running + gone)
                 for t in _tasks(ecs, cluster, running) + _tasks(ecs, cluster, gone[:stopped]):
                     print(_task_line(t))
         others = [
-            a for a in ecs.list_tasks(cluster=cluster)["taskArns"]
-            + ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"][:stopped]
+            a for a in _all(ecs, "list_tasks", "taskArns", cluster=cluster)
+            + _all(ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="STOPPED")[:stopped]
             if a not in in_services
         ]
         if others:

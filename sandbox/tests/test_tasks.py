@@ -146,3 +146,14 @@ def test_service_connect_names_resolve_between_services(sandbox, cluster):
     text = out.decode()
     assert code == 0, text
     assert "version=2" in text and task_ip(bt) in text
+
+
+def test_secrets_manager_secrets_resolve_with_a_json_key(sandbox, cluster):
+    import boto3
+
+    sm = boto3.client("secretsmanager", **sandbox.kw)
+    arn = sm.create_secret(Name="sbtest/db", SecretString='{"password": "pw-from-asm", "user": "u"}')["ARN"]
+    app = app_container(sandbox, health=False, command=["/bin/sh", "-c", 'test "$DB_PASSWORD" = pw-from-asm'])
+    app["secrets"] = [{"name": "DB_PASSWORD", "valueFrom": f"{arn}:password::"}]
+    t = stopped(sandbox, cluster, run(sandbox, cluster, register(sandbox, "sbtest-asm", [app]))["taskArn"])
+    assert t["containers"][0]["exitCode"] == 0, t
