@@ -590,6 +590,8 @@ class Agent:
 
     def delete_service(self, svc: ServiceState, force: bool) -> None:
         with self.lock:
+            if svc.status == "INACTIVE":
+                raise ServiceNotActiveException()
             if svc.desired_count > 0 and not force:
                 raise InvalidParameterException("The service cannot be stopped while it is scaled above 0.")
             svc.desired_count = 0
@@ -722,8 +724,8 @@ class Agent:
         breaker = svc.breaker
         reset = breaker.get("resetOnHealthyTask", True) is not False
         for t in tasks:
-            if t.deployment_id == prim.id and self._ready(svc, t) and not getattr(t, "_reset", False):
-                t._reset = True
+            if t.deployment_id == prim.id and not t.breaker_reset and self._ready(svc, t):
+                t.breaker_reset = True
                 if reset:
                     prim.breaker_failures = 0
         if (

@@ -4,7 +4,6 @@ fetches the manifest and calls ECR PutImage on moto with the registry's digest,
 so DescribeImages reports exactly what `docker push` printed."""
 
 import argparse
-import base64
 import json
 import logging
 import os

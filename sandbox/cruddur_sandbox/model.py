@@ -107,7 +107,7 @@ class Task:
     # scheduling
     failure: bool = False  # stopped for a reason that counts as a failed task
     counted: bool = False  # the service has counted it when it stopped
-    became_healthy: bool = False
+    breaker_reset: bool = False  # its deployment's circuit breaker count was reset when it became ready
     # target groups this task is registered in: (target group arn, port)
     registrations: list[tuple[str, int]] = field(default_factory=list)
     stop_requested: threading.Event = field(default_factory=threading.Event)

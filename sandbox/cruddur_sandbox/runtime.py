@@ -14,11 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import APIError, NotFound
 from docker.types import LogConfig
 
 from . import logs as awslogs
-from .dockerx import PAUSE_CMD, parse_image
+from .dockerx import PAUSE_CMD
 from .model import (
     DEACTIVATING,
     DEPROVISIONING,
@@ -378,8 +378,6 @@ class Runner:
             if status != t.health_status:
                 t.health_status = status
                 t.version += 1
-                if status == "HEALTHY":
-                    t.became_healthy = True
         if essential_exit is not None and not self._stopping():
             log.info("task %s: essential container %s exited with code %s", short(t.id), essential_exit.name,
                      essential_exit.exit_code)
@@ -453,13 +451,3 @@ class Runner:
         log.info("task %s (%s:%s) STOPPED: %s (%s)", short(t.id), t.family, t.revision, t.stopped_reason,
                  ", ".join(f"{c.name} exit {c.exit_code}" for c in t.containers))
 
-
-def image_missing(dc, ref: str) -> bool:
-    try:
-        dc.images.get(ref)
-        return False
-    except ImageNotFound:
-        return True
-
-
-__all__ = ["Runner", "TaskFailure", "healthcheck", "parse_image", "image_missing"]

@@ -70,6 +70,12 @@ def test_a_load_balanced_service_serves_through_the_proxy_and_deploys_without_dr
     assert resp.status == 200 and "method=POST" in text and "length=200000" in text
     import hashlib
     assert hashlib.md5(body).hexdigest() in text
+    # keep-alive: several requests on one client connection
+    for _ in range(3):
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (200, b"version=1\n")
+    conn.close()
 
     # a rolling update while a client polls through the proxy: nothing fails
     results = {"ok": 0, "failed": [], "versions": set()}

@@ -1,7 +1,6 @@
 """`serve` starts and stops cleanly, touching nothing of anyone else's;
 `cleanup` removes what a killed one left; `status` reads the sandbox."""
 
-import json
 import os
 import signal
 import socket
@@ -29,7 +28,7 @@ def start_standin_service(info, name="side", desired=1):
     ecs, ec2 = clients(info)
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     ecs.create_cluster(clusterName="life")
-    td = ecs.register_task_definition(family="life", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+    ecs.register_task_definition(family="life", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
                                       cpu="256", memory="512", containerDefinitions=[
                                           {"name": "xray", "image": XRAY, "essential": True, "user": "1337"}])
     ecs.create_service(cluster="life", serviceName=name, taskDefinition="life", desiredCount=desired,

@@ -162,7 +162,7 @@ def test_desired_count_alone_scales_the_primary_deployment(sandbox, cluster):
     wait_for(lambda: completed(sandbox, cluster, "scale", dep), 60, what="deployment")
     out = sandbox.ecs.update_service(cluster=cluster, service="scale", desiredCount=2)["service"]
     assert [d["id"] for d in out["deployments"]] == [dep]
-    s = wait_for(lambda: (lambda s: s if s["runningCount"] == 2 and s["deployments"][0]["runningCount"] == 2 else None)(
+    wait_for(lambda: (lambda s: s if s["runningCount"] == 2 and s["deployments"][0]["runningCount"] == 2 else None)(
         describe(sandbox, cluster, "scale")), 60, what="two running")
     assert len(tasks_of(sandbox, cluster, "scale")) == 2
     sandbox.ecs.update_service(cluster=cluster, service="scale", desiredCount=0)
