@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 from botocore.exceptions import ClientError
 
+log = logging.getLogger("cruddur_sandbox.ecr_bridge")
+
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -61,13 +63,13 @@ class Bridge:
                 imageTag=tag,
                 imageDigest=digest,
             )
-            logging.info("ecr put-image %s:%s %s", repository, tag, digest)
+            log.info("ecr put-image %s:%s %s", repository, tag, digest)
         except ClientError as e:
             code = e.response["Error"]["Code"]
             if code == "ImageAlreadyExistsException":
-                logging.info("ecr already has %s:%s %s", repository, tag, digest)
+                log.info("ecr already has %s:%s %s", repository, tag, digest)
             else:
-                logging.warning("ecr put-image %s:%s failed: %s", repository, tag, code)
+                log.warning("ecr put-image %s:%s failed: %s", repository, tag, code)
 
 
 def handler_for(bridge):
@@ -79,7 +81,7 @@ def handler_for(bridge):
                     if event.get("action") == "push":
                         bridge.on_push(event.get("target", {}))
             except Exception as e:  # the registry retries on non-2xx; a bad event must not loop forever
-                logging.warning("event not applied: %s", e)
+                log.warning("event not applied: %s", e)
             self.send_response(200)
             self.end_headers()
 
