@@ -27,7 +27,10 @@ class MotoServer:
     so a port that cannot be bound is an error here and not a hang."""
 
     def __init__(self, host: str, port: int):
-        self.server = make_server(host, port, app(), threaded=True)
+        try:
+            self.server = make_server(host, port, app(), threaded=True)
+        except SystemExit:  # werkzeug reports a taken port by exiting
+            raise OSError(f"address {host}:{port} is in use") from None
         self.host = host
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name=f"moto-{host}")

@@ -109,7 +109,10 @@ def serve(args) -> int:
         standins = {repo: xray_image for repo, (kind, _) in STANDIN_IMAGES.items() if kind == "xray"}
 
         # moto first on loopback, then the same app on the gateway for containers
-        servers.append(MotoServer(args.host, args.port))
+        try:
+            servers.append(MotoServer(args.host, args.port))
+        except OSError as e:
+            raise SystemExit(f"moto cannot listen on {args.host}:{args.port} ({e}): pick another --port") from None
         port = servers[0].port
         try:
             servers.append(MotoServer(network.gateway, port))

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import boto3
+import docker
 import pytest
 from botocore.config import Config
 
@@ -166,6 +167,7 @@ def open_sandbox(workdir: Path, *serve_args: str):
         *serve_args,
     )
     reg = None
+    sb = None
     try:
         config = workdir / "registry.yml"
         config.write_text(
@@ -224,6 +226,15 @@ notifications:
             reg.wait(10)
         code = stop_serve(proc)
         print(f"serve exited {code}; its log: {state_dir / 'serve.log'}")
+        # the test images this sandbox pushed and pulled, by their exact references (nobody else's)
+        dc = docker.from_env()
+        for ref in [f"{registry}/sbtest-app:{tag}" for tag in ("v1", "v2")] + [
+            f"{registry}/sbtest-app@{d}" for d in (sb.images.values() if sb is not None else [])
+        ]:
+            try:
+                dc.images.remove(ref)
+            except docker.errors.APIError:
+                pass
 
 
 @pytest.fixture(scope="session")

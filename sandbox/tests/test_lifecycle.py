@@ -66,6 +66,16 @@ def test_serve_shutdown_removes_its_containers_and_network_and_nothing_else(sand
             timeout=60,
         )
         assert second.returncode == 2 and "another `serve` uses" in second.stderr
+        # moto's port taken: a clear refusal, nothing left behind
+        other_dir = tmp_path / "other"
+        third = subprocess.run(
+            [sys.executable, "-m", "cruddur_sandbox", "serve", "--port", str(info["port"]), "--state-dir",
+             str(other_dir), "--registry", "127.0.0.1:9", "--network", net + "y", "--no-postgres"],
+            capture_output=True, text=True, cwd=SANDBOX_DIR, env=dict(os.environ, PYTHONPATH=str(SANDBOX_DIR)),
+            timeout=60,
+        )
+        assert third.returncode == 2 and f"moto cannot listen on 127.0.0.1:{info['port']}" in third.stderr
+        assert not dc.networks.list(names=[net + "y"])
 
         status = subprocess.run([sys.executable, "-m", "cruddur_sandbox", "status", "--state-dir", str(tmp_path)],
                                 capture_output=True, text=True, cwd=SANDBOX_DIR,
