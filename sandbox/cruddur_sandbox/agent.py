@@ -828,6 +828,8 @@ class Agent:
         svc.network_configuration = target.network_configuration
         svc.service_connect_configuration = target.service_connect_configuration
         svc.platform_version = target.platform_version
+        # the deployment rolled back to is not eligible for another rollback until this one completes
+        svc.last_completed = None
         new = svc.new_deployment(target.task_definition, rollback_of=dep.id)
         new.rollout_state_reason = f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
         svc.event(f"{svc.label} rolling back to deployment {target.id}.")
