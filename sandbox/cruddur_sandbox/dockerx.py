@@ -106,6 +106,18 @@ def remove_sandbox(dc: docker.DockerClient, sandbox: str, grace: float = 0.0) ->
     return len(containers), removed_networks
 
 
+def remove_role(dc: docker.DockerClient, sandbox: str, role: str) -> int:
+    """Removes this sandbox's containers of one role (e.g. its database)."""
+    n = 0
+    for c in dc.containers.list(all=True, filters={"label": [f"{LABEL_SANDBOX}={sandbox}", f"{LABEL_ROLE}={role}"]}):
+        try:
+            c.remove(force=True, v=True)
+            n += 1
+        except (NotFound, APIError):
+            pass
+    return n
+
+
 # ---------------------------------------------------------------- image refs
 
 

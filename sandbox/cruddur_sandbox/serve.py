@@ -201,12 +201,16 @@ def serve(args) -> int:
         log.info("stopping: tasks get SIGTERM, SIGKILL after %ds", args.shutdown_grace)
     finally:
         ready.unlink(missing_ok=True)
+        # PostgreSQL's removal (a few hundred MB of vfs copy) is the long pole: start it first
+        db_gone = threading.Thread(target=dockerx.remove_role, args=(dc, sid, "postgres"), daemon=True)
+        db_gone.start()
         if proxies is not None:
             proxies.stop()
         if agent is not None:
             agent.shutdown(0 if forced.is_set() else args.shutdown_grace + 5)
         if elb is not None:
             elb.stop()
+        db_gone.join()
         removed, nets = dockerx.remove_sandbox(dc, sid, grace=0)
         log.info("removed %d containers and %d networks of sandbox %s", removed, nets, sid)
         if bridge is not None:

@@ -73,7 +73,7 @@ def start_serve(state_dir: Path, registry: str, network: str, *extra: str, log_n
     return proc, json.loads(path.read_text())
 
 
-def stop_serve(proc: subprocess.Popen, timeout: float = 30) -> int:
+def stop_serve(proc: subprocess.Popen, timeout: float = 90) -> int:
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -50,6 +50,7 @@ def test_serve_shutdown_removes_its_containers_and_network_and_nothing_else(sand
                                  command=["/bin/busybox", "true"])
     session_db = dc.containers.get(sandbox.info["postgres"]["container"])
     net = f"sblife-{uuid.uuid4().hex[:6]}"
+    proc = None
     try:
         proc, info = start_serve(tmp_path, "127.0.0.1:9", net, "--no-postgres")
         assert info["network"] == net and info["label"] == f"cruddur.sandbox={info['sandbox_id']}"
@@ -98,21 +99,25 @@ def test_serve_shutdown_removes_its_containers_and_network_and_nothing_else(sand
         assert dc.networks.list(names=[sandbox.info["network"]])
     finally:
         other.remove(force=True)
+        if proc is not None:
+            stop_serve(proc)
 
 
 def test_cleanup_removes_what_a_killed_serve_left(sandbox, tmp_path):
     dc = docker.from_env()
     net = f"sbkill-{uuid.uuid4().hex[:6]}"
     proc, info = start_serve(tmp_path, "127.0.0.1:9", net, "--no-postgres")
-    start_standin_service(info)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        start_standin_service(info)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert labelled(dc, info["sandbox_id"])  # left behind
     out = subprocess.run([sys.executable, "-m", "cruddur_sandbox", "cleanup", "--state-dir", str(tmp_path)],
                          capture_output=True, text=True, cwd=SANDBOX_DIR,
                          env=dict(os.environ, PYTHONPATH=str(SANDBOX_DIR)), timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "removed 2 containers and 1 networks" in out.stdout
+    assert "removed 2 containers and 1 networks" in out.stdout, out.stdout
     assert labelled(dc, info["sandbox_id"]) == []
     assert not dc.networks.list(names=[net])
 
