@@ -1,0 +1,146 @@
+"""Seeds a moto server with what a real AWS account already has and Cruddur
+needs: subnets of the default VPC, a security group for the services, the IAM
+roles the task definitions name, the log group, the SSM parameters the backend
+reads its secrets from, and the service connect namespace. Idempotent.
+
+Prints one JSON object: subnets, security group, and the registry password
+moto's ECR GetAuthorizationToken hands out (written as a bcrypt htpasswd entry
+to --htpasswd, never printed)."""
+
+import argparse
+import base64
+import json
+import os
+import pathlib
+import sys
+
+import bcrypt
+import boto3
+from botocore.exceptions import ClientError
+
+SECURITY_GROUP = "cruddur-srv-sg"
+LOG_GROUP = "cruddur"
+NAMESPACE = "cruddur"
+SSM_PREFIX = "/cruddur/backend-flask/"
+SSM_SECRETS = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "CONNECTION_URL",
+    "ROLLBAR_ACCESS_TOKEN",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+]
+
+
+def client(name, endpoint):
+    return boto3.client(
+        name,
+        endpoint_url=endpoint,
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "sandbox"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "sandbox"),
+    )
+
+
+def ensure_security_group(ec2):
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        sys.exit("moto has no default VPC")
+    vpc_id = vpcs[0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [SECURITY_GROUP]}, {"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    if found:
+        group_id = found[0]["GroupId"]
+    else:
+        group_id = ec2.create_security_group(
+            GroupName=SECURITY_GROUP, Description="Cruddur services", VpcId=vpc_id
+        )["GroupId"]
+        for port in (4567, 3000):
+            ec2.authorize_security_group_ingress(
+                GroupId=group_id, IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0"
+            )
+    return sorted(s["SubnetId"] for s in subnets)[:3], group_id
+
+
+def ensure_roles(iam, policies):
+    for role, trust_file, policy_file in [
+        ("CruddurServiceExecutionRole", "ecs-tasks-trust.json", "service-execution-policy.json"),
+        ("CruddurTaskRole", "ecs-tasks-trust.json", "task-policy.json"),
+    ]:
+        trust = (policies / trust_file).read_text()
+        try:
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust, Path="/")
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "EntityAlreadyExists":
+                raise
+        iam.put_role_policy(
+            RoleName=role, PolicyName=policy_file.removesuffix(".json"), PolicyDocument=(policies / policy_file).read_text()
+        )
+
+
+def ensure_log_group(logs):
+    try:
+        logs.create_log_group(logGroupName=LOG_GROUP)
+        logs.put_retention_policy(logGroupName=LOG_GROUP, retentionInDays=1)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+
+
+def ensure_parameters(ssm):
+    """Placeholders for the backend's secrets; a value already there (the
+    agent's CONNECTION_URL for its PostgreSQL, or one a user set) is kept."""
+    for name in SSM_SECRETS:
+        try:
+            ssm.put_parameter(Name=SSM_PREFIX + name, Value=f"sandbox-{name.lower()}", Type="SecureString")
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ParameterAlreadyExists":
+                raise
+
+
+def ensure_namespace(sd):
+    names = [n["Name"] for n in sd.list_namespaces()["Namespaces"]]
+    if NAMESPACE not in names:
+        sd.create_http_namespace(Name=NAMESPACE, Description="Cruddur service connect")
+
+
+def registry_password(ecr):
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    user, password = base64.b64decode(token).decode().split(":", 1)
+    return user, password
+
+
+def seed(endpoint, policies, htpasswd, password_override=None):
+    """Seeds moto at `endpoint`; writes the registry's htpasswd entry. Returns
+    the subnets, security group and registry user (never the password)."""
+    ec2 = client("ec2", endpoint)
+    subnets, group_id = ensure_security_group(ec2)
+    ensure_roles(client("iam", endpoint), pathlib.Path(policies))
+    ensure_log_group(client("logs", endpoint))
+    ensure_parameters(client("ssm", endpoint))
+    ensure_namespace(client("servicediscovery", endpoint))
+    user, password = registry_password(client("ecr", endpoint))
+    # Tests of wrong credentials give the registry another password than ECR hands out.
+    password = password_override or password
+    if htpasswd is not None:
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+        fd = os.open(htpasswd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{user}:{hashed}\n")
+    return {"subnets": subnets, "security_group": group_id, "registry_user": user}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m cruddur_sandbox seed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--policies", required=True, type=pathlib.Path)
+    parser.add_argument("--htpasswd", required=True, type=pathlib.Path)
+    args = parser.parse_args(argv)
+    out = seed(args.endpoint, args.policies, args.htpasswd, os.environ.get("SANDBOX_REGISTRY_PASSWORD"))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

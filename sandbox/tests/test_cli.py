@@ -1,0 +1,36 @@
+"""The former seed.py and ecr_bridge.py keep their command lines."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO, SANDBOX_DIR
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "cruddur_sandbox", *args], capture_output=True, text=True,
+                          cwd=SANDBOX_DIR, env=dict(os.environ, PYTHONPATH=str(SANDBOX_DIR), **kw), timeout=120)
+
+
+def test_seed_is_idempotent_and_keeps_the_agents_connection_url(sandbox, tmp_path):
+    before = sandbox.ssm.get_parameter(Name="/cruddur/backend-flask/CONNECTION_URL", WithDecryption=True)["Parameter"]
+    out = run("seed", "--endpoint", sandbox.info["endpoint"], "--policies", str(REPO / "infra" / "policies"),
+              "--htpasswd", str(tmp_path / "htpasswd"))
+    assert out.returncode == 0, out.stderr
+    seeded = json.loads(out.stdout)
+    assert seeded["subnets"] == sandbox.subnets and seeded["security_group"] == sandbox.security_group
+    assert seeded["registry_user"] == "AWS"
+    line = (tmp_path / "htpasswd").read_text()
+    assert line.startswith("AWS:$2b$") and oct((tmp_path / "htpasswd").stat().st_mode)[-3:] == "600"
+    after = sandbox.ssm.get_parameter(Name="/cruddur/backend-flask/CONNECTION_URL", WithDecryption=True)["Parameter"]
+    assert after["Value"] == before["Value"] and after["Version"] == before["Version"]
+
+
+def test_the_commands_explain_themselves():
+    for args in (["--help"], ["serve", "--help"], ["status", "--help"], ["cleanup", "--help"], ["seed", "--help"],
+                 ["ecr-bridge", "--help"]):
+        out = run(*args)
+        assert out.returncode == 0 and "usage:" in out.stdout, (args, out.stderr)
+    out = run("status", "--state-dir", "/nonexistent-sandbox-dir")
+    assert out.returncode == 1 and "not running" in out.stdout
