@@ -4,6 +4,7 @@ fetches the manifest and calls ECR PutImage on moto with the registry's digest,
 so DescribeImages reports exactly what `docker push` printed."""
 
 import argparse
+import hmac
 import json
 import logging
 import os
@@ -72,10 +73,22 @@ class Bridge:
                 log.warning("ecr put-image %s:%s failed: %s", repository, tag, code)
 
 
-def handler_for(bridge):
+def secret_from_env():
+    """The registry sends it in every notification (its config's `headers`);
+    anything else on loopback that posts here is refused."""
+    return os.environ.get("SANDBOX_BRIDGE_SECRET") or None
+
+
+def handler_for(bridge, secret=None):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            given = self.headers.get("Authorization", "")
+            if secret is not None and not hmac.compare_digest(given, f"Bearer {secret}"):
+                log.warning("refused a notification without the registry's secret")
+                self.send_response(401)
+                self.end_headers()
+                return
             try:
                 for event in json.loads(body).get("events", []):
                     if event.get("action") == "push":
@@ -96,9 +109,9 @@ def handler_for(bridge):
     return Handler
 
 
-def serve(host, port, registry, endpoint):
+def serve(host, port, registry, endpoint, secret=None):
     """The bridge on host:port in a thread of this process; returns the server."""
-    server = ThreadingHTTPServer((host, port), handler_for(Bridge(registry, endpoint)))
+    server = ThreadingHTTPServer((host, port), handler_for(Bridge(registry, endpoint), secret))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="ecr-bridge").start()
     return server
@@ -111,7 +124,9 @@ def main(argv=None):
     parser.add_argument("--endpoint", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = ThreadingHTTPServer(("127.0.0.1", args.listen_port), handler_for(Bridge(args.registry, args.endpoint)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", args.listen_port), handler_for(Bridge(args.registry, args.endpoint), secret_from_env())
+    )
     logging.info("listening on 127.0.0.1:%d", args.listen_port)
     server.serve_forever()
     return 0

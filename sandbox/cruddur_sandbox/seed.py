@@ -1,7 +1,9 @@
 """Seeds a moto server with what a real AWS account already has and Cruddur
 needs: subnets of the default VPC, a security group for the services, the IAM
 roles the task definitions name, the log group, the SSM parameters the backend
-reads its secrets from, and the service connect namespace. Idempotent.
+reads its secrets from, the service connect namespace, and a Cognito user
+pool with an app client as the original Cruddur's (sign-in by email, `name`
+and `preferred_username` attributes, SRP). Idempotent.
 
 Prints one JSON object: subnets, security group, and the registry password
 moto's ECR GetAuthorizationToken hands out (written as a bcrypt htpasswd entry
@@ -60,7 +62,7 @@ def ensure_security_group(ec2):
             ec2.authorize_security_group_ingress(
                 GroupId=group_id, IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0"
             )
-    return sorted(s["SubnetId"] for s in subnets)[:3], group_id
+    return vpc_id, sorted(s["SubnetId"] for s in subnets)[:3], group_id
 
 
 def ensure_roles(iam, policies):
@@ -105,6 +107,38 @@ def ensure_namespace(sd):
         sd.create_http_namespace(Name=NAMESPACE, Description="Cruddur service connect")
 
 
+USER_POOL = "cruddur-user-pool"
+USER_POOL_CLIENT = "cruddur"
+
+
+def ensure_user_pool(cognito):
+    """The original's pool: users sign in with their email, give a name and a
+    handle (preferred_username); the app client uses SRP and has no secret."""
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    pool_id = next((p["Id"] for p in pools if p["Name"] == USER_POOL), None)
+    if pool_id is None:
+        pool_id = cognito.create_user_pool(
+            PoolName=USER_POOL,
+            UsernameAttributes=["email"],
+            AutoVerifiedAttributes=["email"],
+            Schema=[
+                {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                {"Name": "name", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                {"Name": "preferred_username", "AttributeDataType": "String", "Required": True, "Mutable": True},
+            ],
+        )["UserPool"]["Id"]
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == USER_POOL_CLIENT), None)
+    if client_id is None:
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=USER_POOL_CLIENT,
+            GenerateSecret=False,
+            ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+    return pool_id, client_id
+
+
 def registry_password(ecr):
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, password = base64.b64decode(token).decode().split(":", 1)
@@ -115,11 +149,12 @@ def seed(endpoint, policies, htpasswd, password_override=None):
     """Seeds moto at `endpoint`; writes the registry's htpasswd entry. Returns
     the subnets, security group and registry user (never the password)."""
     ec2 = client("ec2", endpoint)
-    subnets, group_id = ensure_security_group(ec2)
+    vpc_id, subnets, group_id = ensure_security_group(ec2)
     ensure_roles(client("iam", endpoint), pathlib.Path(policies))
     ensure_log_group(client("logs", endpoint))
     ensure_parameters(client("ssm", endpoint))
     ensure_namespace(client("servicediscovery", endpoint))
+    user_pool_id, user_pool_client_id = ensure_user_pool(client("cognito-idp", endpoint))
     user, password = registry_password(client("ecr", endpoint))
     # Tests of wrong credentials give the registry another password than ECR hands out.
     password = password_override or password
@@ -128,7 +163,14 @@ def seed(endpoint, policies, htpasswd, password_override=None):
         fd = os.open(htpasswd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(f"{user}:{hashed}\n")
-    return {"subnets": subnets, "security_group": group_id, "registry_user": user}
+    return {
+        "vpc_id": vpc_id,
+        "subnets": subnets,
+        "security_group": group_id,
+        "user_pool_id": user_pool_id,
+        "user_pool_client_id": user_pool_client_id,
+        "registry_user": user,
+    }
 
 
 def main(argv=None):

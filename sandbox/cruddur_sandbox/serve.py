@@ -156,7 +156,9 @@ def serve(args) -> int:
         if args.bridge_port is not None:
             from .ecr_bridge import serve as serve_bridge
 
-            bridge = serve_bridge("127.0.0.1", args.bridge_port, args.registry, endpoint)
+            from .ecr_bridge import secret_from_env
+
+            bridge = serve_bridge("127.0.0.1", args.bridge_port, args.registry, endpoint, secret_from_env())
             log.info("ECR push bridge on http://127.0.0.1:%d/events", bridge.server_address[1])
 
         agent.start()
@@ -191,7 +193,7 @@ def serve(args) -> int:
                 for repo, (_, desc) in STANDIN_IMAGES.items()
                 if repo in standins
             ],
-            "seed": {"subnets": seeded["subnets"], "security_group": seeded["security_group"]} if seeded else None,
+            "seed": {k: v for k, v in seeded.items() if k != "registry_user"} if seeded else None,
         }
         write_json_atomic(ready, info)
         log.info("sandbox ready: moto %s (tasks: %s), registry %s; %s", endpoint, task_endpoint, args.registry, ready)

@@ -336,11 +336,14 @@ impl Cmd {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = std::process::Command::new(&self.program);
-        command.args(&self.args).envs(self.env.iter().cloned());
+        command.args(&self.args);
+        // Removals first: a variable the command sets explicitly is kept.
         for key in &self.env_remove {
             command.env_remove(key);
         }
-        command.stdin(std::process::Stdio::null());
+        command
+            .envs(self.env.iter().cloned())
+            .stdin(std::process::Stdio::null());
         command.stdout(log_file.try_clone()?).stderr(log_file);
         if let Some(dir) = &self.dir {
             command.current_dir(dir);

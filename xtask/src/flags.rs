@@ -187,6 +187,26 @@ pub struct Settings {
         value_name = "URL"
     )]
     pub cognito_endpoint: Option<String>,
+    /// The VPC of the subnets (the load balancer's target groups need it).
+    #[arg(long, global = true, env = "CRUDDUR_VPC_ID", value_name = "ID")]
+    pub vpc_id: Option<String>,
+    /// The load balancer's listener port (default 80).
+    #[arg(long, global = true, env = "CRUDDUR_LB_PORT", value_name = "PORT")]
+    pub lb_port: Option<u16>,
+    /// Addresses or CIDRs allowed to set the backend's X-Forwarded-* headers: the load
+    /// balancer's network (default: 127.0.0.1, nothing else trusted).
+    #[arg(long, global = true, env = "CRUDDUR_FORWARDED_ALLOW_IPS", value_name = "CIDRS")]
+    pub forwarded_allow_ips: Option<String>,
+    /// Where the deployed backend sends traces (OTLP; e.g. https://api.honeycomb.io
+    /// with the SSM secret OTEL_EXPORTER_OTLP_HEADERS; default: tracing off).
+    #[arg(long, global = true, env = "CRUDDUR_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Where tasks reach AWS (the sandbox's moto as tasks see it; unset on AWS).
+    #[arg(long, global = true, env = "CRUDDUR_TASK_AWS_ENDPOINT", value_name = "URL")]
+    pub task_aws_endpoint: Option<String>,
+    /// The Cognito key set as tasks reach it (unset on AWS: derived from the pool id).
+    #[arg(long, global = true, env = "CRUDDUR_COGNITO_JWKS_URL", value_name = "URL")]
+    pub cognito_jwks_url: Option<String>,
     /// The repository to act on (tests point it at a scratch copy).
     #[arg(long, global = true, env = "CRUDDUR_ROOT", hide = true)]
     pub root: Option<PathBuf>,
@@ -232,6 +252,12 @@ impl Settings {
         );
         put("CRUDDUR_COGNITO_ENDPOINT", self.cognito_endpoint.clone());
         put("CRUDDUR_PUBLISH_ADDRESS", self.publish_address.clone());
+        put("CRUDDUR_VPC_ID", self.vpc_id.clone());
+        put("CRUDDUR_LB_PORT", self.lb_port.map(|p| p.to_string()));
+        put("CRUDDUR_FORWARDED_ALLOW_IPS", self.forwarded_allow_ips.clone());
+        put("CRUDDUR_TASK_AWS_ENDPOINT", self.task_aws_endpoint.clone());
+        put("CRUDDUR_OTLP_ENDPOINT", self.otlp_endpoint.clone());
+        put("CRUDDUR_COGNITO_JWKS_URL", self.cognito_jwks_url.clone());
         put(
             "CRUDDUR_ROOT",
             self.root.as_ref().map(|r| r.display().to_string()),
@@ -366,8 +392,9 @@ pub struct SandboxUpArgs {
     pub no_base_images: bool,
     #[command(flatten)]
     pub state: StateDirArg,
-    /// Give the registry another password than ECR hands out (tests of wrong credentials).
-    #[arg(long, hide = true)]
+    /// Another password for the registry than ECR hands out, for tests of wrong
+    /// credentials: from the environment only, never a command line.
+    #[arg(skip = std::env::var("CRUDDUR_TEST_REGISTRY_PASSWORD").ok())]
     pub registry_password: Option<String>,
 }
 
@@ -513,10 +540,10 @@ mod tests {
             .filter_map(|a| {
                 let env = a.get_env()?.to_string_lossy().to_string();
                 argv.push(format!("--{}", a.get_long()?));
-                argv.push(if a.get_id() == "base_images" {
-                    "public".into()
-                } else {
-                    "x".into()
+                argv.push(match a.get_id().as_str() {
+                    "base_images" => "public".into(),
+                    "lb_port" => "8080".into(),
+                    _ => "x".into(),
                 });
                 Some(env)
             })

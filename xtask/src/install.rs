@@ -54,6 +54,11 @@ pub const DEBOOTSTRAP: Need = Need {
     for_what: "making the offline base images",
     probes: &[Probe::Program("debootstrap")],
 };
+pub const BUSYBOX: Need = Need {
+    package: "busybox-static",
+    for_what: "the sandbox's tasks (their pause container)",
+    probes: &[Probe::Program("busybox")],
+};
 pub const PYTHON_VENV: Need = Need {
     package: "python3-venv",
     for_what: "the sandbox's and the backend tests' virtualenvs",

@@ -67,15 +67,19 @@ impl Placeholders {
         if !settings.subnets.is_empty() {
             p.set_list("SUBNETS", settings.subnets.clone());
         }
+        let lb_port = settings.lb_port.map(|p| p.to_string());
         let optional = [
             ("SECURITY_GROUP", &settings.security_group),
+            ("VPC_ID", &settings.vpc_id),
+            ("LB_PORT", &lb_port),
             ("CRUDDUR_FRONTEND_URL", &settings.frontend_url),
             ("CRUDDUR_BACKEND_URL", &settings.backend_url),
             ("AWS_COGNITO_USER_POOL_ID", &settings.cognito_user_pool_id),
-            (
-                "AWS_COGNITO_USER_POOL_CLIENT_ID",
-                &settings.cognito_client_id,
-            ),
+            ("AWS_COGNITO_USER_POOL_CLIENT_ID", &settings.cognito_client_id),
+            ("CRUDDUR_COGNITO_JWKS_URL", &settings.cognito_jwks_url),
+            ("CRUDDUR_TASK_AWS_ENDPOINT", &settings.task_aws_endpoint),
+            ("CRUDDUR_FORWARDED_ALLOW_IPS", &settings.forwarded_allow_ips),
+            ("CRUDDUR_OTLP_ENDPOINT", &settings.otlp_endpoint),
         ];
         for (name, value) in optional {
             if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
@@ -100,8 +104,15 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
     Ok(())
 }
 
+/// A task definition file, filled and parsed. An environment entry whose
+/// value is empty is left out: a setting an account does not use (a sandbox
+/// endpoint, say) is not set at all, rather than set to "".
 pub fn load_task_definition(path: &Path, placeholders: &Placeholders) -> Result<TaskDefinition> {
-    load(path, placeholders)
+    let mut td: TaskDefinition = load(path, placeholders)?;
+    for c in &mut td.container_definitions {
+        c.environment.retain(|e| !e.value.is_empty());
+    }
+    Ok(td)
 }
 
 pub fn load_service(path: &Path, placeholders: &Placeholders) -> Result<ServiceDefinition> {

@@ -1,34 +1,38 @@
-//! `cargo xtask sandbox`: local stand-ins for AWS and ECR, on loopback only.
+//! `cargo xtask sandbox`: a small AWS account on this machine, loopback only.
 //!
-//! - moto (in a virtualenv under `target/sandbox/venv`) answers the AWS APIs;
+//! - the agent (`sandbox/`, Python, in `target/sandbox/venv`): moto for the
+//!   AWS APIs, with ECS's service and task layer run for real — tasks are
+//!   containers on a docker network of this sandbox, deployments roll and
+//!   fail as on ECS, a proxy serves each load balancer listener — plus the
+//!   account's PostgreSQL and the ECR push bridge;
 //! - a `docker-registry` with basic auth, whose user and password are the ones
-//!   moto's ECR GetAuthorizationToken hands out, plays ECR's docker endpoint;
-//! - a small bridge turns the registry's push notifications into ECR PutImage
-//!   calls on moto, so DescribeImages lists what was pushed, with its digest;
-//! - the base images the Dockerfiles need are made from Debian packages.
+//!   ECR's GetAuthorizationToken hands out, plays ECR's docker endpoint;
+//! - the base images the Dockerfiles need, made from Debian packages.
 //!
 //! Every process is started detached with a pid file; `down` stops only those.
 
 mod base_images;
+mod dockerd;
 mod processes;
-mod seed;
+mod setup;
 
 use std::fs::File;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
+use xshell::cmd;
 
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd};
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
+use crate::steps::Steps;
 use crate::util::write_atomic;
 use crate::{docker, poll, util};
 pub use base_images::ensure_base_images;
 use processes::Part;
-use xshell::cmd;
 
 pub fn run(ctx: &Ctx, command: SandboxCommand) -> Result<()> {
     match command {
@@ -42,10 +46,11 @@ pub fn run(ctx: &Ctx, command: SandboxCommand) -> Result<()> {
     }
 }
 
-/// Where the sandbox keeps things.
+/// Where a sandbox keeps things.
 pub struct Layout {
     dir: PathBuf,
-    /// Shared by every sandbox of the checkout: the virtualenv and the rootfs cache.
+    /// Shared by every sandbox of the checkout: the virtualenv, the rootfs
+    /// cache, the docker daemon.
     shared: PathBuf,
 }
 
@@ -57,8 +62,28 @@ impl Layout {
             shared,
         }
     }
+    #[cfg(test)]
+    fn at(dir: &Path, shared: &Path) -> Layout {
+        Layout {
+            dir: dir.to_path_buf(),
+            shared: shared.to_path_buf(),
+        }
+    }
+    /// Another sandbox of the same checkout.
+    fn sibling(&self, dir: &str) -> Layout {
+        Layout {
+            dir: PathBuf::from(dir),
+            shared: self.shared.clone(),
+        }
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+    fn shared_path(&self, name: &str) -> PathBuf {
+        self.shared.join(name)
     }
     fn venv_bin(&self, program: &str) -> PathBuf {
         self.shared.join("venv/bin").join(program)
@@ -66,17 +91,42 @@ impl Layout {
     pub fn env_file(&self) -> PathBuf {
         self.path("env.sh")
     }
+    /// A name for this sandbox, the same for the same state dir.
+    fn id(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.dir.display().to_string().bytes() {
+            h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{:08x}", h & 0xffff_ffff)
+    }
+    /// The docker network the sandbox's tasks run on (a sandbox of its own per state dir).
+    fn network(&self) -> String {
+        if self.dir == self.shared {
+            "cruddur-sandbox".into()
+        } else {
+            format!("cruddur-sandbox-{}", self.id())
+        }
+    }
 }
 
-/// What `up` leaves for `status`, `down` and the tests.
-#[derive(Debug, Serialize, Deserialize)]
+/// What `up` leaves for `status`, `down`, demo, test and bench.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
     pub moto_port: u16,
     pub registry_port: u16,
     pub bridge_port: u16,
+    /// The load balancer's listener port (what `lb create` gives it).
+    pub lb_port: u16,
     pub region: String,
+    pub vpc_id: String,
     pub subnets: Vec<String>,
     pub security_group: String,
+    /// moto as the tasks reach it: on their network's gateway address.
+    pub task_endpoint: String,
+    pub network: String,
+    pub gateway: String,
+    pub user_pool_id: String,
+    pub user_pool_client_id: String,
     pub ecs_running: u32,
 }
 
@@ -89,15 +139,34 @@ impl State {
     pub fn registry(&self) -> String {
         format!("127.0.0.1:{}", self.registry_port)
     }
+    /// The load balancer, as a browser on this machine reaches it.
+    pub fn lb_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.lb_port)
+    }
 
-    /// The tool's settings for this sandbox: what demo, test and bench use.
+    /// The tool's settings for this sandbox: what demo, test and bench use,
+    /// and what `env.sh` exports.
     pub fn settings(&self, base: &Settings) -> Settings {
         Settings {
             registry: Some(self.registry()),
             subnets: self.subnets.clone(),
             security_group: Some(self.security_group.clone()),
+            vpc_id: Some(self.vpc_id.clone()),
             base_images: Some(BaseImages::Sandbox),
             build_network: Some("host".into()),
+            lb_port: Some(self.lb_port),
+            frontend_url: Some(self.lb_url()),
+            backend_url: Some(self.lb_url()),
+            cognito_user_pool_id: Some(self.user_pool_id.clone()),
+            cognito_client_id: Some(self.user_pool_client_id.clone()),
+            cognito_endpoint: Some(self.endpoint()),
+            cognito_jwks_url: Some(format!(
+                "{}/{}/.well-known/jwks.json",
+                self.task_endpoint, self.user_pool_id
+            )),
+            task_aws_endpoint: Some(self.task_endpoint.clone()),
+            // The load balancer's proxy reaches the tasks from the network's gateway.
+            forwarded_allow_ips: Some(self.gateway.clone()),
             ..base.clone()
         }
     }
@@ -117,11 +186,12 @@ impl State {
     /// Everything a shell (or a child process) needs: the SDK's variables and the settings.
     pub fn exports(&self) -> Vec<(&'static str, String)> {
         let mut exports = self.aws_env();
+        let settings = self.settings(&Settings::default());
         exports.extend(
-            self.settings(&Settings::default())
+            settings
                 .to_env()
                 .into_iter()
-                .filter(|(name, _)| name.starts_with("CRUDDUR_") && *name != "CRUDDUR_CLUSTER"),
+                .filter(|(name, value)| *name != "CRUDDUR_CLUSTER" && !value.is_empty()),
         );
         exports
     }
@@ -136,46 +206,44 @@ pub fn read_state(layout: &Layout) -> Option<State> {
 pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
     let layout = Layout::new(ctx, &args.state);
     if ctx.dry_run {
-        println!("[dry-run] would start moto, the registry and the ECR bridge on 127.0.0.1 and seed them");
-        return Ok(State {
-            moto_port: args.port_base,
-            registry_port: args.port_base + 1,
-            bridge_port: args.port_base + 2,
-            region: REGION.into(),
-            subnets: vec![],
-            security_group: String::new(),
-            ecs_running: args.ecs_running,
-        });
+        bail!(crate::errors::BadInput(
+            "`sandbox up` has no dry run: it starts local processes only (`sandbox status` shows them)".into()
+        ));
     }
     std::fs::create_dir_all(&layout.dir)
         .with_context(|| format!("creating {}", layout.dir.display()))?;
     // Tests start in parallel processes: one `up` at a time per state dir.
     let lock = File::create(layout.path("lock"))?;
     lock.lock().context("waiting for another `sandbox up`")?;
-    let started = Instant::now();
-    install::ensure(ctx, &prerequisites(ctx, args))?;
-    ensure_docker(ctx, &layout, args.start_docker)?;
-    seed::ensure_venv(ctx, &layout)?;
+    let mut steps = Steps::new("sandbox up");
+    steps.run("prerequisites", || {
+        install::ensure(ctx, &prerequisites(ctx, args))
+    })?;
+    steps.run("docker daemon", || {
+        dockerd::ensure(ctx, &layout, args.start_docker)
+    })?;
+    if !args.no_base_images {
+        steps.run("base images", || ensure_base_images(ctx, false))?;
+    }
+    steps.run("virtualenv", || setup::ensure_venv(ctx, &layout))?;
     let state = match read_state(&layout) {
         Some(state) if healthy(&layout, &state) => {
             println!(
-                "sandbox already up (moto on {}, registry on {})",
+                "sandbox already up (AWS on {}, registry on {})",
                 state.endpoint(),
                 state.registry()
             );
             state
         }
-        _ => start(ctx, &layout, args)?,
+        _ => steps.run("AWS, local ECS and registry", || {
+            start(ctx, &layout, args).inspect_err(|_| {
+                // A failing `up` leaves nothing of its own running.
+                let _ = processes::stop(&layout, &[Part::Registry, Part::Agent]);
+            })
+        })?,
     };
-    if !args.no_base_images {
-        if docker::ensure_daemon(ctx).is_ok() {
-            ensure_base_images(ctx, false)?;
-        } else {
-            println!("no docker daemon: base images not made (run `cargo xtask sandbox base-images` once one runs)");
-        }
-    }
     write_exports(&layout, &state)?;
-    println!("sandbox up ({})", util::secs(started.elapsed()));
+    println!("sandbox up ({})", util::secs(steps.elapsed()));
     println!(
         "# point the tool and the aws CLI at it: source {}",
         layout.env_file().display()
@@ -193,6 +261,7 @@ fn prerequisites(ctx: &Ctx, args: &SandboxUpArgs) -> Vec<&'static Need> {
         &install::DOCKER_CLIENT,
         &install::REGISTRY,
         &install::PYTHON_VENV,
+        &install::BUSYBOX,
     ];
     let daemon = docker::ensure_daemon(ctx).is_ok();
     if !daemon {
@@ -204,47 +273,77 @@ fn prerequisites(ctx: &Ctx, args: &SandboxUpArgs) -> Vec<&'static Need> {
     needs
 }
 
+/// What the agent writes once it serves (`sandbox/README.md`: agent.json).
+#[derive(Deserialize)]
+struct AgentInfo {
+    port: u16,
+    task_endpoint: String,
+    gateway: String,
+    network: String,
+    seed: Seed,
+}
+
+#[derive(Deserialize)]
+struct Seed {
+    vpc_id: String,
+    subnets: Vec<String>,
+    security_group: String,
+    user_pool_id: String,
+    user_pool_client_id: String,
+}
+
 fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
-    processes::stop(layout, &[Part::Moto, Part::Registry, Part::Bridge])?;
+    processes::stop(layout, &[Part::Registry, Part::Agent])?;
+    let _ = std::fs::remove_file(layout.path("agent.json"));
     let ports = choose_ports(args.port_base)?;
-    let (moto_port, registry_port, bridge_port) = (ports[0], ports[1], ports[2]);
-    let endpoint = format!("http://127.0.0.1:{moto_port}");
+    let (moto_port, registry_port, bridge_port, lb_port) = (ports[0], ports[1], ports[2], ports[3]);
+    let secret = random_hex()?;
 
     let sh = shell()?;
-    let moto_server = layout.venv_bin("moto_server");
-    let (moto_port_arg, bridge_port_arg) = (moto_port.to_string(), bridge_port.to_string());
-    let moto = Cmd::from(cmd!(sh, "{moto_server} -H 127.0.0.1 -p {moto_port_arg}"))
-        .env("MOTO_ECS_SERVICE_RUNNING", args.ecs_running.to_string());
-    processes::spawn(ctx, layout, Part::Moto, &moto)?;
-    processes::wait_for(layout, Part::Moto, &format!("{endpoint}/moto-api/"), &[200])?;
-
-    let seeded = seed::seed(ctx, layout, &endpoint, args.registry_password.as_deref())?;
-
-    let (python, script) = (layout.venv_bin("python"), layout.path("ecr_bridge.py"));
-    let registry_url = format!("http://127.0.0.1:{registry_port}");
-    let bridge = Cmd::from(cmd!(
+    let python = layout.venv_bin("python");
+    let (moto, bridge) = (moto_port.to_string(), bridge_port.to_string());
+    let registry = format!("127.0.0.1:{registry_port}");
+    let (dir, network) = (layout.dir(), layout.network());
+    let policies = ctx.root.join("infra/policies");
+    let htpasswd = layout.path("htpasswd");
+    let ecs_running = args.ecs_running.to_string();
+    // The account's PostgreSQL needs its base image; a sandbox without base images goes without.
+    let postgres = docker::image_exists(ctx, crate::services::POSTGRES_BASE.sandbox)?;
+    let no_postgres = (!postgres).then_some("--no-postgres");
+    let mut agent = Cmd::from(cmd!(
         sh,
-        "{python} {script} --listen-port {bridge_port_arg} --registry {registry_url} --endpoint {endpoint}"
+        "{python} -m cruddur_sandbox serve --port {moto} --state-dir {dir} --registry {registry} --network {network} --bridge-port {bridge} --seed-policies {policies} --htpasswd {htpasswd} --ecs-running {ecs_running} {no_postgres...}"
     ))
-    .env("AWS_ACCESS_KEY_ID", "sandbox")
-        .env("AWS_SECRET_ACCESS_KEY", "sandbox")
-        .env("AWS_DEFAULT_REGION", REGION);
-    std::fs::write(layout.path("ecr_bridge.py"), include_str!("ecr_bridge.py"))?;
-    processes::spawn(ctx, layout, Part::Bridge, &bridge)?;
-    processes::wait_for(
-        layout,
-        Part::Bridge,
-        &format!("http://127.0.0.1:{bridge_port}/"),
-        &[200],
-    )?;
+    .env("PYTHONPATH", ctx.tool_root.join("sandbox").display().to_string())
+    .env("SANDBOX_BRIDGE_SECRET", &secret);
+    if let Some(password) = &args.registry_password {
+        // An environment variable, not an argument: process lists show arguments.
+        agent = agent.env("SANDBOX_REGISTRY_PASSWORD", password);
+    }
+    let agent_pid = processes::spawn(ctx, layout, Part::Agent, &agent)?;
+    let info_file = layout.path("agent.json");
+    let info: AgentInfo = poll::until(
+        "the sandbox's AWS side starting",
+        Duration::from_secs(180),
+        Duration::from_millis(300),
+        || {
+            if !processes::alive(agent_pid) {
+                bail!("it stopped");
+            }
+            Ok(std::fs::read_to_string(&info_file)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok()))
+        },
+    )
+    .with_context(|| format!("see {}", Part::Agent.log_file(layout).display()))?;
 
     write_atomic(
         &layout.path("registry.yml"),
-        seed::registry_config(layout, registry_port, bridge_port).as_bytes(),
+        setup::registry_config(layout, registry_port, bridge_port, &secret).as_bytes(),
     )?;
     let config = layout.path("registry.yml");
-    let registry = Cmd::from(cmd!(sh, "docker-registry serve {config}"));
-    processes::spawn(ctx, layout, Part::Registry, &registry)?;
+    let registry_cmd = Cmd::from(cmd!(sh, "docker-registry serve {config}"));
+    processes::spawn(ctx, layout, Part::Registry, &registry_cmd)?;
     // 401: up, and asking for the credentials ECR's token carries.
     processes::wait_for(
         layout,
@@ -254,12 +353,19 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
     )?;
 
     let state = State {
-        moto_port,
+        moto_port: info.port,
         registry_port,
         bridge_port,
+        lb_port,
         region: REGION.into(),
-        subnets: seeded.subnets,
-        security_group: seeded.security_group,
+        vpc_id: info.seed.vpc_id,
+        subnets: info.seed.subnets,
+        security_group: info.seed.security_group,
+        task_endpoint: info.task_endpoint,
+        network: info.network,
+        gateway: info.gateway,
+        user_pool_id: info.seed.user_pool_id,
+        user_pool_client_id: info.seed.user_pool_client_id,
         ecs_running: args.ecs_running,
     };
     write_atomic(
@@ -269,10 +375,20 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
     Ok(state)
 }
 
-/// Three loopback ports from `base`, or any free ones when `base` is 0.
+fn random_hex() -> Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Four loopback ports from `base` (AWS, registry, bridge, load balancer), or
+/// any free ones when `base` is 0.
 fn choose_ports(base: u16) -> Result<Vec<u16>> {
     if base != 0 {
-        let ports: Vec<u16> = (base..base + 3).collect();
+        let ports: Vec<u16> = (base..base + 4).collect();
         for &port in &ports {
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                 bail!("port {port} on 127.0.0.1 is taken: pick other ports with `--port-base N`");
@@ -280,8 +396,8 @@ fn choose_ports(base: u16) -> Result<Vec<u16>> {
         }
         return Ok(ports);
     }
-    // Hold all three listeners until every port is chosen so none repeats.
-    let listeners: Vec<std::net::TcpListener> = (0..3)
+    // Hold every listener until all ports are chosen so none repeats.
+    let listeners: Vec<std::net::TcpListener> = (0..4)
         .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
         .collect::<std::io::Result<_>>()?;
     listeners
@@ -291,7 +407,7 @@ fn choose_ports(base: u16) -> Result<Vec<u16>> {
 }
 
 fn healthy(layout: &Layout, state: &State) -> bool {
-    [Part::Moto, Part::Registry, Part::Bridge]
+    [Part::Agent, Part::Registry]
         .iter()
         .all(|&p| processes::pid_of(layout, p).is_some())
         && util::http_status(&format!("{}/moto-api/", state.endpoint())).is_ok_and(|c| c == 200)
@@ -306,11 +422,16 @@ pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {
         );
         return Ok(());
     }
-    let stopped = processes::stop(layout, &Part::ALL)?;
+    // The registry first (it notifies the agent), then the agent, which stops
+    // and removes every container it started.
+    let mut stopped = processes::stop(layout, &[Part::Registry, Part::Agent])?;
+    if dockerd::release(layout)? {
+        stopped.push(Part::Dockerd.name());
+    }
     for name in ["state.json", "env.sh", "htpasswd", "registry.yml"] {
         let _ = std::fs::remove_file(layout.path(name));
     }
-    // The registry's content only makes sense with the moto that just stopped.
+    // The registry's content only makes sense with the account that just stopped.
     let _ = std::fs::remove_dir_all(layout.path("registry-data"));
     if stopped.is_empty() {
         println!("sandbox was not running");
@@ -319,7 +440,7 @@ pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {
     }
     if layout.dir == layout.shared {
         println!(
-            "kept for next time: the base images ({}), the rootfs cache and the moto virtualenv under {}; \
+            "kept for next time: the base images ({}), the rootfs cache and the virtualenv under {}; \
              remove them with `docker rmi {}` and `rm -rf {}`",
             base_images::TAGS.join(", "),
             layout.shared.display(),
@@ -334,19 +455,18 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
     let state = read_state(layout);
     let port = |p: Part| {
         state.as_ref().map(|s| match p {
-            Part::Moto => s.moto_port.to_string(),
+            Part::Agent => format!("{} (lb {})", s.moto_port, s.lb_port),
             Part::Registry => s.registry_port.to_string(),
-            Part::Bridge => s.bridge_port.to_string(),
             Part::Dockerd => "-".into(),
         })
     };
-    println!("{:<12} {:<8} {:<8} STATE", "PART", "PID", "PORT");
+    println!("{:<10} {:<8} {:<14} STATE", "PART", "PID", "PORT");
     for part in Part::ALL {
         let pid = processes::pid_of(layout, part);
         let shown_pid = pid.map_or("-".to_string(), |p| p.to_string());
         let port = pid.and_then(|_| port(part)).unwrap_or_else(|| "-".into());
         let state = if pid.is_some() { "running" } else { "stopped" };
-        println!("{:<12} {:<8} {:<8} {}", part.name(), shown_pid, port, state);
+        println!("{:<10} {:<8} {:<14} {}", part.name(), shown_pid, port, state);
     }
     let daemon = match docker::ensure_daemon(ctx) {
         Ok(()) if processes::pid_of(layout, Part::Dockerd).is_some() => {
@@ -361,6 +481,18 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
             "base image {tag}: {}",
             if present { "present" } else { "missing" }
         );
+    }
+    if processes::pid_of(layout, Part::Agent).is_some() {
+        // Services, tasks, load balancers and stand-ins, as the agent sees them.
+        let sh = shell()?;
+        let (python, dir) = (layout.venv_bin("python"), layout.dir());
+        Cmd::from(cmd!(sh, "{python} -m cruddur_sandbox status --state-dir {dir}"))
+            .env("PYTHONPATH", ctx.tool_root.join("sandbox").display().to_string())
+            .run(&Ctx {
+                dry_run: false,
+                verbose: false,
+                ..ctx.clone()
+            })?;
     }
     if state.is_some() {
         println!("exports: source {}", layout.env_file().display());
@@ -377,39 +509,4 @@ fn write_exports(layout: &Layout, state: &State) -> Result<()> {
         text.push_str(&format!("export {k}={v}\n"));
     }
     write_atomic(&layout.env_file(), text.as_bytes())
-}
-
-/// A docker daemon: the user's if one answers; else, as root under CI (or
-/// when asked), one started here with the settings this kind of machine needs.
-fn ensure_docker(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
-    if docker::ensure_daemon(ctx).is_ok() {
-        return Ok(());
-    }
-    if !((allowed || util::ci()) && util::is_root()) {
-        println!(
-            "no docker daemon answers: start one (`sudo systemctl start docker`, or as root \
-             `dockerd --storage-driver=vfs --iptables=false --bridge=none &`); \
-             builds, pushes and base images need it"
-        );
-        return Ok(());
-    }
-    let sh = shell()?;
-    let dockerd = Cmd::from(cmd!(
-        sh,
-        "dockerd --storage-driver=vfs --iptables=false --bridge=none"
-    ));
-    processes::spawn(ctx, layout, Part::Dockerd, &dockerd)?;
-    let started = Instant::now();
-    poll::until(
-        "dockerd answering",
-        Duration::from_secs(60),
-        Duration::from_millis(300),
-        || Ok(docker::ensure_daemon(ctx).is_ok().then_some(())),
-    )
-    .with_context(|| format!("see {}", Part::Dockerd.log_file(layout).display()))?;
-    println!(
-        "docker daemon started ({}); `sandbox down` stops it",
-        util::secs(started.elapsed())
-    );
-    Ok(())
 }

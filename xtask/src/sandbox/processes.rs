@@ -1,8 +1,10 @@
 //! The sandbox's processes: started detached with a pid file each, found
-//! again by that file (checked against the process's command line), stopped
-//! with SIGTERM and, after 15 s, SIGKILL.
+//! again by that file, and stopped with SIGTERM and, after a grace period,
+//! SIGKILL. A pid file holds the pid and the process's start time, and the
+//! process's command line must still name the part: a reused pid (someone
+//! else's dockerd) is never signalled.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -15,82 +17,117 @@ use crate::{poll, util};
 /// The processes a sandbox runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Part {
-    Moto,
+    /// moto, the local ECS agent, the load balancer and the ECR push bridge.
+    Agent,
     Registry,
-    Bridge,
     Dockerd,
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Moto, Part::Registry, Part::Bridge, Part::Dockerd];
+    pub const ALL: [Part; 3] = [Part::Agent, Part::Registry, Part::Dockerd];
 
     pub fn name(self) -> &'static str {
         match self {
-            Part::Moto => "moto",
+            Part::Agent => "aws",
             Part::Registry => "registry",
-            Part::Bridge => "ecr-bridge",
             Part::Dockerd => "dockerd",
         }
     }
 
-    /// A word of the process's command line, checked before it is signalled,
-    /// so a pid reused by another program is never killed.
+    /// A word of the process's command line, checked before it is signalled.
     fn cmdline_marker(self) -> &'static str {
         match self {
-            Part::Moto => "moto_server",
+            Part::Agent => "cruddur_sandbox",
             Part::Registry => "docker-registry",
-            Part::Bridge => "ecr_bridge.py",
             Part::Dockerd => "dockerd",
         }
     }
 
-    fn pid_file(self, layout: &Layout) -> std::path::PathBuf {
-        layout.path(&format!("{}.pid", self.name()))
+    /// How long it may take to stop: the agent removes every container it
+    /// started (a database's copy on vfs takes seconds).
+    fn grace(self) -> Duration {
+        match self {
+            Part::Agent => Duration::from_secs(60),
+            Part::Registry => Duration::from_secs(15),
+            Part::Dockerd => Duration::from_secs(30),
+        }
     }
 
-    pub fn log_file(self, layout: &Layout) -> std::path::PathBuf {
-        layout.path(&format!("{}.log", self.name()))
+    /// dockerd is shared by every sandbox of the checkout; the rest are per sandbox.
+    fn pid_file(self, layout: &Layout) -> PathBuf {
+        match self {
+            Part::Dockerd => layout.shared_path("dockerd.pid"),
+            _ => layout.path(&format!("{}.pid", self.name())),
+        }
+    }
+
+    pub fn log_file(self, layout: &Layout) -> PathBuf {
+        match self {
+            Part::Dockerd => layout.shared_path("dockerd.log"),
+            _ => layout.path(&format!("{}.log", self.name())),
+        }
     }
 }
 
-pub fn spawn(ctx: &Ctx, layout: &Layout, part: Part, command: &Cmd) -> Result<()> {
+/// Environment a part must not inherit: the user's real AWS credentials and
+/// settings never reach moto, the registry or dockerd.
+fn scrubbed(command: &Cmd) -> Cmd {
+    let mut c = command.clone();
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("AWS_") || key.starts_with("CRUDDUR_") {
+            c = c.env_remove(&key);
+        }
+    }
+    c
+}
+
+/// Starts `part`; returns its pid.
+pub fn spawn(ctx: &Ctx, layout: &Layout, part: Part, command: &Cmd) -> Result<u32> {
     let log = part.log_file(layout);
-    let child = command
+    let child = scrubbed(command)
         .spawn_logged(ctx, &log)?
         .context("spawned nothing")?;
-    std::fs::write(part.pid_file(layout), child.id().to_string())?;
-    println!(
-        "started {} (pid {}, log {})",
-        part.name(),
-        child.id(),
-        log.display()
-    );
-    Ok(())
+    let pid = child.id();
+    // Until the child has exec'd, its command line is still ours: wait for it,
+    // so the pid file is never written for a process `pid_of` would disown.
+    let _ = poll::until("exec", Duration::from_secs(5), Duration::from_millis(5), || {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        Ok((!alive(pid) || String::from_utf8_lossy(&cmdline).contains(part.cmdline_marker()))
+            .then_some(()))
+    });
+    let started = start_time(pid).unwrap_or_default();
+    std::fs::write(part.pid_file(layout), format!("{pid} {started}\n"))?;
+    println!("started {} (pid {pid}, log {})", part.name(), log.display());
+    Ok(pid)
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+pub fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
 }
 
 /// Waits until `url` answers with one of `expected` (60 s at most).
 pub fn wait_for(layout: &Layout, part: Part, url: &str, expected: &[u16]) -> Result<()> {
     let what = format!("{} answering on {url}", part.name());
-    poll::until(
-        &what,
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            Ok(util::http_status(url)
-                .is_ok_and(|code| expected.contains(&code))
-                .then_some(()))
-        },
-    )
+    poll::until(&what, Duration::from_secs(60), Duration::from_millis(200), || {
+        Ok(util::http_status(url)
+            .is_ok_and(|code| expected.contains(&code))
+            .then_some(()))
+    })
     .with_context(|| format!("see {}", part.log_file(layout).display()))
 }
 
-/// The pid in the part's pid file, if that process is alive and is ours.
+/// The pid in the part's pid file, if that very process (same start time,
+/// same program) is alive.
 pub fn pid_of(layout: &Layout, part: Part) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(part.pid_file(layout))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let text = std::fs::read_to_string(part.pid_file(layout)).ok()?;
+    let mut words = text.split_whitespace();
+    let pid: u32 = words.next()?.parse().ok()?;
+    let started: u64 = words.next()?.parse().ok()?;
+    if start_time(pid)? != started || is_zombie(pid) {
+        return None;
+    }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     String::from_utf8_lossy(&cmdline)
         .contains(part.cmdline_marker())
@@ -102,7 +139,7 @@ pub fn stop(layout: &Layout, parts: &[Part]) -> Result<Vec<&'static str>> {
     let mut stopped = Vec::new();
     for &part in parts {
         if let Some(pid) = pid_of(layout, part) {
-            terminate(pid)?;
+            terminate(pid, part.grace())?;
             stopped.push(part.name());
         }
         let _ = std::fs::remove_file(part.pid_file(layout));
@@ -110,25 +147,28 @@ pub fn stop(layout: &Layout, parts: &[Part]) -> Result<Vec<&'static str>> {
     Ok(stopped)
 }
 
-/// SIGTERM, then SIGKILL after 15 s.
-fn terminate(pid: u32) -> Result<()> {
+/// SIGTERM, then SIGKILL after `grace`.
+fn terminate(pid: u32, grace: Duration) -> Result<()> {
     let signal = |sig: &str| {
         std::process::Command::new("kill")
             .args([sig, &pid.to_string()])
             .status()
     };
     signal("-TERM").context("running kill")?;
-    let gone = || !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid);
-    let waited = poll::until(
-        "the process ending",
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || Ok(gone().then_some(())),
-    );
+    let gone = || !alive(pid);
+    let waited = poll::until("the process ending", grace, Duration::from_millis(100), || {
+        Ok(gone().then_some(()))
+    });
     if waited.is_err() {
         signal("-KILL")?;
     }
     Ok(())
+}
+
+/// The process's start time in clock ticks since boot (`/proc/PID/stat` field 22).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -139,4 +179,25 @@ fn is_zombie(pid: u32) -> bool {
             .trim_start()
             .starts_with('Z')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid file whose process has another start time is someone else's
+    /// process that got the same pid: never ours to stop.
+    #[test]
+    fn a_reused_pid_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::at(dir.path(), dir.path());
+        let me = std::process::id();
+        let started = start_time(me).unwrap();
+        // Our own test binary does not say "dockerd"; write a file naming us anyway.
+        std::fs::write(Part::Registry.pid_file(&layout), format!("{me} {}\n", started + 1))
+            .unwrap();
+        assert_eq!(pid_of(&layout, Part::Registry), None, "start time differs");
+        std::fs::write(Part::Registry.pid_file(&layout), format!("{me} {started}\n")).unwrap();
+        assert_eq!(pid_of(&layout, Part::Registry), None, "not a docker-registry");
+    }
 }

@@ -1,0 +1,89 @@
+//! The docker daemon a sandbox may start: one per checkout, shared by every
+//! sandbox of it (the tests run several side by side). Each sandbox that uses
+//! it registers; `down` stops it only when it was started here and no other
+//! sandbox still runs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use xshell::cmd;
+
+use super::processes::{self, Part};
+use super::Layout;
+use crate::ctx::Ctx;
+use crate::exec::{shell, Cmd};
+use crate::{docker, poll, util};
+
+/// A docker daemon: the user's if one answers; else, as root under CI (or
+/// when asked), one started here with the settings this kind of machine needs.
+pub fn ensure(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
+    register(layout)?;
+    if docker::ensure_daemon(ctx).is_ok() {
+        return Ok(());
+    }
+    if !((allowed || util::ci()) && util::is_root()) {
+        println!(
+            "no docker daemon answers: start one (`sudo systemctl start docker`, or as root \
+             `dockerd --storage-driver=vfs --iptables=false --bridge=none &`); \
+             builds, pushes and base images need it"
+        );
+        return Ok(());
+    }
+    let sh = shell()?;
+    let dockerd = Cmd::from(cmd!(
+        sh,
+        "dockerd --storage-driver=vfs --iptables=false --bridge=none"
+    ));
+    processes::spawn(ctx, layout, Part::Dockerd, &dockerd)?;
+    let started = Instant::now();
+    poll::until(
+        "dockerd answering",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        || Ok(docker::ensure_daemon(ctx).is_ok().then_some(())),
+    )
+    .with_context(|| format!("see {}", Part::Dockerd.log_file(layout).display()))?;
+    println!(
+        "docker daemon started ({}); the last `sandbox down` stops it",
+        util::secs(started.elapsed())
+    );
+    Ok(())
+}
+
+fn users(layout: &Layout) -> PathBuf {
+    layout.shared_path("dockerd.users")
+}
+
+fn register(layout: &Layout) -> Result<()> {
+    let dir = users(layout);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join(layout.id()),
+        layout.dir().display().to_string(),
+    )
+    .context("registering the sandbox as a user of the docker daemon")
+}
+
+/// This sandbox no longer needs the daemon; stops it when it was started
+/// here and no other sandbox of the checkout still runs. Returns whether it stopped it.
+pub fn release(layout: &Layout) -> Result<bool> {
+    let dir = users(layout);
+    let _ = std::fs::remove_file(dir.join(layout.id()));
+    let others_running = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let other = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let alive = processes::pid_of(&layout.sibling(other.trim()), Part::Agent).is_some();
+            if !alive {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            alive
+        });
+    if others_running {
+        return Ok(false);
+    }
+    Ok(!processes::stop(layout, &[Part::Dockerd])?.is_empty())
+}
