@@ -20,6 +20,12 @@ def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     return value if value else default
 
 
+def _switched_off(value: str | None) -> str | None:
+    """A secret that an ECS task definition references must exist in SSM, and
+    SSM holds no empty value: `off` there means "not used"."""
+    return None if value is not None and value.lower() == "off" else value
+
+
 def _get_float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = _get(env, name)
     if raw is None:
@@ -114,7 +120,7 @@ class Settings:
             otel_exporter_otlp_headers=_get(env, "OTEL_EXPORTER_OTLP_HEADERS"),
             xray_url=_get(env, "AWS_XRAY_URL"),
             xray_daemon_address=_get(env, "AWS_XRAY_DAEMON_ADDRESS"),
-            rollbar_access_token=_get(env, "ROLLBAR_ACCESS_TOKEN"),
+            rollbar_access_token=_switched_off(_get(env, "ROLLBAR_ACCESS_TOKEN")),
             rollbar_environment=_get(env, "ROLLBAR_ENVIRONMENT", "production"),
         )
 

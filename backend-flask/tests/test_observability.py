@@ -224,3 +224,18 @@ def test_rollbar_reports_unhandled_errors_when_configured(make_app, monkeypatch)
     # client errors are not reported
     assert client.get("/api/activities/search").status_code == 400
     assert len(reported) == 1
+
+
+def test_rollbar_token_off_means_rollbar_off(make_app, monkeypatch):
+    import rollbar
+
+    reported = []
+    monkeypatch.setattr(rollbar, "report_exc_info", lambda exc_info=None, *a, **k: reported.append(exc_info))
+    app = make_app(ROLLBAR_ACCESS_TOKEN="off")
+
+    @app.get("/api/boom")
+    def boom():
+        raise RuntimeError("kaboom")
+
+    assert app.test_client().get("/api/boom").status_code == 500
+    assert reported == []

@@ -94,8 +94,10 @@ def ensure_parameters(ssm):
     """Placeholders for the backend's secrets; a value already there (the
     agent's CONNECTION_URL for its PostgreSQL, or one a user set) is kept."""
     for name in SSM_SECRETS:
+        # Rollbar and Honeycomb are off in the sandbox (nothing leaves the machine).
+        value = "off" if name in ("ROLLBAR_ACCESS_TOKEN", "OTEL_EXPORTER_OTLP_HEADERS") else f"sandbox-{name.lower()}"
         try:
-            ssm.put_parameter(Name=SSM_PREFIX + name, Value=f"sandbox-{name.lower()}", Type="SecureString")
+            ssm.put_parameter(Name=SSM_PREFIX + name, Value=value, Type="SecureString")
         except ClientError as e:
             if e.response["Error"]["Code"] != "ParameterAlreadyExists":
                 raise
