@@ -1,0 +1,287 @@
+//! The AWS calls outside ECS and ECR (CloudWatch Logs, ELBv2, SSM, IAM, EC2),
+//! made with the SDK's own credentials chain, SigV4 signer and HTTP stack,
+//! without their SDK crates: measured here, `aws-sdk-cloudwatchlogs` alone
+//! added over two minutes to a cold build (its event streams rebuild the
+//! whole stack), SSM and IAM about a minute each, EC2 more. The few calls the
+//! tool makes are JSON (logs, SSM) or query (ELBv2, IAM, EC2) requests.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, Context as _, Result};
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_http_client::{tls, Connector};
+use aws_smithy_runtime_api::client::http::HttpConnector as _;
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use serde_json::Value;
+
+use crate::aws::Aws;
+use crate::xml::{self, Element};
+
+/// A service the tool calls without its SDK crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Logs,
+    Ssm,
+    Elbv2,
+    Iam,
+    Ec2,
+}
+
+impl Service {
+    /// The signing name, which is also the endpoint's first label.
+    fn signing_name(self) -> &'static str {
+        match self {
+            Service::Logs => "logs",
+            Service::Ssm => "ssm",
+            Service::Elbv2 => "elasticloadbalancing",
+            Service::Iam => "iam",
+            Service::Ec2 => "ec2",
+        }
+    }
+
+    fn target_prefix(self) -> &'static str {
+        match self {
+            Service::Logs => "Logs_20140328",
+            Service::Ssm => "AmazonSSM",
+            _ => "",
+        }
+    }
+
+    fn query_version(self) -> &'static str {
+        match self {
+            Service::Elbv2 => "2015-12-01",
+            Service::Iam => "2010-05-08",
+            Service::Ec2 => "2016-11-15",
+            _ => "",
+        }
+    }
+}
+
+/// An error AWS answered with: callers branch on `code`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub call: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}: {}", self.call, self.code, self.message)
+    }
+}
+impl std::error::Error for ApiError {}
+
+/// The AWS error code of `err`, when AWS answered with one.
+pub fn code(err: &anyhow::Error) -> Option<&str> {
+    err.downcast_ref::<ApiError>().map(|e| e.code.as_str())
+}
+
+impl Aws {
+    /// A JSON-protocol call (CloudWatch Logs, SSM): `operation` with `body`.
+    pub async fn json(&self, service: Service, operation: &str, body: &Value) -> Result<Value> {
+        let call = format!("{} {operation}", service.signing_name());
+        let payload = serde_json::to_vec(body)?;
+        let target = format!("{}.{operation}", service.target_prefix());
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let (status, answer) = self.send(service, &call, &headers, payload).await?;
+        let value: Value = if answer.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&answer)
+                .with_context(|| format!("{call}: the answer is not JSON"))?
+        };
+        if status >= 300 {
+            let code = value["__type"].as_str().unwrap_or("Unknown");
+            let code = code.rsplit('#').next().unwrap_or(code).to_string();
+            let message = value["message"]
+                .as_str()
+                .or(value["Message"].as_str())
+                .unwrap_or("")
+                .to_string();
+            return Err(ApiError {
+                call,
+                code,
+                message,
+            }
+            .into());
+        }
+        Ok(value)
+    }
+
+    /// A query-protocol call (ELBv2, IAM, EC2): `action` with form `params`.
+    pub async fn query(
+        &self,
+        service: Service,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<Element> {
+        let call = format!("{} {action}", service.signing_name());
+        let mut form = format!("Action={action}&Version={}", service.query_version());
+        for (k, v) in params {
+            form.push_str(&format!("&{}={}", encode(k), encode(v)));
+        }
+        let headers = [(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )];
+        let (status, answer) = self
+            .send(service, &call, &headers, form.into_bytes())
+            .await?;
+        let text = String::from_utf8_lossy(&answer);
+        let doc = xml::parse(&text).with_context(|| format!("{call}: the answer is not XML"))?;
+        if status >= 300 {
+            let error = doc
+                .descendants("Error")
+                .first()
+                .map(|e| (e.text_at(&["Code"]), e.text_at(&["Message"])))
+                .unwrap_or_else(|| ("Unknown".into(), text.to_string()));
+            return Err(ApiError {
+                call,
+                code: error.0,
+                message: error.1,
+            }
+            .into());
+        }
+        Ok(doc)
+    }
+
+    fn endpoint(&self, service: Service) -> String {
+        if let Some(url) = self.config.endpoint_url() {
+            return url.trim_end_matches('/').to_string();
+        }
+        match service {
+            Service::Iam => "https://iam.amazonaws.com".into(),
+            _ => format!(
+                "https://{}.{}.amazonaws.com",
+                service.signing_name(),
+                self.region
+            ),
+        }
+    }
+
+    /// Signs and sends one POST; the status and the body.
+    async fn send(
+        &self,
+        service: Service,
+        call: &str,
+        headers: &[(&str, &str)],
+        payload: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>)> {
+        let url = format!("{}/", self.endpoint(service));
+        let host = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let provider = self
+            .config
+            .credentials_provider()
+            .ok_or_else(|| anyhow!("{call}: no AWS credentials"))?;
+        let identity: Identity = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| anyhow!("{call}: no usable AWS credentials ({e})"))?
+            .into();
+        // IAM is global: signed for us-east-1 whatever the configured region.
+        let region = if service == Service::Iam {
+            "us-east-1"
+        } else {
+            self.region.as_str()
+        };
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name(service.signing_name())
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let mut all_headers: Vec<(&str, &str)> = vec![("host", host.as_str())];
+        all_headers.extend_from_slice(headers);
+        let signable = SignableRequest::new(
+            "POST",
+            &url,
+            all_headers.iter().copied(),
+            SignableBody::Bytes(&payload),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut request = http::Request::builder().method("POST").uri(&url);
+        for (k, v) in &all_headers {
+            request = request.header(*k, *v);
+        }
+        let mut request = request.body(SdkBody::from(payload))?;
+        instructions.apply_to_request_http1x(&mut request);
+        let request = HttpRequest::try_from(request)?;
+        let connector = Connector::builder()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build();
+        let answer = tokio::time::timeout(Duration::from_secs(30), async {
+            let response = connector
+                .call(request)
+                .await
+                .map_err(|e| anyhow!("{call}: could not get an answer from AWS at {url}: {e}"))?;
+            let status = response.status().as_u16();
+            let body = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .map_err(|e| anyhow!("{call}: reading the answer: {e}"))?
+                .into_bytes()
+                .to_vec();
+            anyhow::Ok((status, body))
+        })
+        .await
+        .map_err(|_| anyhow!("{call}: no answer from {url} within 30s"))??;
+        Ok(answer)
+    }
+}
+
+/// Form encoding (RFC 3986 unreserved characters kept).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Query-protocol list parameters: `Name.member.1=a&Name.member.2=b`.
+pub fn members(name: &str, values: &[String]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("{name}.member.{}", i + 1), v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_percent_encoded() {
+        assert_eq!(encode("a b/c=d&e"), "a%20b%2Fc%3Dd%26e");
+        assert_eq!(encode("/api/*"), "%2Fapi%2F%2A");
+        assert_eq!(
+            members("Subnets", &["s-1".into(), "s-2".into()]),
+            [
+                ("Subnets.member.1".to_string(), "s-1".to_string()),
+                ("Subnets.member.2".to_string(), "s-2".to_string())
+            ]
+        );
+    }
+}
