@@ -75,6 +75,11 @@ pub enum AwsCommand {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// The load balancer of infra/load-balancer.json (`cluster create` makes it too).
+    Lb {
+        #[command(subcommand)]
+        command: LbCommand,
+    },
     /// ECS services.
     Service {
         #[command(subcommand)]
@@ -195,17 +200,32 @@ pub struct Settings {
     pub lb_port: Option<u16>,
     /// Addresses or CIDRs allowed to set the backend's X-Forwarded-* headers: the load
     /// balancer's network (default: 127.0.0.1, nothing else trusted).
-    #[arg(long, global = true, env = "CRUDDUR_FORWARDED_ALLOW_IPS", value_name = "CIDRS")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_FORWARDED_ALLOW_IPS",
+        value_name = "CIDRS"
+    )]
     pub forwarded_allow_ips: Option<String>,
     /// Where the deployed backend sends traces (OTLP; e.g. https://api.honeycomb.io
     /// with the SSM secret OTEL_EXPORTER_OTLP_HEADERS; default: tracing off).
     #[arg(long, global = true, env = "CRUDDUR_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
     /// Where tasks reach AWS (the sandbox's moto as tasks see it; unset on AWS).
-    #[arg(long, global = true, env = "CRUDDUR_TASK_AWS_ENDPOINT", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_TASK_AWS_ENDPOINT",
+        value_name = "URL"
+    )]
     pub task_aws_endpoint: Option<String>,
     /// The Cognito key set as tasks reach it (unset on AWS: derived from the pool id).
-    #[arg(long, global = true, env = "CRUDDUR_COGNITO_JWKS_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_COGNITO_JWKS_URL",
+        value_name = "URL"
+    )]
     pub cognito_jwks_url: Option<String>,
     /// The repository to act on (tests point it at a scratch copy).
     #[arg(long, global = true, env = "CRUDDUR_ROOT", hide = true)]
@@ -254,7 +274,10 @@ impl Settings {
         put("CRUDDUR_PUBLISH_ADDRESS", self.publish_address.clone());
         put("CRUDDUR_VPC_ID", self.vpc_id.clone());
         put("CRUDDUR_LB_PORT", self.lb_port.map(|p| p.to_string()));
-        put("CRUDDUR_FORWARDED_ALLOW_IPS", self.forwarded_allow_ips.clone());
+        put(
+            "CRUDDUR_FORWARDED_ALLOW_IPS",
+            self.forwarded_allow_ips.clone(),
+        );
         put("CRUDDUR_TASK_AWS_ENDPOINT", self.task_aws_endpoint.clone());
         put("CRUDDUR_OTLP_ENDPOINT", self.otlp_endpoint.clone());
         put("CRUDDUR_COGNITO_JWKS_URL", self.cognito_jwks_url.clone());
@@ -468,7 +491,13 @@ pub struct PushArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Create the ECS cluster (idempotent).
+    /// Create the ECS cluster and the load balancer (idempotent).
+    Create,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LbCommand {
+    /// Create the load balancer, its target groups, listener and rules, or bring them in line (idempotent).
     Create,
 }
 

@@ -147,7 +147,9 @@ async fn deploy_one(
         ),
     );
     let pinned = image.pinned();
-    let placeholders = ecs.placeholders(Some(&pinned.to_string())).await?;
+    let placeholders = ecs
+        .placeholders_for(service, Some(&pinned.to_string()))
+        .await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
     let wanted = match pinned {

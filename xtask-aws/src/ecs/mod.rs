@@ -9,7 +9,7 @@ mod rollout;
 mod sdk;
 mod views;
 
-pub use create::{create_cluster, create_services};
+pub use create::{create_cluster, create_load_balancer, create_services};
 pub use deploy::deploy;
 pub use rollout::rollback;
 pub use views::{connect, diff, status};
