@@ -6,7 +6,6 @@ mod aws;
 mod ecr;
 mod ecs;
 mod lb;
-
 mod xml;
 
 use std::process::ExitCode;
