@@ -24,6 +24,7 @@ use crate::xml::{self, Element};
 
 /// A service the tool calls without its SDK crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // logs, SSM and EC2 come with the operate commands (logs, task, verify)
 pub enum Service {
     Logs,
     Ssm,
@@ -44,6 +45,7 @@ impl Service {
         }
     }
 
+    #[allow(dead_code)]
     fn target_prefix(self) -> &'static str {
         match self {
             Service::Logs => "Logs_20140328",
@@ -84,6 +86,7 @@ pub fn code(err: &anyhow::Error) -> Option<&str> {
 
 impl Aws {
     /// A JSON-protocol call (CloudWatch Logs, SSM): `operation` with `body`.
+    #[allow(dead_code)]
     pub async fn json(&self, service: Service, operation: &str, body: &Value) -> Result<Value> {
         let call = format!("{} {operation}", service.signing_name());
         let payload = serde_json::to_vec(body)?;

@@ -207,13 +207,21 @@ fn dry_run_build_prints_the_exact_docker_build_and_runs_nothing() {
             &format!("{root}/backend-flask"),
         ]]
     );
-    let all = dry_run(dir.path(), &["build", "all", "--dev", "--dry-run"]);
+    // The prod front end bakes its settings in (never from the dev env file).
+    let all = dry_run(dir.path(), &["build", "all", "--dry-run"]);
     assert_eq!(all.len(), 2);
     let frontend = all
         .iter()
         .find(|a| a.contains(&"frontend-react-js".to_string()))
         .expect("frontend build");
-    assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile")));
+    assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile.prod")));
+    assert!(frontend.contains(&"org.cruddur.api-url=http://localhost:4567".to_string()));
+    // The dev image reads its env file at run time: nothing baked.
+    let dev = dry_run(dir.path(), &["build", "frontend", "--dev", "--dry-run"]);
+    assert!(
+        dev[0].iter().all(|a| !a.starts_with("REACT_APP_")),
+        "{dev:?}"
+    );
     for arg in [
         "NODE_IMAGE=cruddur-base/node:20-trixie",
         "NGINX_IMAGE=cruddur-base/nginx:bookworm",
@@ -260,7 +268,7 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
                 "--network",
                 "cruddur-net",
                 "--publish",
-                "3000:3000",
+                "127.0.0.1:3000:3000",
                 "--detach",
                 "frontend-react-js-prod",
             ],
