@@ -292,9 +292,42 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
         .collect()
     };
     let up = dry_run(dir.path(), &["up", "--build", "--dry-run"]);
-    assert_eq!(up.last().unwrap(), &compose(&["up", "--detach", "--build"]));
+    let ddb = format!("{root}/dynamodb-local");
+    let network = ["docker", "network", "create", "cruddur-net"].map(String::from);
+    assert_eq!(up[up.len() - 5], network, "{up:?}");
+    assert_eq!(
+        up[up.len() - 4..],
+        [
+            [
+                "docker",
+                "build",
+                "--file",
+                &format!("{ddb}/Dockerfile"),
+                "--tag",
+                "cruddur-dynamodb-local",
+                "--label",
+                "org.cruddur.recipe=<hash of the Dockerfile and the base image>",
+                "--build-arg",
+                "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm",
+                &ddb,
+            ]
+            .map(String::from)
+            .to_vec(),
+            compose(&["build", "backend-flask", "frontend-react-js"]),
+            compose(&["up", "--detach"]),
+            compose(&["exec", "-T", "backend-flask", "python3", "bin/ddb-setup"]),
+        ]
+    );
     let down = dry_run(dir.path(), &["down", "--dry-run"]);
-    assert_eq!(down, vec![compose(&["down", "--remove-orphans"])]);
+    assert_eq!(
+        down,
+        vec![
+            compose(&["down", "--remove-orphans"]),
+            ["docker", "network", "rm", "cruddur-net"]
+                .map(String::from)
+                .to_vec(),
+        ]
+    );
 }
 
 #[test]
