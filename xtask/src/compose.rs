@@ -234,7 +234,7 @@ mod tests {
 
     const COMPOSE_FILE: &str = include_str!("../../docker-compose.yml");
     const DYNAMODB_DOCKERFILE: &str = include_str!("../../dynamodb-local/Dockerfile");
-    const SANDBOX_REQUIREMENTS: &str = include_str!("sandbox/requirements.txt");
+    const SANDBOX_REQUIREMENTS: &str = include_str!("../../sandbox/requirements.txt");
 
     /// `5.2.1` from a line pinning `moto[...]==5.2.1`.
     fn moto_pin(text: &str) -> Option<&str> {
