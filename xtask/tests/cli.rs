@@ -212,7 +212,7 @@ fn dry_run_build_prints_the_exact_docker_build_and_runs_nothing() {
     assert_eq!(all.len(), 2);
     let frontend = all
         .iter()
-        .find(|a| a.contains(&"frontend-react-js".to_string()))
+        .find(|a| a.contains(&"frontend-react-js-prod".to_string()))
         .expect("frontend build");
     assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile.prod")));
     assert!(frontend.contains(&"org.cruddur.api-url=http://localhost:4567".to_string()));
@@ -475,6 +475,11 @@ fn exit_codes_follow_the_readme_for_every_command() {
     let sandbox_status = ["sandbox", "status", "--state-dir", state.as_str()];
     let root = scratch.display().to_string();
     let keys: &[(&str, &str)] = ENV_VARS;
+    let lb_settings: &[(&str, &str)] = &[
+        ("CRUDDUR_SUBNETS", "subnet-1"),
+        ("CRUDDUR_SECURITY_GROUP", "sg-1"),
+        ("CRUDDUR_VPC_ID", "vpc-1"),
+    ];
     let sandbox_like: &[(&str, &str)] = &[
         ("CRUDDUR_SUBNETS", "subnet-1"),
         ("CRUDDUR_SECURITY_GROUP", "sg-1"),
@@ -502,7 +507,9 @@ fn exit_codes_follow_the_readme_for_every_command() {
             0,
         ),
         (&["push", "backend"], vec![("PATH", fake_path.clone())], 2),
-        (&["cluster", "create", "--dry-run"], vec![], 0),
+        (&["cluster", "create", "--dry-run"], env(lb_settings), 0),
+        // The load balancer needs the network settings: bad input without them.
+        (&["cluster", "create", "--dry-run"], vec![], 2),
         (&["service", "create", "all"], vec![], 2),
         (&["deploy", "all"], env(keys), 2),
         (&["deploy", "all", "--dry-run"], env(keys), 2),

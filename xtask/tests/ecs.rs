@@ -238,9 +238,11 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         common::run(c)
     };
     let diff = changed(&["diff", "backend"]).fails_with(1);
+    // The sandbox's front end is its load balancer.
+    let frontend = sandbox.export("CRUDDUR_FRONTEND_URL");
     assert!(
         diff.stdout
-            .contains("-          \"value\": \"https://cruddur.com\""),
+            .contains(&format!("-          \"value\": \"{frontend}\"")),
         "{}",
         diff.stdout
     );

@@ -34,6 +34,7 @@ fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
     edit_json(&infra.join("load-balancer.json"), |lb| {
         for tg in lb["TargetGroups"].as_array_mut().unwrap() {
             tg["HealthCheckIntervalSeconds"] = 5.into();
+            tg["HealthCheckTimeoutSeconds"] = 2.into();
             tg["DeregistrationDelaySeconds"] = 1.into();
         }
     });

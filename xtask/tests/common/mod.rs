@@ -347,6 +347,11 @@ pub fn local_env(c: &mut Command) -> &mut Command {
 }
 
 pub fn http_get(url: &str) -> (u16, String) {
+    http_get_with(url, &[])
+}
+
+/// GET with extra request headers: (status, body).
+pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest
@@ -359,7 +364,11 @@ pub fn http_get(url: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n").unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
