@@ -30,6 +30,8 @@ pub enum Service {
     Elbv2,
     Iam,
     Ec2,
+    /// Cloud Map (Service Connect's namespaces).
+    CloudMap,
 }
 
 impl Service {
@@ -41,6 +43,7 @@ impl Service {
             Service::Elbv2 => "elasticloadbalancing",
             Service::Iam => "iam",
             Service::Ec2 => "ec2",
+            Service::CloudMap => "servicediscovery",
         }
     }
 
@@ -48,6 +51,7 @@ impl Service {
         match self {
             Service::Logs => "Logs_20140328",
             Service::Ssm => "AmazonSSM",
+            Service::CloudMap => "Route53AutoNaming_v20170314",
             _ => "",
         }
     }
@@ -83,7 +87,7 @@ pub fn code(err: &anyhow::Error) -> Option<&str> {
 }
 
 impl Aws {
-    /// A JSON-protocol call (CloudWatch Logs, SSM): `operation` with `body`.
+    /// A JSON-protocol call (CloudWatch Logs, SSM, Cloud Map): `operation` with `body`.
     pub async fn json(&self, service: Service, operation: &str, body: &Value) -> Result<Value> {
         let call = format!("{} {operation}", service.signing_name());
         let payload = serde_json::to_vec(body)?;

@@ -1,7 +1,7 @@
 //! `cargo xtask` with the AWS SDK: the AWS commands run here; the local ones
 //! run from the shared library, so either build understands every command.
 
-#[allow(dead_code)] // used by the commands that follow (logs, task, lb, verify)
+#[allow(dead_code)] // used by the commands that follow (lb)
 mod api;
 mod aws;
 mod ecr;
@@ -46,6 +46,10 @@ fn run(ctx: &Ctx, command: AwsCommand) -> Result<()> {
             AwsCommand::Rollback(args) => ecs::rollback(ctx, &args).await,
             AwsCommand::Status { service } => ecs::status(ctx, service).await,
             AwsCommand::Connect { service, command } => ecs::connect(ctx, service, &command).await,
+            AwsCommand::Logs(args) => ecs::logs(ctx, &args).await,
+            AwsCommand::Task(args) => ecs::task(ctx, &args).await,
+            AwsCommand::Scale(args) => ecs::scale(ctx, &args).await,
+            AwsCommand::Verify { service } => ecs::verify(ctx, service).await,
         }
     })
 }

@@ -102,6 +102,17 @@ pub enum AwsCommand {
         #[arg(long, default_value = "/bin/bash")]
         command: String,
     },
+    /// The services' CloudWatch logs, read from their tasks' own log streams.
+    Logs(LogsArgs),
+    /// A one-off task of the service's revision with another command; exits with its exit code.
+    Task(TaskArgs),
+    /// Set the desired count and wait until that many tasks run.
+    Scale(ScaleArgs),
+    /// Read-only preflight of everything a deploy depends on (also the first step of deploy).
+    Verify {
+        #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
+        service: Selection,
+    },
 }
 
 /// Values that differ between the sandbox, a developer's AWS account and
@@ -195,17 +206,32 @@ pub struct Settings {
     pub lb_port: Option<u16>,
     /// Addresses or CIDRs allowed to set the backend's X-Forwarded-* headers: the load
     /// balancer's network (default: 127.0.0.1, nothing else trusted).
-    #[arg(long, global = true, env = "CRUDDUR_FORWARDED_ALLOW_IPS", value_name = "CIDRS")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_FORWARDED_ALLOW_IPS",
+        value_name = "CIDRS"
+    )]
     pub forwarded_allow_ips: Option<String>,
     /// Where the deployed backend sends traces (OTLP; e.g. https://api.honeycomb.io
     /// with the SSM secret OTEL_EXPORTER_OTLP_HEADERS; default: tracing off).
     #[arg(long, global = true, env = "CRUDDUR_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
     /// Where tasks reach AWS (the sandbox's moto as tasks see it; unset on AWS).
-    #[arg(long, global = true, env = "CRUDDUR_TASK_AWS_ENDPOINT", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_TASK_AWS_ENDPOINT",
+        value_name = "URL"
+    )]
     pub task_aws_endpoint: Option<String>,
     /// The Cognito key set as tasks reach it (unset on AWS: derived from the pool id).
-    #[arg(long, global = true, env = "CRUDDUR_COGNITO_JWKS_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_COGNITO_JWKS_URL",
+        value_name = "URL"
+    )]
     pub cognito_jwks_url: Option<String>,
     /// The repository to act on (tests point it at a scratch copy).
     #[arg(long, global = true, env = "CRUDDUR_ROOT", hide = true)]
@@ -254,7 +280,10 @@ impl Settings {
         put("CRUDDUR_PUBLISH_ADDRESS", self.publish_address.clone());
         put("CRUDDUR_VPC_ID", self.vpc_id.clone());
         put("CRUDDUR_LB_PORT", self.lb_port.map(|p| p.to_string()));
-        put("CRUDDUR_FORWARDED_ALLOW_IPS", self.forwarded_allow_ips.clone());
+        put(
+            "CRUDDUR_FORWARDED_ALLOW_IPS",
+            self.forwarded_allow_ips.clone(),
+        );
         put("CRUDDUR_TASK_AWS_ENDPOINT", self.task_aws_endpoint.clone());
         put("CRUDDUR_OTLP_ENDPOINT", self.otlp_endpoint.clone());
         put("CRUDDUR_COGNITO_JWKS_URL", self.cognito_jwks_url.clone());
@@ -504,6 +533,13 @@ pub struct DeployArgs {
     /// On timeout, leave the deployment as it is instead of rolling back.
     #[arg(long)]
     pub no_rollback: bool,
+    /// Skip the preflight checks of `cargo xtask verify`.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Before touching the service, run this command (split like a shell does) as a
+    /// one-off task of the new revision; deploy only if it exits 0.
+    #[arg(long, value_name = "CMD")]
+    pub pre: Option<String>,
     #[command(flatten)]
     pub watch: WatchOpts,
 }
@@ -515,6 +551,56 @@ pub struct RollbackArgs {
     /// Task definition revision to go back to (default: the one before the current).
     #[arg(long, value_name = "REV")]
     pub to: Option<u32>,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// Keep following: new lines and new tasks' lines as they come, until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines of the last D (default: 15m; with --task or --deployment: all of them).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Only the tasks of this deployment (`latest`: the service's PRIMARY one when the command starts).
+    #[arg(long, value_name = "ID|latest", conflicts_with = "task")]
+    pub deployment: Option<String>,
+    /// Only this task (its id or ARN), running or stopped.
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// The container whose lines to show (default: the service's own, named like the service).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TaskArgs {
+    #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
+    pub service: &'static Service,
+    /// Stop the task after this long (e.g. 30m, 90s).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Build, push and register a new revision as deploy would, and run that one.
+    #[arg(long)]
+    pub build: bool,
+    /// The command for the service's container, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// The number of tasks to run (scaling to 0 remembers the count for --restore).
+    #[arg(required_unless_present = "restore", conflicts_with = "restore")]
+    pub count: Option<u32>,
+    /// Back to the count the service had before `scale <svc> 0`.
+    #[arg(long)]
+    pub restore: bool,
     #[command(flatten)]
     pub watch: WatchOpts,
 }
