@@ -143,11 +143,10 @@ impl Aws {
         let text = String::from_utf8_lossy(&answer);
         let doc = xml::parse(&text).with_context(|| format!("{call}: the answer is not XML"))?;
         if status >= 300 {
-            let error = doc
-                .descendants("Error")
-                .first()
-                .map(|e| (e.text_at(&["Code"]), e.text_at(&["Message"])))
-                .unwrap_or_else(|| ("Unknown".into(), text.to_string()));
+            let error = doc.descendants("Error").first().map_or_else(
+                || ("Unknown".into(), text.to_string()),
+                |e| (e.text_at(&["Code"]), e.text_at(&["Message"])),
+            );
             return Err(ApiError {
                 call,
                 code: error.0,

@@ -1,19 +1,20 @@
 //! `cargo xtask` with the AWS SDK: the AWS commands run here; the local ones
 //! run from the shared library, so either build understands every command.
 
-#[allow(dead_code)] // used by the commands that follow (lb)
 mod api;
 mod aws;
 mod ecr;
 mod ecs;
-#[allow(dead_code)]
+mod lb;
 mod xml;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser as _;
-use xtask::flags::{AwsCommand, Cli, ClusterCommand, Command, EcrCommand, ServiceCommand};
+use xtask::flags::{
+    AwsCommand, Cli, ClusterCommand, Command, EcrCommand, LbCommand, ServiceCommand,
+};
 use xtask::Ctx;
 
 fn main() -> ExitCode {
@@ -38,6 +39,9 @@ fn run(ctx: &Ctx, command: AwsCommand) -> Result<()> {
             AwsCommand::Cluster {
                 command: ClusterCommand::Create,
             } => ecs::create_cluster(ctx).await,
+            AwsCommand::Lb {
+                command: LbCommand::Create,
+            } => ecs::create_load_balancer(ctx).await,
             AwsCommand::Service {
                 command: ServiceCommand::Create { service },
             } => ecs::create_services(ctx, service).await,

@@ -40,7 +40,9 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     )?;
     let aws = |args: &[&str]| aws_build::run(ctx, args, &aws_env);
     steps.run_or_stop("ECR repositories", MOTO_HINT, || aws(&["ecr", "create"]))?;
-    steps.run_or_stop("ECS cluster", MOTO_HINT, || aws(&["cluster", "create"]))?;
+    steps.run_or_stop("ECS cluster and load balancer", MOTO_HINT, || {
+        aws(&["cluster", "create"])
+    })?;
     steps.run_or_stop(
         "build both prod images",
         "read the build output above; `cargo xtask build <svc>` retries one",
@@ -71,6 +73,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
         "\ndemo done in {}: both services deployed on the sandbox.",
         util::secs(steps.elapsed())
     );
+    println!("Cruddur is at {} (the load balancer).", state.lb_url());
     println!(
         "Point your shell at it with `source {}`.",
         Layout::new(ctx, &args.state).env_file().display()

@@ -75,6 +75,11 @@ pub enum AwsCommand {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// The load balancer of infra/load-balancer.json (`cluster create` makes it too).
+    Lb {
+        #[command(subcommand)]
+        command: LbCommand,
+    },
     /// ECS services.
     Service {
         #[command(subcommand)]
@@ -497,7 +502,13 @@ pub struct PushArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Create the ECS cluster (idempotent).
+    /// Create the ECS cluster and the load balancer (idempotent).
+    Create,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LbCommand {
+    /// Create the load balancer, its target groups, listener and rules, or bring them in line (idempotent).
     Create,
 }
 

@@ -33,6 +33,21 @@ impl Ecs {
         self.aws.ecs()
     }
 
+    /// The placeholders of `service`'s files: those of every file, plus the
+    /// target group its tasks go into (looked up in ELBv2 by its name in
+    /// `infra/load-balancer.json`).
+    pub async fn placeholders_for(
+        &self,
+        service: &Service,
+        image: Option<&str>,
+    ) -> Result<Placeholders> {
+        let mut p = self.placeholders(image).await?;
+        let file = crate::lb::load(&self.ctx, &p)?;
+        let arn = crate::lb::target_group_arn(&self.ctx, &self.aws, &file, service).await?;
+        p.set("TARGET_GROUP_ARN", arn.to_string());
+        Ok(p)
+    }
+
     /// Values for the placeholders of `infra/`: the settings, the account,
     /// region and registry; `image` only when deploying.
     pub async fn placeholders(&self, image: Option<&str>) -> Result<Placeholders> {
@@ -182,6 +197,7 @@ impl Ecs {
                 .set_deployment_configuration(sdk::deployment_configuration(def))
                 .set_network_configuration(sdk::network_configuration(def)?)
                 .set_service_connect_configuration(sdk::service_connect(def)?)
+                .set_load_balancers(sdk::load_balancers(def))
                 .set_enable_execute_command(def.enable_execute_command)
                 .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
                 .set_platform_version(def.platform_version.clone())
@@ -241,6 +257,7 @@ impl Ecs {
             .set_deployment_configuration(sdk::deployment_configuration(def))
             .set_network_configuration(sdk::network_configuration(def)?)
             .set_service_connect_configuration(sdk::service_connect(def)?)
+            .set_load_balancers(sdk::load_balancers(def))
             .send()
             .await
             .map_err(|e| self.cluster_error("ecs CreateService", &e))?;

@@ -24,7 +24,7 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
             .map_err(|e| explain("ecs DescribeClusters", &e))?;
         if out.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
             println!("ECS cluster {} already exists", ecs.cluster);
-            return Ok(());
+            return load_balancer(&ecs).await;
         }
     }
     ctx.announce(&format!(
@@ -32,7 +32,7 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
         ecs.cluster
     ));
     if ctx.dry_run {
-        return Ok(());
+        return load_balancer(&ecs).await;
     }
     ecs.client()
         .create_cluster()
@@ -46,6 +46,20 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
         .await
         .map_err(|e| explain("ecs CreateCluster", &e))?;
     println!("created ECS cluster {}", ecs.cluster);
+    load_balancer(&ecs).await
+}
+
+/// `lb create`: the load balancer of `infra/load-balancer.json`.
+pub async fn create_load_balancer(ctx: &Ctx) -> Result<()> {
+    load_balancer(&Ecs::new(ctx).await?).await
+}
+
+async fn load_balancer(ecs: &Ecs) -> Result<()> {
+    let file = crate::lb::load(&ecs.ctx, &ecs.placeholders(None).await?)?;
+    let url = crate::lb::ensure(&ecs.ctx, &ecs.aws, &file).await?;
+    if let Produced::Value(url) = url {
+        println!("load balancer {}: {url}", file.load_balancer.name);
+    }
     Ok(())
 }
 
@@ -77,7 +91,7 @@ pub async fn create_services(ctx: &Ctx, selection: Selection) -> Result<()> {
         };
         let def = infra::load_service(
             &service.service_definition_file(&ctx.root),
-            &ecs.placeholders(None).await?,
+            &ecs.placeholders_for(service, None).await?,
         )?;
         ecs.create_service(&def, &task_definition).await?;
         if let Produced::Value(td) = &task_definition {

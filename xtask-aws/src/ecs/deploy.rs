@@ -311,7 +311,9 @@ async fn wanted(
     image: &Image,
 ) -> Result<(Produced<TaskDefinition>, infra::Placeholders)> {
     let pinned = image.pinned();
-    let placeholders = ecs.placeholders(Some(&pinned.to_string())).await?;
+    let placeholders = ecs
+        .placeholders_for(service, Some(&pinned.to_string()))
+        .await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ecs.ctx.root), &placeholders)?;
     let wanted = match pinned {

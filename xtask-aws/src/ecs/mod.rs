@@ -13,7 +13,7 @@ mod task;
 mod verify;
 mod views;
 
-pub use create::{create_cluster, create_services};
+pub use create::{create_cluster, create_load_balancer, create_services};
 pub use deploy::deploy;
 pub use logs::logs;
 pub use rollout::rollback;

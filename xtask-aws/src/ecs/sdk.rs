@@ -7,7 +7,7 @@ use aws_sdk_ecs::types as ecs;
 use xtask::infra::{
     AwsVpc, CircuitBreaker, ContainerDefinition, DeploymentConfiguration, HealthCheck,
     LogConfiguration, NameValue, NetworkConfiguration, PortMapping, SecretRef, ServiceDefinition,
-    TaskDefinition,
+    ServiceLoadBalancer, TaskDefinition,
 };
 
 /// RegisterTaskDefinition with every field of `td`.
@@ -267,6 +267,22 @@ fn container_from(c: &ecs::ContainerDefinition) -> ContainerDefinition {
 
 /// The service settings ECS reports back, in the file's shape. Fields ECS
 /// does not report (moto reports fewer) stay `None` and are not compared.
+/// The target groups a service registers its tasks in.
+pub fn load_balancers(def: &ServiceDefinition) -> Option<Vec<ecs::LoadBalancer>> {
+    non_empty(
+        def.load_balancers
+            .iter()
+            .map(|l| {
+                ecs::LoadBalancer::builder()
+                    .target_group_arn(&l.target_group_arn)
+                    .container_name(&l.container_name)
+                    .container_port(l.container_port)
+                    .build()
+            })
+            .collect(),
+    )
+}
+
 pub fn service_from_sdk(s: &ecs::Service) -> ServiceDefinition {
     let vpc = s
         .network_configuration()
@@ -302,6 +318,15 @@ pub fn service_from_sdk(s: &ecs::Service) -> ServiceDefinition {
             },
         }),
         service_connect_configuration: None,
+        load_balancers: s
+            .load_balancers()
+            .iter()
+            .map(|l| ServiceLoadBalancer {
+                target_group_arn: l.target_group_arn().unwrap_or_default().to_string(),
+                container_name: l.container_name().unwrap_or_default().to_string(),
+                container_port: l.container_port().unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 

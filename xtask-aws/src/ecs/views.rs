@@ -24,7 +24,7 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         return Ok(());
     };
     let image = digest.map(|d| format!("{registry}/{}@{d}", service.repo()));
-    let placeholders = ecs.placeholders(image.as_deref()).await?;
+    let placeholders = ecs.placeholders_for(service, image.as_deref()).await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
@@ -58,11 +58,24 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         .display()
         .to_string();
     let svc_diff = unified(&have, &want, &format!("service {service}"), &svc_file);
-    if td_diff.is_empty() && svc_diff.is_empty() {
-        println!("{service}: no differences: {revision} and the service settings match infra/");
+    let lb_file = crate::lb::load(ctx, &placeholders)?;
+    let lb_drift = crate::lb::drift(&ecs.aws, &lb_file).await?;
+    if td_diff.is_empty() && svc_diff.is_empty() && lb_drift.is_empty() {
+        println!(
+            "{service}: no differences: {revision}, the service and the load balancer match infra/"
+        );
         return Ok(());
     }
     print!("{td_diff}{svc_diff}");
+    if !lb_drift.is_empty() {
+        println!(
+            "--- load balancer (live)\n+++ {}",
+            infra::load_balancer_file(&ctx.root).display()
+        );
+        for line in lb_drift {
+            println!("{line}");
+        }
+    }
     bail!("{service}: deploy would change what is shown above")
 }
 
@@ -89,6 +102,20 @@ fn pretty(v: &serde_json::Value) -> String {
 
 pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
+    let lb_file = if ctx.dry_run {
+        None
+    } else {
+        crate::lb::load(ctx, &ecs.placeholders(None).await?).ok()
+    };
+    if let Some(file) = &lb_file {
+        match crate::lb::live_url(&ecs.aws, file).await? {
+            Some(url) => println!("load balancer {}: {url}", file.load_balancer.name),
+            None => println!(
+                "load balancer {}: not created (`cargo xtask cluster create`)",
+                file.load_balancer.name
+            ),
+        }
+    }
     for service in selection.services() {
         let Produced::Value(live) = ecs.describe_service(service).await? else {
             continue; // a dry run: the call is the plan
@@ -140,6 +167,9 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
                 d.failed_tasks
             );
         }
+        for line in task_lines(&ecs, service, &live).await? {
+            println!("  task     {line}");
+        }
         let mut events = snapshot(&live).events;
         events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
         for e in events.iter().take(5) {
@@ -148,6 +178,82 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The service's running tasks: address, status, health, and each task's
+/// health in its target group (with the reason when it is not healthy).
+async fn task_lines(
+    ecs: &Ecs,
+    service: &Service,
+    live: &aws_sdk_ecs::types::Service,
+) -> Result<Vec<String>> {
+    let client = ecs.client();
+    let arns = client
+        .list_tasks()
+        .cluster(&ecs.cluster)
+        .service_name(service.name)
+        .desired_status(DesiredStatus::Running)
+        .send()
+        .await
+        .map_err(|e| ecs.cluster_error("ecs ListTasks", &e))?
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Ok(vec![]);
+    }
+    let tasks = client
+        .describe_tasks()
+        .cluster(&ecs.cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .map_err(|e| ecs.cluster_error("ecs DescribeTasks", &e))?;
+    let mut health = Vec::new();
+    for lb in live.load_balancers() {
+        if let Some(arn) = lb.target_group_arn() {
+            health.extend(crate::lb::target_health(&ecs.aws, arn).await?);
+        }
+    }
+    Ok(tasks
+        .tasks()
+        .iter()
+        .map(|t| {
+            let address = task_address(t).unwrap_or_default();
+            let target = health
+                .iter()
+                .find(|h| h.address == address)
+                .map(|h| {
+                    let why = [h.reason.as_str(), h.description.as_str()]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    if why.is_empty() {
+                        format!("  target {}", h.state)
+                    } else {
+                        format!("  target {} ({why})", h.state)
+                    }
+                })
+                .unwrap_or_default();
+            format!(
+                "{} {} {} health {} {address}{target}",
+                t.task_arn().map_or("?", short_revision),
+                short_revision(t.task_definition_arn().unwrap_or_default()),
+                t.last_status().unwrap_or("?"),
+                t.health_status().map_or("-", |h| h.as_str()),
+            )
+        })
+        .collect())
+}
+
+/// The task's address on its network (awsvpc: the ENI's private IPv4 address).
+pub fn task_address(task: &aws_sdk_ecs::types::Task) -> Option<String> {
+    task.attachments()
+        .iter()
+        .flat_map(aws_sdk_ecs::types::Attachment::details)
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .map(str::to_string)
 }
 
 pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> {

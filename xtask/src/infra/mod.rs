@@ -4,6 +4,7 @@
 //! the field), and normalised for comparison with what ECS has. The AWS build
 //! converts them to and from the SDK's types.
 
+mod load_balancer;
 mod normalize;
 mod service;
 mod task_definition;
@@ -18,6 +19,7 @@ use serde_json::Value;
 use crate::errors::BadInput;
 use crate::flags::Settings;
 
+pub use load_balancer::*;
 pub use normalize::{normalize_service_pair, normalize_task_definition};
 pub use service::*;
 pub use task_definition::*;
@@ -75,7 +77,10 @@ impl Placeholders {
             ("CRUDDUR_FRONTEND_URL", &settings.frontend_url),
             ("CRUDDUR_BACKEND_URL", &settings.backend_url),
             ("AWS_COGNITO_USER_POOL_ID", &settings.cognito_user_pool_id),
-            ("AWS_COGNITO_USER_POOL_CLIENT_ID", &settings.cognito_client_id),
+            (
+                "AWS_COGNITO_USER_POOL_CLIENT_ID",
+                &settings.cognito_client_id,
+            ),
             ("CRUDDUR_COGNITO_JWKS_URL", &settings.cognito_jwks_url),
             ("CRUDDUR_TASK_AWS_ENDPOINT", &settings.task_aws_endpoint),
             ("CRUDDUR_FORWARDED_ALLOW_IPS", &settings.forwarded_allow_ips),
@@ -98,9 +103,17 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
     p.set("AWS_ACCOUNT_ID", "000000000000")
         .set("AWS_REGION", "us-east-1")
         .set("REGISTRY", "registry.invalid")
-        .set("IMAGE", "registry.invalid/image@sha256:0");
+        .set("IMAGE", "registry.invalid/image@sha256:0")
+        .set(
+            "TARGET_GROUP_ARN",
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0",
+        );
     load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
     load_service(&service.service_definition_file(&ctx.root), &p)?;
+    let lb_file = load_balancer_file(&ctx.root);
+    if lb_file.exists() {
+        load_load_balancer(&lb_file, &p)?;
+    }
     Ok(())
 }
 
@@ -113,6 +126,22 @@ pub fn load_task_definition(path: &Path, placeholders: &Placeholders) -> Result<
         c.environment.retain(|e| !e.value.is_empty());
     }
     Ok(td)
+}
+
+/// `infra/load-balancer.json`, filled and parsed; a target group naming no
+/// known service, or a listener naming no target group of the file, is bad input.
+pub fn load_load_balancer(path: &Path, placeholders: &Placeholders) -> Result<LoadBalancerFile> {
+    let lb: LoadBalancerFile = load(path, placeholders)?;
+    let problems = lb.problems();
+    if !problems.is_empty() {
+        return Err(BadInput(format!("{}: {}", path.display(), problems.join("; "))).into());
+    }
+    Ok(lb)
+}
+
+/// Where the load balancer's file is.
+pub fn load_balancer_file(root: &Path) -> std::path::PathBuf {
+    root.join("infra/load-balancer.json")
 }
 
 pub fn load_service(path: &Path, placeholders: &Placeholders) -> Result<ServiceDefinition> {
@@ -238,8 +267,31 @@ mod tests {
             .set("IMAGE", "127.0.0.1:4701/backend-flask@sha256:abc")
             .set("CLUSTER", "cruddur")
             .set("SECURITY_GROUP", "sg-1")
-            .set_list("SUBNETS", vec!["subnet-a".into(), "subnet-b".into()]);
+            .set_list("SUBNETS", vec!["subnet-a".into(), "subnet-b".into()])
+            .set("VPC_ID", "vpc-1")
+            .set("TARGET_GROUP_ARN", "arn:tg");
         p
+    }
+
+    #[test]
+    fn the_load_balancer_file_parses_and_names_known_services() {
+        let path = "infra/load-balancer.json";
+        let lb: LoadBalancerFile = parse(&repo_file(path), path, &sandbox_placeholders()).unwrap();
+        assert!(lb.problems().is_empty(), "{:?}", lb.problems());
+        assert_eq!(lb.listener.port, 80, "default listener port");
+        for svc in crate::services::ALL {
+            let tg = lb
+                .target_group_for(svc)
+                .expect("a target group per service");
+            assert_eq!(tg.vpc_id, "vpc-1");
+        }
+        let mut p = sandbox_placeholders();
+        p.set("LB_PORT", "4703");
+        let lb: LoadBalancerFile = parse(&repo_file(path), path, &p).unwrap();
+        assert_eq!(lb.listener.port, 4703);
+        let mut broken = lb.clone();
+        broken.listener.rules[0].target_group = "nope".into();
+        assert!(broken.problems()[0].contains("Listener.Rules[0].TargetGroup"));
     }
 
     fn repo_file(path: &str) -> String {

@@ -34,6 +34,17 @@ pub struct ServiceDefinition {
     pub network_configuration: Option<NetworkConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_connect_configuration: Option<ServiceConnect>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+}
+
+/// A target group the service registers its tasks in.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceLoadBalancer {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

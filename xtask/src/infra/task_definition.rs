@@ -118,6 +118,22 @@ pub struct SecretRef {
     pub value_from: String,
 }
 
+/// A number written as one, or as text (what a `${PLACEHOLDER}` becomes).
+pub(super) fn number_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number"))),
+        Value::String(s) => s
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a number"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a number, got {other}"
+        ))),
+    }
+}
+
 /// The CLI accepts `"cpu": 256` and `"cpu": "256"`; ECS answers with strings.
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<Value>::deserialize(d)? {

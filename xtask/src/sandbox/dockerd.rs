@@ -58,11 +58,8 @@ fn users(layout: &Layout) -> PathBuf {
 fn register(layout: &Layout) -> Result<()> {
     let dir = users(layout);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(
-        dir.join(layout.id()),
-        layout.dir().display().to_string(),
-    )
-    .context("registering the sandbox as a user of the docker daemon")
+    std::fs::write(dir.join(layout.id()), layout.dir().display().to_string())
+        .context("registering the sandbox as a user of the docker daemon")
 }
 
 /// This sandbox no longer needs the daemon; stops it when it was started

@@ -466,7 +466,13 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
         let shown_pid = pid.map_or("-".to_string(), |p| p.to_string());
         let port = pid.and_then(|_| port(part)).unwrap_or_else(|| "-".into());
         let state = if pid.is_some() { "running" } else { "stopped" };
-        println!("{:<10} {:<8} {:<14} {}", part.name(), shown_pid, port, state);
+        println!(
+            "{:<10} {:<8} {:<14} {}",
+            part.name(),
+            shown_pid,
+            port,
+            state
+        );
     }
     let daemon = match docker::ensure_daemon(ctx) {
         Ok(()) if processes::pid_of(layout, Part::Dockerd).is_some() => {
@@ -486,13 +492,19 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
         // Services, tasks, load balancers and stand-ins, as the agent sees them.
         let sh = shell()?;
         let (python, dir) = (layout.venv_bin("python"), layout.dir());
-        Cmd::from(cmd!(sh, "{python} -m cruddur_sandbox status --state-dir {dir}"))
-            .env("PYTHONPATH", ctx.tool_root.join("sandbox").display().to_string())
-            .run(&Ctx {
-                dry_run: false,
-                verbose: false,
-                ..ctx.clone()
-            })?;
+        Cmd::from(cmd!(
+            sh,
+            "{python} -m cruddur_sandbox status --state-dir {dir}"
+        ))
+        .env(
+            "PYTHONPATH",
+            ctx.tool_root.join("sandbox").display().to_string(),
+        )
+        .run(&Ctx {
+            dry_run: false,
+            verbose: false,
+            ..ctx.clone()
+        })?;
     }
     if state.is_some() {
         println!("exports: source {}", layout.env_file().display());

@@ -91,11 +91,18 @@ pub fn spawn(ctx: &Ctx, layout: &Layout, part: Part, command: &Cmd) -> Result<u3
     let pid = child.id();
     // Until the child has exec'd, its command line is still ours: wait for it,
     // so the pid file is never written for a process `pid_of` would disown.
-    let _ = poll::until("exec", Duration::from_secs(5), Duration::from_millis(5), || {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        Ok((!alive(pid) || String::from_utf8_lossy(&cmdline).contains(part.cmdline_marker()))
-            .then_some(()))
-    });
+    let _ = poll::until(
+        "exec",
+        Duration::from_secs(5),
+        Duration::from_millis(5),
+        || {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            Ok(
+                (!alive(pid) || String::from_utf8_lossy(&cmdline).contains(part.cmdline_marker()))
+                    .then_some(()),
+            )
+        },
+    );
     let started = start_time(pid).unwrap_or_default();
     std::fs::write(part.pid_file(layout), format!("{pid} {started}\n"))?;
     println!("started {} (pid {pid}, log {})", part.name(), log.display());
@@ -110,11 +117,16 @@ pub fn alive(pid: u32) -> bool {
 /// Waits until `url` answers with one of `expected` (60 s at most).
 pub fn wait_for(layout: &Layout, part: Part, url: &str, expected: &[u16]) -> Result<()> {
     let what = format!("{} answering on {url}", part.name());
-    poll::until(&what, Duration::from_secs(60), Duration::from_millis(200), || {
-        Ok(util::http_status(url)
-            .is_ok_and(|code| expected.contains(&code))
-            .then_some(()))
-    })
+    poll::until(
+        &what,
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            Ok(util::http_status(url)
+                .is_ok_and(|code| expected.contains(&code))
+                .then_some(()))
+        },
+    )
     .with_context(|| format!("see {}", part.log_file(layout).display()))
 }
 
@@ -156,9 +168,12 @@ fn terminate(pid: u32, grace: Duration) -> Result<()> {
     };
     signal("-TERM").context("running kill")?;
     let gone = || !alive(pid);
-    let waited = poll::until("the process ending", grace, Duration::from_millis(100), || {
-        Ok(gone().then_some(()))
-    });
+    let waited = poll::until(
+        "the process ending",
+        grace,
+        Duration::from_millis(100),
+        || Ok(gone().then_some(())),
+    );
     if waited.is_err() {
         signal("-KILL")?;
     }
@@ -168,7 +183,12 @@ fn terminate(pid: u32, grace: Duration) -> Result<()> {
 /// The process's start time in clock ticks since boot (`/proc/PID/stat` field 22).
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -194,10 +214,21 @@ mod tests {
         let me = std::process::id();
         let started = start_time(me).unwrap();
         // Our own test binary does not say "dockerd"; write a file naming us anyway.
-        std::fs::write(Part::Registry.pid_file(&layout), format!("{me} {}\n", started + 1))
-            .unwrap();
+        std::fs::write(
+            Part::Registry.pid_file(&layout),
+            format!("{me} {}\n", started + 1),
+        )
+        .unwrap();
         assert_eq!(pid_of(&layout, Part::Registry), None, "start time differs");
-        std::fs::write(Part::Registry.pid_file(&layout), format!("{me} {started}\n")).unwrap();
-        assert_eq!(pid_of(&layout, Part::Registry), None, "not a docker-registry");
+        std::fs::write(
+            Part::Registry.pid_file(&layout),
+            format!("{me} {started}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            pid_of(&layout, Part::Registry),
+            None,
+            "not a docker-registry"
+        );
     }
 }

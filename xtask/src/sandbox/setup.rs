@@ -23,7 +23,10 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
         return Ok(());
     }
     let started = Instant::now();
-    println!("installing the sandbox's Python side into {} (once)", venv.display());
+    println!(
+        "installing the sandbox's Python side into {} (once)",
+        venv.display()
+    );
     std::fs::create_dir_all(layout.shared_path(""))?;
     let sh = shell()?;
     Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
