@@ -24,18 +24,25 @@ struct Ops {
 
 impl Ops {
     fn start(deploy: bool) -> Ops {
+        let started = Instant::now();
+        let step = |what: &str| eprintln!("{what}: {:.1}s", started.elapsed().as_secs_f64());
         require_prod_image("backend-flask");
+        step("image");
         let ops = Ops {
             sandbox: Sandbox::start(&[]),
             root: scratch_infra(),
         };
+        step("sandbox");
         ops.sandbox.run(&["ecr", "create", "backend"]).ok();
         ops.run(&["cluster", "create"]).ok();
+        step("cluster");
         // From the repository: the push tags the image with its git commit.
         ops.sandbox.run(&["push", "backend"]).ok();
+        step("push");
         if deploy {
             ops.run(&["deploy", "backend", "--no-build", "--poll-interval", "1s"])
                 .ok();
+            step("deploy");
         }
         ops
     }
@@ -132,7 +139,9 @@ fn scratch_infra() -> tempfile::TempDir {
         .unwrap();
     assert!(status.success());
     edit_json(
-        &root.path().join("infra/task-definitions/backend-flask.json"),
+        &root
+            .path()
+            .join("infra/task-definitions/backend-flask.json"),
         |td| {
             for c in td["containerDefinitions"].as_array_mut().unwrap() {
                 if c["name"] == "backend-flask" {
@@ -307,7 +316,10 @@ fn one_off_tasks_exit_with_the_containers_code_and_set_up_the_database() {
     let (_, ip) = ops.tasks().remove(0);
     let home = format!("http://{ip}:4567/api/activities/home");
     let (_, before) = http_get(&home);
-    assert!(!before.contains("This was imported as seed data!"), "{before}");
+    assert!(
+        !before.contains("This was imported as seed data!"),
+        "{before}"
+    );
     let setup = ops.run(&["task", "backend", "--", "bin/db-setup"]).ok();
     assert!(setup.stdout.contains("is ready"), "{}", setup.stdout);
     let (status, after) = http_get(&home);
@@ -420,7 +432,11 @@ fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
         ),
         (
             &["task", "backend", "--dry-run", "--", "bin/db-setup"],
-            &["ecs DescribeServices", "ecs RunTask", "command=bin/db-setup"],
+            &[
+                "ecs DescribeServices",
+                "ecs RunTask",
+                "command=bin/db-setup",
+            ],
         ),
         (
             &["scale", "backend", "0", "--dry-run"],
@@ -445,8 +461,7 @@ fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
         let out = run(c).ok();
         for call in calls {
             assert!(
-                out.stdout.contains(&format!("[dry-run] {call}"))
-                    || out.stdout.contains(call),
+                out.stdout.contains(&format!("[dry-run] {call}")) || out.stdout.contains(call),
                 "{args:?}: {call}:\n{}",
                 out.stdout
             );

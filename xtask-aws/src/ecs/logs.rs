@@ -310,7 +310,11 @@ pub async fn tasks(ecs: &Ecs, service: &Service, which: &Tasks) -> Result<Vec<Ta
         }
     }
     tasks.sort_by(|a, b| {
-        let at = |t: &Task| t.created_at().map(aws_smithy_types::DateTime::as_secs_f64).unwrap_or_default();
+        let at = |t: &Task| {
+            t.created_at()
+                .map(aws_smithy_types::DateTime::as_secs_f64)
+                .unwrap_or_default()
+        };
         at(b).total_cmp(&at(a))
     });
     Ok(tasks)

@@ -160,7 +160,11 @@ async fn unhealthy(ecs: &Ecs, service: &Service, n: i32, checked: bool) -> Resul
     Ok(tasks
         .iter()
         .filter(|t| t.last_status() == Some("RUNNING") && t.desired_status() == Some("RUNNING"))
-        .filter(|t| t.health_status().map(aws_sdk_ecs::types::HealthStatus::as_str) != Some("HEALTHY"))
+        .filter(|t| {
+            t.health_status()
+                .map(aws_sdk_ecs::types::HealthStatus::as_str)
+                != Some("HEALTHY")
+        })
         .map(|t| logs::task_id(t.task_arn().unwrap_or_default()).to_string())
         .collect())
 }
@@ -180,13 +184,8 @@ async fn wait_for_count(
     n: i32,
     opts: &WatchOpts,
 ) -> Result<()> {
-    let primary = primary_deployment(Some(before)).unwrap_or_default();
-    let mut watch = Watch::new(
-        service.name,
-        &primary,
-        Some(&snapshot(before)),
-        opts.timeout,
-    );
+    // The watch prints what changes; no deployment is "ours" (none is started).
+    let mut watch = Watch::new(service.name, "", Some(&snapshot(before)), opts.timeout);
     let td = ecs
         .describe_task_definition(&Produced::Value(
             before.task_definition().unwrap_or_default().to_string(),

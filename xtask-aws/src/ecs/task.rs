@@ -251,7 +251,10 @@ fn ending(task: &Task, service: &Service) -> Ended {
         .iter()
         .find(|c| c.name() == Some(service.name));
     let code = container.and_then(aws_sdk_ecs::types::Container::exit_code);
-    let failed_to_start = task.stop_code().map(aws_sdk_ecs::types::TaskStopCode::as_str) == Some("TaskFailedToStart");
+    let failed_to_start = task
+        .stop_code()
+        .map(aws_sdk_ecs::types::TaskStopCode::as_str)
+        == Some("TaskFailedToStart");
     match code {
         Some(code) if !failed_to_start => Ended::Exited(code),
         _ => {

@@ -218,11 +218,7 @@ async fn namespaces(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
         if let Some(t) = &token {
             body["NextToken"] = json!(t);
         }
-        let answer = match ecs
-            .aws
-            .json(Api::CloudMap, "ListNamespaces", &body)
-            .await
-        {
+        let answer = match ecs.aws.json(Api::CloudMap, "ListNamespaces", &body).await {
             Ok(a) => a,
             Err(e) => return vec![unknown("Service Connect namespace", &e)],
         };
@@ -782,13 +778,12 @@ async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
             continue;
         };
         // The service definition's side: its own container, on its port.
-        let ports: Vec<i32> = p
-            .td
-            .container_definitions
-            .iter()
-            .filter(|c| c.name == name)
-            .flat_map(|c| c.port_mappings.iter().map(|m| m.container_port))
-            .collect();
+        let ports: Vec<i32> =
+            p.td.container_definitions
+                .iter()
+                .filter(|c| c.name == name)
+                .flat_map(|c| c.port_mappings.iter().map(|m| m.container_port))
+                .collect();
         if p.def.load_balancers.is_empty() {
             checks.push(fail(format!(
                 "{name}: infra/services/{name}.json has no loadBalancers: its tasks would not join {}; \
@@ -812,15 +807,16 @@ async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
             }
         }
         // The target group's side, as ELBv2 has it.
-        ctx.announce(&format!(
-            "elbv2 DescribeTargetGroups Names=[{}]",
-            tg.name
-        ));
+        ctx.announce(&format!("elbv2 DescribeTargetGroups Names=[{}]", tg.name));
         if ctx.dry_run {
             continue;
         }
         let params = [("Names.member.1".to_string(), tg.name.clone())];
-        let found = match ecs.aws.query(Api::Elbv2, "DescribeTargetGroups", &params).await {
+        let found = match ecs
+            .aws
+            .query(Api::Elbv2, "DescribeTargetGroups", &params)
+            .await
+        {
             Ok(doc) => doc
                 .members(&["DescribeTargetGroupsResult", "TargetGroups"])
                 .first()
