@@ -1,17 +1,29 @@
 //! `up` and `down`: the local stack with docker compose, waiting until it is
-//! healthy.
+//! healthy; the stack's DynamoDB (moto, built from `dynamodb-local/`) and the
+//! messages table in it.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use xshell::cmd;
 
 use crate::ctx::Ctx;
-use crate::docker::{base_image, ensure_daemon, ensure_network};
-use crate::exec::{shell, Cmd};
+use crate::docker::{base_image, ensure_daemon, ensure_network, image_label};
+use crate::exec::{shell, Cmd, Stream};
 use crate::flags::UpArgs;
-use crate::services::{self, ALL_BASE_IMAGES};
+use crate::produced::Produced;
+use crate::services::{self, ALL_BASE_IMAGES, BACKEND, NETWORK, PYTHON_BASE};
 use crate::{env, poll, util};
+
+/// Compose's DynamoDB service: the host the backend's env file points at
+/// (`env::DEFAULT_DYNAMODB_ENDPOINT`).
+pub const DYNAMODB_SERVICE: &str = "dynamodb-local";
+/// The image it runs, built from the one recipe in `dynamodb-local/Dockerfile`
+/// (by `up`, or by compose itself when plain `docker compose up` finds no image).
+pub const DYNAMODB_IMAGE: &str = "cruddur-dynamodb-local";
+const DYNAMODB_FOLDER: &str = "dynamodb-local";
+/// Holds the hash of the recipe an image was built from.
+pub const RECIPE_LABEL: &str = "org.cruddur.recipe";
 
 /// docker compose v2 (`docker compose`) when the plugin is there, else v1;
 /// the base images, build network and publish address as compose's variables.
@@ -42,19 +54,141 @@ pub fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     ensure_daemon(ctx)?;
     env::write(ctx, &services::ALL)?;
     ensure_network(ctx)?;
-    let build = args.build.then_some("--build");
-    let mut up_args = vec!["up", "--detach"];
-    up_args.extend(build);
-    compose(ctx, &up_args)?.run(ctx)?;
+    ensure_dynamodb_image(ctx)?;
+    if args.build {
+        build_service_images(ctx)?;
+    }
+    compose(ctx, &["up", "--detach"])?.run(ctx)?;
     if !ctx.dry_run {
         wait_for_healthy_stack(ctx, Duration::from_secs(300))?;
     }
-    Ok(())
+    create_messages_table(ctx)
 }
 
 pub fn down(ctx: &Ctx) -> Result<()> {
     ensure_daemon(ctx)?;
-    compose(ctx, &["down", "--remove-orphans"])?.run(ctx)
+    compose(ctx, &["down", "--remove-orphans"])?.run(ctx)?;
+    remove_network_if_unused(ctx)
+}
+
+/// Builds the DynamoDB image unless the local one carries the hash of the
+/// current recipe: the Dockerfile, the base image's name and its id (a
+/// remade base image rebuilds it too).
+fn ensure_dynamodb_image(ctx: &Ctx) -> Result<()> {
+    let folder = ctx.root.join(DYNAMODB_FOLDER);
+    let dockerfile = folder.join("Dockerfile");
+    let base = base_image(ctx, &PYTHON_BASE);
+    let recipe = if ctx.dry_run {
+        Produced::planned("hash of the Dockerfile and the base image")
+    } else {
+        let text = std::fs::read_to_string(&dockerfile)
+            .with_context(|| format!("reading {}", dockerfile.display()))?;
+        let base_id = image_id(ctx, &base).unwrap_or_default();
+        let hash = util::recipe_hash(&[&text, &base, &base_id]);
+        let built = image_label(ctx, DYNAMODB_IMAGE, RECIPE_LABEL)
+            .ok()
+            .flatten();
+        if built.as_deref() == Some(hash.as_str()) {
+            println!("{DYNAMODB_IMAGE} is up to date (recipe {hash})");
+            return Ok(());
+        }
+        Produced::Value(hash)
+    };
+    let label = format!("{RECIPE_LABEL}={recipe}");
+    let base_arg = format!("{}={base}", PYTHON_BASE.arg);
+    let network = ctx
+        .settings
+        .build_network
+        .iter()
+        .flat_map(|n| ["--network".to_string(), n.clone()]);
+    let sh = shell()?;
+    let build = Cmd::from(cmd!(
+        sh,
+        "docker build --file {dockerfile} --tag {DYNAMODB_IMAGE} --label {label} --build-arg {base_arg} {network...} {folder}"
+    ));
+    let log = util::log_file(ctx, "dynamodb-local-build")?;
+    if !ctx.dry_run {
+        println!(
+            "building {DYNAMODB_IMAGE}: moto's DynamoDB FROM {base} (output in {})",
+            log.display()
+        );
+    }
+    let started = Instant::now();
+    build.stream(ctx, &Stream::logged(&log))?;
+    if !ctx.dry_run {
+        println!("built {DYNAMODB_IMAGE} ({})", util::secs(started.elapsed()));
+    }
+    Ok(())
+}
+
+fn image_id(ctx: &Ctx, image: &str) -> Option<String> {
+    let (sh, format) = (shell().ok()?, "{{.Id}}");
+    Cmd::from(cmd!(sh, "docker image inspect --format {format} {image}"))
+        .read(ctx)
+        .ok()
+}
+
+/// `up --build`: the two services' images, one line and a heartbeat on the
+/// terminal, compose's output in a log. (The DynamoDB image has its own
+/// recipe check above.)
+fn build_service_images(ctx: &Ctx) -> Result<()> {
+    let mut args = vec!["build"];
+    args.extend(services::ALL.iter().map(|s| s.name));
+    let log = util::log_file(ctx, "compose-build")?;
+    if !ctx.dry_run {
+        println!(
+            "building the stack's images ({}); output in {}",
+            services::ALL.map(|s| s.name).join(", "),
+            log.display()
+        );
+    }
+    let started = Instant::now();
+    compose(ctx, &args)?.stream(ctx, &Stream::logged(&log))?;
+    if !ctx.dry_run {
+        println!(
+            "built the stack's images ({})",
+            util::secs(started.elapsed())
+        );
+    }
+    Ok(())
+}
+
+/// The messages table, made as the original made it: `bin/ddb-setup` in the
+/// running backend container, so with its env file, against the DynamoDB the
+/// backend uses. Idempotent: on a second `up` it says the table exists.
+fn create_messages_table(ctx: &Ctx) -> Result<()> {
+    let setup = compose(
+        ctx,
+        &["exec", "-T", BACKEND.name, "python3", "bin/ddb-setup"],
+    )?;
+    setup
+        .stream(ctx, &Stream::effect())
+        .context("creating the messages table (bin/ddb-setup in backend-flask)")?;
+    Ok(())
+}
+
+/// `up` creates `cruddur-net` when it is missing; `down` removes it unless a
+/// container still uses it (one of `cargo xtask run`, or another stack's).
+fn remove_network_if_unused(ctx: &Ctx) -> Result<()> {
+    let sh = shell()?;
+    if !ctx.dry_run {
+        let format = "{{range .Containers}}{{.Name}} {{end}}";
+        let inspect = cmd!(sh, "docker network inspect --format {format} {NETWORK}");
+        let Ok(users) = Cmd::from(inspect).read(ctx) else {
+            return Ok(()); // already gone
+        };
+        if !users.trim().is_empty() {
+            println!("kept the {NETWORK} network: used by {}", users.trim());
+            return Ok(());
+        }
+    }
+    if Cmd::from(cmd!(sh, "docker network rm {NETWORK}"))
+        .run(ctx)
+        .is_err()
+    {
+        println!("kept the {NETWORK} network: a container joined it meanwhile");
+    }
+    Ok(())
 }
 
 /// Every container of the stack healthy (or running, where it has no healthcheck).
@@ -92,4 +226,66 @@ fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
     .map_err(|e| e.context(format!("still waiting for: {waiting_for}")))?;
     println!("stack is healthy ({})", util::secs(started.elapsed()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMPOSE_FILE: &str = include_str!("../../docker-compose.yml");
+    const DYNAMODB_DOCKERFILE: &str = include_str!("../../dynamodb-local/Dockerfile");
+    const SANDBOX_REQUIREMENTS: &str = include_str!("../../sandbox/requirements.txt");
+
+    /// `5.2.1` from a line pinning `moto[...]==5.2.1`.
+    fn moto_pin(text: &str) -> Option<&str> {
+        let at = text.find("moto[")?;
+        let rest = &text[at..];
+        let version = &rest[rest.find("]==")? + 3..];
+        version
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+    }
+
+    #[test]
+    fn the_stack_runs_the_sandboxs_moto() {
+        let sandbox = moto_pin(SANDBOX_REQUIREMENTS).expect("moto pinned for the sandbox");
+        assert_eq!(moto_pin(DYNAMODB_DOCKERFILE), Some(sandbox));
+    }
+
+    #[test]
+    fn the_backend_env_points_at_the_compose_dynamodb() {
+        assert_eq!(
+            env::DEFAULT_DYNAMODB_ENDPOINT,
+            format!("http://{DYNAMODB_SERVICE}:8000")
+        );
+        assert!(COMPOSE_FILE.contains(&format!("\n  {DYNAMODB_SERVICE}:\n")));
+        assert!(COMPOSE_FILE.contains(&format!("image: {DYNAMODB_IMAGE}\n")));
+        assert!(COMPOSE_FILE.contains(&format!("context: ./{DYNAMODB_FOLDER}\n")));
+    }
+
+    /// Every port the stack publishes is on loopback (or the publish-address
+    /// setting, whose default is loopback).
+    #[test]
+    fn compose_publishes_on_loopback_only() {
+        let mut ports = 0;
+        let mut lines = COMPOSE_FILE.lines();
+        while let Some(line) = lines.next() {
+            if line.trim() != "ports:" {
+                continue;
+            }
+            for entry in lines
+                .by_ref()
+                .take_while(|l| l.trim_start().starts_with("- "))
+            {
+                let value = entry.trim().trim_start_matches("- ").trim_matches('"');
+                assert!(
+                    value.starts_with("127.0.0.1:")
+                        || value.starts_with("${CRUDDUR_PUBLISH_ADDRESS:-127.0.0.1}:"),
+                    "{value}"
+                );
+                ports += 1;
+            }
+        }
+        assert_eq!(ports, 4, "backend, frontend, dynamodb-local, xray-daemon");
+    }
 }

@@ -422,14 +422,29 @@ impl Cmd {
     }
 
     /// `docker build` rather than the whole command line, for error messages
-    /// (the program by its file name: `cargo`, not its full path).
+    /// and heartbeats: the program by its file name (`cargo`, not its full
+    /// path) and its first word that is neither a `--long` option nor such an
+    /// option's value (`docker-compose build`, not `docker-compose --file`).
     fn short_display(&self) -> String {
         let argv = self.argv();
         let program = Path::new(&argv[0])
             .file_name()
             .map_or(argv[0].clone(), |n| n.to_string_lossy().to_string());
+        let mut words = argv.iter().skip(1).peekable();
+        let mut first = None;
+        while let Some(word) = words.next() {
+            if word.starts_with("--") {
+                // `--file X` (a value follows), not `--flag -x` or `--key=value`.
+                if !word.contains('=') && words.peek().is_some_and(|w| !w.starts_with('-')) {
+                    words.next();
+                }
+                continue;
+            }
+            first = Some(word.clone());
+            break;
+        }
         std::iter::once(program)
-            .chain(argv.into_iter().skip(1).take(1))
+            .chain(first)
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -663,6 +678,24 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("step.log") && msg.contains("two"), "{msg}");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+    }
+
+    #[test]
+    fn the_short_name_skips_leading_long_options() {
+        let sh = shell().unwrap();
+        let file = "/repo/docker-compose.yml";
+        let compose = Cmd::from(cmd!(
+            sh,
+            "/usr/bin/docker-compose --file {file} --project-directory /repo build backend-flask"
+        ));
+        assert_eq!(compose.short_display(), "docker-compose build");
+        assert_eq!(
+            c(&sh, "docker build --file x .").short_display(),
+            "docker build"
+        );
+        assert_eq!(c(&sh, "sh -c true").short_display(), "sh -c");
+        assert_eq!(c(&sh, "tar --numeric-owner -C x").short_display(), "tar -C");
+        assert_eq!(c(&sh, "git").short_display(), "git");
     }
 
     #[test]

@@ -126,6 +126,16 @@ pub fn log_file(ctx: &Ctx, name: &str) -> Result<std::path::PathBuf> {
     Ok(dir.join(format!("{name}.log")))
 }
 
+/// A short stable hash (FNV-1a, 64 bits, hex) of `parts`, each ended by a NUL:
+/// the recipe label of images built only when what goes into them changed.
+pub fn recipe_hash(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|p| p.bytes().chain([0])) {
+        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// The `cargo` that started this tool (cargo sets `CARGO`), else the one on PATH.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
@@ -143,6 +153,14 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn recipe_hash_is_stable_and_sees_part_boundaries() {
+        // The offline base images carry this value: changing the function rebuilds them all.
+        assert_eq!(recipe_hash(&["a", "b"]), recipe_hash(&["a", "b"]));
+        assert_ne!(recipe_hash(&["ab", ""]), recipe_hash(&["a", "b"]));
+        assert_eq!(recipe_hash(&[]), "cbf29ce484222325");
     }
 
     #[test]

@@ -207,13 +207,21 @@ fn dry_run_build_prints_the_exact_docker_build_and_runs_nothing() {
             &format!("{root}/backend-flask"),
         ]]
     );
-    let all = dry_run(dir.path(), &["build", "all", "--dev", "--dry-run"]);
+    // The prod front end bakes its settings in (never from the dev env file).
+    let all = dry_run(dir.path(), &["build", "all", "--dry-run"]);
     assert_eq!(all.len(), 2);
     let frontend = all
         .iter()
-        .find(|a| a.contains(&"frontend-react-js".to_string()))
+        .find(|a| a.contains(&"frontend-react-js-prod".to_string()))
         .expect("frontend build");
-    assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile")));
+    assert!(frontend.contains(&format!("{root}/frontend-react-js/Dockerfile.prod")));
+    assert!(frontend.contains(&"org.cruddur.api-url=http://localhost:4567".to_string()));
+    // The dev image reads its env file at run time: nothing baked.
+    let dev = dry_run(dir.path(), &["build", "frontend", "--dev", "--dry-run"]);
+    assert!(
+        dev[0].iter().all(|a| !a.starts_with("REACT_APP_")),
+        "{dev:?}"
+    );
     for arg in [
         "NODE_IMAGE=cruddur-base/node:20-trixie",
         "NGINX_IMAGE=cruddur-base/nginx:bookworm",
@@ -260,7 +268,7 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
                 "--network",
                 "cruddur-net",
                 "--publish",
-                "3000:3000",
+                "127.0.0.1:3000:3000",
                 "--detach",
                 "frontend-react-js-prod",
             ],
@@ -284,9 +292,42 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
         .collect()
     };
     let up = dry_run(dir.path(), &["up", "--build", "--dry-run"]);
-    assert_eq!(up.last().unwrap(), &compose(&["up", "--detach", "--build"]));
+    let ddb = format!("{root}/dynamodb-local");
+    let network = ["docker", "network", "create", "cruddur-net"].map(String::from);
+    assert_eq!(up[up.len() - 5], network, "{up:?}");
+    assert_eq!(
+        up[up.len() - 4..],
+        [
+            [
+                "docker",
+                "build",
+                "--file",
+                &format!("{ddb}/Dockerfile"),
+                "--tag",
+                "cruddur-dynamodb-local",
+                "--label",
+                "org.cruddur.recipe=<hash of the Dockerfile and the base image>",
+                "--build-arg",
+                "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm",
+                &ddb,
+            ]
+            .map(String::from)
+            .to_vec(),
+            compose(&["build", "backend-flask", "frontend-react-js"]),
+            compose(&["up", "--detach"]),
+            compose(&["exec", "-T", "backend-flask", "python3", "bin/ddb-setup"]),
+        ]
+    );
     let down = dry_run(dir.path(), &["down", "--dry-run"]);
-    assert_eq!(down, vec![compose(&["down", "--remove-orphans"])]);
+    assert_eq!(
+        down,
+        vec![
+            compose(&["down", "--remove-orphans"]),
+            ["docker", "network", "rm", "cruddur-net"]
+                .map(String::from)
+                .to_vec(),
+        ]
+    );
 }
 
 #[test]
@@ -434,6 +475,11 @@ fn exit_codes_follow_the_readme_for_every_command() {
     let sandbox_status = ["sandbox", "status", "--state-dir", state.as_str()];
     let root = scratch.display().to_string();
     let keys: &[(&str, &str)] = ENV_VARS;
+    let lb_settings: &[(&str, &str)] = &[
+        ("CRUDDUR_SUBNETS", "subnet-1"),
+        ("CRUDDUR_SECURITY_GROUP", "sg-1"),
+        ("CRUDDUR_VPC_ID", "vpc-1"),
+    ];
     let sandbox_like: &[(&str, &str)] = &[
         ("CRUDDUR_SUBNETS", "subnet-1"),
         ("CRUDDUR_SECURITY_GROUP", "sg-1"),
@@ -461,7 +507,9 @@ fn exit_codes_follow_the_readme_for_every_command() {
             0,
         ),
         (&["push", "backend"], vec![("PATH", fake_path.clone())], 2),
-        (&["cluster", "create", "--dry-run"], vec![], 0),
+        (&["cluster", "create", "--dry-run"], env(lb_settings), 0),
+        // The load balancer needs the network settings: bad input without them.
+        (&["cluster", "create", "--dry-run"], vec![], 2),
         (&["service", "create", "all"], vec![], 2),
         (&["deploy", "all"], env(keys), 2),
         (&["deploy", "all", "--dry-run"], env(keys), 2),

@@ -1,9 +1,10 @@
 //! build, run, up and down on a real docker daemon with the real Dockerfiles
-//! (offline base images). Publishes the fixed ports: `host_ports_` group.
+//! (offline base images) and the real docker compose. Publishes the fixed
+//! ports: `host_ports_` group.
 
 mod common;
 
-use common::{docker, http_get, local_env, require_base_images, run, xtask, Containers};
+use common::{docker, http_get, local_env, repo_root, require_base_images, run, xtask, Containers};
 
 fn tool(args: &[&str]) -> common::Run {
     let mut c = xtask(args);
@@ -12,7 +13,7 @@ fn tool(args: &[&str]) -> common::Run {
 }
 
 #[test]
-fn host_ports_build_run_and_the_compose_stack() {
+fn host_ports_build_and_run() {
     require_base_images();
     let _cleanup = Containers(vec!["backend-flask", "frontend-react-js"]);
 
@@ -57,25 +58,187 @@ fn host_ports_build_run_and_the_compose_stack() {
     for name in ["backend-flask", "frontend-react-js"] {
         docker(&["rm", "--force", name]);
     }
+}
+
+/// docker compose (v2 when its plugin is there, else v1) on the repository's
+/// compose file, as the tool runs it.
+fn compose(args: &[&str]) -> std::process::Output {
+    let root = repo_root();
+    let v2 = docker(&["compose", "version"]).status.success();
+    let mut c = std::process::Command::new(if v2 { "docker" } else { "docker-compose" });
+    if v2 {
+        c.arg("compose");
+    }
+    c.arg("--file")
+        .arg(root.join("docker-compose.yml"))
+        .arg("--project-directory")
+        .arg(&root)
+        .args(args)
+        .output()
+        .expect("docker compose")
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stack's containers, sorted.
+fn stack_containers() -> Vec<String> {
+    let mut ids: Vec<String> = stdout(&compose(&["ps", "--quiet"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// `xtask/tests/fixtures/messages_check.py` in the running backend container:
+/// the API's message routes as the seed user andrewbrown, who sends `text` to
+/// bayko (see the script for how it signs in with sign-in off).
+fn messages_check(text: &str) -> serde_json::Value {
+    let script = include_str!("fixtures/messages_check.py");
+    let out = compose(&["exec", "-T", "backend-flask", "python3", "-c", script, text]);
+    serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
+}
+
+/// Takes the stack down when the test ends, also when it fails.
+struct Stack;
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        tool(&["down"]);
+    }
+}
+
+#[test]
+fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
+    require_base_images();
+    let _down = Stack;
 
     let up = tool(&["up", "--build"]).ok();
     assert!(up.stdout.contains("stack is healthy"), "{}", up.stdout);
+    assert!(
+        up.stdout
+            .contains("ddb-setup: table cruddur-messages created at http://dynamodb-local:8000"),
+        "{}",
+        up.stdout
+    );
     let (code, _) = http_get("http://127.0.0.1:4567/api/health-check");
     assert_eq!(code, 200);
     let (code, home) = http_get("http://127.0.0.1:4567/api/activities/home");
     assert_eq!(code, 200, "the backend reads the seeded database: {home}");
     assert!(home.contains("This was imported as seed data!"), "{home}");
+
+    // DynamoDB is published on loopback only.
+    let ddb = stdout(&compose(&["ps", "--quiet", "dynamodb-local"]));
+    let port = docker(&["port", ddb.trim(), "8000"]);
+    assert_eq!(
+        String::from_utf8_lossy(&port.stdout).trim(),
+        "127.0.0.1:8000"
+    );
+
+    // The conversation bin/ddb-setup --seed adds, read and extended through the API.
+    let seed = stdout(&compose(&[
+        "exec",
+        "-T",
+        "backend-flask",
+        "python3",
+        "bin/ddb-setup",
+        "--seed",
+    ]));
+    assert!(seed.contains("seeded message group"), "{seed}");
+    let first = format!("compose check {}", std::process::id());
+    let check = messages_check(&first);
+    assert_eq!(check["groups_before"][0], 200, "{check}");
+    let groups = check["groups_before"][1].as_array().expect("a list");
+    assert_eq!(groups.len(), 1, "{check}");
+    assert_eq!(groups[0]["handle"], "bayko", "{check}");
+    assert_eq!(check["sent"][0], 201, "{check}");
+    assert_eq!(check["sent"][1]["message"], first.as_str(), "{check}");
+    assert_eq!(
+        check["sent"][1]["message_group_uuid"], groups[0]["uuid"],
+        "continues the seeded conversation: {check}"
+    );
+    assert_eq!(check["messages"][0], 200, "{check}");
+    let messages = check["messages"][1].as_array().expect("a list");
+    assert_eq!(messages.len(), 4, "three seeded, one sent: {check}");
+    assert_eq!(messages[3]["message"], first.as_str(), "{check}");
+    assert_eq!(
+        check["groups_after"][1][0]["message"],
+        first.as_str(),
+        "{check}"
+    );
+
+    // A second `up` changes nothing: same containers, the table and its items kept.
+    let containers = stack_containers();
+    let again = tool(&["up"]).ok();
+    assert!(
+        again
+            .stdout
+            .contains("cruddur-dynamodb-local is up to date"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("ddb-setup: table cruddur-messages exists at http://dynamodb-local:8000"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        stack_containers(),
+        containers,
+        "a second up recreated containers"
+    );
+    let second = format!("{first}, again");
+    let check = messages_check(&second);
+    assert_eq!(check["sent"][0], 201, "{check}");
+    let texts: Vec<&str> = check["messages"][1]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .collect();
+    assert_eq!(texts[3..], [first.as_str(), second.as_str()], "{check}");
+
+    // `down` removes the stack's containers and, unused now, the network.
+    let project = docker(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"com.docker.compose.project\"}}",
+        ddb.trim(),
+    ]);
+    let project = String::from_utf8_lossy(&project.stdout).trim().to_string();
+    assert!(!project.is_empty());
     tool(&["down"]).ok();
     let left = docker(&[
         "ps",
         "--all",
         "--quiet",
         "--filter",
-        "label=com.docker.compose.project",
+        &format!("label=com.docker.compose.project={project}"),
     ]);
     assert!(
         String::from_utf8_lossy(&left.stdout).trim().is_empty(),
         "compose containers left after down"
+    );
+    let network = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        "cruddur-net",
+    ]);
+    assert!(
+        !network.status.success() || !String::from_utf8_lossy(&network.stdout).trim().is_empty(),
+        "down left cruddur-net although nothing uses it"
     );
 }
 

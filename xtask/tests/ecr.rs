@@ -185,7 +185,10 @@ fn git_tag() -> String {
 #[test]
 fn a_registry_that_refuses_the_token_fails_in_one_line() {
     common::require_docker();
-    let sandbox = Sandbox::start(&["--registry-password", "not-what-ecr-hands-out"]);
+    let sandbox = Sandbox::start_with_env(
+        &[],
+        &[("CRUDDUR_TEST_REGISTRY_PASSWORD", "not-what-ecr-hands-out")],
+    );
     let out = tool(&sandbox, &["ecr", "login"]);
     let line = one_line_error(&out);
     assert!(

@@ -53,27 +53,42 @@ fn revisions(sandbox: &Sandbox, family: &str) -> usize {
 }
 
 /// The infra file with its placeholders filled the way deploy fills them.
-fn rendered_file(path: &str, image: &str, extra: &[(&str, &str)]) -> Value {
-    let mut text = std::fs::read_to_string(common::repo_root().join(path)).unwrap();
-    let mut values = vec![
+fn rendered_file(sandbox: &Sandbox, path: &str, image: &str, extra: &[(&str, &str)]) -> Value {
+    let mut values: std::collections::HashMap<String, String> = [
         ("AWS_ACCOUNT_ID", ACCOUNT),
         ("AWS_REGION", REGION),
         ("IMAGE", image),
-    ];
-    values.extend_from_slice(extra);
-    for (name, value) in values {
-        text = text.replace(&format!("${{{name}}}"), value);
-    }
-    // `${NAME:-default}` with NAME unset: the default.
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    // The settings the sandbox exports, as the tool fills them.
+    values.extend(sandbox.exports.iter().cloned());
+    let mut text = std::fs::read_to_string(common::repo_root().join(path)).unwrap();
+    // `${NAME}` and `${NAME:-default}`.
     while let Some(start) = text.find("${") {
         let end = start + text[start..].find('}').unwrap();
-        let default = text[start..end]
-            .split_once(":-")
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default();
-        text.replace_range(start..=end, &default);
+        let inner = text[start + 2..end].to_string();
+        let (name, default) = inner.split_once(":-").unwrap_or((&inner, ""));
+        let value = values
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_string());
+        text.replace_range(start..=end, &value);
     }
-    serde_json::from_str(&text).unwrap()
+    let mut file: Value = serde_json::from_str(&text).unwrap();
+    // The tool leaves out environment entries whose value is empty.
+    for c in file["containerDefinitions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(env) = c["environment"].as_array_mut() {
+            env.retain(|e| e["value"] != "");
+        }
+    }
+    file
 }
 
 fn sorted_by_name(v: &Value) -> Vec<Value> {
@@ -174,7 +189,12 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     assert_eq!(app["image"], image.as_str(), "pinned by digest");
     assert_registered_as_file(
         &registered,
-        &rendered_file("infra/task-definitions/backend-flask.json", &image, &[]),
+        &rendered_file(
+            &sandbox,
+            "infra/task-definitions/backend-flask.json",
+            &image,
+            &[],
+        ),
     );
     let subnets = service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
         .as_array()
@@ -218,9 +238,11 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         common::run(c)
     };
     let diff = changed(&["diff", "backend"]).fails_with(1);
+    // The sandbox's front end is its load balancer.
+    let frontend = sandbox.export("CRUDDUR_FRONTEND_URL");
     assert!(
         diff.stdout
-            .contains("-          \"value\": \"https://cruddur.com\""),
+            .contains(&format!("-          \"value\": \"{frontend}\"")),
         "{}",
         diff.stdout
     );
@@ -315,7 +337,8 @@ fn a_deployment_that_never_completes_times_out_and_rolls_back() {
 
     let left = with_url("https://third.example", &["--no-rollback"]).fails_with(1);
     assert!(
-        left.all().contains("left as it is (--no-rollback)"),
+        left.all()
+            .contains("left in progress in ECS (--no-rollback)"),
         "{}",
         left.all()
     );

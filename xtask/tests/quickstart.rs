@@ -1,13 +1,18 @@
-//! The README's first command on a sandbox of its own: both services ACTIVE on
-//! digest-pinned images; a second run registers no new revision; `sandbox
-//! down` leaves none of its processes.
+//! The README's first command on a sandbox of its own, checked as a user
+//! would: both services run as containers from the pushed digests, answer at
+//! their task addresses and through the load balancer, write their logs to
+//! CloudWatch Logs, serve the seed data from the sandbox's database and
+//! messages from its DynamoDB; a new user signs up, posts and messages in a
+//! real browser; a second run registers no new revision; `sandbox down`
+//! leaves none of its processes.
 
 mod common;
 
-use common::{alive, require_base_images, run, xtask, Sandbox};
+use common::{alive, docker, http_get, repo_root, require_base_images, run, xtask, Sandbox};
+use serde_json::Value;
 
 #[test]
-fn demo_deploys_both_services_and_a_second_run_registers_nothing() {
+fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing() {
     require_base_images();
     let dir = tempfile::Builder::new()
         .prefix("cruddur-demo-")
@@ -25,39 +30,39 @@ fn demo_deploys_both_services_and_a_second_run_registers_nothing() {
     let sandbox = Sandbox::adopt(dir);
     let first = first.ok();
     assert!(first.stdout.contains("demo done"), "{}", first.stdout);
+    let lb = first
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Cruddur is at "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the demo prints the load balancer's URL")
+        .to_string();
 
-    let services = sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "cruddur",
-        "--services",
-        "backend-flask",
-        "frontend-react-js",
-    ]);
-    let services = services["services"].as_array().unwrap();
-    assert_eq!(services.len(), 2);
-    for service in services {
-        assert_eq!(service["status"], "ACTIVE", "{service}");
-        let td = sandbox.aws(&[
-            "ecs",
-            "describe-task-definition",
-            "--task-definition",
-            service["taskDefinition"].as_str().unwrap(),
-        ]);
-        let name = service["serviceName"].as_str().unwrap();
-        let image = td["taskDefinition"]["containerDefinitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap()["image"]
-            .clone();
-        assert!(
-            image.as_str().unwrap().contains("@sha256:"),
-            "{name} not pinned by digest: {image}"
-        );
+    for name in ["backend-flask", "frontend-react-js"] {
+        runs_the_pushed_digest(&sandbox, name);
     }
+    let backend = sandbox.task_addresses("backend-flask")[0].clone();
+    let (code, _) = http_get(&format!("http://{backend}:4567/api/health-check"));
+    assert_eq!(code, 200, "the backend task answers at its address");
+    backend_log_has_start_lines(&sandbox);
+
+    // The seed data from the sandbox's PostgreSQL (set up by a one-off task).
+    let (code, home) = http_get(&format!("http://{backend}:4567/api/activities/home"));
+    assert_eq!(code, 200, "{home}");
+    assert!(home.contains("andrewbrown"), "seed activities: {home}");
+
+    through_the_load_balancer(&lb);
+    messages_from_dynamodb_for_a_new_user(&sandbox, &lb);
+    sign_up_to_first_post_in_a_browser(&sandbox, &lb);
+
+    let status = run(xtask(&["sandbox", "status", "--state-dir", &state_dir])).ok();
+    assert!(
+        status
+            .stdout
+            .contains("public.ecr.aws/xray/aws-xray-daemon"),
+        "the stand-in images are named:\n{}",
+        status.stdout
+    );
 
     let second = demo().ok();
     assert!(
@@ -83,4 +88,240 @@ fn demo_deploys_both_services_and_a_second_run_registers_nothing() {
         pids.iter().all(|&p| !alive(p)),
         "processes left after sandbox down"
     );
+}
+
+/// One RUNNING task, whose container (found by the ECS agent's labels) runs
+/// the digest the task definition pins, which is the one pushed.
+fn runs_the_pushed_digest(sandbox: &Sandbox, name: &str) {
+    let service = sandbox.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "cruddur",
+        "--services",
+        name,
+    ])["services"][0]
+        .clone();
+    assert_eq!(service["runningCount"], 1, "{service}");
+    let td = sandbox.aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        service["taskDefinition"].as_str().unwrap(),
+    ]);
+    let image = td["taskDefinition"]["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let digest = image
+        .split_once('@')
+        .expect("pinned by digest")
+        .1
+        .to_string();
+    let pushed = sandbox.aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        name,
+        "--image-ids",
+        "imageTag=latest",
+    ])["imageDetails"][0]["imageDigest"]
+        .clone();
+    assert_eq!(
+        pushed,
+        digest.as_str(),
+        "the task definition pins the pushed digest"
+    );
+    let tasks = sandbox.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        "cruddur",
+        "--service-name",
+        name,
+    ]);
+    let task = tasks["taskArns"][0].as_str().unwrap().to_string();
+    let found = docker(&[
+        "ps",
+        "--filter",
+        &format!("label=com.amazonaws.ecs.task-arn={task}"),
+        "--filter",
+        &format!("label=com.amazonaws.ecs.container-name={name}"),
+        "--format",
+        "{{.ID}}",
+    ]);
+    let id = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    assert!(!id.is_empty(), "no container labelled with task {task}");
+    let inspect = docker(&["inspect", "--format", "{{.Image}}", &id]);
+    let image_id = String::from_utf8_lossy(&inspect.stdout).trim().to_string();
+    let digests = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &image_id,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&digests.stdout).contains(&digest),
+        "{name}'s container runs {image_id}, not {digest}"
+    );
+}
+
+/// The awslogs stream `backend-flask/backend-flask/<task id>` has gunicorn's start lines.
+fn backend_log_has_start_lines(sandbox: &Sandbox) {
+    let tasks = sandbox.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        "cruddur",
+        "--service-name",
+        "backend-flask",
+    ]);
+    let task_id = tasks["taskArns"][0]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let stream = format!("backend-flask/backend-flask/{task_id}");
+    let events = sandbox.aws(&[
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        "cruddur",
+        "--log-stream-name",
+        &stream,
+        "--start-from-head",
+    ]);
+    let lines: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Listening at") || l.contains("Booting worker")),
+        "no server start line in {stream}: {lines:?}"
+    );
+}
+
+/// The URL the demo printed serves the front end and the API; the bundle calls
+/// the load balancer, not `localhost:4567`.
+fn through_the_load_balancer(lb: &str) {
+    let (code, index) = http_get(&format!("{lb}/"));
+    assert_eq!(code, 200);
+    assert!(index.contains("<div id=\"root\">"), "{index}");
+    let (code, body) = http_get(&format!("{lb}/api/health-check"));
+    assert_eq!(code, 200, "{body}");
+    let scripts: Vec<&str> = index
+        .split("src=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|s| s.ends_with(".js"))
+        .collect();
+    assert!(!scripts.is_empty(), "{index}");
+    let mut bundle = String::new();
+    for script in scripts {
+        bundle.push_str(&http_get(&format!("{lb}{script}")).1);
+    }
+    assert!(
+        bundle.contains(lb),
+        "the bundle calls the load balancer ({lb})"
+    );
+    assert!(
+        !bundle.contains("localhost:4567"),
+        "the bundle calls localhost:4567"
+    );
+}
+
+/// A Cognito user of the sandbox's pool signs in and reads its message
+/// groups through the load balancer: the backend creates its Cruddur user
+/// from Cognito and answers from DynamoDB (no 503).
+fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) {
+    let pool = sandbox.export("AWS_COGNITO_USER_POOL_ID");
+    let client = sandbox.export("AWS_COGNITO_USER_POOL_CLIENT_ID");
+    let email = "quickstart@example.com";
+    sandbox.aws(&[
+        "cognito-idp",
+        "admin-create-user",
+        "--user-pool-id",
+        &pool,
+        "--username",
+        email,
+        "--message-action",
+        "SUPPRESS",
+        "--user-attributes",
+        &format!("Name=email,Value={email}"),
+        "Name=name,Value=Quick Start",
+        "Name=preferred_username,Value=quickstart",
+    ]);
+    sandbox.aws(&[
+        "cognito-idp",
+        "admin-set-user-password",
+        "--user-pool-id",
+        &pool,
+        "--username",
+        email,
+        "--password",
+        "Quickstart-Passw0rd!",
+        "--permanent",
+    ]);
+    let auth = sandbox.aws(&[
+        "cognito-idp",
+        "admin-initiate-auth",
+        "--user-pool-id",
+        &pool,
+        "--client-id",
+        &client,
+        "--auth-flow",
+        "ADMIN_USER_PASSWORD_AUTH",
+        "--auth-parameters",
+        &format!("USERNAME={email},PASSWORD=Quickstart-Passw0rd!"),
+    ]);
+    let token = auth["AuthenticationResult"]["AccessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = common::http_get_with(
+        &format!("{lb}/api/message_groups"),
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(code, 200, "message groups from DynamoDB: {body}");
+    let groups: Value = serde_json::from_str(&body).unwrap();
+    assert!(groups.is_array(), "{body}");
+}
+
+/// The front end's own sign-up in headless Chromium, against the load
+/// balancer and the sandbox's Cognito: sign up, confirm, sign in, post, message
+/// a seed user; a second user cannot act as the first.
+fn sign_up_to_first_post_in_a_browser(sandbox: &Sandbox, lb: &str) {
+    let frontend = repo_root().join("frontend-react-js");
+    assert!(
+        frontend.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci` in frontend-react-js (`cargo xtask test` does)"
+    );
+    let mut c = std::process::Command::new("node");
+    c.current_dir(&frontend)
+        .arg("e2e/signup.mjs")
+        .env("CRUDDUR_URL", lb)
+        .env(
+            "CRUDDUR_CONFIRM_CMD",
+            format!("node {}/e2e/stack.mjs confirm", frontend.display()),
+        )
+        .env("CRUDDUR_MOTO_URL", sandbox.export("AWS_ENDPOINT_URL"))
+        .env(
+            "CRUDDUR_USER_POOL_ID",
+            sandbox.export("AWS_COGNITO_USER_POOL_ID"),
+        )
+        .env("CRUDDUR_E2E_TIMEOUT", "30");
+    let out = run(c);
+    assert_eq!(out.code, 0, "sign-up to first post:\n{}", out.all());
 }

@@ -26,19 +26,30 @@ fn listeners(port: u16) -> Vec<String> {
 fn up_is_idempotent_listens_on_loopback_only_and_down_stops_everything() {
     let sandbox = Sandbox::start(&[]);
     let pids = sandbox.pids();
-    assert_eq!(pids.len(), 3, "moto, registry, bridge: {pids:?}");
+    assert_eq!(pids.len(), 2, "the AWS side and the registry: {pids:?}");
     assert!(pids.iter().all(|&p| alive(p)));
 
+    // Loopback, and for the AWS side also the sandbox network's gateway (the
+    // only host address its tasks reach): nothing beyond the machine.
+    let gateway = sandbox.state["gateway"].as_str().unwrap().to_string();
+    let gateway_hex: String = gateway
+        .split('.')
+        .rev()
+        .map(|o| format!("{:02X}", o.parse::<u8>().unwrap()))
+        .collect();
     for key in ["moto_port", "registry_port", "bridge_port"] {
         let port = sandbox.state[key].as_u64().unwrap() as u16;
         let addrs = listeners(port);
         assert!(!addrs.is_empty(), "nothing listens on {key} {port}");
         // 0100007F is 127.0.0.1 in /proc's byte order.
         assert!(
-            addrs.iter().all(|a| a == "0100007F"),
+            addrs
+                .iter()
+                .all(|a| a == "0100007F" || (key == "moto_port" && *a == gateway_hex)),
             "{key} {port} listens beyond loopback: {addrs:?}"
         );
     }
+    let network = sandbox.state["network"].as_str().unwrap().to_string();
 
     let dir = sandbox.dir.path().display().to_string();
     let again = run(xtask(&[
@@ -63,13 +74,29 @@ fn up_is_idempotent_listens_on_loopback_only_and_down_stops_everything() {
             .count()
     };
     let status = run(xtask(&["sandbox", "status", "--state-dir", &dir])).ok();
-    assert_eq!(running(&status.stdout), 3, "{}", status.stdout);
+    assert_eq!(running(&status.stdout), 2, "{}", status.stdout);
 
     let down = sandbox.down().ok();
-    assert!(down.stdout.contains("stopped moto"), "{}", down.stdout);
+    assert!(
+        down.stdout.contains("stopped registry, aws"),
+        "{}",
+        down.stdout
+    );
     for pid in pids {
         assert!(!alive(pid), "pid {pid} still running after down");
     }
+    // Its containers (the database) and its network are gone; nothing else was touched.
+    let left = common::docker(&["ps", "-a", "--filter", &format!("network={network}"), "-q"]);
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "containers left"
+    );
+    assert!(
+        !common::docker(&["network", "inspect", &network])
+            .status
+            .success(),
+        "network left"
+    );
     let status = run(xtask(&["sandbox", "status", "--state-dir", &dir])).ok();
     assert_eq!(running(&status.stdout), 0, "{}", status.stdout);
 }

@@ -42,7 +42,15 @@ impl Ecs {
         image: Option<&str>,
     ) -> Result<Placeholders> {
         let mut p = self.placeholders(image).await?;
-        let file = crate::lb::load(&self.ctx, &p)?;
+        // Only the target groups' names matter here: the network settings the
+        // load balancer is created with may be unset where deploy runs.
+        let mut lookup = p.clone();
+        for name in ["VPC_ID", "SUBNETS", "SECURITY_GROUP"] {
+            if !lookup.values.contains_key(name) {
+                lookup.set(name, "not-needed-to-find-a-target-group");
+            }
+        }
+        let file = crate::lb::load(&self.ctx, &lookup)?;
         let arn = crate::lb::target_group_arn(&self.ctx, &self.aws, &file, service).await?;
         p.set("TARGET_GROUP_ARN", arn.to_string());
         Ok(p)

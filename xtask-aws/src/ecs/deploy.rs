@@ -187,11 +187,10 @@ async fn deploy_one(
     let Produced::Value(live) = live else {
         // A dry run does not know whether the service exists: both calls are the plan.
         run_pre(ecs, service, &task_definition, &def, opts).await?;
+        say(service, "if the service exists:");
         ecs.update(service, &task_definition, Some(&def)).await?;
-        say(
-            service,
-            "(CreateService instead, if the service does not exist)",
-        );
+        say(service, "if it does not:");
+        ecs.create_service(&def, &task_definition).await?;
         if opts.wait {
             say(
                 service,

@@ -112,6 +112,12 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
     load_service(&service.service_definition_file(&ctx.root), &p)?;
     let lb_file = load_balancer_file(&ctx.root);
     if lb_file.exists() {
+        // Deploy reads only the target groups' names; `cluster create` needs the rest.
+        for name in ["VPC_ID", "SUBNETS", "SECURITY_GROUP"] {
+            if !p.values.contains_key(name) {
+                p.set(name, "checked-when-the-load-balancer-is-created");
+            }
+        }
         load_load_balancer(&lb_file, &p)?;
     }
     Ok(())

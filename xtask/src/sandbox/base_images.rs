@@ -98,19 +98,14 @@ const IMPORT_CHANGES: &[&str] = &[
 impl Recipe {
     /// Changes whenever anything that goes into the image changes.
     fn hash(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let parts = [
+        util::recipe_hash(&[
             self.suite,
             self.packages,
             self.dockerfile,
             POSTGRES_ENTRYPOINT,
             &EXCLUDES.join(" "),
             &IMPORT_CHANGES.join(" "),
-        ];
-        for byte in parts.iter().flat_map(|p| p.bytes().chain([0])) {
-            h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        ])
     }
 
     fn rootfs_tag(&self) -> String {

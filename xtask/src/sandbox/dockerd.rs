@@ -84,3 +84,42 @@ pub fn release(layout: &Layout) -> Result<bool> {
     }
     Ok(!processes::stop(layout, &[Part::Dockerd])?.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process whose command line starts with `name` (what the pid checks look for).
+    fn fake(ctx: &Ctx, layout: &Layout, part: Part, name: &str) -> u32 {
+        let sh = shell().unwrap();
+        let script = format!("exec -a {name} sleep 300");
+        let c = Cmd::from(cmd!(sh, "bash -c {script}"));
+        processes::spawn(ctx, layout, part, &c).unwrap()
+    }
+
+    /// Two sandboxes share the daemon one of them started: the first `down`
+    /// leaves it to the other, the last one stops it.
+    #[test]
+    fn the_daemon_is_stopped_by_the_last_sandbox_only() {
+        let ctx = Ctx {
+            dry_run: false,
+            ..Ctx::for_tests()
+        };
+        let shared = tempfile::tempdir().unwrap();
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Layout::at(a_dir.path(), shared.path());
+        let b = Layout::at(b_dir.path(), shared.path());
+        let daemon = fake(&ctx, &a, Part::Dockerd, "dockerd");
+        register(&a).unwrap();
+        register(&b).unwrap();
+        let b_agent = fake(&ctx, &b, Part::Agent, "cruddur_sandbox");
+
+        assert!(!release(&a).unwrap(), "B still runs: the daemon stays");
+        assert!(processes::alive(daemon));
+
+        processes::stop(&b, &[Part::Agent]).unwrap();
+        assert!(!processes::alive(b_agent));
+        assert!(release(&b).unwrap(), "the last sandbox stops the daemon");
+        assert!(!processes::alive(daemon));
+    }
+}

@@ -117,6 +117,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn start(extra: &[&str]) -> Sandbox {
+        Sandbox::start_with_env(extra, &[])
+    }
+
+    /// A sandbox started with extra variables in `up`'s environment.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Sandbox {
         let dir = tempfile::Builder::new()
             .prefix("cruddur-sandbox-")
             .tempdir()
@@ -132,7 +137,9 @@ impl Sandbox {
             "--no-base-images",
         ];
         args.extend_from_slice(extra);
-        let up = run(xtask(&args));
+        let mut up = xtask(&args);
+        up.envs(env.iter().copied());
+        let up = run(up);
         // Adopted first so a failed `up` still stops whatever it started.
         let sandbox = Sandbox::adopt(dir);
         let up = up.ok();
@@ -211,13 +218,54 @@ impl Sandbox {
         self.export("CRUDDUR_ECR_REGISTRY")
     }
 
+    /// The addresses of a service's RUNNING tasks (awsvpc: the ENI's address).
+    pub fn task_addresses(&self, service: &str) -> Vec<String> {
+        let arns = self.aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            "cruddur",
+            "--service-name",
+            service,
+            "--desired-status",
+            "RUNNING",
+        ]);
+        let arns: Vec<&str> = arns["taskArns"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        if arns.is_empty() {
+            return vec![];
+        }
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
+        args.extend(arns);
+        let tasks = self.aws(&args);
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["lastStatus"] == "RUNNING")
+            .filter_map(|t| {
+                t["attachments"].as_array()?.iter().find_map(|a| {
+                    a["details"].as_array()?.iter().find_map(|d| {
+                        (d["name"] == "privateIPv4Address")
+                            .then(|| d["value"].as_str().unwrap().to_string())
+                    })
+                })
+            })
+            .collect()
+    }
+
     /// Pids of the processes this sandbox started (from its pid files).
     pub fn pids(&self) -> Vec<u32> {
         std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(std::result::Result::ok)
             .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                text.split_whitespace().next()?.parse().ok()
+            })
             .collect()
     }
 
@@ -299,6 +347,11 @@ pub fn local_env(c: &mut Command) -> &mut Command {
 }
 
 pub fn http_get(url: &str) -> (u16, String) {
+    http_get_with(url, &[])
+}
+
+/// GET with extra request headers: (status, body).
+pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest
@@ -311,7 +364,11 @@ pub fn http_get(url: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n").unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

@@ -1,0 +1,300 @@
+//! Deployments that fail for real on the sandbox's local ECS (tasks are
+//! containers): an image that exits at start, a health check that never
+//! passes, a secret that does not resolve. Each fails from the circuit
+//! breaker's verdict (not a timeout), names the stopped task and why, and
+//! leaves the service on the previous revision with its task still serving.
+//! The infra files are a scratch copy with fast health checks.
+
+mod common;
+
+use std::path::Path;
+
+use common::{docker, http_get, require_prod_image, Run, Sandbox};
+use serde_json::Value;
+
+/// `infra/` copied to a scratch root, the backend's health checks made fast,
+/// then `edit` applied to the backend's task definition.
+fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let infra = dir.path().join("infra");
+    let status = std::process::Command::new("cp")
+        .args(["-r", "infra"])
+        .arg(&infra)
+        .current_dir(common::repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
+        let app = backend_container(td);
+        app["healthCheck"]["interval"] = 2.into();
+        app["healthCheck"]["retries"] = 2.into();
+        app["healthCheck"]["startPeriod"] = 15.into();
+        edit(td);
+    });
+    edit_json(&infra.join("load-balancer.json"), |lb| {
+        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
+            tg["HealthCheckIntervalSeconds"] = 5.into();
+            tg["HealthCheckTimeoutSeconds"] = 2.into();
+            tg["DeregistrationDelaySeconds"] = 1.into();
+        }
+    });
+    dir
+}
+
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+fn backend_container(td: &mut Value) -> &mut Value {
+    td["containerDefinitions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == "backend-flask")
+        .unwrap()
+}
+
+/// A sandbox with the backend deployed from `root` and answering.
+fn deployed(root: &Path) -> Sandbox {
+    require_prod_image("backend");
+    let sandbox = Sandbox::start(&[]);
+    sandbox.run(&["ecr", "create"]).ok();
+    tool(&sandbox, root, &["cluster", "create"]).ok();
+    sandbox.run(&["push", "backend"]).ok();
+    tool(
+        &sandbox,
+        root,
+        &["deploy", "backend", "--no-build", "--poll-interval", "1s"],
+    )
+    .ok();
+    let addresses = sandbox.task_addresses("backend-flask");
+    assert_eq!(addresses.len(), 1, "one task of the first revision");
+    sandbox
+}
+
+fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
+    let mut c = sandbox.xtask(args);
+    c.env("CRUDDUR_ROOT", root);
+    common::run(c)
+}
+
+fn service(sandbox: &Sandbox) -> Value {
+    sandbox.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "cruddur",
+        "--services",
+        "backend-flask",
+    ])["services"][0]
+        .clone()
+}
+
+fn answers_health_check(address: &str) -> bool {
+    http_get(&format!("http://{address}:4567/api/health-check")).0 == 200
+}
+
+/// A revision of `root`'s task definition for the next deploy, then the deploy.
+fn deploy_expecting_failure(sandbox: &Sandbox, root: &Path) -> Run {
+    let out = tool(
+        sandbox,
+        root,
+        &[
+            "deploy",
+            "backend",
+            "--no-build",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "5m",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        !out.all().contains("timed out"),
+        "the breaker decides, not the timeout:\n{}",
+        out.all()
+    );
+    out
+}
+
+/// The service is back on revision 1, and its task (the same one) still serves.
+fn assert_still_serving_the_first_revision(sandbox: &Sandbox, before: &[String]) {
+    let svc = service(sandbox);
+    assert!(
+        svc["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:1"),
+        "{svc}"
+    );
+    let now = sandbox.task_addresses("backend-flask");
+    assert!(
+        now.contains(&before[0]),
+        "the first task keeps serving: {before:?} -> {now:?}"
+    );
+    assert!(answers_health_check(&before[0]));
+}
+
+#[test]
+fn an_image_that_exits_at_start_fails_on_the_breaker_and_keeps_the_old_task_serving() {
+    let root = scratch_root(|_| {});
+    let sandbox = deployed(root.path());
+    let before = sandbox.task_addresses("backend-flask");
+    // The same image with a command that exits 3, pushed as `latest`.
+    let tag = format!("{}/backend-flask:exits-3", sandbox.registry());
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM backend-flask-prod\nCMD [\"sh\", \"-c\", \"echo starting; exit 3\"]\n",
+    )
+    .unwrap();
+    assert!(
+        docker(&["build", "-t", &tag, &context.path().display().to_string()])
+            .status
+            .success()
+    );
+    let _cleanup = Image(tag.clone());
+    let latest = format!("{}/backend-flask:latest", sandbox.registry());
+    assert!(docker(&["tag", &tag, &latest]).status.success());
+    let mut push = std::process::Command::new("docker");
+    push.args(["push", &latest])
+        .env("DOCKER_CONFIG", sandbox.dir.path().join("docker-config"));
+    let pushed = push.output().unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&pushed.stdout);
+    let digest = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("docker push printed a digest");
+    wait_until_ecr_lists(&sandbox, digest);
+
+    let out = deploy_expecting_failure(&sandbox, root.path());
+    let all = out.all();
+    assert!(all.contains("FAILED"), "{all}");
+    assert!(all.contains("stopped task"), "{all}");
+    assert!(all.contains("exit 3"), "the container's exit code:\n{all}");
+    assert!(all.contains("EssentialContainerExited"), "{all}");
+    assert_still_serving_the_first_revision(&sandbox, &before);
+}
+
+#[test]
+fn a_health_check_that_never_passes_fails_on_the_breaker_with_its_reason() {
+    let good = scratch_root(|_| {});
+    let sandbox = deployed(good.path());
+    let before = sandbox.task_addresses("backend-flask");
+    let never_healthy = scratch_root(|td| {
+        let app = backend_container(td);
+        app["healthCheck"]["command"] = serde_json::json!(["CMD-SHELL", "exit 1"]);
+        app["healthCheck"]["startPeriod"] = 0.into();
+    });
+    let out = deploy_expecting_failure(&sandbox, never_healthy.path());
+    let all = out.all();
+    assert!(all.contains("FAILED"), "{all}");
+    assert!(
+        all.contains("health checks"),
+        "the health check is named as the reason:\n{all}"
+    );
+    assert_still_serving_the_first_revision(&sandbox, &before);
+}
+
+#[test]
+fn a_secret_that_does_not_resolve_fails_naming_the_parameter() {
+    let good = scratch_root(|_| {});
+    let sandbox = deployed(good.path());
+    let before = sandbox.task_addresses("backend-flask");
+    let missing = scratch_root(|td| {
+        let app = backend_container(td);
+        app["secrets"].as_array_mut().unwrap().push(serde_json::json!({
+            "name": "NOT_THERE",
+            "valueFrom": "arn:aws:ssm:${AWS_REGION}:${AWS_ACCOUNT_ID}:parameter/cruddur/backend-flask/NOT_THERE"
+        }));
+    });
+    let out = deploy_expecting_failure(&sandbox, missing.path());
+    let all = out.all();
+    assert!(all.contains("FAILED"), "{all}");
+    assert!(all.contains("ResourceInitializationError"), "{all}");
+    assert!(
+        all.contains("/cruddur/backend-flask/NOT_THERE"),
+        "the parameter is named:\n{all}"
+    );
+    assert_still_serving_the_first_revision(&sandbox, &before);
+}
+
+#[test]
+fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
+    let good = scratch_root(|_| {});
+    let sandbox = deployed(good.path());
+    let slow = scratch_root(|td| {
+        // Healthy only after a minute: still in progress when the wait ends.
+        backend_container(td)["healthCheck"]["startPeriod"] = 120.into();
+        backend_container(td)["healthCheck"]["command"] =
+            serde_json::json!(["CMD-SHELL", "sleep 1; exit 1"]);
+    });
+    let out = tool(
+        &sandbox,
+        slow.path(),
+        &[
+            "deploy",
+            "backend",
+            "--no-build",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "15s",
+            "--no-rollback",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains("timed out after 15.0s"), "{}", out.all());
+    assert!(out.all().contains("left in progress"), "{}", out.all());
+    let svc = service(&sandbox);
+    let primary = svc["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["status"] == "PRIMARY")
+        .unwrap();
+    assert_eq!(primary["rolloutState"], "IN_PROGRESS", "{svc}");
+    assert!(primary["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .ends_with("backend-flask:2"));
+}
+
+/// Removes a test image (by exact reference) when dropped.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        docker(&["rmi", &self.0]);
+    }
+}
+
+/// Waits until ECR lists `digest` as `backend-flask:latest` (the sandbox's
+/// registry tells moto of each push a moment later).
+fn wait_until_ecr_lists(sandbox: &Sandbox, digest: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let listed = sandbox.aws(&[
+            "ecr",
+            "describe-images",
+            "--repository-name",
+            "backend-flask",
+            "--image-ids",
+            "imageTag=latest",
+        ])["imageDetails"][0]["imageDigest"]
+            .clone();
+        if listed == digest {
+            return;
+        }
+        assert!(start.elapsed().as_secs() < 30, "ECR never listed {digest}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
