@@ -416,6 +416,7 @@ fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
         &["task", "all", "--", "true"],
         &["logs", "db"],
         &["logs", "backend", "--task", "x", "--deployment", "latest"],
+        &["logs", "all", "--task", "x"],
         &["deploy", "all", "--pre", "true"],
         &["deploy", "backend", "--pre", "sh -c 'exit"],
     ] {

@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
+use xtask::errors::BadInput;
 use xtask::exec::print_line;
 use xtask::flags::LogsArgs;
 use xtask::produced::Produced;
@@ -72,7 +73,12 @@ pub struct Reader {
     /// indexes by position; CloudWatch does not): the same message at the same
     /// millisecond in the same stream shows once.
     seen: HashSet<(String, i64, String)>,
+    /// The newest timestamp returned: `seen` forgets what is much older.
+    newest: i64,
 }
+
+/// How many remembered lines make `seen` forget those ten minutes older than the newest.
+const SEEN_LIMIT: usize = 50_000;
 
 impl Reader {
     pub fn new(start_time: Option<i64>) -> Reader {
@@ -102,6 +108,7 @@ impl Reader {
                     .unwrap_or_default()
                     .trim_end_matches(['\n', '\r'])
                     .to_string();
+                self.newest = self.newest.max(timestamp);
                 if self
                     .seen
                     .insert((stream.name.clone(), timestamp, message.clone()))
@@ -119,6 +126,10 @@ impl Reader {
                 self.tokens.insert(stream.clone(), next.clone());
             }
             if at_end {
+                if self.seen.len() > SEEN_LIMIT {
+                    let horizon = self.newest - 10 * 60 * 1000;
+                    self.seen.retain(|(_, t, _)| *t >= horizon);
+                }
                 return Ok(lines);
             }
             token = next;
@@ -300,14 +311,12 @@ pub async fn tasks(ecs: &Ecs, service: &Service, which: &Tasks) -> Result<Vec<Ta
             .await
             .map_err(|e| ecs.cluster_error("ecs DescribeTasks", &e))?;
         tasks.extend(out.tasks().iter().cloned());
-        if let Tasks::One(id) = which {
-            if tasks.is_empty() {
-                bail!(
-                    "ECS has no task {id} in cluster {} (stopped tasks stay listed about an hour)",
-                    ecs.cluster
-                );
-            }
-        }
+    }
+    if let (Tasks::One(id), true) = (which, tasks.is_empty()) {
+        bail!(
+            "ECS has no task {id} in cluster {} (stopped tasks stay listed about an hour)",
+            ecs.cluster
+        );
     }
     tasks.sort_by(|a, b| {
         let at = |t: &Task| {
@@ -419,6 +428,11 @@ struct Followed {
 }
 
 pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
+    if args.task.is_some() && args.service.services().len() > 1 {
+        bail!(BadInput(
+            "--task names one task: give its service instead of all".into()
+        ));
+    }
     let ecs = Ecs::new(ctx).await?;
     let since = args
         .since
@@ -429,17 +443,24 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
             if args.deployment.as_deref() == Some("latest") {
                 ecs.describe_service(service).await?;
             }
+            let list = match (&args.deployment, &args.task) {
+                (_, Some(_)) => None,
+                (Some(d), _) => Some(format!("startedBy={d}")),
+                _ => Some(format!("serviceName={}", service.name)),
+            };
+            if let Some(filter) = list {
+                ctx.announce(&format!(
+                    "ecs ListTasks cluster={} {filter} desiredStatus=RUNNING, then STOPPED",
+                    ecs.cluster
+                ));
+            }
             ctx.announce(&format!(
-                "ecs ListTasks cluster={} {} desiredStatus=RUNNING, then STOPPED",
+                "ecs DescribeTasks cluster={} tasks=[{}]",
                 ecs.cluster,
-                match (&args.deployment, &args.task) {
-                    (Some(d), _) => format!("startedBy={d}"),
-                    (_, Some(t)) => format!("(only task {t})"),
-                    _ => format!("serviceName={}", service.name),
-                }
+                args.task.as_deref().unwrap_or("<the tasks listed>")
             ));
             ctx.announce(&format!(
-                "ecs DescribeTasks, DescribeTaskDefinition (awslogs options of container {})",
+                "ecs DescribeTaskDefinition (awslogs options of container {})",
                 args.container.as_deref().unwrap_or(service.name)
             ));
             ctx.announce(
@@ -454,6 +475,8 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
         }
         return Ok(());
     }
+    // Ctrl-C ends following with 0 from here on.
+    let mut sigint = signal(SignalKind::interrupt())?;
     let mut followed = Vec::new();
     for service in args.service.services() {
         let which = match (&args.deployment, &args.task) {
@@ -478,7 +501,6 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
         };
         followed.push(Followed { service, which });
     }
-    let mut sigint = signal(SignalKind::interrupt())?;
     let mut reader = Reader::new(start_time);
     let mut finders: Vec<Streams> = followed
         .iter()
@@ -489,6 +511,12 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
         loop {
             let poll = poll_once(&ecs, &followed, &mut finders, &mut reader, start_time).await;
             match poll {
+                Ok(lines) if lines.is_empty() && !args.follow => {
+                    let window = since.map_or(String::new(), |d| {
+                        format!(" in the last {}", xtask::util::secs(d))
+                    });
+                    eprintln!("no log lines{window} in the streams of the tasks ECS lists");
+                }
                 Ok(lines) => lines.iter().for_each(Line::print),
                 // The first read says what is wrong; later ones are retried.
                 Err(e) if first || !args.follow => return Err(e),
