@@ -179,19 +179,24 @@ pub async fn push_service(
     extra_tags: &[String],
     create_repo: bool,
 ) -> Result<Pushed> {
-    let local = service.image(false);
-    if !ctx.dry_run && !docker::image_exists(ctx, &local)? {
-        bail!(BadInput(format!(
-            "no local image {local}: run `cargo xtask build {}` first",
-            service.short
-        )));
-    }
+    let name = service.image(false);
     let registry = aws.registry(ctx).await?;
-    if !ctx.dry_run {
-        if let Some(api_url) = docker::image_label(ctx, &local, docker::API_URL_LABEL)? {
-            docker::refuse_local_api_for_ecr(&registry, &api_url, &local)?;
+    // The image the name points at now: every tag is made from this id.
+    let local = if ctx.dry_run {
+        name.clone()
+    } else {
+        let id = docker::image_id(ctx, &name)?.ok_or_else(|| {
+            BadInput(format!(
+                "no local image {name}: run `cargo xtask build {}` first",
+                service.short
+            ))
+        })?;
+        if let Some(api_url) = docker::image_label(ctx, &id, docker::API_URL_LABEL)? {
+            docker::refuse_local_api_for_ecr(&registry, &api_url, &name)?;
+            docker::refuse_image_built_for_another_api(ctx, &name, &api_url)?;
         }
-    }
+        id
+    };
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let mut pushed = Pushed {
         repository: format!("{registry}/{}", service.repo()),

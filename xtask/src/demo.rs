@@ -18,11 +18,26 @@ const MOTO_HINT: &str = "is moto up? `cargo xtask sandbox status`";
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     let mut steps = Steps::new("demo");
     let up = SandboxUpArgs::for_tools(args.port_base, args.state.state_dir.clone());
-    let state = steps.run_or_stop(
-        "sandbox: docker, moto, registry, base images",
-        "see the log files under target/sandbox and target/logs; `cargo xtask sandbox status` shows what runs",
-        || sandbox::up(ctx, &up),
-    )?;
+    // The first time, compiling the AWS part of the tool takes minutes: it
+    // runs while the sandbox is set up, and is waited for before the first AWS step.
+    let state = std::thread::scope(|scope| {
+        let aws_build = scope.spawn(|| aws_build::ensure_built(ctx).map(drop));
+        let state = steps.run_or_stop(
+            "sandbox: docker, AWS, local ECS, registry, base images",
+            "see the log files under target/sandbox and target/logs; `cargo xtask sandbox status` shows what runs",
+            || sandbox::up(ctx, &up),
+        );
+        let built = steps.run_or_stop(
+            "the AWS part of the tool (compiled alongside)",
+            "read cargo's output above",
+            || {
+                aws_build
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the compile thread panicked")))
+            },
+        );
+        built.and(state)
+    })?;
     // Every later step talks to the sandbox, exactly as a user who sourced env.sh.
     let ctx = &ctx.with_settings(state.settings(&ctx.settings));
     let aws_env = state.aws_env();

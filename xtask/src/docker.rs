@@ -342,10 +342,32 @@ pub fn image_label(ctx: &Ctx, image: &str, label: &str) -> Result<Option<String>
 
 /// Does the local image exist? (push and deploy check before they start)
 pub fn image_exists(ctx: &Ctx, image: &str) -> Result<bool> {
+    Ok(image_id(ctx, image)?.is_some())
+}
+
+/// The id of the local image `image` names now (None: no such image). A push
+/// tags from the id, so every tag gets the same image even if the name moves.
+pub fn image_id(ctx: &Ctx, image: &str) -> Result<Option<String>> {
     let (sh, format) = (shell()?, "{{.Id}}");
-    Cmd::from(cmd!(sh, "docker image inspect --format {format} {image}"))
-        .succeeds(ctx)
-        .context("asking docker for the image")
+    let c = Cmd::from(cmd!(sh, "docker image inspect --format {format} {image}"));
+    match c.read(ctx) {
+        Ok(id) => Ok(Some(id)),
+        Err(e) if e.downcast_ref::<crate::errors::Failed>().is_some() => Ok(None),
+        Err(e) => Err(e).context("asking docker for the image"),
+    }
+}
+
+/// A prod image whose baked API address is not this environment's is
+/// refused: it was built for somewhere else.
+pub fn refuse_image_built_for_another_api(ctx: &Ctx, image: &str, baked_url: &str) -> Result<()> {
+    let wanted = baked(ctx, Baked::ApiUrl);
+    if baked_url != wanted {
+        bail!(BadInput(format!(
+            "the local image {image} calls the API at {baked_url}, but this environment's is {wanted} \
+             (CRUDDUR_BACKEND_URL): build it again (`cargo xtask build frontend`)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

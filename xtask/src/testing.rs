@@ -39,21 +39,36 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     });
     let layout = Layout::new(ctx, &StateDirArg::default());
     let was_up = sandbox::read_state(&layout).is_some();
-    let state = steps.run("sandbox up", || {
-        sandbox::up(ctx, &SandboxUpArgs::for_tools(DEFAULT_PORT_BASE, None))
-    });
-    let _ = steps.run("frontend unit tests", || frontend_tests(ctx));
-    let _ = steps.run("backend tests (pytest)", || backend_tests(ctx));
-    let _ = steps.run("prod images", || {
-        // Built once here so the integration tests find them in docker's cache.
-        let state = state.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let ctx = ctx.with_settings(state.settings(&ctx.settings));
-        docker::build(&ctx, &BuildArgs::prod(Selection::All))
-    });
-    let _ = steps.run("the AWS build (compiled once for every test)", || {
-        aws_build::ensure_built(ctx).map(drop)
+    // The AWS part of the tool compiles (minutes, the first time) while the
+    // sandbox comes up and the Python and JavaScript suites run.
+    std::thread::scope(|scope| {
+        let aws_build = scope.spawn(|| aws_build::ensure_built(ctx).map(drop));
+        let state = steps.run("sandbox up", || {
+            sandbox::up(ctx, &SandboxUpArgs::for_tools(DEFAULT_PORT_BASE, None))
+        });
+        let _ = steps.run("frontend unit tests", || frontend_tests(ctx));
+        let _ = steps.run("backend tests (pytest)", || backend_tests(ctx));
+        let _ = steps.run("prod images", || {
+            // Built once here so the integration tests find the layers in docker's cache.
+            let state = state.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let ctx = ctx.with_settings(state.settings(&ctx.settings));
+            docker::build(&ctx, &BuildArgs::prod(Selection::All))
+        });
+        let _ = steps.run("front end image: nginx as a non-root user", || {
+            let sh = shell()?;
+            sh.change_dir(FRONTEND.folder(&ctx.root));
+            let image = FRONTEND.image(false);
+            Cmd::from(cmd!(sh, "node e2e/image-nonroot.mjs {image}")).run(ctx)
+        });
+        let _ = steps.run("sandbox agent tests (pytest)", || sandbox_tests(ctx));
+        let _ = steps.run("the AWS build (compiled alongside)", || {
+            aws_build
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the compile thread panicked")))
+        });
     });
     let _ = steps.run("rust tests of the AWS build", || aws_unit_tests(ctx));
+    let _ = steps.run("fmt and clippy, both builds", || lints(ctx));
     let _ = steps.run("rust tests (unit and integration)", || {
         nextest(ctx, &[], &args.nextest)
     });
@@ -61,6 +76,34 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
         let _ = steps.run("sandbox down", || sandbox::down(ctx, &layout));
     }
     steps.finish()
+}
+
+/// The local ECS agent's own suite (`sandbox/tests`), in the sandbox's virtualenv.
+fn sandbox_tests(ctx: &Ctx) -> Result<()> {
+    let sh = shell()?;
+    sh.change_dir(ctx.tool_root.join("sandbox"));
+    let python = ctx.root.join("target/sandbox/venv/bin/python");
+    Cmd::from(cmd!(sh, "{python} -m pytest -q")).run(ctx)
+}
+
+/// `cargo fmt --check` and `cargo clippy -D warnings`, for both workspaces.
+fn lints(ctx: &Ctx) -> Result<()> {
+    let (sh, cargo) = (shell()?, crate::util::cargo());
+    sh.change_dir(&ctx.tool_root);
+    let aws = ctx.tool_root.join("xtask-aws/Cargo.toml");
+    let target = aws_build::target_dir()?;
+    Cmd::from(cmd!(sh, "{cargo} fmt --all -- --check")).run(ctx)?;
+    Cmd::from(cmd!(sh, "{cargo} fmt --manifest-path {aws} -- --check")).run(ctx)?;
+    Cmd::from(cmd!(
+        sh,
+        "{cargo} clippy --workspace --all-targets -- -D warnings"
+    ))
+    .run(ctx)?;
+    Cmd::from(cmd!(
+        sh,
+        "{cargo} clippy --manifest-path {aws} --target-dir {target} --all-targets -- -D warnings"
+    ))
+    .run(ctx)
 }
 
 fn frontend_tests(ctx: &Ctx) -> Result<()> {

@@ -17,6 +17,10 @@ fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String
         require_prod_image(s);
     }
     let sandbox = Sandbox::start(extra);
+    for s in services {
+        // Built for this sandbox: the front end bakes in its load balancer's address.
+        sandbox.run(&["build", s]).ok();
+    }
     sandbox.run(&["ecr", "create"]).ok();
     sandbox.run(&["cluster", "create"]).ok();
     let again = sandbox.run(&["cluster", "create"]).ok();

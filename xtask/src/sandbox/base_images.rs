@@ -140,14 +140,33 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
     let started = Instant::now();
     let cache = ctx.root.join("target/sandbox/rootfs");
     let context = ctx.root.join("target/sandbox/base-images");
-    let mut built = 0;
-    for recipe in &RECIPES {
-        if !force && !ctx.dry_run && recipe.is_current(ctx) {
-            continue;
-        }
-        build(ctx, recipe, &cache, &context)?;
-        built += 1;
-    }
+    let todo: Vec<&Recipe> = RECIPES
+        .iter()
+        .filter(|r| force || ctx.dry_run || !r.is_current(ctx))
+        .collect();
+    let built = todo.len();
+    // Two at a time: debootstrap mostly waits on the mirror and dpkg, the
+    // import and build on the disk; on 2 cores that overlaps well.
+    let queue = std::sync::Mutex::new(todo.into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let next = queue.lock().expect("queue").next();
+                        let Some(recipe) = next else {
+                            return Ok(());
+                        };
+                        build(ctx, recipe, &cache, &context)?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a base image build panicked")))
+        })
+    })?;
     if built == 0 {
         println!(
             "base images present: {} ({})",
@@ -165,15 +184,16 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
 
 fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()> {
     let tag = recipe.image.sandbox;
+    let prefix = format!("[{}] ", recipe.name);
     println!(
-        "making base image {tag} from Debian {} packages",
+        "{prefix}making base image {tag} from Debian {} packages",
         recipe.suite
     );
     let rootfs = cache.join(format!("{}-{}", recipe.name, recipe.suite));
 
     let step = Instant::now();
     if !rootfs.is_dir() && !ctx.dry_run {
-        debootstrap(ctx, recipe, cache, &rootfs)?;
+        debootstrap(ctx, recipe, cache, &rootfs, &prefix)?;
     }
     if !ctx.dry_run {
         std::fs::copy(HOST_CA, rootfs.join("etc/ssl/certs/ca-certificates.crt"))
@@ -216,9 +236,18 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         sh,
         "docker build --network host --build-arg {rootfs_arg} --label {label} --file {dockerfile} --tag {tag} {context}"
     ))
-    .stream(ctx, &Stream::logged(&util::log_file(ctx, &format!("base-image-build-{}", recipe.name))?))?;
+    .stream(
+        ctx,
+        &Stream {
+            prefix: &prefix,
+            ..Stream::logged(&util::log_file(
+                ctx,
+                &format!("base-image-build-{}", recipe.name),
+            )?)
+        },
+    )?;
     println!(
-        "{tag}: debootstrap {}, import {}, build {}",
+        "{prefix}{tag}: debootstrap {}, import {}, build {}",
         util::secs(debootstrap_took),
         util::secs(import_took),
         util::secs(step.elapsed())
@@ -227,9 +256,16 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
 }
 
 /// Into `<rootfs>.tmp` then renamed, so an interrupted run leaves no half rootfs.
-fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Result<()> {
+fn debootstrap(
+    ctx: &Ctx,
+    recipe: &Recipe,
+    cache: &Path,
+    rootfs: &Path,
+    prefix: &str,
+) -> Result<()> {
     let tmp = rootfs.with_extension("tmp");
-    let debs = cache.join("debs-cache");
+    // A download cache per recipe: two debootstraps never write one file.
+    let debs = cache.join(format!("debs-cache-{}", recipe.name));
     std::fs::create_dir_all(&debs)?;
     let _ = std::fs::remove_dir_all(&tmp);
     let cache_dir = format!("--cache-dir={}", debs.display());
@@ -242,10 +278,13 @@ fn debootstrap(ctx: &Ctx, recipe: &Recipe, cache: &Path, rootfs: &Path) -> Resul
     ))
     .stream(
         ctx,
-        &Stream::logged(&util::log_file(
-            ctx,
-            &format!("debootstrap-{}", recipe.name),
-        )?),
+        &Stream {
+            prefix,
+            ..Stream::logged(&util::log_file(
+                ctx,
+                &format!("debootstrap-{}", recipe.name),
+            )?)
+        },
     )
     .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
     std::fs::rename(&tmp, rootfs)?;
