@@ -24,13 +24,14 @@ use crate::xml::{self, Element};
 
 /// A service the tool calls without its SDK crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // logs, SSM and EC2 come with the operate commands (logs, task, verify)
 pub enum Service {
     Logs,
     Ssm,
     Elbv2,
     Iam,
     Ec2,
+    /// Cloud Map (Service Connect's namespaces).
+    CloudMap,
 }
 
 impl Service {
@@ -42,14 +43,15 @@ impl Service {
             Service::Elbv2 => "elasticloadbalancing",
             Service::Iam => "iam",
             Service::Ec2 => "ec2",
+            Service::CloudMap => "servicediscovery",
         }
     }
 
-    #[allow(dead_code)]
     fn target_prefix(self) -> &'static str {
         match self {
             Service::Logs => "Logs_20140328",
             Service::Ssm => "AmazonSSM",
+            Service::CloudMap => "Route53AutoNaming_v20170314",
             _ => "",
         }
     }
@@ -85,8 +87,7 @@ pub fn code(err: &anyhow::Error) -> Option<&str> {
 }
 
 impl Aws {
-    /// A JSON-protocol call (CloudWatch Logs, SSM): `operation` with `body`.
-    #[allow(dead_code)]
+    /// A JSON-protocol call (CloudWatch Logs, SSM, Cloud Map): `operation` with `body`.
     pub async fn json(&self, service: Service, operation: &str, body: &Value) -> Result<Value> {
         let call = format!("{} {operation}", service.signing_name());
         let payload = serde_json::to_vec(body)?;

@@ -119,7 +119,8 @@ async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
     Ok(())
 }
 
-async fn auth_token(aws: &Aws) -> Result<(String, String)> {
+/// ECR's registry user and password (for `docker login`, and `verify`'s registry reads).
+pub async fn auth_token(aws: &Aws) -> Result<(String, String)> {
     let out = aws
         .ecr()
         .get_authorization_token()

@@ -50,6 +50,10 @@ fn run(ctx: &Ctx, command: AwsCommand) -> Result<()> {
             AwsCommand::Rollback(args) => ecs::rollback(ctx, &args).await,
             AwsCommand::Status { service } => ecs::status(ctx, service).await,
             AwsCommand::Connect { service, command } => ecs::connect(ctx, service, &command).await,
+            AwsCommand::Logs(args) => ecs::logs(ctx, &args).await,
+            AwsCommand::Task(args) => ecs::task(ctx, &args).await,
+            AwsCommand::Scale(args) => ecs::scale(ctx, &args).await,
+            AwsCommand::Verify { service } => ecs::verify(ctx, service).await,
         }
     })
 }

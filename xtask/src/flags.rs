@@ -107,6 +107,17 @@ pub enum AwsCommand {
         #[arg(long, default_value = "/bin/bash")]
         command: String,
     },
+    /// The services' CloudWatch logs, read from their tasks' own log streams.
+    Logs(LogsArgs),
+    /// A one-off task of the service's revision with another command; exits with its exit code.
+    Task(TaskArgs),
+    /// Set the desired count and wait until that many tasks run.
+    Scale(ScaleArgs),
+    /// Read-only preflight of everything a deploy depends on (also the first step of deploy).
+    Verify {
+        #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
+        service: Selection,
+    },
 }
 
 /// Values that differ between the sandbox, a developer's AWS account and
@@ -533,6 +544,13 @@ pub struct DeployArgs {
     /// On timeout, leave the deployment as it is instead of rolling back.
     #[arg(long)]
     pub no_rollback: bool,
+    /// Skip the preflight checks of `cargo xtask verify`.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Before touching the service, run this command (split like a shell does) as a
+    /// one-off task of the new revision; deploy only if it exits 0.
+    #[arg(long, value_name = "CMD")]
+    pub pre: Option<String>,
     #[command(flatten)]
     pub watch: WatchOpts,
 }
@@ -544,6 +562,56 @@ pub struct RollbackArgs {
     /// Task definition revision to go back to (default: the one before the current).
     #[arg(long, value_name = "REV")]
     pub to: Option<u32>,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// Keep following: new lines and new tasks' lines as they come, until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines of the last D (default: 15m; with --task or --deployment: all of them).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Only the tasks of this deployment (`latest`: the service's PRIMARY one when the command starts).
+    #[arg(long, value_name = "ID|latest", conflicts_with = "task")]
+    pub deployment: Option<String>,
+    /// Only this task (its id or ARN), running or stopped.
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// The container whose lines to show (default: the service's own, named like the service).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TaskArgs {
+    #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
+    pub service: &'static Service,
+    /// Stop the task after this long (e.g. 30m, 90s).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Build, push and register a new revision as deploy would, and run that one.
+    #[arg(long)]
+    pub build: bool,
+    /// The command for the service's container, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// The number of tasks to run (scaling to 0 remembers the count for --restore).
+    #[arg(required_unless_present = "restore", conflicts_with = "restore")]
+    pub count: Option<u32>,
+    /// Back to the count the service had before `scale <svc> 0`.
+    #[arg(long)]
+    pub restore: bool,
     #[command(flatten)]
     pub watch: WatchOpts,
 }

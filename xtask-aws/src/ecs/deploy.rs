@@ -12,13 +12,15 @@ use xtask::exec::print_line;
 use xtask::flags::{BuildArgs, DeployArgs, WatchOpts};
 use xtask::infra::{self, normalize_service_pair, normalize_task_definition, TaskDefinition};
 use xtask::produced::Produced;
-use xtask::services::Service;
+use xtask::services::{Selection, Service};
 use xtask::watch::{short_revision, Verdict};
 use xtask::{util, Ctx};
 
 use super::client::{snapshot, Ecs};
 use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_deployment, Sent};
 use super::sdk;
+use super::task::{run_one_off, split_command, Ended, Launch};
+use super::verify;
 use crate::ecr;
 
 /// The image a deploy pins its task definition to.
@@ -50,12 +52,20 @@ pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
     for service in &services {
         infra::check_service_files(ctx, service)?;
     }
+    let pre = pre_command(args)?;
     let ecs = Ecs::new(ctx).await?;
-    let images = images_to_deploy(&ecs, args).await?;
+    if !args.no_verify {
+        verify::preflight(&ecs, args.service, !args.no_build).await?;
+    }
+    let images = images_to_deploy(&ecs, args.service, args.no_build).await?;
     let started = Instant::now();
     let mut handles = Vec::new();
     for (service, image) in services.iter().zip(images) {
-        let (ecs, service, opts) = (ecs.clone(), *service, DeployOpts::from(args));
+        let (ecs, service) = (ecs.clone(), *service);
+        let opts = DeployOpts {
+            pre: pre.clone(),
+            ..DeployOpts::from(args)
+        };
         handles.push((
             service,
             tokio::spawn(async move { deploy_one(&ecs, service, &image, &opts).await }),
@@ -78,6 +88,8 @@ struct DeployOpts {
     wait: bool,
     rollback_on_timeout: bool,
     watch: WatchOpts,
+    /// `--pre`, split into words.
+    pre: Option<Vec<String>>,
 }
 
 impl From<&DeployArgs> for DeployOpts {
@@ -86,16 +98,30 @@ impl From<&DeployArgs> for DeployOpts {
             wait: !a.no_wait,
             rollback_on_timeout: !a.no_rollback,
             watch: a.watch.clone(),
+            pre: None,
         }
     }
 }
 
+/// `--pre` as words; bad input before anything is asked of AWS.
+fn pre_command(args: &DeployArgs) -> Result<Option<Vec<String>>> {
+    let Some(pre) = &args.pre else {
+        return Ok(None);
+    };
+    if args.service == Selection::All {
+        bail!(BadInput(
+            "--pre runs in one service's container: deploy that service alone with it".into()
+        ));
+    }
+    split_command(pre).map(Some)
+}
+
 /// Build and push (both services' builds at once), or find what ECR has.
-async fn images_to_deploy(ecs: &Ecs, args: &DeployArgs) -> Result<Vec<Image>> {
+async fn images_to_deploy(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<Vec<Image>> {
     let ctx = &ecs.ctx;
-    let services = args.service.services();
-    if !args.no_build {
-        docker::build(ctx, &BuildArgs::prod(args.service))?;
+    let services = selection.services();
+    if !no_build {
+        docker::build(ctx, &BuildArgs::prod(selection))?;
         let mut images = Vec::new();
         for service in services {
             let pushed = ecr::push_service(ctx, &ecs.aws, service, &[], false).await?;
@@ -146,18 +172,7 @@ async fn deploy_one(
             image.repository, image.tag, image.digest
         ),
     );
-    let pinned = image.pinned();
-    let placeholders = ecs
-        .placeholders_for(service, Some(&pinned.to_string()))
-        .await?;
-    let wanted =
-        infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
-    let wanted = match pinned {
-        Produced::Value(_) => Produced::Value(wanted),
-        Produced::Planned(_) => {
-            Produced::planned(format!("{} with the pushed image", service.name))
-        }
-    };
+    let (wanted, placeholders) = wanted(ecs, service, image).await?;
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
 
     let live = ecs.describe_service(service).await?;
@@ -171,6 +186,7 @@ async fn deploy_one(
 
     let Produced::Value(live) = live else {
         // A dry run does not know whether the service exists: both calls are the plan.
+        run_pre(ecs, service, &task_definition, &def, opts).await?;
         say(service, "if the service exists:");
         ecs.update(service, &task_definition, Some(&def)).await?;
         say(service, "if it does not:");
@@ -192,6 +208,7 @@ async fn deploy_one(
     let td = Produced::Value(task_definition.clone());
     let ours = match &live {
         None => {
+            run_pre(ecs, service, &td, &def, opts).await?;
             let id = ecs.create_service(&def, &td).await?.real()?;
             say(
                 service,
@@ -221,6 +238,7 @@ async fn deploy_one(
                     ),
                 );
             }
+            run_pre(ecs, service, &td, &def, opts).await?;
             let id = ecs.update(service, &td, Some(&def)).await?.real()?;
             say(
                 service,
@@ -281,6 +299,93 @@ async fn deploy_one(
                     "deployment of {revision} timed out after {waited}; no earlier revision to roll back to"
                 ),
             }
+        }
+    }
+}
+
+/// The task definition deploy would register for `image`, and the placeholders it used.
+async fn wanted(
+    ecs: &Ecs,
+    service: &Service,
+    image: &Image,
+) -> Result<(Produced<TaskDefinition>, infra::Placeholders)> {
+    let pinned = image.pinned();
+    let placeholders = ecs
+        .placeholders_for(service, Some(&pinned.to_string()))
+        .await?;
+    let wanted =
+        infra::load_task_definition(&service.task_definition_file(&ecs.ctx.root), &placeholders)?;
+    let wanted = match pinned {
+        Produced::Value(_) => Produced::Value(wanted),
+        Produced::Planned(_) => {
+            Produced::planned(format!("{} with the pushed image", service.name))
+        }
+    };
+    Ok((wanted, placeholders))
+}
+
+/// Build, push and register `service`'s task definition as deploy does (a new
+/// revision only when it changed), without touching the service: `task --build`.
+pub async fn build_and_register(ecs: &Ecs, service: &'static Service) -> Result<Produced<String>> {
+    let image = images_to_deploy(ecs, Selection::One(service), false)
+        .await?
+        .remove(0);
+    let (wanted, _) = wanted(ecs, service, &image).await?;
+    let current = ecs
+        .describe_service(service)
+        .await?
+        .map(|s| s.and_then(|s| s.task_definition().map(str::to_string)));
+    register_if_changed(ecs, service, &wanted, &current).await
+}
+
+/// `--pre`: a one-off task of the new revision before the service is touched;
+/// anything but exit 0 stops the deploy with the service as it was.
+async fn run_pre(
+    ecs: &Ecs,
+    service: &'static Service,
+    task_definition: &Produced<String>,
+    def: &infra::ServiceDefinition,
+    opts: &DeployOpts,
+) -> Result<()> {
+    let Some(command) = &opts.pre else {
+        return Ok(());
+    };
+    let launch = Launch {
+        network: sdk::network_configuration(def)?,
+        launch_type: def
+            .launch_type
+            .as_deref()
+            .map(aws_sdk_ecs::types::LaunchType::from),
+        capacity_providers: vec![],
+        platform_version: def.platform_version.clone(),
+    };
+    say(service, "--pre: a one-off task of the new revision first");
+    let ended = run_one_off(
+        ecs,
+        service,
+        task_definition,
+        command,
+        &launch,
+        opts.watch.timeout,
+    )
+    .await?;
+    match ended {
+        Ended::Exited(0) | Ended::Planned => Ok(()),
+        other => {
+            let revision = task_definition
+                .clone()
+                .map(|t| short_revision(&t).to_string());
+            let live = ecs.describe_service(service).await?.real()?;
+            let now = live
+                .as_ref()
+                .and_then(|s| s.task_definition())
+                .map_or("no service yet".to_string(), |t| {
+                    format!("still on {}", short_revision(t))
+                });
+            bail!(
+                "--pre command {} in a one-off task of {revision}; the service was not changed ({now}); {revision} is registered but not in use",
+                other.describe()
+            )
         }
     }
 }

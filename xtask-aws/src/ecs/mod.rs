@@ -5,11 +5,19 @@
 mod client;
 mod create;
 mod deploy;
+mod logs;
 mod rollout;
+mod scale;
 mod sdk;
+mod task;
+mod verify;
 mod views;
 
 pub use create::{create_cluster, create_load_balancer, create_services};
 pub use deploy::deploy;
+pub use logs::logs;
 pub use rollout::rollback;
+pub use scale::scale;
+pub use task::task;
+pub use verify::verify;
 pub use views::{connect, diff, status};

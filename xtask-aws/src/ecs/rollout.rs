@@ -15,6 +15,7 @@ use xtask::watch::{short_revision, Snapshot, Verdict, Watch};
 use xtask::{util, Ctx};
 
 use super::client::Ecs;
+use super::logs;
 use crate::aws::explain;
 
 /// What was already sent to ECS when a watch began: said if the user stops it.
@@ -146,7 +147,21 @@ pub async fn report_failure(ecs: &Ecs, service: &Service, ours: &str) {
         Ok(lines) => lines.into_iter().for_each(&say),
         Err(e) => say(format!("could not list stopped tasks: {e:#}")),
     }
+    match logs::last_lines(ecs, service, ours, FAILURE_LOG_LINES).await {
+        Ok(lines) if lines.is_empty() => {}
+        Ok(lines) => {
+            say(format!(
+                "the last {} log lines of its stopped tasks:",
+                lines.len()
+            ));
+            lines.iter().for_each(logs::Line::print);
+        }
+        Err(e) => say(format!("could not read the stopped tasks' logs: {e:#}")),
+    }
 }
+
+/// How many log lines of the stopped tasks a failure report ends with.
+const FAILURE_LOG_LINES: usize = 20;
 
 /// Stopped tasks started by deployment `ours` (ECS sets `startedBy` to the
 /// deployment id), newest first, at most five.

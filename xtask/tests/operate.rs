@@ -1,0 +1,471 @@
+//! Operating Cruddur on the sandbox's local ECS, with real containers: `logs`
+//! (following, by deployment), one-off `task`s with their exit codes and the
+//! database set-up, `verify` and deploy's preflight, `deploy --pre`, `scale`.
+//! The backend runs from a scratch copy of `infra/` whose health checks are
+//! fast (2 s instead of 30 s), so rollouts take seconds.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{http_get, require_prod_image, run, Run, Sandbox};
+use serde_json::{json, Value};
+
+/// A sandbox with the backend's image pushed, the cluster and load balancer
+/// made from a scratch `infra/`, and (optionally) the backend deployed.
+struct Ops {
+    sandbox: Sandbox,
+    root: tempfile::TempDir,
+}
+
+impl Ops {
+    fn start(deploy: bool) -> Ops {
+        let started = Instant::now();
+        let step = |what: &str| eprintln!("{what}: {:.1}s", started.elapsed().as_secs_f64());
+        require_prod_image("backend-flask");
+        step("image");
+        let ops = Ops {
+            sandbox: Sandbox::start(&[]),
+            root: scratch_infra(),
+        };
+        step("sandbox");
+        ops.sandbox.run(&["ecr", "create", "backend"]).ok();
+        ops.run(&["cluster", "create"]).ok();
+        step("cluster");
+        // From the repository: the push tags the image with its git commit.
+        ops.sandbox.run(&["push", "backend"]).ok();
+        step("push");
+        if deploy {
+            ops.run(&["deploy", "backend", "--no-build", "--poll-interval", "1s"])
+                .ok();
+            step("deploy");
+        }
+        ops
+    }
+
+    /// The tool on this sandbox, acting on the scratch `infra/`.
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut c = self.sandbox.xtask(args);
+        c.env("CRUDDUR_ROOT", self.root.path());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(self.xtask(args))
+    }
+
+    /// The backend's RUNNING tasks: (task id, address).
+    fn tasks(&self) -> Vec<(String, String)> {
+        let listed = self.sandbox.aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            "cruddur",
+            "--service-name",
+            "backend-flask",
+        ]);
+        let arns: Vec<&str> = listed["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if arns.is_empty() {
+            return vec![];
+        }
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
+        args.extend(arns);
+        let described = self.sandbox.aws(&args);
+        described["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["lastStatus"] == "RUNNING")
+            .map(|t| {
+                let id = t["taskArn"].as_str().unwrap().rsplit('/').next().unwrap();
+                let ip = t["attachments"][0]["details"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|d| d["name"] == "privateIPv4Address")
+                    .unwrap()["value"]
+                    .as_str()
+                    .unwrap();
+                (id.to_string(), ip.to_string())
+            })
+            .collect()
+    }
+
+    fn revisions(&self) -> usize {
+        let out = self.sandbox.aws(&[
+            "ecs",
+            "list-task-definitions",
+            "--family-prefix",
+            "backend-flask",
+        ]);
+        out["taskDefinitionArns"].as_array().unwrap().len()
+    }
+
+    fn service_revision(&self) -> String {
+        let out = self.sandbox.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "cruddur",
+            "--services",
+            "backend-flask",
+        ]);
+        let arn = out["services"][0]["taskDefinition"].as_str().unwrap();
+        arn.rsplit('/').next().unwrap().to_string()
+    }
+}
+
+/// `infra/` with fast health checks: the container's every 2 s (passing at
+/// once during its start period), the target group's every 5 s, 1 s drain.
+fn scratch_infra() -> tempfile::TempDir {
+    let root = tempfile::Builder::new()
+        .prefix("cruddur-operate-")
+        .tempdir()
+        .unwrap();
+    let status = Command::new("cp")
+        .args(["-r", "infra"])
+        .arg(root.path())
+        .current_dir(common::repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    edit_json(
+        &root
+            .path()
+            .join("infra/task-definitions/backend-flask.json"),
+        |td| {
+            for c in td["containerDefinitions"].as_array_mut().unwrap() {
+                if c["name"] == "backend-flask" {
+                    c["healthCheck"]["interval"] = json!(2);
+                    c["healthCheck"]["timeout"] = json!(2);
+                    c["healthCheck"]["startPeriod"] = json!(30);
+                }
+            }
+        },
+    );
+    edit_json(&root.path().join("infra/load-balancer.json"), |lb| {
+        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
+            tg["HealthCheckIntervalSeconds"] = json!(5);
+            tg["HealthCheckTimeoutSeconds"] = json!(2);
+            tg["DeregistrationDelaySeconds"] = json!(1);
+        }
+    });
+    root
+}
+
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+#[track_caller]
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A child process whose stdout is collected as it comes.
+struct Child {
+    child: std::process::Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Child {
+    fn spawn(mut c: Command) -> Child {
+        let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let (stdout, sink) = (child.stdout.take().unwrap(), out.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Child { child, out }
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// SIGINT, as Ctrl-C sends it; the exit code.
+    fn interrupt(mut self) -> (i32, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        (status.code().unwrap_or(-1), self.output())
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn probe(ip: &str, nonce: &str) {
+    // The backend logs one JSON line per request, with its path (here a 404).
+    http_get(&format!("http://{ip}:4567/api/probe-{nonce}"));
+}
+
+fn nonce() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+fn logs_follow_new_lines_until_ctrl_c_and_a_deployments_tasks_only() {
+    let ops = Ops::start(true);
+    let (old_id, old_ip) = ops.tasks().remove(0);
+    let old_label = format!("backend {}", &old_id[..8]);
+
+    // -f: a request's line appears, labelled with the task; SIGINT ends it with 0.
+    let follow = Child::spawn(ops.xtask(&["logs", "backend", "-f"]));
+    wait_until("the first lines", Duration::from_secs(30), || {
+        follow.output().contains(&format!("{old_label}| "))
+    });
+    let first = nonce();
+    probe(&old_ip, &first);
+    wait_until("the request's line", Duration::from_secs(20), || {
+        follow.output().contains(&format!("probe-{first}"))
+    });
+    let (code, out) = follow.interrupt();
+    assert_eq!(code, 0, "Ctrl-C ends following with 0:\n{out}");
+    let line = out.lines().find(|l| l.contains(&first)).unwrap();
+    assert!(line.starts_with(&format!("{old_label}| {{")), "{line}");
+
+    // A rollout: the old task still serves while the new deployment's starts.
+    let mut changed = ops.xtask(&["deploy", "backend", "--no-build", "--no-wait"]);
+    changed.env("CRUDDUR_FRONTEND_URL", "https://changed.example");
+    run(changed).ok();
+    let second = nonce();
+    let mut latest = String::new();
+    wait_until(
+        "lines of the new deployment's task",
+        Duration::from_secs(60),
+        || {
+            probe(&old_ip, &second);
+            latest = ops
+                .run(&["logs", "backend", "--deployment", "latest"])
+                .ok()
+                .stdout;
+            latest.contains("| {")
+        },
+    );
+    let old_still_running = ops.tasks().iter().any(|(id, _)| *id == old_id);
+    assert!(old_still_running, "the check ran during the rollout");
+    assert!(
+        !latest.contains(&old_label) && !latest.contains(&second),
+        "only the new deployment's tasks:\n{latest}"
+    );
+    let everything = ops.run(&["logs", "backend"]).ok().stdout;
+    assert!(
+        everything.contains(&second) && everything.contains(&old_label),
+        "the service's logs have the old task's lines:\n{everything}"
+    );
+}
+
+#[test]
+fn one_off_tasks_exit_with_the_containers_code_and_set_up_the_database() {
+    let ops = Ops::start(true);
+    let exited = ops
+        .run(&["task", "backend", "--", "sh", "-c", "echo one-off; exit 3"])
+        .fails_with(3);
+    assert!(
+        exited
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("backend ") && l.ends_with("| one-off")),
+        "{}",
+        exited.stdout
+    );
+
+    let missing = ops
+        .run(&["task", "backend", "--", "no-such-command"])
+        .fails_with(1);
+    assert!(
+        missing.stderr.contains("did not run") && missing.stderr.contains("no-such-command"),
+        "{}",
+        missing.all()
+    );
+
+    let (_, ip) = ops.tasks().remove(0);
+    let home = format!("http://{ip}:4567/api/activities/home");
+    let (_, before) = http_get(&home);
+    assert!(
+        !before.contains("This was imported as seed data!"),
+        "{before}"
+    );
+    let setup = ops.run(&["task", "backend", "--", "bin/db-setup"]).ok();
+    assert!(setup.stdout.contains("is ready"), "{}", setup.stdout);
+    let (status, after) = http_get(&home);
+    assert_eq!(status, 200, "{after}");
+    assert!(after.contains("This was imported as seed data!"), "{after}");
+}
+
+#[test]
+fn pre_and_verify_stop_a_deploy_before_the_service_changes() {
+    let ops = Ops::start(true);
+    let deploy_changed = |url: &str, extra: &[&str]| {
+        let mut args = vec!["deploy", "backend", "--no-build", "--poll-interval", "1s"];
+        args.extend_from_slice(extra);
+        let mut c = ops.xtask(&args);
+        c.env("CRUDDUR_FRONTEND_URL", url);
+        run(c)
+    };
+
+    let pre = deploy_changed("https://pre.example", &["--pre", r#"sh -c "exit 4""#]).fails_with(1);
+    let all = pre.all();
+    assert!(
+        all.contains("--pre command exited 4 in a one-off task of backend-flask:2")
+            && all.contains("still on backend-flask:1")
+            && all.contains("backend-flask:2 is registered but not in use"),
+        "{all}"
+    );
+    assert_eq!(ops.service_revision(), "backend-flask:1");
+
+    let verified = ops.run(&["verify", "backend"]).ok();
+    assert!(!verified.stdout.contains("FAIL"), "{}", verified.stdout);
+    let parameter = "/cruddur/backend-flask/ROLLBAR_ACCESS_TOKEN";
+    ops.sandbox
+        .aws(&["ssm", "delete-parameter", "--name", parameter]);
+    let failed = ops.run(&["verify", "backend"]).fails_with(1);
+    let fails: Vec<&str> = failed
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert_eq!(fails.len(), 1, "{}", failed.stdout);
+    assert!(
+        fails[0].contains(parameter) && fails[0].contains("put-parameter"),
+        "{}",
+        fails[0]
+    );
+
+    let revisions = ops.revisions();
+    let stopped = deploy_changed("https://verify.example", &[]).fails_with(1);
+    assert!(
+        stopped.stdout.contains(parameter) && stopped.stderr.contains("--no-verify"),
+        "{}",
+        stopped.all()
+    );
+    assert_eq!(ops.revisions(), revisions, "nothing registered");
+    assert_eq!(ops.service_revision(), "backend-flask:1");
+}
+
+#[test]
+fn scale_runs_the_count_and_restores_it_after_zero() {
+    let ops = Ops::start(true);
+    let serving = |n: usize| {
+        let tasks = ops.tasks();
+        assert_eq!(tasks.len(), n, "{tasks:?}");
+        for (id, ip) in &tasks {
+            let (status, body) = http_get(&format!("http://{ip}:4567/api/health-check"));
+            assert_eq!(status, 200, "task {id}: {body}");
+        }
+    };
+    ops.run(&["scale", "backend", "2", "--poll-interval", "1s"])
+        .ok();
+    serving(2);
+    let zero = ops
+        .run(&["scale", "backend", "0", "--poll-interval", "1s"])
+        .ok();
+    assert!(
+        zero.stdout.contains("kept the desired count 2"),
+        "{}",
+        zero.stdout
+    );
+    serving(0);
+    ops.run(&["scale", "backend", "--restore", "--poll-interval", "1s"])
+        .ok();
+    serving(2);
+}
+
+/// Bad input is exit 2 before any AWS call; dry runs make none.
+#[test]
+fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
+    for args in [
+        &["scale", "backend"][..],
+        &["scale", "backend", "2", "--restore"],
+        &["scale", "backend", "-1"],
+        &["task", "backend"],
+        &["task", "all", "--", "true"],
+        &["logs", "db"],
+        &["logs", "backend", "--task", "x", "--deployment", "latest"],
+        &["logs", "all", "--task", "x"],
+        &["deploy", "all", "--pre", "true"],
+        &["deploy", "backend", "--pre", "sh -c 'exit"],
+    ] {
+        let mut c = common::xtask(args);
+        c.env("CRUDDUR_SUBNETS", "subnet-1")
+            .env("CRUDDUR_SECURITY_GROUP", "sg-1");
+        let out = run(c);
+        assert_eq!(out.code, 2, "{args:?}:\n{}", out.all());
+    }
+    for (args, calls) in [
+        (
+            &["logs", "all", "--since", "5m", "--dry-run"][..],
+            &["ecs ListTasks", "logs GetLogEvents"][..],
+        ),
+        (
+            &["task", "backend", "--dry-run", "--", "bin/db-setup"],
+            &[
+                "ecs DescribeServices",
+                "ecs RunTask",
+                "command=bin/db-setup",
+            ],
+        ),
+        (
+            &["scale", "backend", "0", "--dry-run"],
+            &["ecs TagResource", "desiredCount=0"],
+        ),
+        (
+            &["verify", "backend", "--dry-run"],
+            &[
+                "ecs DescribeClusters",
+                "iam GetRole",
+                "ssm DescribeParameters",
+                "logs DescribeLogGroups",
+                "ec2 DescribeSubnets",
+                "elbv2 DescribeTargetGroups",
+            ],
+        ),
+    ] {
+        let mut c = common::xtask(args);
+        c.env("CRUDDUR_SUBNETS", "subnet-1")
+            .env("CRUDDUR_SECURITY_GROUP", "sg-1")
+            .env("CRUDDUR_VPC_ID", "vpc-1");
+        let out = run(c).ok();
+        for call in calls {
+            assert!(
+                out.stdout.contains(&format!("[dry-run] {call}")) || out.stdout.contains(call),
+                "{args:?}: {call}:\n{}",
+                out.stdout
+            );
+        }
+    }
+}
