@@ -75,12 +75,7 @@ fn create_login_push_and_the_digests_agree() {
     );
 
     let push = tool(&sandbox, &["push", "backend"]).ok();
-    let digest = push
-        .stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .expect("push printed a digest")
-        .to_string();
+    let digest = common::pushed_digest(&push.stdout);
     let sha_tag = git_tag();
     let registry = sandbox.registry();
     let (code, tags) = registry_get(

@@ -28,13 +28,7 @@ fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String
     let mut digests = Vec::new();
     for s in services {
         let push = sandbox.run(&["push", s]).ok();
-        digests.push(
-            push.stdout
-                .split_whitespace()
-                .find(|w| w.starts_with("sha256:"))
-                .unwrap()
-                .to_string(),
-        );
+        digests.push(common::pushed_digest(&push.stdout));
     }
     (sandbox, digests)
 }

@@ -326,6 +326,16 @@ pub fn require_prod_image(service: &str) {
     run(build).ok();
 }
 
+/// The digest `push` reports ECR lists (its "ECR lists REPO:latest as sha256:…" line).
+pub fn pushed_digest(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|l| l.contains("ECR lists"))
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("sha256:")))
+        .unwrap_or_else(|| panic!("push reported no digest:\n{stdout}"))
+        .to_string()
+}
+
 /// What a secret-checking test greps every output for.
 pub fn assert_no_secrets(output: &str, secrets: &[&str]) {
     for secret in secrets {
