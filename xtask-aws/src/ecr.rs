@@ -210,28 +210,29 @@ pub async fn push_service(
         &local,
         &pushed.repository,
         &pushed.tags(),
-        service.name,
+        Some(service),
     )
     .await?;
-    if let Produced::Value(digest) = &pushed.digest {
-        confirm_in_ecr(ctx, aws, service, digest).await?;
-    }
     Ok(pushed)
 }
 
 /// Tags `local` as `repository:tag` for each tag and pushes them; returns the
-/// digest docker reports (planned in a dry run).
+/// digest docker reports (planned in a dry run). With `service`, ECR must list
+/// that digest as `latest`: checked while the other tags are pushed, since
+/// the registry tells ECR of a push a moment after it.
 async fn push_tags(
     ctx: &Ctx,
     aws: &Aws,
     local: &str,
     repository: &str,
     tags: &[String],
-    label: &str,
+    service: Option<&'static Service>,
 ) -> Result<Produced<String>> {
+    let label = service.map_or(repository, |s| s.name);
     let mut digest = None;
     let (mut uploaded, mut present) = (0, 0);
     let started = Instant::now();
+    let mut confirmation = None;
     for tag in tags {
         let remote = format!("{repository}:{tag}");
         let sh = shell()?;
@@ -243,6 +244,19 @@ async fn push_tags(
             .filter(|l| l.ends_with(": Layer already exists") || l.contains(": Mounted from"))
             .count();
         digest = lines.iter().find_map(|l| parse_digest(l)).or(digest);
+        if let (Some(service), Some(found), None, "latest") =
+            (service, &digest, &confirmation, tag.as_str())
+        {
+            let (ctx, client, found) = (ctx.clone(), aws.ecr(), found.clone());
+            confirmation = Some(tokio::spawn(async move {
+                confirm_in_ecr(&ctx, &client, service, &found).await
+            }));
+        }
+    }
+    if let Some(confirmation) = confirmation {
+        confirmation
+            .await
+            .map_err(|e| anyhow!("the ECR check panicked: {e}"))??;
     }
     if ctx.dry_run {
         return Ok(Produced::planned(format!(
@@ -296,10 +310,15 @@ fn parse_digest(line: &str) -> Option<String> {
 }
 
 /// ECR (moto, through the sandbox's bridge, a moment later) must list the digest docker printed.
-async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
+async fn confirm_in_ecr(
+    ctx: &Ctx,
+    client: &aws_sdk_ecr::Client,
+    service: &Service,
+    digest: &str,
+) -> Result<()> {
     let deadline = Deadline::after(Duration::from_secs(15));
     loop {
-        let listed = image_digest(ctx, aws, service.repo(), "latest")
+        let listed = digest_listed(ctx, client, service.repo(), "latest")
             .await?
             .real()?;
         if listed.as_deref() == Some(digest) {
@@ -324,6 +343,15 @@ pub async fn image_digest(
     repo: &str,
     tag: &str,
 ) -> Result<Produced<Option<String>>> {
+    digest_listed(ctx, &aws.ecr(), repo, tag).await
+}
+
+async fn digest_listed(
+    ctx: &Ctx,
+    client: &aws_sdk_ecr::Client,
+    repo: &str,
+    tag: &str,
+) -> Result<Produced<Option<String>>> {
     ctx.announce(&format!(
         "ecr DescribeImages repositoryName={repo} imageTag={tag}"
     ));
@@ -332,8 +360,7 @@ pub async fn image_digest(
             "digest ECR lists for {repo}:{tag}"
         )));
     }
-    let result = aws
-        .ecr()
+    let result = client
         .describe_images()
         .repository_name(repo)
         .image_ids(ImageIdentifier::builder().image_tag(tag).build())
@@ -381,7 +408,7 @@ pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
         source,
         &repository,
         std::slice::from_ref(&tag),
-        repo,
+        None,
     )
     .await?;
     println!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");

@@ -473,6 +473,9 @@ pub struct BenchArgs {
     /// Runs per row (uncached builds and cold rows run once).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Write the table into the README's Performance section.
+    #[arg(long)]
+    pub update_readme: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -527,7 +530,7 @@ pub struct WatchOpts {
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
     /// How often to poll ECS.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub poll_interval: Duration,
 }
 

@@ -1,0 +1,222 @@
+//! `cargo xtask bench`: where users wait, measured side by side with what it
+//! replaces (the old `bin/` scripts, as bash in `bench/`) and, where there is
+//! one, the floor (the same work with no tool at all). Prints a markdown table
+//! (median, min, max over N runs, the ratios), writes it with JSON under
+//! `target/bench/`, and with `--update-readme` into the README's Performance
+//! section. Every tool row is the whole `cargo xtask …` process, cargo's check
+//! included.
+
+mod rows;
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
+use xshell::cmd;
+
+use crate::ctx::Ctx;
+use crate::errors::BadInput;
+use crate::exec::{shell, Cmd};
+use crate::flags::{BenchArgs, SandboxUpArgs, StateDirArg};
+use crate::sandbox::{self, State};
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Stats {
+    runs: usize,
+    median_s: f64,
+    min_s: f64,
+    max_s: f64,
+}
+
+/// What a row compares the tool with.
+#[derive(Debug, Serialize)]
+struct Compared {
+    name: String,
+    stats: Stats,
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    tool: Stats,
+    baseline: Option<Compared>,
+    floor: Option<Compared>,
+    /// The goal for this row, as the table shows it.
+    goal: Option<String>,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    let n = secs.len();
+    let median = if n % 2 == 1 {
+        secs[n / 2]
+    } else {
+        (secs[n / 2 - 1] + secs[n / 2]) / 2.0
+    };
+    Stats {
+        runs: n,
+        median_s: median,
+        min_s: secs[0],
+        max_s: secs[n - 1],
+    }
+}
+
+/// Runs `f` `runs` times (after `before` each time, untimed) and times it.
+fn measure(
+    runs: usize,
+    mut before: impl FnMut(usize) -> Result<()>,
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<Stats> {
+    let mut samples = Vec::new();
+    for i in 0..runs {
+        before(i)?;
+        let started = Instant::now();
+        f(i)?;
+        samples.push(started.elapsed());
+    }
+    Ok(stats(samples))
+}
+
+fn nothing(_: usize) -> Result<()> {
+    Ok(())
+}
+
+struct Bench<'a> {
+    ctx: &'a Ctx,
+    state: State,
+    runs: usize,
+    rows: RefCell<Vec<Row>>,
+}
+
+impl Bench<'_> {
+    /// `cargo xtask …` pointed at the bench's sandbox.
+    fn tool(&self, args: &[&str]) -> Result<Cmd> {
+        let (sh, cargo) = (shell()?, crate::util::cargo());
+        Ok(self.on_sandbox(Cmd::from(cmd!(sh, "{cargo} xtask {args...}")).dir(&self.ctx.root)))
+    }
+
+    /// The sandbox's exports, and a docker credentials store of the bench's own.
+    fn on_sandbox(&self, mut c: Cmd) -> Cmd {
+        for (k, v) in self.state.exports() {
+            c = c.env(k, v);
+        }
+        let docker_config = self.ctx.root.join("target/bench/docker-config");
+        c.env("DOCKER_CONFIG", docker_config.display().to_string())
+    }
+
+    fn row(
+        &self,
+        name: &str,
+        tool: Stats,
+        baseline: Option<(&str, Stats)>,
+        floor: Option<(&str, Stats)>,
+        goal: Option<&str>,
+    ) {
+        println!("  {name}: {:.2}s median", tool.median_s);
+        let compared = |c: Option<(&str, Stats)>| {
+            c.map(|(name, stats)| Compared {
+                name: name.to_string(),
+                stats,
+            })
+        };
+        self.rows.borrow_mut().push(Row {
+            name: name.into(),
+            tool,
+            baseline: compared(baseline),
+            floor: compared(floor),
+            goal: goal.map(str::to_string),
+        });
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
+    if args.runs == 0 {
+        bail!(BadInput("--runs must be at least 1".into()));
+    }
+    let dir = ctx.root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let state_dir = StateDirArg {
+        state_dir: Some(dir.join("sandbox")),
+    };
+    println!("== bench sandbox");
+    let state = sandbox::up(
+        ctx,
+        &SandboxUpArgs::for_tools(0, state_dir.state_dir.clone()),
+    )?;
+    let bench = Bench {
+        ctx,
+        state,
+        runs: args.runs,
+        rows: RefCell::default(),
+    };
+    let result = rows::all(&bench, args);
+    sandbox::down(ctx, &sandbox::Layout::new(ctx, &state_dir))?;
+    result?;
+    let rows = bench.rows.into_inner();
+    let table = markdown(&rows);
+    println!("\n{table}");
+    std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(dir.join("bench.md"), &table)?;
+    println!(
+        "written to {} and bench.md",
+        dir.join("bench.json").display()
+    );
+    if args.update_readme {
+        update_readme(ctx, &table)?;
+    }
+    Ok(())
+}
+
+const README_START: &str = "<!-- bench table: written by `cargo xtask bench --update-readme` -->";
+const README_END: &str = "<!-- end of bench table -->";
+
+/// Replaces the table between the README's markers.
+fn update_readme(ctx: &Ctx, table: &str) -> Result<()> {
+    let path = ctx.root.join("README.md");
+    let text = std::fs::read_to_string(&path).context("reading README.md")?;
+    let (Some(start), Some(end)) = (text.find(README_START), text.find(README_END)) else {
+        bail!("README.md has no bench markers ({README_START} … {README_END})");
+    };
+    let updated = format!("{}{README_START}\n{table}{}", &text[..start], &text[end..]);
+    std::fs::write(&path, updated).context("writing README.md")?;
+    println!("README.md's Performance table updated");
+    Ok(())
+}
+
+fn markdown(rows: &[Row]) -> String {
+    let fmt = |s: &Stats| {
+        format!(
+            "{:.2} s ({:.2}–{:.2}, n={})",
+            s.median_s, s.min_s, s.max_s, s.runs
+        )
+    };
+    // A `|` inside a cell would end it.
+    let cell = |text: &str| text.replace('|', "\\|");
+    let versus = |tool: &Stats, c: &Option<Compared>| match c {
+        Some(c) => (
+            format!("{}: {}", cell(&c.name), fmt(&c.stats)),
+            format!("{:.2}×", tool.median_s / c.stats.median_s),
+        ),
+        None => ("—".into(), "—".into()),
+    };
+    let mut out = String::from(
+        "| measurement | cargo xtask: median (min–max) | baseline (what it replaces) | ratio | floor (no tool at all) | ratio | goal |\n",
+    );
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    for r in rows {
+        let (base, base_ratio) = versus(&r.tool, &r.baseline);
+        let (floor, floor_ratio) = versus(&r.tool, &r.floor);
+        out.push_str(&format!(
+            "| {} | {} | {base} | {base_ratio} | {floor} | {floor_ratio} | {} |\n",
+            cell(&r.name),
+            fmt(&r.tool),
+            r.goal.as_deref().unwrap_or("—")
+        ));
+    }
+    out.push_str(
+        "\nratio = cargo xtask median / the other's median (below 1: the tool is faster).\n",
+    );
+    out
+}
