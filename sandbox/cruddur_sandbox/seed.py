@@ -141,6 +141,41 @@ def ensure_user_pool(cognito):
     return pool_id, client_id
 
 
+# The Cruddur seed users (backend-flask/db/02-seed.sql), as Cognito users of the
+# sandbox's pool so they can sign in once `bin/update-cognito-user-ids` linked
+# them; the sandbox-only password is in the README.
+SEED_USERS = [
+    ("andrewbrown", "Andrew Brown", "andrew@exampro.co"),
+    ("bayko", "Andrew Bayko", "bayko@exampro.co"),
+    ("londo", "Londo Mollari", "lmollari@centari.com"),
+]
+SEED_PASSWORD = "Cruddur-Sandbox-1!"
+
+
+def ensure_seed_users(cognito, pool_id):
+    existing = {
+        a["Value"]
+        for u in cognito.list_users(UserPoolId=pool_id)["Users"]
+        for a in u.get("Attributes", [])
+        if a["Name"] == "email"
+    }
+    for handle, name, email in SEED_USERS:
+        if email in existing:
+            continue
+        cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username=email,
+            MessageAction="SUPPRESS",
+            UserAttributes=[
+                {"Name": "email", "Value": email},
+                {"Name": "email_verified", "Value": "true"},
+                {"Name": "name", "Value": name},
+                {"Name": "preferred_username", "Value": handle},
+            ],
+        )
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=SEED_PASSWORD, Permanent=True)
+
+
 def registry_password(ecr):
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, password = base64.b64decode(token).decode().split(":", 1)
@@ -156,7 +191,9 @@ def seed(endpoint, policies, htpasswd, password_override=None):
     ensure_log_group(client("logs", endpoint))
     ensure_parameters(client("ssm", endpoint))
     ensure_namespace(client("servicediscovery", endpoint))
-    user_pool_id, user_pool_client_id = ensure_user_pool(client("cognito-idp", endpoint))
+    cognito = client("cognito-idp", endpoint)
+    user_pool_id, user_pool_client_id = ensure_user_pool(cognito)
+    ensure_seed_users(cognito, user_pool_id)
     user, password = registry_password(client("ecr", endpoint))
     # Tests of wrong credentials give the registry another password than ECR hands out.
     password = password_override or password
