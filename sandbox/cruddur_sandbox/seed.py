@@ -111,6 +111,7 @@ def ensure_namespace(sd):
 
 USER_POOL = "cruddur-user-pool"
 USER_POOL_CLIENT = "cruddur"
+CLIENT_READ_ATTRIBUTES = ["email", "email_verified", "name", "preferred_username"]
 
 
 def ensure_user_pool(cognito):
@@ -131,13 +132,23 @@ def ensure_user_pool(cognito):
         )["UserPool"]["Id"]
     clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
     client_id = next((c["ClientId"] for c in clients if c["ClientName"] == USER_POOL_CLIENT), None)
+    settings = dict(
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        # AWS puts every readable attribute in the ID token when none are
+        # named; moto only the named ones, and the front end reads the name and
+        # handle from the ID token.
+        ReadAttributes=CLIENT_READ_ATTRIBUTES,
+    )
     if client_id is None:
         client_id = cognito.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName=USER_POOL_CLIENT,
-            GenerateSecret=False,
-            ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            UserPoolId=pool_id, ClientName=USER_POOL_CLIENT, GenerateSecret=False, **settings
         )["UserPoolClient"]["ClientId"]
+    else:
+        current = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+        if sorted(current.get("ReadAttributes", [])) != sorted(CLIENT_READ_ATTRIBUTES):
+            cognito.update_user_pool_client(
+                UserPoolId=pool_id, ClientId=client_id, ClientName=USER_POOL_CLIENT, **settings
+            )
     return pool_id, client_id
 
 

@@ -34,3 +34,21 @@ def test_the_commands_explain_themselves():
         assert out.returncode == 0 and "usage:" in out.stdout, (args, out.stderr)
     out = run("status", "--state-dir", "/nonexistent-sandbox-dir")
     assert out.returncode == 1 and "not running" in out.stdout
+
+
+def test_seed_users_sign_in_and_their_id_token_names_them(sandbox):
+    """The front end shows the name and handle of the ID token's claims: the
+    seeded app client must put them there (moto only includes what it names)."""
+    import base64
+
+    import boto3
+
+    seed = sandbox.info["seed"]
+    cognito = boto3.client("cognito-idp", **sandbox.kw)
+    auth = cognito.admin_initiate_auth(
+        UserPoolId=seed["user_pool_id"], ClientId=seed["user_pool_client_id"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "bayko@exampro.co", "PASSWORD": "Cruddur-Sandbox-1!"})
+    payload = auth["AuthenticationResult"]["IdToken"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["preferred_username"] == "bayko" and claims["name"] == "Andrew Bayko", claims
+    assert claims["email"] == "bayko@exampro.co", claims
