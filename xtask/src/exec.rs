@@ -141,14 +141,17 @@ impl Cmd {
         self
     }
 
-    /// Sets a variable in the child's environment; values are never printed.
-    /// Keeps a variable of this process from the child.
+    /// Keeps a variable of this process from the child (a variable the
+    /// command also sets is set).
     pub fn env_remove(mut self, key: &str) -> Self {
         self.env_remove.push(key.to_string());
         self
     }
 
+    /// Sets a variable in the child's environment; values are never printed.
+    /// The last value given for a name wins.
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.into()));
         self
     }
@@ -357,11 +360,13 @@ impl Cmd {
 
     fn expression(&self) -> duct::Expression {
         let mut e = duct::cmd(&self.program, &self.args);
-        for key in &self.env_remove {
-            e = e.env_remove(key);
-        }
+        // duct applies the outermost wrapper first: the sets go inside the
+        // removals so that, as in `spawn_logged`, a variable set is kept.
         for (k, v) in &self.env {
             e = e.env(k, v);
+        }
+        for key in &self.env_remove {
+            e = e.env_remove(key);
         }
         if let Some(dir) = &self.dir {
             e = e.dir(dir);
@@ -536,6 +541,19 @@ mod tests {
     fn sh_c(script: &str) -> Cmd {
         let sh = shell().unwrap();
         Cmd::from(cmd!(sh, "sh -c {script}"))
+    }
+
+    #[test]
+    fn the_last_value_set_wins_and_a_set_beats_a_removal() {
+        let ctx = crate::ctx::Ctx::for_tests();
+        let out = sh_c("echo $A $B")
+            .env("A", "first")
+            .env_remove("B")
+            .env("A", "second")
+            .env("B", "kept")
+            .read(&ctx)
+            .unwrap();
+        assert_eq!(out, "second kept");
     }
 
     /// A command written as every call site writes it.

@@ -474,8 +474,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
     /// Write the table into the README's Performance section.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only")]
     pub update_readme: bool,
+    /// Only these groups of rows (repeatable).
+    #[arg(long, value_parser = ["warm", "cold", "build", "push", "deploy"])]
+    pub only: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
