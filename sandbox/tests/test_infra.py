@@ -1,12 +1,13 @@
 """The repository's own definitions (infra/) run in the sandbox as they are,
 but for the backend's image: the X-Ray sidecar from a public registry (its
 stand-in, as uid 1337), the SSM secrets the seed made, Service Connect, the
-circuit breaker settings."""
+circuit breaker settings, a target group of a load balancer."""
 
 import json
 import re
 
-from conftest import REPO, describe, tasks_of, wait_for
+from conftest import REPO, describe, free_port, task_ip, tasks_of, wait_for
+from test_lb import health, make_lb
 
 
 def fill(text: str, values: dict) -> str:
@@ -18,7 +19,9 @@ def fill(text: str, values: dict) -> str:
 
 
 def test_the_backend_definitions_from_infra_deploy_and_reach_a_steady_state(sandbox, cluster):
+    _, tg = make_lb(sandbox, "sbtest-infra", free_port())
     values = {
+        "TARGET_GROUP_ARN": tg["TargetGroupArn"],
         "AWS_ACCOUNT_ID": "123456789012",
         "AWS_REGION": "us-east-1",
         "IMAGE": f"{sandbox.registry}/sbtest-app:v1",
@@ -50,6 +53,7 @@ def test_the_backend_definitions_from_infra_deploy_and_reach_a_steady_state(sand
     assert task["healthStatus"] == "HEALTHY"
     names = {c["name"]: c for c in task["containers"]}
     assert names["xray"]["lastStatus"] == "RUNNING" and names["backend-flask"]["healthStatus"] == "HEALTHY"
+    assert health(sandbox, tg["TargetGroupArn"]) == [(task_ip(task), "healthy", None)]
     full = sandbox.ecs.describe_tasks(cluster=cluster, tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]
     assert {"key": "aws:ecs:serviceName", "value": "backend-flask"} in full["tags"]
     sandbox.ecs.update_service(cluster=cluster, service="backend-flask", desiredCount=0)

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use xshell::cmd;
 
 use super::processes::{self, Part};
@@ -23,12 +23,12 @@ pub fn ensure(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
         return Ok(());
     }
     if !((allowed || util::ci()) && util::is_root()) {
-        println!(
-            "no docker daemon answers: start one (`sudo systemctl start docker`, or as root \
-             `dockerd --iptables=false --bridge=none &`); \
-             builds, pushes and base images need it"
+        // The local ECS runs tasks as containers and the base images are
+        // docker images: nothing of the sandbox works without a daemon.
+        bail!(
+            "no docker daemon answers: start one (`sudo systemctl start docker`), or as root \
+             let the sandbox start one: `cargo xtask sandbox up --start-docker`"
         );
-        return Ok(());
     }
     let sh = shell()?;
     let driver = storage_driver(ctx);
