@@ -98,19 +98,21 @@ fn answers_health_check(address: &str) -> bool {
 
 /// A revision of `root`'s task definition for the next deploy, then the deploy.
 fn deploy_expecting_failure(sandbox: &Sandbox, root: &Path) -> Run {
-    let out = tool(
-        sandbox,
-        root,
-        &[
-            "deploy",
-            "backend",
-            "--no-build",
-            "--poll-interval",
-            "1s",
-            "--timeout",
-            "5m",
-        ],
-    );
+    deploy_expecting_failure_with(sandbox, root, &[])
+}
+
+fn deploy_expecting_failure_with(sandbox: &Sandbox, root: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "deploy",
+        "backend",
+        "--no-build",
+        "--poll-interval",
+        "1s",
+        "--timeout",
+        "5m",
+    ];
+    args.extend_from_slice(extra);
+    let out = tool(sandbox, root, &args);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         !out.all().contains("timed out"),
@@ -216,7 +218,30 @@ fn a_secret_that_does_not_resolve_fails_naming_the_parameter() {
             "valueFrom": "arn:aws:ssm:${AWS_REGION}:${AWS_ACCOUNT_ID}:parameter/cruddur/backend-flask/NOT_THERE"
         }));
     });
-    let out = deploy_expecting_failure(&sandbox, missing.path());
+    // The preflight names it before anything changes...
+    let stopped = tool(
+        &sandbox,
+        missing.path(),
+        &["deploy", "backend", "--no-build"],
+    );
+    assert_eq!(stopped.code, 1, "{}", stopped.all());
+    let all = stopped.all();
+    assert!(
+        all.contains("FAIL  backend-flask: SSM parameter /cruddur/backend-flask/NOT_THERE")
+            && all.contains("deploy stopped before changing anything"),
+        "{all}"
+    );
+    let svc = service(&sandbox);
+    assert!(
+        svc["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:1")
+            && svc["deployments"].as_array().unwrap().len() == 1,
+        "the service is untouched: {svc}"
+    );
+    // ...and past it, the task that cannot start is explained the same way.
+    let out = deploy_expecting_failure_with(&sandbox, missing.path(), &["--no-verify"]);
     let all = out.all();
     assert!(all.contains("FAILED"), "{all}");
     assert!(all.contains("ResourceInitializationError"), "{all}");
