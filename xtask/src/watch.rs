@@ -114,7 +114,13 @@ pub struct Watch {
     seen_events: HashSet<String>,
     last_state: HashMap<String, String>,
     timeout: Duration,
+    /// When the watch last printed something: a quiet deployment still gets a
+    /// line every `QUIET`, so a log never goes silent while it waits.
+    last_said: Duration,
 }
+
+/// The longest a watch stays silent.
+pub const QUIET: Duration = Duration::from_secs(10);
 
 impl Watch {
     /// `before`: the service as it was before the update; its events are old news.
@@ -128,6 +134,7 @@ impl Watch {
             seen_events,
             last_state: HashMap::new(),
             timeout,
+            last_said: Duration::ZERO,
         }
     }
 
@@ -169,7 +176,41 @@ impl Watch {
             Verdict::Waiting if elapsed >= self.timeout => Verdict::TimedOut,
             v => v,
         };
+        if lines.is_empty() && verdict == Verdict::Waiting && elapsed >= self.last_said + QUIET {
+            lines.push(self.still_waiting(s, elapsed));
+        }
+        if !lines.is_empty() {
+            self.last_said = elapsed;
+        }
         (lines, verdict)
+    }
+
+    /// What the deployment waits for, as far as DescribeServices tells.
+    fn still_waiting(&self, s: &Snapshot, elapsed: Duration) -> String {
+        let ours = s.deployments.iter().find(|d| d.id == self.ours);
+        let old_running: i32 = s
+            .deployments
+            .iter()
+            .filter(|d| d.id != self.ours)
+            .map(|d| d.running_count)
+            .sum();
+        let what = match ours {
+            Some(d) if d.running_count < d.desired_count => format!(
+                "{} of {} task(s) running, the rest starting",
+                d.running_count, d.desired_count
+            ),
+            Some(_) if old_running > 0 => format!(
+                "its tasks run; ECS waits for their health checks, then stops the {old_running} old task(s)"
+            ),
+            _ => "its tasks run; ECS waits for their health checks".to_string(),
+        };
+        format!(
+            "{}: still waiting for deployment {} ({} of {}): {what}",
+            self.label,
+            self.ours,
+            crate::util::secs(elapsed),
+            crate::util::secs(self.timeout)
+        )
     }
 }
 
@@ -241,6 +282,36 @@ mod tests {
 
     fn sequence(polls: &[String]) -> String {
         format!("[{}]", polls.join(","))
+    }
+
+    /// A deployment waiting on health checks changes nothing DescribeServices
+    /// shows for half a minute: a line every 10 s says what it waits for.
+    #[test]
+    fn a_quiet_wait_says_what_it_waits_for_every_10_seconds() {
+        let waiting = poll(
+            TD7,
+            &[
+                dep("ecs-svc/new", "PRIMARY", TD7, 1, Some("IN_PROGRESS"), ""),
+                dep("ecs-svc/old", "ACTIVE", TD6, 1, Some("COMPLETED"), ""),
+            ],
+            &[],
+        );
+        let polls = sequence(&vec![waiting; 26]);
+        let (verdict, _, printed) = replay(&polls, "ecs-svc/new", 100);
+        assert_eq!(verdict, Verdict::Waiting);
+        let still: Vec<&String> = printed
+            .iter()
+            .filter(|l| l.contains("still waiting"))
+            .collect();
+        assert_eq!(still.len(), 2, "{printed:#?}");
+        assert!(
+            still[0].starts_with(
+                "backend-flask: still waiting for deployment ecs-svc/new (10.0s of 100.0s)"
+            ) && still[0]
+                .ends_with("ECS waits for their health checks, then stops the 1 old task(s)"),
+            "{}",
+            still[0]
+        );
     }
 
     #[test]

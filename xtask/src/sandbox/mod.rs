@@ -222,10 +222,21 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
     steps.run("docker daemon", || {
         dockerd::ensure(ctx, &layout, args.start_docker)
     })?;
-    if !args.no_base_images {
-        steps.run("base images", || ensure_base_images(ctx, false))?;
-    }
-    steps.run("virtualenv", || setup::ensure_venv(ctx, &layout))?;
+    // moto's virtualenv (a minute of pip the first time) needs neither docker
+    // nor the images: it is made while they are.
+    std::thread::scope(|scope| {
+        let venv = scope.spawn(|| setup::ensure_venv(ctx, &layout));
+        let images = if args.no_base_images {
+            Ok(())
+        } else {
+            steps.run("base images", || ensure_base_images(ctx, false))
+        };
+        let venv = steps.run("virtualenv (made alongside)", || {
+            venv.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the virtualenv thread panicked")))
+        });
+        images.and(venv)
+    })?;
     let state = match read_state(&layout) {
         Some(state) if healthy(&layout, &state) => {
             println!(
