@@ -20,6 +20,7 @@ pub mod poll;
 pub mod produced;
 pub mod sandbox;
 pub mod services;
+pub mod settings;
 pub mod steps;
 pub mod testing;
 pub mod util;
