@@ -470,6 +470,7 @@ fn install_hint(program: &str) -> &'static str {
         "session-manager-plugin" => "install the Session Manager plugin (https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html)",
         "debootstrap" => "install debootstrap (`apt-get install debootstrap`)",
         "docker-registry" => "install the registry (`apt-get install docker-registry`)",
+        "npm" => "install Node.js 20 with npm (the sandbox's node base image takes npm from the host's `npm pack`)",
         _ => "install it and try again",
     }
 }

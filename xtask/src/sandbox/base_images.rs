@@ -55,6 +55,8 @@ const RECIPES: [Recipe; 4] = [
 ];
 
 const POSTGRES_ENTRYPOINT: &str = include_str!("base-images/postgres-entrypoint.sh");
+/// The npm the node image carries (the official node:20 image's major).
+const NPM: &str = "npm@10.9.9";
 const MIRROR: &str = "http://deb.debian.org/debian";
 const HOST_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 const LABEL: &str = "org.cruddur.sandbox.recipe";
@@ -103,6 +105,7 @@ impl Recipe {
             self.packages,
             self.dockerfile,
             POSTGRES_ENTRYPOINT,
+            NPM,
             &EXCLUDES.join(" "),
             &IMPORT_CHANGES.join(" "),
         ])
@@ -229,6 +232,9 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         )?;
         std::fs::write(context.join("postgres-entrypoint.sh"), POSTGRES_ENTRYPOINT)?;
     }
+    if recipe.name == "node" {
+        pack_npm(ctx, context)?;
+    }
     let rootfs_arg = format!("ROOTFS={}", recipe.rootfs_tag());
     let label = format!("{LABEL}={}", recipe.hash());
     let dockerfile = context.join(format!("{}.Dockerfile", recipe.name));
@@ -252,6 +258,26 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         util::secs(import_took),
         util::secs(step.elapsed())
     );
+    Ok(())
+}
+
+/// npm's registry tarball as `npm.tgz` in the build context, packed by the
+/// host's npm (its cache and CA settings), once per version.
+fn pack_npm(ctx: &Ctx, context: &Path) -> Result<()> {
+    let version = NPM.trim_start_matches("npm@");
+    let packed = context.join(format!("npm-{version}.tgz"));
+    if !packed.exists() {
+        let sh = shell()?;
+        Cmd::from(cmd!(
+            sh,
+            "npm pack --silent {NPM} --pack-destination {context}"
+        ))
+        .run(ctx)
+        .context("fetching npm for the node base image")?;
+    }
+    if !ctx.dry_run {
+        std::fs::copy(&packed, context.join("npm.tgz"))?;
+    }
     Ok(())
 }
 
