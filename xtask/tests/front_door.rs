@@ -114,3 +114,33 @@ fn light_and_aws_commands_run_side_by_side_without_failing() {
         assert_eq!(code, 0, "{output}");
     }
 }
+
+/// A failing compile of the AWS part is the tool's failure (exit 1, cargo's
+/// output above one line saying so), never cargo's own exit code 101.
+#[test]
+fn an_aws_part_that_does_not_compile_fails_with_exit_1_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path();
+    copy_checkout(clone);
+    let main = clone.join("xtask-aws/src/main.rs");
+    let mut text = std::fs::read_to_string(&main).unwrap();
+    text.push_str("\ncompile_error!(\"broken on purpose by the front door test\");\n");
+    std::fs::write(&main, text).unwrap();
+    // The light build as built for this test run; its AWS part goes to the
+    // same target directory (the clone's packages get their own artifacts).
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(["ecr", "create"]).current_dir(clone);
+    common::scrub(&mut c);
+    c.env_remove("CARGO_MANIFEST_DIR");
+    let out = run(c);
+    let all = out.all();
+    assert_eq!(out.code, 1, "{all}");
+    assert!(
+        all.contains("broken on purpose"),
+        "cargo's error is shown:\n{all}"
+    );
+    assert!(
+        all.contains("error: the AWS part of the tool (xtask-aws) did not compile"),
+        "{all}"
+    );
+}
