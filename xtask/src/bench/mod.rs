@@ -97,6 +97,18 @@ impl Bench<'_> {
         Ok(self.on_sandbox(Cmd::from(cmd!(sh, "{cargo} xtask {args...}")).dir(&self.ctx.root)))
     }
 
+    /// Runs a step that may take minutes (a cold compile, an uncached build, a
+    /// deploy): its output kept in `target/logs/bench.log` and returned, a
+    /// heartbeat line every 10 s meanwhile.
+    fn long(&self, c: Cmd) -> Result<String> {
+        let log = crate::util::log_file(self.ctx, "bench")?;
+        let stream = crate::exec::Stream {
+            effect: false,
+            ..crate::exec::Stream::logged(&log)
+        };
+        Ok(c.stream(self.ctx, &stream)?.join("\n"))
+    }
+
     /// The sandbox's exports, and a docker credentials store of the bench's own.
     fn on_sandbox(&self, mut c: Cmd) -> Cmd {
         for (k, v) in self.state.exports() {

@@ -99,7 +99,7 @@ fn cold(b: &Bench) -> Result<()> {
             .env_remove("CARGO_MANIFEST_DIR")
     };
     let env = measure(1, nothing, |_| {
-        b.on_sandbox(in_clone(&["env"])).read(b.ctx).map(drop)
+        b.long(b.on_sandbox(in_clone(&["env"]))).map(drop)
     })?;
     b.row(
         "cold `cargo xtask env` (fresh clone, empty registry)",
@@ -109,8 +109,7 @@ fn cold(b: &Bench) -> Result<()> {
         None,
     );
     let status = measure(1, nothing, |_| {
-        b.on_sandbox(in_clone(&["status", "--dry-run"]))
-            .read(b.ctx)
+        b.long(b.on_sandbox(in_clone(&["status", "--dry-run"])))
             .map(drop)
     })?;
     b.row(
@@ -127,15 +126,12 @@ fn cold(b: &Bench) -> Result<()> {
 fn builds(b: &Bench) -> Result<()> {
     println!("== builds");
     let sequential = |extra: &[&str]| -> Result<()> {
-        b.tool(&[&["build", "backend"], extra].concat())?
-            .read(b.ctx)?;
-        b.tool(&[&["build", "frontend"], extra].concat())?
-            .read(b.ctx)
+        b.long(b.tool(&[&["build", "backend"], extra].concat())?)?;
+        b.long(b.tool(&[&["build", "frontend"], extra].concat())?)
             .map(drop)
     };
     let together = |extra: &[&str]| {
-        b.tool(&[&["build", "all"], extra].concat())?
-            .read(b.ctx)
+        b.long(b.tool(&[&["build", "all"], extra].concat())?)
             .map(drop)
     };
     together(&[])?; // warm docker's cache
@@ -247,14 +243,14 @@ fn deploy(b: &Bench) -> Result<()> {
     b.tool(&["ecr", "create"])?.read(b.ctx)?;
     b.tool(&["push", "backend"])?.read(b.ctx)?;
     b.tool(&["cluster", "create"])?.read(b.ctx)?;
-    b.tool(&["deploy", "backend", "--no-build"])?.read(b.ctx)?;
+    b.long(b.tool(&["deploy", "backend", "--no-build"])?)?;
     // Each run changes a value so there is a new revision to register and roll out.
     let url = |who: &str, i: usize| format!("https://bench-{who}-{i}.example");
     let tool = measure(b.runs, nothing, |i| {
-        let out = b
-            .tool(&["deploy", "backend", "--no-build"])?
-            .env("CRUDDUR_FRONTEND_URL", url("tool", i))
-            .read(b.ctx)?;
+        let out = b.long(
+            b.tool(&["deploy", "backend", "--no-build"])?
+                .env("CRUDDUR_FRONTEND_URL", url("tool", i)),
+        )?;
         // A deploy that found nothing to change is no measurement.
         if !out.contains("succeeded: backend-flask:") {
             bail!("the measured deploy rolled nothing out:\n{out}");
@@ -266,12 +262,13 @@ fn deploy(b: &Bench) -> Result<()> {
         b.runs,
         |i| rendered_task_definition(b, &url("baseline", i), &td_file),
         |_| {
-            baseline(b, "deploy-baseline.sh")?
-                .arg(td_file.display().to_string())
-                .arg(&b.ctx.settings.cluster)
-                .arg(BACKEND.name)
-                .read(b.ctx)
-                .map(drop)
+            b.long(
+                baseline(b, "deploy-baseline.sh")?
+                    .arg(td_file.display().to_string())
+                    .arg(&b.ctx.settings.cluster)
+                    .arg(BACKEND.name),
+            )
+            .map(drop)
         },
     )?;
     let floor = deploy_floor(b)?;
