@@ -100,7 +100,7 @@ impl Bench<'_> {
     /// Runs a step that may take minutes (a cold compile, an uncached build, a
     /// deploy): its output kept in `target/logs/bench.log` and returned, a
     /// heartbeat line every 10 s meanwhile.
-    fn long(&self, c: Cmd) -> Result<String> {
+    fn long(&self, c: &Cmd) -> Result<String> {
         let log = crate::util::log_file(self.ctx, "bench")?;
         let stream = crate::exec::Stream {
             effect: false,

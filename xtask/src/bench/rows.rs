@@ -99,7 +99,7 @@ fn cold(b: &Bench) -> Result<()> {
             .env_remove("CARGO_MANIFEST_DIR")
     };
     let env = measure(1, nothing, |_| {
-        b.long(b.on_sandbox(in_clone(&["env"]))).map(drop)
+        b.long(&b.on_sandbox(in_clone(&["env"]))).map(drop)
     })?;
     b.row(
         "cold `cargo xtask env` (fresh clone, empty registry)",
@@ -109,7 +109,7 @@ fn cold(b: &Bench) -> Result<()> {
         None,
     );
     let status = measure(1, nothing, |_| {
-        b.long(b.on_sandbox(in_clone(&["status", "--dry-run"])))
+        b.long(&b.on_sandbox(in_clone(&["status", "--dry-run"])))
             .map(drop)
     })?;
     b.row(
@@ -126,12 +126,12 @@ fn cold(b: &Bench) -> Result<()> {
 fn builds(b: &Bench) -> Result<()> {
     println!("== builds");
     let sequential = |extra: &[&str]| -> Result<()> {
-        b.long(b.tool(&[&["build", "backend"], extra].concat())?)?;
-        b.long(b.tool(&[&["build", "frontend"], extra].concat())?)
+        b.long(&b.tool(&[&["build", "backend"], extra].concat())?)?;
+        b.long(&b.tool(&[&["build", "frontend"], extra].concat())?)
             .map(drop)
     };
     let together = |extra: &[&str]| {
-        b.long(b.tool(&[&["build", "all"], extra].concat())?)
+        b.long(&b.tool(&[&["build", "all"], extra].concat())?)
             .map(drop)
     };
     together(&[])?; // warm docker's cache
@@ -243,12 +243,12 @@ fn deploy(b: &Bench) -> Result<()> {
     b.tool(&["ecr", "create"])?.read(b.ctx)?;
     b.tool(&["push", "backend"])?.read(b.ctx)?;
     b.tool(&["cluster", "create"])?.read(b.ctx)?;
-    b.long(b.tool(&["deploy", "backend", "--no-build"])?)?;
+    b.long(&b.tool(&["deploy", "backend", "--no-build"])?)?;
     // Each run changes a value so there is a new revision to register and roll out.
     let url = |who: &str, i: usize| format!("https://bench-{who}-{i}.example");
     let tool = measure(b.runs, nothing, |i| {
         let out = b.long(
-            b.tool(&["deploy", "backend", "--no-build"])?
+            &b.tool(&["deploy", "backend", "--no-build"])?
                 .env("CRUDDUR_FRONTEND_URL", url("tool", i)),
         )?;
         // A deploy that found nothing to change is no measurement.
@@ -263,7 +263,7 @@ fn deploy(b: &Bench) -> Result<()> {
         |i| rendered_task_definition(b, &url("baseline", i), &td_file),
         |_| {
             b.long(
-                baseline(b, "deploy-baseline.sh")?
+                &baseline(b, "deploy-baseline.sh")?
                     .arg(td_file.display().to_string())
                     .arg(&b.ctx.settings.cluster)
                     .arg(BACKEND.name),
