@@ -34,9 +34,8 @@ pub struct DockerDaemonDown;
 impl std::fmt::Display for DockerDaemonDown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
-            "the docker daemon is not running: start it (`sudo systemctl start docker`, or as root \
-             `dockerd --storage-driver=vfs --iptables=false --bridge=none &`; \
-             `CI=true cargo xtask sandbox up` starts one for you)",
+            "the docker daemon is not running: start it (`sudo systemctl start docker`), or as root \
+             let `cargo xtask sandbox up --start-docker` start one for you",
         )
     }
 }
