@@ -235,6 +235,44 @@ mod tests {
         );
     }
 
+    /// The SDK's default features add a second HTTP stack (hyper 0.14 with
+    /// rustls 0.21) and build aws-lc from C: a minute of every cold build.
+    #[test]
+    fn the_aws_build_has_one_http_and_one_tls_stack() {
+        let manifest = root().join("xtask-aws/Cargo.toml");
+        let out = std::process::Command::new(crate::util::cargo())
+            .args(["tree", "--manifest-path"])
+            .arg(&manifest)
+            .args(["-e", "normal,build", "--prefix", "none"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut words = line.split_whitespace();
+            if let (Some(name), Some(version)) = (words.next(), words.next()) {
+                versions
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(version.to_string());
+            }
+        }
+        for banned in ["aws-lc-sys", "aws-lc-rs", "openssl-sys", "native-tls"] {
+            assert!(
+                !versions.contains_key(banned),
+                "{banned} is back in the AWS build"
+            );
+        }
+        for stack in ["hyper", "rustls", "hyper-rustls", "h2", "http-body"] {
+            let found = versions.get(stack).map_or(0, BTreeSet::len);
+            assert_eq!(found, 1, "{stack}: {:?}", versions.get(stack));
+        }
+    }
+
     /// A different dev profile would rebuild every shared crate.
     #[test]
     fn both_workspaces_build_with_the_same_dev_profile() {
