@@ -178,6 +178,23 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
     }
 
+    /// `cargo tree … --prefix none` in the repository: one `name vX` per line.
+    fn cargo_tree(args: &[&str]) -> String {
+        let out = std::process::Command::new(crate::util::cargo())
+            .arg("tree")
+            .args(args)
+            .args(["--prefix", "none"])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// name -> versions, from a Cargo.lock.
     fn locked(path: &str) -> BTreeMap<String, BTreeSet<String>> {
         let text = std::fs::read_to_string(root().join(path)).unwrap();
@@ -199,27 +216,8 @@ mod tests {
     /// lock picks the same version of every crate the library is built with.
     #[test]
     fn the_aws_lock_has_every_crate_of_the_library_at_the_same_version() {
-        let out = std::process::Command::new(crate::util::cargo())
-            .args([
-                "tree",
-                "--offline",
-                "-p",
-                "xtask",
-                "-e",
-                "normal",
-                "--prefix",
-                "none",
-            ])
-            .current_dir(root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let tree = cargo_tree(&["--offline", "-p", "xtask", "-e", "normal"]);
         let aws = locked("xtask-aws/Cargo.lock");
-        let tree = String::from_utf8_lossy(&out.stdout);
         let differing: BTreeSet<String> = tree
             .lines()
             .filter_map(|l| {
@@ -239,20 +237,10 @@ mod tests {
     /// rustls 0.21) and build aws-lc from C: a minute of every cold build.
     #[test]
     fn the_aws_build_has_one_http_and_one_tls_stack() {
-        let manifest = root().join("xtask-aws/Cargo.toml");
-        let out = std::process::Command::new(crate::util::cargo())
-            .args(["tree", "--manifest-path"])
-            .arg(&manifest)
-            .args(["-e", "normal,build", "--prefix", "none"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let manifest = root().join("xtask-aws/Cargo.toml").display().to_string();
+        let tree = cargo_tree(&["--manifest-path", &manifest, "-e", "normal,build"]);
         let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        for line in tree.lines() {
             let mut words = line.split_whitespace();
             if let (Some(name), Some(version)) = (words.next(), words.next()) {
                 versions
