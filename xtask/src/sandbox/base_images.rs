@@ -105,7 +105,7 @@ impl Recipe {
             self.packages,
             self.dockerfile,
             POSTGRES_ENTRYPOINT,
-            NPM,
+            if self.name == "node" { NPM } else { "" },
             &EXCLUDES.join(" "),
             &IMPORT_CHANGES.join(" "),
         ])
