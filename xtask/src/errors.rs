@@ -35,7 +35,8 @@ impl std::fmt::Display for DockerDaemonDown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
             "the docker daemon is not running: start it (`sudo systemctl start docker`), or as root \
-             let `cargo xtask sandbox up --start-docker` start one for you",
+             run `cargo xtask sandbox up --start-docker`: it starts dockerd with the settings this \
+             kind of machine needs",
         )
     }
 }
