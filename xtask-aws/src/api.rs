@@ -19,7 +19,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use serde_json::Value;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, CREDENTIALS_HINT};
 use crate::xml::{self, Element};
 
 /// A service the tool calls without its SDK crate.
@@ -32,6 +32,9 @@ pub enum Service {
     Ec2,
     /// Cloud Map (Service Connect's namespaces).
     CloudMap,
+    Ecs,
+    Ecr,
+    Sts,
 }
 
 impl Service {
@@ -44,6 +47,9 @@ impl Service {
             Service::Iam => "iam",
             Service::Ec2 => "ec2",
             Service::CloudMap => "servicediscovery",
+            Service::Ecs => "ecs",
+            Service::Ecr => "ecr",
+            Service::Sts => "sts",
         }
     }
 
@@ -52,6 +58,8 @@ impl Service {
             Service::Logs => "Logs_20140328",
             Service::Ssm => "AmazonSSM",
             Service::CloudMap => "Route53AutoNaming_v20170314",
+            Service::Ecs => "AmazonEC2ContainerServiceV20141113",
+            Service::Ecr => "AmazonEC2ContainerRegistry_V20150921",
             _ => "",
         }
     }
@@ -61,6 +69,7 @@ impl Service {
             Service::Elbv2 => "2015-12-01",
             Service::Iam => "2010-05-08",
             Service::Ec2 => "2016-11-15",
+            Service::Sts => "2011-06-15",
             _ => "",
         }
     }
@@ -76,7 +85,22 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failed: {}: {}", self.call, self.code, self.message)
+        write!(f, "{} failed: {}: {}", self.call, self.code, self.message)?;
+        match self.code.as_str() {
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+                write!(f, ": the credentials have expired; {CREDENTIALS_HINT}")
+            }
+            "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "InvalidSignatureException"
+            | "SignatureDoesNotMatch"
+            | "AccessDeniedException"
+            | "AccessDenied" => write!(
+                f,
+                ": AWS rejected the credentials or their permissions; {CREDENTIALS_HINT}"
+            ),
+            _ => Ok(()),
+        }
     }
 }
 impl std::error::Error for ApiError {}
@@ -121,6 +145,22 @@ impl Aws {
         Ok(value)
     }
 
+    /// A JSON-protocol call whose answer is read as `T`.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        service: Service,
+        operation: &str,
+        body: &Value,
+    ) -> Result<T> {
+        let answer = self.json(service, operation, body).await?;
+        serde_path_to_error::deserialize(&answer).map_err(|e| {
+            anyhow!(
+                "{} {operation}: the answer does not read as expected: {e}",
+                service.signing_name()
+            )
+        })
+    }
+
     /// A query-protocol call (ELBv2, IAM, EC2): `action` with form `params`.
     pub async fn query(
         &self,
@@ -163,6 +203,7 @@ impl Aws {
         }
         match service {
             Service::Iam => "https://iam.amazonaws.com".into(),
+            Service::Ecr => format!("https://api.ecr.{}.amazonaws.com", self.region),
             _ => format!(
                 "https://{}.{}.amazonaws.com",
                 service.signing_name(),

@@ -2,11 +2,8 @@
 //! must be there, the account (`AWS_ACCOUNT_ID` or STS, asked once), the
 //! registry host, and errors turned into one line that says what to do.
 
-use std::fmt::Debug;
-
 use anyhow::{anyhow, bail, Result};
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 use tokio::sync::OnceCell;
 
@@ -14,6 +11,9 @@ use xtask::errors::BadInput;
 use xtask::produced::Produced;
 use xtask::Ctx;
 
+use crate::api;
+
+#[derive(Clone)]
 pub struct Aws {
     pub config: SdkConfig,
     pub region: String,
@@ -21,7 +21,8 @@ pub struct Aws {
 }
 
 const REGION_HINT: &str = "set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)";
-const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE \
+pub const CREDENTIALS_HINT: &str =
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE \
      (for an SSO profile run `aws sso login --profile NAME` first); \
      for the local sandbox: `source target/sandbox/env.sh`";
 
@@ -63,14 +64,6 @@ impl Aws {
         })
     }
 
-    pub fn ecr(&self) -> aws_sdk_ecr::Client {
-        aws_sdk_ecr::Client::new(&self.config)
-    }
-
-    pub fn ecs(&self) -> aws_sdk_ecs::Client {
-        aws_sdk_ecs::Client::new(&self.config)
-    }
-
     /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
     pub async fn account(&self, ctx: &Ctx) -> Result<Produced<String>> {
         if let Some(id) = &ctx.settings.account {
@@ -83,14 +76,13 @@ impl Aws {
                 if ctx.dry_run {
                     return Ok(Produced::planned("account STS reports"));
                 }
-                let out = aws_sdk_sts::Client::new(&self.config)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| explain("sts GetCallerIdentity", &e))?;
-                out.account
-                    .map(Produced::Value)
-                    .ok_or_else(|| anyhow!("STS returned no account id"))
+                let answer = self
+                    .query(api::Service::Sts, "GetCallerIdentity", &[])
+                    .await?;
+                match answer.descendants("Account").first() {
+                    Some(account) => Ok(Produced::Value(account.text.clone())),
+                    None => Err(anyhow!("STS returned no account id")),
+                }
             })
             .await?;
         Ok(id.clone())
@@ -108,48 +100,4 @@ impl Aws {
             self.region
         ))
     }
-}
-
-/// One line for an SDK error: the operation, AWS's code and message, and
-/// what to do for the errors users can fix themselves.
-pub fn explain<E, R>(operation: &str, err: &SdkError<E, R>) -> anyhow::Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug,
-{
-    let code = err.code().unwrap_or_default().to_string();
-    let message = err.message().unwrap_or_default().to_string();
-    let hint = match code.as_str() {
-        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
-            format!(": the credentials have expired; {CREDENTIALS_HINT}")
-        }
-        "UnrecognizedClientException"
-        | "InvalidClientTokenId"
-        | "InvalidSignatureException"
-        | "SignatureDoesNotMatch"
-        | "AccessDeniedException"
-        | "AccessDenied" => {
-            format!(": AWS rejected the credentials or their permissions; {CREDENTIALS_HINT}")
-        }
-        _ => String::new(),
-    };
-    if code.is_empty() {
-        // Not an AWS answer: no connection, a timeout, a credentials failure.
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .map(|e| format!(" at {e}"))
-            .unwrap_or_default();
-        return anyhow!(
-            "{operation} failed: could not get an answer from AWS{endpoint}: {}",
-            DisplayErrorContext(err)
-        );
-    }
-    anyhow!("{operation} failed: {code}: {message}{hint}")
-}
-
-/// The AWS error code, for callers that branch on it ("already exists").
-pub fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    err.code()
 }

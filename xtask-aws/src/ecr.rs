@@ -1,11 +1,11 @@
-//! ECR through the AWS SDK: repositories, `docker login` with an auth token,
+//! ECR through its JSON API: repositories, `docker login` with an auth token,
 //! push with the digest reported, and the base-image mirror.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
+use serde_json::json;
 
 use xshell::cmd;
 use xtask::errors::BadInput;
@@ -16,7 +16,8 @@ use xtask::produced::Produced;
 use xtask::services::{Selection, Service, PYTHON_BASE};
 use xtask::{docker, util, Ctx};
 
-use crate::aws::{error_code, explain, Aws};
+use crate::api::{self, Service as Api};
+use crate::aws::Aws;
 
 pub async fn create(ctx: &Ctx, selection: Selection) -> Result<()> {
     let aws = Aws::load(ctx).await?;
@@ -37,24 +38,17 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
-    let result = aws
-        .ecr()
-        .create_repository()
-        .repository_name(name)
-        .image_tag_mutability(ImageTagMutability::Mutable)
-        .image_scanning_configuration(
-            ImageScanningConfiguration::builder()
-                .scan_on_push(true)
-                .build(),
-        )
-        .send()
-        .await;
-    match result {
+    let request = json!({
+        "repositoryName": name,
+        "imageTagMutability": "MUTABLE",
+        "imageScanningConfiguration": {"scanOnPush": true},
+    });
+    match aws.json(Api::Ecr, "CreateRepository", &request).await {
         Ok(_) => println!("created ECR repository {name}"),
-        Err(e) if error_code(&e) == Some("RepositoryAlreadyExistsException") => {
+        Err(e) if api::code(&e) == Some("RepositoryAlreadyExistsException") => {
             println!("ECR repository {name} already exists");
         }
-        Err(e) => return Err(explain("ecr CreateRepository", &e)),
+        Err(e) => return Err(e),
     }
     Ok(())
 }
@@ -67,22 +61,17 @@ async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<(
     if ctx.dry_run {
         return Ok(());
     }
-    match aws
-        .ecr()
-        .describe_repositories()
-        .repository_names(name)
-        .send()
-        .await
-    {
+    let request = json!({"repositoryNames": [name]});
+    match aws.json(Api::Ecr, "DescribeRepositories", &request).await {
         Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => {
+        Err(e) if api::code(&e) == Some("RepositoryNotFoundException") => {
             if create {
                 create_repo(ctx, aws, name).await
             } else {
                 bail!("ECR repository {name} does not exist: run `cargo xtask ecr create` (or push with --create-repo)")
             }
         }
-        Err(e) => Err(explain("ecr DescribeRepositories", &e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -122,15 +111,10 @@ async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
 /// ECR's registry user and password (for `docker login`, and `verify`'s registry reads).
 pub async fn auth_token(aws: &Aws) -> Result<(String, String)> {
     let out = aws
-        .ecr()
-        .get_authorization_token()
-        .send()
-        .await
-        .map_err(|e| explain("ecr GetAuthorizationToken", &e))?;
-    let token = out
-        .authorization_data()
-        .first()
-        .and_then(|d| d.authorization_token())
+        .json(Api::Ecr, "GetAuthorizationToken", &json!({}))
+        .await?;
+    let token = out["authorizationData"][0]["authorizationToken"]
+        .as_str()
         .context("ECR returned no authorization token")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token)
@@ -247,9 +231,9 @@ async fn push_tags(
         if let (Some(service), Some(found), None, "latest") =
             (service, &digest, &confirmation, tag.as_str())
         {
-            let (ctx, client, found) = (ctx.clone(), aws.ecr(), found.clone());
+            let (ctx, aws, found) = (ctx.clone(), aws.clone(), found.clone());
             confirmation = Some(tokio::spawn(async move {
-                confirm_in_ecr(&ctx, &client, service, &found).await
+                confirm_in_ecr(&ctx, &aws, service, &found).await
             }));
         }
     }
@@ -310,15 +294,10 @@ fn parse_digest(line: &str) -> Option<String> {
 }
 
 /// ECR (moto, through the sandbox's bridge, a moment later) must list the digest docker printed.
-async fn confirm_in_ecr(
-    ctx: &Ctx,
-    client: &aws_sdk_ecr::Client,
-    service: &Service,
-    digest: &str,
-) -> Result<()> {
+async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
     let deadline = Deadline::after(Duration::from_secs(15));
     loop {
-        let listed = digest_listed(ctx, client, service.repo(), "latest")
+        let listed = image_digest(ctx, aws, service.repo(), "latest")
             .await?
             .real()?;
         if listed.as_deref() == Some(digest) {
@@ -343,15 +322,6 @@ pub async fn image_digest(
     repo: &str,
     tag: &str,
 ) -> Result<Produced<Option<String>>> {
-    digest_listed(ctx, &aws.ecr(), repo, tag).await
-}
-
-async fn digest_listed(
-    ctx: &Ctx,
-    client: &aws_sdk_ecr::Client,
-    repo: &str,
-    tag: &str,
-) -> Result<Produced<Option<String>>> {
     ctx.announce(&format!(
         "ecr DescribeImages repositoryName={repo} imageTag={tag}"
     ));
@@ -360,26 +330,18 @@ async fn digest_listed(
             "digest ECR lists for {repo}:{tag}"
         )));
     }
-    let result = client
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await;
-    match result {
+    let request = json!({"repositoryName": repo, "imageIds": [{"imageTag": tag}]});
+    match aws.json(Api::Ecr, "DescribeImages", &request).await {
         Ok(out) => Ok(Produced::Value(
-            out.image_details()
-                .first()
-                .and_then(|d| d.image_digest())
+            out["imageDetails"][0]["imageDigest"]
+                .as_str()
                 .map(str::to_string),
         )),
-        Err(e) if matches!(error_code(&e), Some("ImageNotFoundException")) => {
-            Ok(Produced::Value(None))
-        }
-        Err(e) if matches!(error_code(&e), Some("RepositoryNotFoundException")) => {
+        Err(e) if api::code(&e) == Some("ImageNotFoundException") => Ok(Produced::Value(None)),
+        Err(e) if api::code(&e) == Some("RepositoryNotFoundException") => {
             bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
         }
-        Err(e) => Err(explain("ecr DescribeImages", &e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -2,16 +2,17 @@
 //! run), with errors in one line; and the SDK's service as the watch's data.
 
 use anyhow::{anyhow, Context as _, Result};
-use aws_sdk_ecs::config::http::HttpResponse;
-use aws_sdk_ecs::types as ecs_types;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
 use xtask::infra::{self, Placeholders, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::Service;
 use xtask::watch::{self, short_revision, Snapshot};
 use xtask::Ctx;
 
-use super::sdk;
-use crate::aws::{error_code, explain, Aws};
+use super::model;
+use crate::api::{self, Service as Api};
+use crate::aws::Aws;
 /// The cluster and clients a command works on.
 #[derive(Clone)]
 pub struct Ecs {
@@ -29,8 +30,12 @@ impl Ecs {
         })
     }
 
-    pub fn client(&self) -> aws_sdk_ecs::Client {
-        self.aws.ecs()
+    /// One ECS call, its answer read as `T`; a missing cluster says how to make it.
+    pub async fn call<T: DeserializeOwned>(&self, operation: &str, request: Value) -> Result<T> {
+        self.aws
+            .call(Api::Ecs, operation, &request)
+            .await
+            .map_err(|e| self.cluster_error(e))
     }
 
     /// The placeholders of `service`'s files: those of every file, plus the
@@ -76,7 +81,7 @@ impl Ecs {
     pub async fn describe_service(
         &self,
         service: &Service,
-    ) -> Result<Produced<Option<ecs_types::Service>>> {
+    ) -> Result<Produced<Option<model::Service>>> {
         self.ctx.announce(&format!(
             "ecs DescribeServices cluster={} services=[{}]",
             self.cluster, service.name
@@ -84,44 +89,37 @@ impl Ecs {
         if self.ctx.dry_run {
             return Ok(Produced::planned(format!("{} as ECS has it", service.name)));
         }
-        let out = self
-            .client()
-            .describe_services()
-            .cluster(&self.cluster)
-            .services(service.name)
-            .send()
-            .await
-            .map_err(|e| self.cluster_error("ecs DescribeServices", &e))?;
-        Ok(Produced::Value(
-            out.services
-                .unwrap_or_default()
-                .into_iter()
-                .find(|s| s.status() == Some("ACTIVE")),
-        ))
+        let out: Value = self
+            .call(
+                "DescribeServices",
+                json!({"cluster": self.cluster, "services": [service.name]}),
+            )
+            .await?;
+        for raw in out["services"].as_array().into_iter().flatten() {
+            let mut s: model::Service = model::read(raw, "service")?;
+            if s.status == "ACTIVE" {
+                s.raw = raw.clone();
+                return Ok(Produced::Value(Some(s)));
+            }
+        }
+        Ok(Produced::Value(None))
     }
 
-    pub fn cluster_error<E>(
-        &self,
-        op: &str,
-        e: &aws_sdk_ecs::error::SdkError<E, HttpResponse>,
-    ) -> anyhow::Error
-    where
-        E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        if error_code(e) == Some("ClusterNotFoundException") {
+    fn cluster_error(&self, e: anyhow::Error) -> anyhow::Error {
+        if api::code(&e) == Some("ClusterNotFoundException") {
             anyhow!(
                 "ECS cluster {} does not exist: run `cargo xtask cluster create`",
                 self.cluster
             )
         } else {
-            explain(op, e)
+            e
         }
     }
 
     pub async fn describe_task_definition(
         &self,
         name: &Produced<String>,
-    ) -> Result<Produced<Option<ecs_types::TaskDefinition>>> {
+    ) -> Result<Produced<Option<model::TaskDefinition>>> {
         self.ctx
             .announce(&format!("ecs DescribeTaskDefinition taskDefinition={name}"));
         let name = match name {
@@ -129,22 +127,24 @@ impl Ecs {
             _ => return Ok(Produced::planned(format!("task definition {name}"))),
         };
         match self
-            .client()
-            .describe_task_definition()
-            .task_definition(name)
-            .send()
+            .call::<Value>("DescribeTaskDefinition", json!({"taskDefinition": name}))
             .await
         {
-            Ok(out) => Ok(Produced::Value(out.task_definition)),
+            Ok(out) => {
+                let raw = &out["taskDefinition"];
+                let mut td: model::TaskDefinition = model::read(raw, "task definition")?;
+                td.raw = raw.clone();
+                Ok(Produced::Value(Some(td)))
+            }
             Err(e)
                 if matches!(
-                    error_code(&e),
+                    api::code(&e),
                     Some("ClientException" | "InvalidParameterException")
                 ) =>
             {
                 Ok(Produced::Value(None))
             }
-            Err(e) => Err(explain("ecs DescribeTaskDefinition", &e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -161,13 +161,12 @@ impl Ecs {
             return Ok(Produced::planned(format!("new revision of {family}")));
         }
         let td = td.clone().real()?;
-        let out = sdk::register(&td, &self.client())?
-            .send()
-            .await
-            .map_err(|e| explain("ecs RegisterTaskDefinition", &e))?;
-        out.task_definition
-            .and_then(|t| t.task_definition_arn)
-            .map(Produced::Value)
+        let out: Value = self
+            .call("RegisterTaskDefinition", serde_json::to_value(&td)?)
+            .await?;
+        out["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .map(|arn| Produced::Value(arn.to_string()))
             .context("RegisterTaskDefinition returned no ARN")
     }
 
@@ -193,33 +192,16 @@ impl Ecs {
             )));
         }
         let task_definition = task_definition.clone().real()?;
-        let mut update = self
-            .client()
-            .update_service()
-            .cluster(&self.cluster)
-            .service(service.name)
-            .task_definition(task_definition)
-            .force_new_deployment(true);
-        if let Some(def) = def {
-            update = update
-                .set_deployment_configuration(sdk::deployment_configuration(def))
-                .set_network_configuration(sdk::network_configuration(def)?)
-                .set_service_connect_configuration(sdk::service_connect(def)?)
-                .set_load_balancers(sdk::load_balancers(def))
-                .set_enable_execute_command(def.enable_execute_command)
-                .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
-                .set_platform_version(def.platform_version.clone())
-                .set_propagate_tags(
-                    def.propagate_tags
-                        .as_deref()
-                        .map(ecs_types::PropagateTags::from),
-                )
-                .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds);
-        }
-        let out = update
-            .send()
-            .await
-            .map_err(|e| self.cluster_error("ecs UpdateService", &e))?;
+        let mut request = match def {
+            // What UpdateService takes of the file (not the name, count or launch type).
+            Some(def) => settings(def)?,
+            None => json!({}),
+        };
+        request["cluster"] = json!(self.cluster);
+        request["service"] = json!(service.name);
+        request["taskDefinition"] = json!(task_definition);
+        request["forceNewDeployment"] = json!(true);
+        let out: Answer = self.call("UpdateService", request).await?;
         primary_deployment(out.service.as_ref())
             .map(Produced::Value)
             .context("UpdateService returned no primary deployment")
@@ -245,33 +227,79 @@ impl Ecs {
             )));
         }
         let task_definition = task_definition.clone().real()?;
-        let out = self
-            .client()
-            .create_service()
-            .cluster(&self.cluster)
-            .service_name(&def.service_name)
-            .task_definition(task_definition)
-            .set_desired_count(def.desired_count)
-            .set_launch_type(def.launch_type.as_deref().map(ecs_types::LaunchType::from))
-            .set_platform_version(def.platform_version.clone())
-            .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
-            .set_enable_execute_command(def.enable_execute_command)
-            .set_propagate_tags(
-                def.propagate_tags
-                    .as_deref()
-                    .map(ecs_types::PropagateTags::from),
-            )
-            .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds)
-            .set_deployment_configuration(sdk::deployment_configuration(def))
-            .set_network_configuration(sdk::network_configuration(def)?)
-            .set_service_connect_configuration(sdk::service_connect(def)?)
-            .set_load_balancers(sdk::load_balancers(def))
-            .send()
-            .await
-            .map_err(|e| self.cluster_error("ecs CreateService", &e))?;
+        let mut request = serde_json::to_value(def)?;
+        request["cluster"] = json!(self.cluster);
+        request["taskDefinition"] = json!(task_definition);
+        let out: Answer = self.call("CreateService", request).await?;
         primary_deployment(out.service.as_ref())
             .map(Produced::Value)
             .context("CreateService returned no deployment")
+    }
+
+    /// ListTasks, every page: the tasks of `service` and/or started by
+    /// `started_by` (a deployment id) whose desired status is `desired`.
+    pub async fn task_arns(
+        &self,
+        service: Option<&Service>,
+        started_by: Option<&str>,
+        desired: &str,
+    ) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            task_arns: Vec<String>,
+            next_token: Option<String>,
+        }
+        let mut arns = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut request = json!({"cluster": self.cluster, "desiredStatus": desired});
+            if let Some(service) = service {
+                request["serviceName"] = json!(service.name);
+            }
+            if let Some(id) = started_by {
+                request["startedBy"] = json!(id);
+            }
+            if let Some(token) = &next {
+                request["nextToken"] = json!(token);
+            }
+            let page: Page = match self.call("ListTasks", request).await {
+                Err(e) if api::code(&e) == Some("ServiceNotFoundException") => {
+                    let (name, short) = service.map_or(("?", "all"), |s| (s.name, s.short));
+                    anyhow::bail!(
+                        "ECS service {name} does not exist in cluster {}: deploy it first (`cargo xtask deploy {short}`)",
+                        self.cluster
+                    )
+                }
+                other => other?,
+            };
+            arns.extend(page.task_arns);
+            next = page.next_token;
+            if next.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    /// DescribeTasks of `arns` (in calls of at most 100, ECS's limit).
+    pub async fn describe_tasks(&self, arns: &[String]) -> Result<Vec<model::Task>> {
+        #[derive(serde::Deserialize)]
+        struct Tasks {
+            #[serde(default)]
+            tasks: Vec<model::Task>,
+        }
+        let mut tasks = Vec::new();
+        for chunk in arns.chunks(100) {
+            let out: Tasks = self
+                .call(
+                    "DescribeTasks",
+                    json!({"cluster": self.cluster, "tasks": chunk}),
+                )
+                .await?;
+            tasks.extend(out.tasks);
+        }
+        Ok(tasks)
     }
 
     /// The service as the watch reads it (only in real runs: a dry run watches nothing).
@@ -281,43 +309,62 @@ impl Ecs {
     }
 }
 
-pub fn primary_deployment(service: Option<&ecs_types::Service>) -> Option<String> {
-    service?
-        .deployments()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY"))
-        .and_then(|d| d.id().map(str::to_string))
+/// The answer of CreateService and UpdateService.
+#[derive(serde::Deserialize)]
+struct Answer {
+    service: Option<model::Service>,
 }
 
-/// The SDK's service as the watch's plain data.
-pub fn snapshot(s: &ecs_types::Service) -> Snapshot {
-    let secs = |t: Option<&aws_sdk_ecs::primitives::DateTime>| {
-        t.map(aws_sdk_sts::primitives::DateTime::as_secs_f64)
-            .unwrap_or_default()
-    };
+/// The fields of a service definition UpdateService takes.
+fn settings(def: &infra::ServiceDefinition) -> Result<Value> {
+    let mut v = serde_json::to_value(def)?;
+    if let Some(map) = v.as_object_mut() {
+        for name in [
+            "cluster",
+            "serviceName",
+            "taskDefinition",
+            "desiredCount",
+            "launchType",
+        ] {
+            map.remove(name);
+        }
+    }
+    Ok(v)
+}
+
+pub fn primary_deployment(service: Option<&model::Service>) -> Option<String> {
+    service?
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .map(|d| d.id.clone())
+}
+
+/// ECS's service as the watch's plain data.
+pub fn snapshot(s: &model::Service) -> Snapshot {
     Snapshot {
         deployments: s
-            .deployments()
+            .deployments
             .iter()
             .map(|d| watch::Deployment {
-                id: d.id().unwrap_or_default().to_string(),
-                status: d.status().unwrap_or_default().to_string(),
-                task_definition: d.task_definition().unwrap_or_default().to_string(),
-                desired_count: d.desired_count(),
-                running_count: d.running_count(),
-                pending_count: d.pending_count(),
-                failed_tasks: d.failed_tasks(),
-                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
-                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+                id: d.id.clone(),
+                status: d.status.clone(),
+                task_definition: d.task_definition.clone(),
+                desired_count: d.desired_count,
+                running_count: d.running_count,
+                pending_count: d.pending_count,
+                failed_tasks: d.failed_tasks,
+                rollout_state: d.rollout_state.clone(),
+                rollout_state_reason: d.rollout_state_reason.clone(),
             })
             .collect(),
         events: s
-            .events()
+            .events
             .iter()
             .map(|e| watch::Event {
-                id: e.id().unwrap_or_default().to_string(),
-                created_at: secs(e.created_at()),
-                message: e.message().unwrap_or_default().to_string(),
+                id: e.id.clone(),
+                created_at: e.created_at,
+                message: e.message.clone(),
             })
             .collect(),
     }

@@ -1,7 +1,7 @@
 //! `cluster create` and `service create`: idempotent, as a first deploy needs them.
 
 use anyhow::{bail, Result};
-use aws_sdk_ecs::types as ecs_types;
+use serde_json::{json, Value};
 use xtask::infra;
 use xtask::produced::Produced;
 use xtask::services::Selection;
@@ -9,23 +9,13 @@ use xtask::watch::short_revision;
 use xtask::Ctx;
 
 use super::client::Ecs;
-use crate::aws::explain;
 
 pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
     ctx.announce(&format!("ecs DescribeClusters clusters=[{}]", ecs.cluster));
-    if !ctx.dry_run {
-        let out = ecs
-            .client()
-            .describe_clusters()
-            .clusters(&ecs.cluster)
-            .send()
-            .await
-            .map_err(|e| explain("ecs DescribeClusters", &e))?;
-        if out.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
-            println!("ECS cluster {} already exists", ecs.cluster);
-            return load_balancer(&ecs).await;
-        }
+    if !ctx.dry_run && active_cluster(&ecs).await? {
+        println!("ECS cluster {} already exists", ecs.cluster);
+        return load_balancer(&ecs).await;
     }
     ctx.announce(&format!(
         "ecs CreateCluster clusterName={} serviceConnectDefaults.namespace=cruddur",
@@ -34,19 +24,25 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
     if ctx.dry_run {
         return load_balancer(&ecs).await;
     }
-    ecs.client()
-        .create_cluster()
-        .cluster_name(&ecs.cluster)
-        .service_connect_defaults(
-            ecs_types::ClusterServiceConnectDefaultsRequest::builder()
-                .namespace("cruddur")
-                .build()?,
-        )
-        .send()
-        .await
-        .map_err(|e| explain("ecs CreateCluster", &e))?;
+    let request = json!({
+        "clusterName": ecs.cluster,
+        "serviceConnectDefaults": {"namespace": "cruddur"},
+    });
+    ecs.call::<Value>("CreateCluster", request).await?;
     println!("created ECS cluster {}", ecs.cluster);
     load_balancer(&ecs).await
+}
+
+/// Whether DescribeClusters lists the cluster as ACTIVE (also `verify`'s check).
+pub async fn active_cluster(ecs: &Ecs) -> anyhow::Result<bool> {
+    let out: Value = ecs
+        .call("DescribeClusters", json!({"clusters": [ecs.cluster]}))
+        .await?;
+    Ok(out["clusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["status"] == "ACTIVE"))
 }
 
 /// `lb create`: the load balancer of `infra/load-balancer.json`.
@@ -79,7 +75,7 @@ pub async fn create_services(ctx: &Ctx, selection: Selection) -> Result<()> {
         let family = Produced::Value(service.name.to_string());
         let latest = ecs.describe_task_definition(&family).await?;
         let task_definition = match latest {
-            Produced::Value(latest) => match latest.and_then(|t| t.task_definition_arn) {
+            Produced::Value(latest) => match latest.map(|t| t.task_definition_arn) {
                 Some(arn) => Produced::Value(arn),
                 None => bail!(
                     "no task definition {} is registered yet: run `cargo xtask deploy {}` (it registers one and creates the service)",

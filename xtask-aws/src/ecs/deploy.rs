@@ -18,7 +18,6 @@ use xtask::{util, Ctx};
 
 use super::client::{snapshot, Ecs};
 use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_deployment, Sent};
-use super::sdk;
 use super::task::{run_one_off, split_command, Ended, Launch};
 use super::verify;
 use crate::ecr;
@@ -176,9 +175,7 @@ async fn deploy_one(
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
 
     let live = ecs.describe_service(service).await?;
-    let previous = live
-        .clone()
-        .map(|s| s.and_then(|s| s.task_definition().map(str::to_string)));
+    let previous = live.clone().map(|s| s.map(|s| s.task_definition));
     let task_definition = register_if_changed(ecs, service, &wanted, &previous).await?;
     let revision = task_definition
         .clone()
@@ -220,7 +217,7 @@ async fn deploy_one(
             id
         }
         Some(svc) => {
-            let (want, have) = normalize_service_pair(&def, &sdk::service_from_sdk(svc));
+            let (want, have) = normalize_service_pair(&def, &svc.file_shape()?);
             if previous.as_deref() == Some(task_definition.as_str()) && want == have {
                 say(
                     service,
@@ -334,7 +331,7 @@ pub async fn build_and_register(ecs: &Ecs, service: &'static Service) -> Result<
     let current = ecs
         .describe_service(service)
         .await?
-        .map(|s| s.and_then(|s| s.task_definition().map(str::to_string)));
+        .map(|s| s.map(|s| s.task_definition));
     register_if_changed(ecs, service, &wanted, &current).await
 }
 
@@ -351,11 +348,12 @@ async fn run_pre(
         return Ok(());
     };
     let launch = Launch {
-        network: sdk::network_configuration(def)?,
-        launch_type: def
-            .launch_type
-            .as_deref()
-            .map(aws_sdk_ecs::types::LaunchType::from),
+        network: def
+            .network_configuration
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()?,
+        launch_type: def.launch_type.clone(),
         capacity_providers: vec![],
         platform_version: def.platform_version.clone(),
     };
@@ -378,7 +376,7 @@ async fn run_pre(
             let live = ecs.describe_service(service).await?.real()?;
             let now = live
                 .as_ref()
-                .and_then(|s| s.task_definition())
+                .map(|s| s.task_definition.as_str())
                 .map_or("no service yet".to_string(), |t| {
                     format!("still on {}", short_revision(t))
                 });
@@ -416,10 +414,8 @@ async fn register_if_changed(
     };
     let existing = ecs.describe_task_definition(&name).await?;
     if let (Produced::Value(Some(existing)), Produced::Value(wanted)) = (&existing, wanted) {
-        if normalize_task_definition(&sdk::task_definition_from(existing))
-            == normalize_task_definition(wanted)
-        {
-            let arn = existing.task_definition_arn.clone().unwrap_or_default();
+        if normalize_task_definition(&existing.file_shape()?) == normalize_task_definition(wanted) {
+            let arn = existing.task_definition_arn.clone();
             say(
                 service,
                 &format!(

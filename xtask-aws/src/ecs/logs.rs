@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_ecs::types::{DesiredStatus, Task};
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use xtask::errors::BadInput;
@@ -21,8 +20,9 @@ use xtask::watch::short_revision;
 use xtask::Ctx;
 
 use super::client::{primary_deployment, Ecs};
+use super::model::Task;
 use crate::api::{self, Service as Api};
-use crate::aws::{error_code, explain, Aws};
+use crate::aws::Aws;
 
 /// How often `-f` looks for new lines and new tasks.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
@@ -210,9 +210,10 @@ impl<'a> Streams<'a> {
     pub async fn of(&mut self, tasks: &[Task]) -> Result<Vec<LogStream>> {
         let mut streams = Vec::new();
         for task in tasks {
-            let (Some(arn), Some(td)) = (task.task_arn(), task.task_definition_arn()) else {
+            let (arn, td) = (task.task_arn.as_str(), task.task_definition_arn.as_str());
+            if arn.is_empty() || td.is_empty() {
                 continue;
-            };
+            }
             if !self.options.contains_key(td) {
                 let found = self.awslogs(td).await?;
                 self.options.insert(td.to_string(), found);
@@ -246,14 +247,14 @@ impl<'a> Streams<'a> {
             )));
         };
         let Some(c) = found
-            .container_definitions()
+            .container_definitions
             .iter()
-            .find(|c| c.name() == Some(self.container.as_str()))
+            .find(|c| c.name == self.container)
         else {
             let names: Vec<&str> = found
-                .container_definitions()
+                .container_definitions
                 .iter()
-                .filter_map(|c| c.name())
+                .map(|c| c.name.as_str())
                 .collect();
             return Ok(Err(format!(
                 "{rev} has no container {}; its containers: {}",
@@ -261,20 +262,19 @@ impl<'a> Streams<'a> {
                 names.join(", ")
             )));
         };
-        let Some(conf) = c.log_configuration() else {
+        let Some(conf) = &c.log_configuration else {
             return Ok(Err(format!(
                 "container {} of {rev} has no logConfiguration: its lines are not in CloudWatch",
                 self.container
             )));
         };
-        if conf.log_driver().as_str() != "awslogs" {
+        if conf.log_driver != "awslogs" {
             return Ok(Err(format!(
                 "container {} of {rev} logs with {}, not awslogs: its lines are not in CloudWatch",
-                self.container,
-                conf.log_driver().as_str()
+                self.container, conf.log_driver
             )));
         }
-        let options = conf.options().cloned().unwrap_or_default();
+        let options = &conf.options;
         match (
             options.get("awslogs-group"),
             options.get("awslogs-stream-prefix"),
@@ -294,38 +294,21 @@ pub async fn tasks(ecs: &Ecs, service: &Service, which: &Tasks) -> Result<Vec<Ta
         Tasks::One(id) => vec![id.clone()],
         Tasks::Service | Tasks::Deployment(_) => {
             let mut arns = Vec::new();
-            for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            for status in ["RUNNING", "STOPPED"] {
                 arns.extend(list_tasks(ecs, service, which, status).await?);
             }
             arns
         }
     };
-    let mut tasks = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .client()
-            .describe_tasks()
-            .cluster(&ecs.cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| ecs.cluster_error("ecs DescribeTasks", &e))?;
-        tasks.extend(out.tasks().iter().cloned());
-    }
+    let mut tasks = ecs.describe_tasks(&arns).await?;
     if let (Tasks::One(id), true) = (which, tasks.is_empty()) {
         bail!(
             "ECS has no task {id} in cluster {} (stopped tasks stay listed about an hour)",
             ecs.cluster
         );
     }
-    tasks.sort_by(|a, b| {
-        let at = |t: &Task| {
-            t.created_at()
-                .map(aws_smithy_types::DateTime::as_secs_f64)
-                .unwrap_or_default()
-        };
-        at(b).total_cmp(&at(a))
-    });
+    let at = |t: &Task| t.created_at.unwrap_or_default();
+    tasks.sort_by(|a, b| at(b).total_cmp(&at(a)));
     Ok(tasks)
 }
 
@@ -333,62 +316,25 @@ async fn list_tasks(
     ecs: &Ecs,
     service: &Service,
     which: &Tasks,
-    status: DesiredStatus,
+    status: &str,
 ) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let mut call = ecs
-            .client()
-            .list_tasks()
-            .cluster(&ecs.cluster)
-            .desired_status(status.clone())
-            .set_next_token(next.clone());
-        call = match which {
-            Tasks::Deployment(id) => call.started_by(id),
-            _ => call.service_name(service.name),
-        };
-        let out = match call.send().await {
-            Ok(out) => out,
-            Err(e) if error_code(&e) == Some("ServiceNotFoundException") => bail!(
-                "ECS service {} does not exist in cluster {}: deploy it first (`cargo xtask deploy {}`)",
-                service.name,
-                ecs.cluster,
-                service.short
-            ),
-            Err(e) => return Err(ecs.cluster_error("ecs ListTasks", &e)),
-        };
-        arns.extend(out.task_arns().iter().cloned());
-        next = out.next_token().map(str::to_string);
-        if next.is_none() {
-            return Ok(arns);
-        }
+    match which {
+        Tasks::Deployment(id) => ecs.task_arns(None, Some(id), status).await,
+        _ => ecs.task_arns(Some(service), None, status).await,
     }
 }
 
 /// The last `n` lines of the stopped tasks of deployment `ours` (the
 /// service's own container), oldest first; for failure reports.
 pub async fn last_lines(ecs: &Ecs, service: &Service, ours: &str, n: usize) -> Result<Vec<Line>> {
-    let mut stopped = Vec::new();
-    for chunk in list_tasks(
+    let arns = list_tasks(
         ecs,
         service,
         &Tasks::Deployment(ours.to_string()),
-        DesiredStatus::Stopped,
+        "STOPPED",
     )
-    .await?
-    .chunks(100)
-    {
-        let out = ecs
-            .client()
-            .describe_tasks()
-            .cluster(&ecs.cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| explain("ecs DescribeTasks", &e))?;
-        stopped.extend(out.tasks().iter().cloned());
-    }
+    .await?;
+    let stopped = ecs.describe_tasks(&arns).await?;
     let streams = Streams::new(ecs, service, None).of(&stopped).await?;
     let mut lines = Vec::new();
     for stream in &streams {
@@ -552,10 +498,8 @@ async fn poll_once(
         // A task that stopped before the window has nothing in it.
         let tasks: Vec<Task> = tasks
             .into_iter()
-            .filter(|t| match (t.stopped_at(), start_time) {
-                (Some(stopped), Some(start)) => {
-                    (stopped.as_secs_f64() * 1000.0) as i64 >= start - 60_000
-                }
+            .filter(|t| match (t.stopped_at, start_time) {
+                (Some(stopped), Some(start)) => (stopped * 1000.0) as i64 >= start - 60_000,
                 _ => true,
             })
             .collect();

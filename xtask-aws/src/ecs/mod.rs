@@ -1,4 +1,4 @@
-//! ECS through the AWS SDK: cluster, services, and a deploy that says "done"
+//! ECS through its JSON API: cluster, services, and a deploy that says "done"
 //! only when its own deployment has completed; otherwise it explains the
 //! failure from ECS's events and stopped tasks, and rolls back on timeout.
 
@@ -6,9 +6,9 @@ mod client;
 mod create;
 mod deploy;
 mod logs;
+mod model;
 mod rollout;
 mod scale;
-mod sdk;
 mod task;
 mod verify;
 mod views;

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
+use serde_json::json;
 use xtask::errors::BadInput;
 use xtask::exec::print_line;
 use xtask::flags::{RollbackArgs, WatchOpts};
@@ -16,7 +16,6 @@ use xtask::{util, Ctx};
 
 use super::client::Ecs;
 use super::logs;
-use crate::aws::explain;
 
 /// What was already sent to ECS when a watch began: said if the user stops it.
 pub enum Sent {
@@ -166,50 +165,35 @@ const FAILURE_LOG_LINES: usize = 20;
 /// Stopped tasks started by deployment `ours` (ECS sets `startedBy` to the
 /// deployment id), newest first, at most five.
 async fn stopped_tasks(ecs: &Ecs, service: &Service, ours: &str) -> Result<Vec<String>> {
-    let client = ecs.client();
-    let list = client
-        .list_tasks()
-        .cluster(&ecs.cluster)
-        .service_name(service.name)
-        .started_by(ours)
-        .desired_status(DesiredStatus::Stopped)
-        .send()
-        .await
-        .map_err(|e| explain("ecs ListTasks", &e))?;
-    let arns: Vec<String> = list.task_arns().iter().take(5).cloned().collect();
-    if arns.is_empty() {
-        return Ok(vec![]);
-    }
-    let tasks = client
-        .describe_tasks()
-        .cluster(&ecs.cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .map_err(|e| explain("ecs DescribeTasks", &e))?;
+    let mut arns = ecs.task_arns(Some(service), Some(ours), "STOPPED").await?;
+    arns.truncate(5);
+    let tasks = ecs.describe_tasks(&arns).await?;
     Ok(tasks
-        .tasks()
         .iter()
         .map(|t| {
             let containers: Vec<String> = t
-                .containers()
+                .containers
                 .iter()
                 .map(|c| {
-                    let code = c.exit_code().map_or("-".to_string(), |x| x.to_string());
+                    let code = c.exit_code.map_or("-".to_string(), |x| x.to_string());
                     format!(
                         "{} exit {code}{}",
-                        c.name().unwrap_or("?"),
-                        c.reason().map(|r| format!(" ({r})")).unwrap_or_default()
+                        c.name,
+                        c.reason
+                            .as_ref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();
             format!(
                 "stopped task {}: {}{}; {}",
-                t.task_arn().map_or("?", short_revision),
-                t.stop_code()
-                    .map(|c| format!("{} ", c.as_str()))
+                short_revision(&t.task_arn),
+                t.stop_code
+                    .as_ref()
+                    .map(|c| format!("{c} "))
                     .unwrap_or_default(),
-                t.stopped_reason().unwrap_or("no reason given"),
+                t.stopped_reason.as_deref().unwrap_or("no reason given"),
                 containers.join(", ")
             )
         })
@@ -243,7 +227,7 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
     };
     let current = live
         .as_ref()
-        .and_then(|s| s.task_definition())
+        .map(|s| s.task_definition.as_str())
         .ok_or_else(|| {
             anyhow!(
                 "ECS service {service} does not exist in cluster {}",
@@ -303,16 +287,19 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
         "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
         service.name
     ));
-    let out = ecs
-        .client()
-        .list_task_definitions()
-        .family_prefix(service.name)
-        .status(TaskDefinitionStatus::Active)
-        .sort(SortOrder::Desc)
-        .send()
-        .await
-        .map_err(|e| explain("ecs ListTaskDefinitions", &e))?;
-    out.task_definition_arns()
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Listed {
+        #[serde(default)]
+        task_definition_arns: Vec<String>,
+    }
+    let out: Listed = ecs
+        .call(
+            "ListTaskDefinitions",
+            json!({"familyPrefix": service.name, "status": "ACTIVE", "sort": "DESC"}),
+        )
+        .await?;
+    out.task_definition_arns
         .iter()
         .filter(|arn| {
             short_revision(arn)

@@ -21,7 +21,6 @@ use xtask::Ctx;
 
 use super::client::Ecs;
 use crate::api::{self, Service as Api};
-use crate::aws::explain;
 use crate::ecr;
 
 /// What Fargate runs (and the only platform ECS pulls for it here).
@@ -176,19 +175,10 @@ async fn cluster(ecs: &Ecs) -> Vec<Check> {
     if ecs.ctx.dry_run {
         return vec![];
     }
-    let out = match ecs
-        .client()
-        .describe_clusters()
-        .clusters(&ecs.cluster)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => return vec![unknown("ECS cluster", &explain("ecs DescribeClusters", &e))],
-    };
-    match out.clusters().iter().find(|c| c.status() == Some("ACTIVE")) {
-        Some(_) => vec![ok(format!("ECS cluster {} is ACTIVE", ecs.cluster))],
-        None => vec![fail(format!(
+    match super::create::active_cluster(ecs).await {
+        Err(e) => vec![unknown("ECS cluster", &e)],
+        Ok(true) => vec![ok(format!("ECS cluster {} is ACTIVE", ecs.cluster))],
+        Ok(false) => vec![fail(format!(
             "ECS cluster {} does not exist (or is not ACTIVE): run `cargo xtask cluster create`",
             ecs.cluster
         ))],

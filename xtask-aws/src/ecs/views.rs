@@ -1,7 +1,6 @@
 //! The read-only views: `diff`, `status`, and `connect` (ECS exec).
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_ecs::types::DesiredStatus;
 use xshell::cmd;
 use xtask::exec::{shell, Cmd};
 use xtask::infra::{self, normalize_service_pair, normalize_task_definition};
@@ -11,7 +10,7 @@ use xtask::watch::short_revision;
 use xtask::{util, Ctx};
 
 use super::client::{snapshot, Ecs};
-use super::sdk;
+use super::model;
 use crate::ecr;
 pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
     infra::check_service_files(ctx, service)?;
@@ -35,24 +34,24 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         );
         bail!("{service} differs: the service does not exist");
     };
-    let current = Produced::Value(live.task_definition().unwrap_or_default().to_string());
+    let current = Produced::Value(live.task_definition.clone());
     let live_td = ecs.describe_task_definition(&current).await?.real()?;
-    let live_td = live_td
-        .as_ref()
-        .map(sdk::task_definition_from)
-        .unwrap_or_default();
+    let live_td = match &live_td {
+        Some(td) => td.file_shape()?,
+        None => infra::TaskDefinition::default(),
+    };
     let td_file = service
         .task_definition_file(&ctx.root)
         .display()
         .to_string();
-    let revision = short_revision(live.task_definition().unwrap_or_default()).to_string();
+    let revision = short_revision(&live.task_definition).to_string();
     let td_diff = unified(
         &normalize_task_definition(&live_td),
         &normalize_task_definition(&wanted),
         &revision,
         &td_file,
     );
-    let (want, have) = normalize_service_pair(&def, &sdk::service_from_sdk(&live));
+    let (want, have) = normalize_service_pair(&def, &live.file_shape()?);
     let svc_file = service
         .service_definition_file(&ctx.root)
         .display()
@@ -127,7 +126,7 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
             );
             continue;
         };
-        let td_arn = live.task_definition().unwrap_or_default();
+        let td_arn = live.task_definition.as_str();
         let td = ecs
             .describe_task_definition(&Produced::Value(td_arn.to_string()))
             .await?
@@ -135,24 +134,21 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
         let image = td
             .as_ref()
             .and_then(|t| {
-                t.container_definitions()
+                t.container_definitions
                     .iter()
-                    .find(|c| c.name() == Some(service.name))
+                    .find(|c| c.name == service.name)
             })
-            .and_then(|c| c.image())
-            .unwrap_or("?");
+            .map_or("?", |c| c.image.as_str());
         println!(
             "{service}  cluster {}  {}  {}",
             ecs.cluster,
             short_revision(td_arn),
-            live.status().unwrap_or("?")
+            live.status
         );
         println!("  image    {image}");
         println!(
             "  tasks    desired {}  running {}  pending {}",
-            live.desired_count(),
-            live.running_count(),
-            live.pending_count()
+            live.desired_count, live.running_count, live.pending_count
         );
         for d in snapshot(&live).deployments {
             println!(
@@ -173,7 +169,7 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
         let mut events = snapshot(&live).events;
         events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
         for e in events.iter().take(5) {
-            let when = aws_sdk_ecs::primitives::DateTime::from_secs(e.created_at as i64);
+            let when = model::utc(e.created_at);
             println!("  event    {when} {}", e.message);
         }
     }
@@ -182,40 +178,16 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
 
 /// The service's running tasks: address, status, health, and each task's
 /// health in its target group (with the reason when it is not healthy).
-async fn task_lines(
-    ecs: &Ecs,
-    service: &Service,
-    live: &aws_sdk_ecs::types::Service,
-) -> Result<Vec<String>> {
-    let client = ecs.client();
-    let arns = client
-        .list_tasks()
-        .cluster(&ecs.cluster)
-        .service_name(service.name)
-        .desired_status(DesiredStatus::Running)
-        .send()
-        .await
-        .map_err(|e| ecs.cluster_error("ecs ListTasks", &e))?
-        .task_arns()
-        .to_vec();
-    if arns.is_empty() {
-        return Ok(vec![]);
-    }
-    let tasks = client
-        .describe_tasks()
-        .cluster(&ecs.cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .map_err(|e| ecs.cluster_error("ecs DescribeTasks", &e))?;
+async fn task_lines(ecs: &Ecs, service: &Service, live: &model::Service) -> Result<Vec<String>> {
+    let arns = ecs.task_arns(Some(service), None, "RUNNING").await?;
+    let tasks = ecs.describe_tasks(&arns).await?;
     let mut health = Vec::new();
-    for lb in live.load_balancers() {
-        if let Some(arn) = lb.target_group_arn() {
+    for lb in &live.load_balancers {
+        if let Some(arn) = &lb.target_group_arn {
             health.extend(crate::lb::target_health(&ecs.aws, arn).await?);
         }
     }
     Ok(tasks
-        .tasks()
         .iter()
         .map(|t| {
             let address = task_address(t).unwrap_or_default();
@@ -237,23 +209,22 @@ async fn task_lines(
                 .unwrap_or_default();
             format!(
                 "{} {} {} health {} {address}{target}",
-                t.task_arn().map_or("?", short_revision),
-                short_revision(t.task_definition_arn().unwrap_or_default()),
-                t.last_status().unwrap_or("?"),
-                t.health_status().map_or("-", |h| h.as_str()),
+                short_revision(&t.task_arn),
+                short_revision(&t.task_definition_arn),
+                t.last_status,
+                t.health_status.as_deref().unwrap_or("-"),
             )
         })
         .collect())
 }
 
 /// The task's address on its network (awsvpc: the ENI's private IPv4 address).
-pub fn task_address(task: &aws_sdk_ecs::types::Task) -> Option<String> {
-    task.attachments()
+pub fn task_address(task: &model::Task) -> Option<String> {
+    task.attachments
         .iter()
-        .flat_map(aws_sdk_ecs::types::Attachment::details)
-        .find(|d| d.name() == Some("privateIPv4Address"))
-        .and_then(|d| d.value())
-        .map(str::to_string)
+        .flat_map(|a| &a.details)
+        .find(|d| d.name == "privateIPv4Address")
+        .and_then(|d| d.value.clone())
 }
 
 pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> {
@@ -273,19 +244,10 @@ pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> 
     let task: Produced<String> = if ctx.dry_run {
         Produced::planned(format!("a running task of {}", service.name))
     } else {
-        let out = ecs
-            .client()
-            .list_tasks()
-            .cluster(&ecs.cluster)
-            .service_name(service.name)
-            .desired_status(DesiredStatus::Running)
-            .send()
-            .await
-            .map_err(|e| ecs.cluster_error("ecs ListTasks", &e))?;
+        let arns = ecs.task_arns(Some(service), None, "RUNNING").await?;
         Produced::Value(
-            out.task_arns()
-                .first()
-                .cloned()
+            arns.into_iter()
+                .next()
                 .ok_or_else(|| anyhow!("{service} has no running task to connect to"))?,
         )
     };
