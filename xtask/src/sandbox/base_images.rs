@@ -1,9 +1,13 @@
 //! The base images the real Dockerfiles take as build args, made offline from
-//! Debian packages: debootstrap into a cached rootfs, `docker import` it, then
-//! a small Dockerfile for what a rootfs cannot hold (see base-images/README.md).
-//! An image is rebuilt only when its recipe changed (a label holds its hash).
+//! Debian packages: one debootstrap per Debian release (a minimal system with
+//! the CA certificates), copied and given each image's packages with apt in a
+//! chroot, `docker import`ed, then a small Dockerfile for what a rootfs cannot
+//! hold (see base-images/README.md). An image is rebuilt only when its recipe
+//! changed (a label holds its hash).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -28,28 +32,28 @@ const RECIPES: [Recipe; 4] = [
         image: &PYTHON_BASE,
         name: "python",
         suite: "bookworm",
-        packages: "python3,python3-venv,python-is-python3,ca-certificates",
+        packages: "python3 python3-venv python-is-python3",
         dockerfile: include_str!("base-images/python.Dockerfile"),
     },
     Recipe {
         image: &NGINX_BASE,
         name: "nginx",
         suite: "bookworm",
-        packages: "nginx,ca-certificates",
+        packages: "nginx",
         dockerfile: include_str!("base-images/nginx.Dockerfile"),
     },
     Recipe {
         image: &POSTGRES_BASE,
         name: "postgres",
         suite: "bookworm",
-        packages: "postgresql-15,ca-certificates",
+        packages: "postgresql-15",
         dockerfile: include_str!("base-images/postgres.Dockerfile"),
     },
     Recipe {
         image: &NODE_BASE,
         name: "node",
         suite: "trixie",
-        packages: "nodejs,ca-certificates",
+        packages: "nodejs",
         dockerfile: include_str!("base-images/node.Dockerfile"),
     },
 ];
@@ -58,6 +62,8 @@ const POSTGRES_ENTRYPOINT: &str = include_str!("base-images/postgres-entrypoint.
 /// The npm the node image carries (the official node:20 image's major).
 const NPM: &str = "npm@10.9.9";
 const MIRROR: &str = "http://deb.debian.org/debian";
+/// What every image's system has (debootstrap's minimal variant plus these).
+const SUITE_PACKAGES: &str = "ca-certificates";
 const HOST_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 const LABEL: &str = "org.cruddur.sandbox.recipe";
 
@@ -102,6 +108,7 @@ impl Recipe {
     fn hash(&self) -> String {
         util::recipe_hash(&[
             self.suite,
+            SUITE_PACKAGES,
             self.packages,
             self.dockerfile,
             POSTGRES_ENTRYPOINT,
@@ -143,13 +150,25 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
     let started = Instant::now();
     let cache = ctx.root.join("target/sandbox/rootfs");
     let context = ctx.root.join("target/sandbox/base-images");
-    let todo: Vec<&Recipe> = RECIPES
+    let mut nth_of_suite: HashMap<&str, usize> = HashMap::new();
+    let mut todo: Vec<(usize, &Recipe)> = RECIPES
         .iter()
         .filter(|r| force || ctx.dry_run || !r.is_current(ctx))
+        .map(|r| {
+            let n = nth_of_suite.entry(r.suite).or_default();
+            *n += 1;
+            (*n, r)
+        })
         .collect();
+    // One image of each release first, so the two workers debootstrap two
+    // releases side by side instead of one waiting for the other's.
+    todo.sort_by_key(|(n, _)| *n);
+    let todo: Vec<&Recipe> = todo.into_iter().map(|(_, r)| r).collect();
     let built = todo.len();
-    // Two at a time: debootstrap mostly waits on the mirror and dpkg, the
-    // import and build on the disk; on 2 cores that overlaps well.
+    let suites: HashMap<&str, Mutex<()>> =
+        RECIPES.iter().map(|r| (r.suite, Mutex::new(()))).collect();
+    // Two at a time: debootstrap and apt mostly wait on the mirror and dpkg,
+    // the import and build on the disk; on 2 cores that overlaps well.
     let queue = std::sync::Mutex::new(todo.into_iter());
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
@@ -160,7 +179,7 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
                         let Some(recipe) = next else {
                             return Ok(());
                         };
-                        build(ctx, recipe, &cache, &context)?;
+                        build(ctx, recipe, &cache, &context, &suites)?;
                     }
                 })
             })
@@ -185,7 +204,13 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()> {
+fn build(
+    ctx: &Ctx,
+    recipe: &Recipe,
+    cache: &Path,
+    context: &Path,
+    suites: &HashMap<&str, Mutex<()>>,
+) -> Result<()> {
     let tag = recipe.image.sandbox;
     let prefix = format!("[{}] ", recipe.name);
     println!(
@@ -196,7 +221,11 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
 
     let step = Instant::now();
     if !rootfs.is_dir() && !ctx.dry_run {
-        debootstrap(ctx, recipe, cache, &rootfs, &prefix)?;
+        let system = {
+            let _one_at_a_time = suites[recipe.suite].lock().expect("suite lock");
+            suite_system(ctx, recipe.suite, cache, &prefix)?
+        };
+        install(ctx, recipe, &system, &rootfs, &prefix)?;
     }
     if !ctx.dry_run {
         std::fs::copy(HOST_CA, rootfs.join("etc/ssl/certs/ca-certificates.crt"))
@@ -253,7 +282,7 @@ fn build(ctx: &Ctx, recipe: &Recipe, cache: &Path, context: &Path) -> Result<()>
         },
     )?;
     println!(
-        "{prefix}{tag}: debootstrap {}, import {}, build {}",
+        "{prefix}{tag}: system {}, import {}, build {}",
         util::secs(debootstrap_took),
         util::secs(import_took),
         util::secs(step.elapsed())
@@ -281,23 +310,22 @@ fn pack_npm(ctx: &Ctx, context: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Into `<rootfs>.tmp` then renamed, so an interrupted run leaves no half rootfs.
-fn debootstrap(
-    ctx: &Ctx,
-    recipe: &Recipe,
-    cache: &Path,
-    rootfs: &Path,
-    prefix: &str,
-) -> Result<()> {
-    let tmp = rootfs.with_extension("tmp");
-    // A download cache per recipe: two debootstraps never write one file.
-    let debs = cache.join(format!("debs-cache-{}", recipe.name));
+/// Debian `suite`'s minimal system with `SUITE_PACKAGES`, made once by
+/// debootstrap into `<cache>/system-<suite>` (into `.tmp`, then renamed, so an
+/// interrupted run leaves no half system).
+fn suite_system(ctx: &Ctx, suite: &str, cache: &Path, prefix: &str) -> Result<PathBuf> {
+    let system = cache.join(format!("system-{suite}"));
+    if system.is_dir() {
+        return Ok(system);
+    }
+    let tmp = system.with_extension("tmp");
+    let debs = cache.join(format!("debs-{suite}"));
     std::fs::create_dir_all(&debs)?;
     let _ = std::fs::remove_dir_all(&tmp);
     let cache_dir = format!("--cache-dir={}", debs.display());
-    let include = format!("--include={}", recipe.packages);
-    let suite = recipe.suite;
+    let include = format!("--include={SUITE_PACKAGES}");
     let sh = shell()?;
+    println!("{prefix}debootstrap of Debian {suite} (shared by its images)");
     Cmd::from(cmd!(
         sh,
         "debootstrap --variant=minbase {cache_dir} {include} {suite} {tmp} {MIRROR}"
@@ -306,13 +334,53 @@ fn debootstrap(
         ctx,
         &Stream {
             prefix,
-            ..Stream::logged(&util::log_file(
-                ctx,
-                &format!("debootstrap-{}", recipe.name),
-            )?)
+            ..Stream::logged(&util::log_file(ctx, &format!("debootstrap-{suite}"))?)
         },
     )
-    .with_context(|| format!("debootstrap of the {} rootfs", recipe.name))?;
+    .with_context(|| format!("debootstrap of Debian {suite}"))?;
+    std::fs::rename(&tmp, &system)?;
+    Ok(system)
+}
+
+/// A copy of `system` with the recipe's packages, installed by apt in a
+/// chroot (debootstrap left apt's package lists; /proc is mounted in a mount
+/// namespace of its own, gone when apt exits; services are not started).
+fn install(ctx: &Ctx, recipe: &Recipe, system: &Path, rootfs: &Path, prefix: &str) -> Result<()> {
+    let tmp = rootfs.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let sh = shell()?;
+    Cmd::from(cmd!(sh, "cp -a --reflink=auto {system} {tmp}")).run(ctx)?;
+    let no_services = tmp.join("usr/sbin/policy-rc.d");
+    std::fs::write(&no_services, "#!/bin/sh\nexit 101\n")?;
+    Cmd::from(cmd!(sh, "chmod 755 {no_services}")).run(ctx)?;
+    let script = format!(
+        "mount -t proc proc /proc && apt-get install -y --no-install-recommends {} && apt-get clean",
+        recipe.packages
+    );
+    Cmd::from(cmd!(
+        sh,
+        "unshare --mount --fork chroot {tmp} /bin/sh -c {script}"
+    ))
+    .env("DEBIAN_FRONTEND", "noninteractive")
+    .env("LC_ALL", "C")
+    .env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    )
+    .stream(
+        ctx,
+        &Stream {
+            prefix,
+            ..Stream::logged(&util::log_file(ctx, &format!("apt-{}", recipe.name))?)
+        },
+    )
+    .with_context(|| {
+        format!(
+            "installing {} into the {} rootfs",
+            recipe.packages, recipe.name
+        )
+    })?;
+    std::fs::remove_file(&no_services)?;
     std::fs::rename(&tmp, rootfs)?;
     Ok(())
 }
