@@ -280,7 +280,7 @@ fn deploy(b: &Bench) -> Result<()> {
             base,
         )),
         Some((
-            "docker run to the first passing health check, then docker stop of the old one",
+            "docker run to the first passing health check, the target group's drain, then docker stop of the old one",
             floor,
         )),
         Some("≤ 1.2× floor, below the baseline"),
@@ -290,7 +290,9 @@ fn deploy(b: &Bench) -> Result<()> {
 
 /// The same change with no tool: a container of the image with the task
 /// definition's health check, from `docker run` to its first passing check
-/// (at docker's interval), then the old one stopped gracefully.
+/// (at docker's interval), then the old one stopped gracefully after its
+/// target group's deregistration delay (behind a load balancer, stopping it
+/// sooner cuts the requests in flight; ECS waits the same).
 fn deploy_floor(b: &Bench) -> Result<super::Stats> {
     let mut p = infra::Placeholders::from_settings(&b.state.settings(&b.ctx.settings));
     p.set("AWS_ACCOUNT_ID", "123456789012")
@@ -307,6 +309,15 @@ fn deploy_floor(b: &Bench) -> Result<super::Stats> {
         .clone()
         .context("the backend's health check")?;
     let check = health.command.get(1..).unwrap_or_default().join(" ");
+    let mut lb = p.clone();
+    lb.set("VPC_ID", "vpc-bench")
+        .set("SECURITY_GROUP", "sg-bench")
+        .set_list("SUBNETS", vec!["subnet-bench".into()]);
+    let lb = infra::load_load_balancer(&infra::load_balancer_file(&b.ctx.root), &lb)?;
+    let drain = lb
+        .target_group_for(&BACKEND)
+        .and_then(|t| t.deregistration_delay_seconds)
+        .map_or(Duration::ZERO, |s| Duration::from_secs(s.unsigned_abs().into()));
     let flags = vec![
         format!("--health-cmd={check}"),
         format!("--health-interval={}s", health.interval.unwrap_or(30)),
@@ -354,6 +365,7 @@ fn deploy_floor(b: &Bench) -> Result<super::Stats> {
         let (old, new) = (&names[i], &names[i + 1]);
         start(new)?;
         healthy(new)?;
+        std::thread::sleep(drain);
         Cmd::from(cmd!(sh, "docker stop {old}"))
             .read(b.ctx)
             .map(drop)
