@@ -59,12 +59,12 @@ fn agent(url: &str) -> Result<Agent> {
         Ok((direct, https))
     });
     let (direct, https) = agents.as_ref().map_err(|e| anyhow!("{e}"))?;
-    Ok(if url.starts_with("https://") {
+    let agent = if url.starts_with("https://") {
         https
     } else {
         direct
-    }
-    .clone())
+    };
+    Ok(agent.clone())
 }
 
 fn build(proxy: Option<Proxy>) -> Agent {
@@ -95,7 +95,7 @@ fn build(proxy: Option<Proxy>) -> Agent {
 mod tests {
     use std::net::TcpListener;
 
-    use super::super::testing::serve;
+    use super::super::testing::{moto, serve};
     use super::*;
 
     #[tokio::test]
@@ -109,6 +109,13 @@ mod tests {
         assert_eq!(second.unwrap(), (404, b"{\"no\":1}".to_vec()));
         let seen = server.join().unwrap();
         assert!(seen[0].starts_with("POST / HTTP/1.1\r\n"), "{}", seen[0]);
+        // What the signer puts in the canonical `host` header.
+        let host = url.trim_start_matches("http://");
+        assert!(
+            seen[0].contains(&format!("\r\nhost: {host}\r\n")),
+            "{}",
+            seen[0]
+        );
         assert!(seen[0].contains("x-amz-target: A.B\r\n"), "{}", seen[0]);
         assert!(seen[0].ends_with("\r\n\r\nhello"), "{}", seen[0]);
         assert!(
@@ -134,5 +141,23 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[tokio::test]
+    async fn https_checks_the_certificate() {
+        // moto over TLS with a certificate of its own making: the handshake
+        // must fail on it, so TLS is on and verification with it.
+        let moto = moto(true);
+        let url = format!("{}/", moto.url);
+        let err = send("GET", &url, vec![], vec![]).await.unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(&format!("could not get an answer from AWS at {url}: ")),
+            "{text}"
+        );
+        assert!(
+            text.contains("invalid peer certificate: UnknownIssuer"),
+            "{text}"
+        );
     }
 }

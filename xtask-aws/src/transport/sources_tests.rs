@@ -1,9 +1,6 @@
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use super::super::testing::{creds, env_at, home, iso_in, serve};
+use super::super::testing::{creds, env_at, home, iso_in, moto, serve};
 use super::*;
 use crate::transport::sigv4::parse_time;
 
@@ -77,58 +74,9 @@ async fn ecs_container_credentials_with_the_token_file() {
     assert!(err.contains("is neither https nor a loopback"), "{err}");
 }
 
-/// moto's server from the sandbox's virtualenv, on a free loopback port,
-/// killed when dropped (a failing assertion included).
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Moto {
-    let path: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sandbox/venv/bin/moto_server");
-    assert!(
-        path.exists(),
-        "this test runs STS calls against moto, and {} is missing: `cargo xtask sandbox up` creates it",
-        path.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&path)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting moto_server");
-    let mut moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return moto;
-        }
-        if let Ok(Some(status)) = moto.child.try_wait() {
-            panic!("moto_server exited at start ({status})");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("moto_server did not listen on port {port} within 30 s");
-}
-
 #[tokio::test]
 async fn assume_role_and_web_identity_against_moto() {
-    let moto = moto();
+    let moto = moto(false);
     let dir = home(&[
         (
             ".aws/config",

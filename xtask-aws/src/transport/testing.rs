@@ -1,9 +1,10 @@
-//! What the transport's tests share: homes with AWS files in them, and a
-//! loopback server standing in for AWS.
+//! What the transport's tests share: homes with AWS files in them, a
+//! loopback server standing in for AWS, and moto.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::path::Path;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use tempfile::TempDir;
@@ -87,4 +88,55 @@ pub fn serve(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Ve
         seen
     });
     (url, handle)
+}
+
+/// moto's server from the sandbox's virtualenv, on a free loopback port
+/// (https with a self-signed certificate when `tls`), killed when dropped,
+/// a failing assertion included.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn moto(tls: bool) -> Moto {
+    let path: PathBuf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sandbox/venv/bin/moto_server");
+    assert!(
+        path.exists(),
+        "this test runs against moto, and {} is missing: `cargo xtask sandbox up` creates it",
+        path.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&path)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .args(tls.then_some("--ssl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting moto_server");
+    let mut moto = Moto {
+        child,
+        url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
+    };
+    for _ in 0..300 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return moto;
+        }
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            panic!("moto_server exited at start ({status})");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("moto_server did not listen on port {port} within 30 s");
 }
