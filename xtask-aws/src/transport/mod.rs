@@ -1,8 +1,10 @@
 //! Our own AWS transport: SigV4, the credentials chain and one HTTP client,
-//! in place of the AWS SDK for Rust (aws-config, aws-sigv4, aws-smithy-*).
-//! The SDK made a cold build of this crate take over 150 s; its HTTP stack
-//! alone (aws-smithy-http-client with hyper, h2 and rustls) measured 56-69 s
-//! cold with tokio on 2 cores, against 23-26 s for ureq with rustls (ring).
+//! in place of the AWS SDK for Rust (aws-config, aws-sigv4, aws-smithy-*),
+//! whose graph made a cold build of this crate take over 150 s.
+//! Measured cold (dev profile, 2 cores, fresh target dir, tokio included):
+//! tokio alone 11 s; ureq 3 with rustls on ring and the system's roots 21 s;
+//! aws-smithy-http-client (hyper, h2, rustls on ring) 48 s; this module
+//! with all its dependencies 28 s.
 
 mod credentials;
 mod http;
@@ -15,4 +17,4 @@ mod testing;
 pub use credentials::{resolve, Credentials, CredentialsCache};
 pub use http::send;
 pub use profile::{AwsConfig, AwsEnv};
-pub use sigv4::{amz_date, encode, form, parse_time, sign, SignableRequest};
+pub use sigv4::{encode, form, sign, SignableRequest};

@@ -117,7 +117,7 @@ pub fn form(params: &[(&str, &str)]) -> String {
 }
 
 /// `20240102T030405Z`, UTC.
-pub fn amz_date(t: SystemTime) -> String {
+pub(super) fn amz_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or_default());
@@ -131,7 +131,7 @@ pub fn amz_date(t: SystemTime) -> String {
 
 /// An ISO 8601 time as AWS writes them: `2024-01-02T03:04:05Z`, with
 /// optional fractions and a `Z`, `UTC` (the SSO cache) or `±hh:mm` zone.
-pub fn parse_time(s: &str) -> Result<SystemTime> {
+pub(super) fn parse_time(s: &str) -> Result<SystemTime> {
     let parse = || -> Option<SystemTime> {
         let b = s.as_bytes();
         let num = |from: usize, len: usize| s.get(from..from + len)?.parse::<i64>().ok();
