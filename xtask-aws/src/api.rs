@@ -1,25 +1,17 @@
-//! The AWS calls outside ECS and ECR (CloudWatch Logs, ELBv2, SSM, IAM, EC2),
-//! made with the SDK's own credentials chain, SigV4 signer and HTTP stack,
-//! without their SDK crates: measured here, `aws-sdk-cloudwatchlogs` alone
-//! added over two minutes to a cold build (its event streams rebuild the
-//! whole stack), SSM and IAM about a minute each, EC2 more. The few calls the
-//! tool makes are JSON (logs, SSM) or query (ELBv2, IAM, EC2) requests.
+//! Every AWS call the tool makes, signed and sent by `crate::transport`,
+//! without the AWS SDK's crates: measured here, `aws-sdk-ecs` took 52–62 s of
+//! a cold build, `aws-sdk-ecr` 23–35 s, `aws-sdk-cloudwatchlogs` alone over two
+//! minutes (its event streams rebuild the whole stack), SSM and IAM about a
+//! minute each, EC2 more. The calls are JSON (ECS, ECR, Logs, SSM, Cloud Map)
+//! or query (ELBv2, IAM, EC2, STS) requests.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{anyhow, Context as _, Result};
-use aws_credential_types::provider::ProvideCredentials as _;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_http_client::{tls, Connector};
-use aws_smithy_runtime_api::client::http::HttpConnector as _;
-use aws_smithy_runtime_api::client::identity::Identity;
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::byte_stream::ByteStream;
 use serde_json::Value;
 
 use crate::aws::{Aws, CREDENTIALS_HINT};
+use crate::transport::{self, SignableRequest};
 use crate::xml::{self, Element};
 
 /// A service the tool calls without its SDK crate.
@@ -171,7 +163,11 @@ impl Aws {
         let call = format!("{} {action}", service.signing_name());
         let mut form = format!("Action={action}&Version={}", service.query_version());
         for (k, v) in params {
-            form.push_str(&format!("&{}={}", encode(k), encode(v)));
+            form.push_str(&format!(
+                "&{}={}",
+                transport::encode(k),
+                transport::encode(v)
+            ));
         }
         let headers = [(
             "content-type",
@@ -198,7 +194,7 @@ impl Aws {
     }
 
     fn endpoint(&self, service: Service) -> String {
-        if let Some(url) = self.config.endpoint_url() {
+        if let Some(url) = &self.endpoint {
             return url.trim_end_matches('/').to_string();
         }
         match service {
@@ -221,86 +217,39 @@ impl Aws {
         payload: Vec<u8>,
     ) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}/", self.endpoint(service));
-        let host = url
-            .split("://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .unwrap_or_default()
-            .to_string();
-        let provider = self
-            .config
-            .credentials_provider()
-            .ok_or_else(|| anyhow!("{call}: no AWS credentials"))?;
-        let identity: Identity = provider
-            .provide_credentials()
+        let credentials = self
+            .credentials()
             .await
-            .map_err(|e| anyhow!("{call}: no usable AWS credentials ({e})"))?
-            .into();
+            .map_err(|e| anyhow!("{call}: no usable AWS credentials ({e:#})"))?;
         // IAM is global: signed for us-east-1 whatever the configured region.
         let region = if service == Service::Iam {
             "us-east-1"
         } else {
             self.region.as_str()
         };
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name(service.signing_name())
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let mut all_headers: Vec<(&str, &str)> = vec![("host", host.as_str())];
-        all_headers.extend_from_slice(headers);
-        let signable = SignableRequest::new(
-            "POST",
-            &url,
-            all_headers.iter().copied(),
-            SignableBody::Bytes(&payload),
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::builder().method("POST").uri(&url);
-        for (k, v) in &all_headers {
-            request = request.header(*k, *v);
-        }
-        let mut request = request.body(SdkBody::from(payload))?;
-        instructions.apply_to_request_http1x(&mut request);
-        let request = HttpRequest::try_from(request)?;
-        let connector = Connector::builder()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build();
-        let answer = tokio::time::timeout(Duration::from_secs(30), async {
-            let response = connector
-                .call(request)
-                .await
-                .map_err(|e| anyhow!("{call}: could not get an answer from AWS at {url}: {e}"))?;
-            let status = response.status().as_u16();
-            let body = ByteStream::new(response.into_body())
-                .collect()
-                .await
-                .map_err(|e| anyhow!("{call}: reading the answer: {e}"))?
-                .into_bytes()
-                .to_vec();
-            anyhow::Ok((status, body))
-        })
-        .await
-        .map_err(|_| anyhow!("{call}: no answer from {url} within 30s"))??;
-        Ok(answer)
+        // The signer signs the URL's host; the HTTP client sends the same one.
+        let request = SignableRequest {
+            method: "POST",
+            url: &url,
+            headers,
+            body: &payload,
+        };
+        let signature = transport::sign(
+            &request,
+            &credentials,
+            region,
+            service.signing_name(),
+            SystemTime::now(),
+        );
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(signature)
+            .collect();
+        transport::send("POST", &url, headers, payload)
+            .await
+            .map_err(|e| anyhow!("{call}: {e:#}"))
     }
-}
-
-/// Form encoding (RFC 3986 unreserved characters kept).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Query-protocol list parameters: `Name.member.1=a&Name.member.2=b`.
@@ -318,8 +267,8 @@ mod tests {
 
     #[test]
     fn form_values_are_percent_encoded() {
-        assert_eq!(encode("a b/c=d&e"), "a%20b%2Fc%3Dd%26e");
-        assert_eq!(encode("/api/*"), "%2Fapi%2F%2A");
+        assert_eq!(transport::encode("a b/c=d&e"), "a%20b%2Fc%3Dd%26e");
+        assert_eq!(transport::encode("/api/*"), "%2Fapi%2F%2A");
         assert_eq!(
             members("Subnets", &["s-1".into(), "s-2".into()]),
             [

@@ -1,10 +1,10 @@
-//! AWS client set-up in one place: aws-config's default chain, a region that
-//! must be there, the account (`AWS_ACCOUNT_ID` or STS, asked once), the
+//! AWS set-up in one place: the credentials chain (src/transport), a region
+//! that must be there, the account (`AWS_ACCOUNT_ID` or STS, asked once), the
 //! registry host, and errors turned into one line that says what to do.
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, bail, Result};
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls;
 use tokio::sync::OnceCell;
 
 use xtask::errors::BadInput;
@@ -12,12 +12,15 @@ use xtask::produced::Produced;
 use xtask::Ctx;
 
 use crate::api;
+use crate::transport::{AwsConfig, AwsEnv, Credentials, CredentialsCache};
 
 #[derive(Clone)]
 pub struct Aws {
-    pub config: SdkConfig,
     pub region: String,
-    account: OnceCell<Produced<String>>,
+    /// `AWS_ENDPOINT_URL` (or the profile's `endpoint_url`): an emulator such as the sandbox.
+    pub endpoint: Option<String>,
+    credentials: Arc<CredentialsCache>,
+    account: Arc<OnceCell<Produced<String>>>,
 }
 
 const REGION_HINT: &str = "set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)";
@@ -30,38 +33,34 @@ impl Aws {
     /// Loads the configuration; outside a dry run also checks that credentials
     /// can be had, so a missing key fails here in one line instead of deep in a call.
     pub async fn load(ctx: &Ctx) -> Result<Aws> {
-        // One HTTP/TLS stack for every client and credentials provider (see Cargo.toml).
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
+        // Missing or broken configuration is bad input (exit 2), like a missing variable.
+        let config = AwsConfig::load(AwsEnv::from_process())
+            .map_err(|e| BadInput(format!("{e:#}: {CREDENTIALS_HINT}")))?;
         let region = match config.region() {
-            Some(r) => r.to_string(),
+            Some(r) => r,
             None if ctx.dry_run => "<region>".to_string(),
             None => bail!(BadInput(format!("no AWS region configured: {REGION_HINT}"))),
         };
+        let endpoint = config.endpoint_url();
+        let credentials = CredentialsCache::new(config);
         if !ctx.dry_run {
-            use aws_credential_types::provider::ProvideCredentials as _;
-            // Missing configuration is bad input (exit 2), like a missing variable.
-            let provider = config
-                .credentials_provider()
-                .ok_or_else(|| BadInput(format!("no AWS credentials: {CREDENTIALS_HINT}")))?;
-            if let Err(e) = provider.provide_credentials().await {
+            if let Err(e) = credentials.get().await {
                 bail!(BadInput(format!(
-                    "no usable AWS credentials ({e}): {CREDENTIALS_HINT}"
+                    "no usable AWS credentials ({e:#}): {CREDENTIALS_HINT}"
                 )));
             }
         }
         Ok(Aws {
-            config,
             region,
-            account: OnceCell::new(),
+            endpoint,
+            credentials: Arc::new(credentials),
+            account: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// The credentials to sign with (looked up once, renewed before they expire).
+    pub async fn credentials(&self) -> Result<Credentials> {
+        self.credentials.get().await
     }
 
     /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).

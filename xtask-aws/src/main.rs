@@ -6,6 +6,7 @@ mod aws;
 mod ecr;
 mod ecs;
 mod lb;
+mod transport;
 mod xml;
 
 use std::process::ExitCode;

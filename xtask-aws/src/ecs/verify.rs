@@ -4,14 +4,8 @@
 //! value: SSM parameters are looked up by name only.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use aws_smithy_http_client::{tls, Connector};
-use aws_smithy_runtime_api::client::http::HttpConnector as _;
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::byte_stream::ByteStream;
+use anyhow::{bail, Context as _, Result};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use xtask::infra::{self, ServiceDefinition, TaskDefinition};
@@ -152,7 +146,7 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
     .flatten()
     .collect();
     checks.iter().for_each(Check::print);
-    if let Some(endpoint) = ecs.aws.config.endpoint_url() {
+    if let Some(endpoint) = &ecs.aws.endpoint {
         println!(
             "note: AWS is {endpoint}, an emulator such as the sandbox: there the IAM trust check reads a stored \
              document (nothing assumes the roles, no permission is evaluated), subnets and the security group \
@@ -357,49 +351,17 @@ fn scheme(registry: &str) -> &'static str {
 /// GET `url` as JSON; a redirect (ECR sends blobs to S3) is followed without
 /// the registry's credentials.
 async fn get_json(url: &str, auth: &str, accept: &str) -> Result<Value> {
-    let connector = Connector::builder()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build();
-    let mut url = url.to_string();
-    let mut auth = Some(auth);
-    for _ in 0..5 {
-        let mut request = http::Request::builder()
-            .method("GET")
-            .uri(&url)
-            .header("accept", accept);
-        if let Some(auth) = auth {
-            request = request.header("authorization", auth);
-        }
-        let request = HttpRequest::try_from(request.body(SdkBody::empty())?)?;
-        let response = tokio::time::timeout(Duration::from_secs(30), connector.call(request))
-            .await
-            .map_err(|_| anyhow!("no answer from {url} within 30s"))?
-            .map_err(|e| anyhow!("GET {url}: {e}"))?;
-        let status = response.status().as_u16();
-        if (300..400).contains(&status) {
-            url = response
-                .headers()
-                .get("location")
-                .context("a redirect without a Location")?
-                .to_string();
-            auth = None;
-            continue;
-        }
-        let body = ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map_err(|e| anyhow!("reading {url}: {e}"))?
-            .into_bytes();
-        match status {
-            200 => return serde_json::from_slice(&body).context("the answer is not JSON"),
-            401 | 403 => bail!("the registry refused ECR's token (HTTP {status})"),
-            404 => bail!("the registry has no such manifest or blob (HTTP 404)"),
-            _ => bail!("HTTP {status} from {url}"),
-        }
+    let headers = vec![
+        ("accept".to_string(), accept.to_string()),
+        ("authorization".to_string(), auth.to_string()),
+    ];
+    let (status, body) = crate::transport::get_following_redirects(url, headers).await?;
+    match status {
+        200 => serde_json::from_slice(&body).context("the answer is not JSON"),
+        401 | 403 => bail!("the registry refused ECR's token (HTTP {status})"),
+        404 => bail!("the registry has no such manifest or blob (HTTP 404)"),
+        _ => bail!("HTTP {status} from {url}"),
     }
-    bail!("too many redirects from the registry")
 }
 
 async fn roles(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
