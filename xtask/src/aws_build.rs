@@ -233,10 +233,11 @@ mod tests {
         );
     }
 
-    /// The SDK's default features add a second HTTP stack (hyper 0.14 with
-    /// rustls 0.21) and build aws-lc from C: a minute of every cold build.
+    /// The AWS SDK's crates cost over two minutes of a cold build (their
+    /// defaults add a second HTTP stack and build aws-lc from C); the tool
+    /// signs and sends its calls itself, over one HTTP client and one TLS stack.
     #[test]
-    fn the_aws_build_has_one_http_and_one_tls_stack() {
+    fn the_aws_build_has_no_sdk_and_one_http_and_one_tls_stack() {
         let manifest = root().join("xtask-aws/Cargo.toml").display().to_string();
         let tree = cargo_tree(&["--manifest-path", &manifest, "-e", "normal,build"]);
         let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -249,16 +250,64 @@ mod tests {
                     .insert(version.to_string());
             }
         }
-        for banned in ["aws-lc-sys", "aws-lc-rs", "openssl-sys", "native-tls"] {
+        let sdk: Vec<&String> = versions.keys().filter(|n| n.starts_with("aws-")).collect();
+        assert!(sdk.is_empty(), "AWS SDK crates are back: {sdk:?}");
+        for banned in [
+            "aws-lc-sys",
+            "openssl-sys",
+            "native-tls",
+            "hyper",
+            "h2",
+            "reqwest",
+        ] {
             assert!(
                 !versions.contains_key(banned),
                 "{banned} is back in the AWS build"
             );
         }
-        for stack in ["hyper", "rustls", "hyper-rustls", "h2", "http-body"] {
+        for stack in ["ureq", "rustls", "ring"] {
             let found = versions.get(stack).map_or(0, BTreeSet::len);
             assert_eq!(found, 1, "{stack}: {:?}", versions.get(stack));
         }
+    }
+
+    /// Cargo compiles a crate again for a different feature set, and
+    /// everything above it: one shared crate with other features in the AWS
+    /// build (percent-encoding, asked for by ureq) made it compile askama,
+    /// serde, clap and the light crate a second time (30 s of CPU).
+    #[test]
+    fn crates_in_both_builds_have_the_same_features() {
+        let manifest = root().join("xtask-aws/Cargo.toml").display().to_string();
+        // A crate built for the host (proc macros, build scripts) and for the
+        // target is listed once per feature set.
+        let features = |args: &[&str]| {
+            let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let tree = cargo_tree(&[args, &["-e", "normal,build", "-f", "{p} [{f}]"]].concat());
+            for line in tree.lines() {
+                let Some((package, features)) = line.split_once(" [") else {
+                    continue;
+                };
+                let mut words = package.split_whitespace();
+                if let (Some(name), Some(version)) = (words.next(), words.next()) {
+                    found
+                        .entry(format!("{name} {version}"))
+                        .or_default()
+                        .insert(format!("[{}", features.trim_end_matches(" (*)")));
+                }
+            }
+            found
+        };
+        let light = features(&["-p", "xtask"]);
+        let aws = features(&["--manifest-path", &manifest]);
+        let differing: Vec<String> = light
+            .iter()
+            .filter(|(id, _)| !id.starts_with("xtask "))
+            .filter_map(|(id, f)| {
+                let other = aws.get(id)?;
+                (other != f).then(|| format!("{id}: {f:?} vs {other:?}"))
+            })
+            .collect();
+        assert!(differing.is_empty(), "built twice: {differing:?}");
     }
 
     /// A different dev profile would rebuild every shared crate.

@@ -317,7 +317,9 @@ fn deploy_floor(b: &Bench) -> Result<super::Stats> {
     let drain = lb
         .target_group_for(&BACKEND)
         .and_then(|t| t.deregistration_delay_seconds)
-        .map_or(Duration::ZERO, |s| Duration::from_secs(s.unsigned_abs().into()));
+        .map_or(Duration::ZERO, |s| {
+            Duration::from_secs(s.unsigned_abs().into())
+        });
     let flags = vec![
         format!("--health-cmd={check}"),
         format!("--health-interval={}s", health.interval.unwrap_or(30)),
