@@ -208,13 +208,40 @@ impl Aws {
         }
     }
 
-    /// Signs and sends one POST; the status and the body.
+    /// Sends one call as the AWS SDKs' standard retry mode does (the tool
+    /// had it through the SDK): throttling, a 5xx answer or no answer at all
+    /// is tried again, at most three attempts in all, after a random wait of
+    /// up to 2 s and then 4 s.
     async fn send(
         &self,
         service: Service,
         call: &str,
         headers: &[(&str, &str)],
         payload: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>)> {
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            let answer = self.send_once(service, call, headers, &payload).await;
+            let again = match &answer {
+                Ok((status, body)) => transient(*status, body),
+                Err(_) => true,
+            };
+            if !again || attempt == ATTEMPTS {
+                return answer;
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Signs and sends one POST; the status and the body.
+    async fn send_once(
+        &self,
+        service: Service,
+        call: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
     ) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}/", self.endpoint(service));
         let credentials = self
@@ -232,7 +259,7 @@ impl Aws {
             method: "POST",
             url: &url,
             headers,
-            body: &payload,
+            body: payload,
         };
         let signature = transport::sign(
             &request,
@@ -246,10 +273,52 @@ impl Aws {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .chain(signature)
             .collect();
-        transport::send("POST", &url, headers, payload)
+        transport::send("POST", &url, headers, payload.to_vec())
             .await
             .map_err(|e| anyhow!("{call}: {e:#}"))
     }
+}
+
+/// Throttling or a failure on AWS's side: worth another attempt. The codes
+/// are the SDKs' standard list of throttling errors.
+fn transient(status: u16, body: &[u8]) -> bool {
+    const THROTTLING: [&str; 14] = [
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    ];
+    if status >= 500 || status == 429 {
+        return true;
+    }
+    let text = String::from_utf8_lossy(body);
+    // JSON names the code in `__type` (`"Code"` or `"prefix#Code"`), XML in `<Code>`.
+    status == 400
+        && THROTTLING.iter().any(|code| {
+            text.contains(&format!("\"{code}\""))
+                || text.contains(&format!("#{code}\""))
+                || text.contains(&format!("<Code>{code}</Code>"))
+        })
+}
+
+/// The wait before attempt `attempt + 1`: random up to 2^attempt seconds
+/// (the clock's nanoseconds are random enough to spread out many clients).
+fn backoff(attempt: u32) -> std::time::Duration {
+    let jitter = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos()) as f64
+        / 1e9;
+    std::time::Duration::from_secs_f64(jitter * f64::from(1u32 << attempt))
 }
 
 /// Query-protocol list parameters: `Name.member.1=a&Name.member.2=b`.
@@ -264,6 +333,55 @@ pub fn members(name: &str, values: &[String]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_and_server_errors_are_transient_and_other_errors_are_not() {
+        let json =
+            br#"{"__type":"com.amazonaws.ecs#ThrottlingException","message":"Rate exceeded"}"#;
+        assert!(transient(400, json));
+        assert!(transient(400, b"<Error><Code>Throttling</Code></Error>"));
+        assert!(transient(503, b""));
+        assert!(transient(429, b""));
+        let json = br#"{"__type":"ClusterNotFoundException","message":"Throttling is not it"}"#;
+        assert!(!transient(400, json));
+        assert!(!transient(200, b"{}"));
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_is_sent_again_and_succeeds() {
+        let (url, server) = crate::transport::testing::serve(vec![
+            (500, String::new()),
+            (
+                400,
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into(),
+            ),
+            (200, r#"{"clusters":[]}"#.into()),
+        ]);
+        let aws = Aws::at_endpoint(&url);
+        let answer = aws
+            .json(Service::Ecs, "DescribeClusters", &serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(answer["clusters"], serde_json::json!([]));
+        let seen = server.join().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|r| r.contains("DescribeClusters")));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_sent_again() {
+        let (url, server) = crate::transport::testing::serve(vec![(
+            400,
+            r#"{"__type":"ClusterNotFoundException","message":"Cluster not found."}"#.into(),
+        )]);
+        let aws = Aws::at_endpoint(&url);
+        let err = aws
+            .json(Service::Ecs, "DescribeServices", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), Some("ClusterNotFoundException"));
+        assert_eq!(server.join().unwrap().len(), 1);
+    }
 
     #[test]
     fn form_values_are_percent_encoded() {

@@ -58,6 +58,22 @@ impl Aws {
         })
     }
 
+    /// An `Aws` for tests: `endpoint` with fixed keys, in us-east-1.
+    #[cfg(test)]
+    pub fn at_endpoint(endpoint: &str) -> Aws {
+        let env = AwsEnv {
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some("not-a-secret".into()),
+            ..AwsEnv::default()
+        };
+        Aws {
+            region: "us-east-1".into(),
+            endpoint: Some(endpoint.to_string()),
+            credentials: Arc::new(CredentialsCache::new(AwsConfig::load(env).unwrap())),
+            account: Arc::new(OnceCell::new()),
+        }
+    }
+
     /// The credentials to sign with (looked up once, renewed before they expire).
     pub async fn credentials(&self) -> Result<Credentials> {
         self.credentials.get().await

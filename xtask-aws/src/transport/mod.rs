@@ -12,7 +12,7 @@ mod profile;
 mod sigv4;
 mod sources;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use credentials::{Credentials, CredentialsCache};
 pub use http::{get_following_redirects, send};

@@ -113,7 +113,7 @@ fn cold(b: &Bench) -> Result<()> {
             .map(drop)
     })?;
     b.row(
-        "cold first AWS command `status --dry-run`, after the cold env (SDK compile)",
+        "cold first AWS command `status --dry-run`, after the cold env (compiles the AWS build)",
         status,
         None,
         None,
