@@ -170,7 +170,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn https_checks_the_certificate() {
+    async fn https_checks_the_certificate_of_moto() {
         // moto over TLS with a certificate of its own making: the handshake
         // must fail on it, so TLS is on and verification with it.
         let moto = moto(true);

@@ -234,12 +234,13 @@ for c in json.load(sys.stdin):
 json.dump(answers, sys.stdout)
 "#;
 
-/// A Python that has botocore: `python3`, else the sandbox's virtualenv
-/// (it has the aws CLI). Missing both is a failure, never a skip.
+/// A Python that has botocore: the sandbox's virtualenv (it has the aws CLI;
+/// `cargo xtask test` makes it before this runs), else `python3`. Missing
+/// both is a failure, never a skip.
 fn python_with_botocore() -> std::path::PathBuf {
     let venv =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sandbox/venv/bin/python");
-    let candidates = ["python3".into(), venv];
+    let candidates = [venv, "python3".into()];
     candidates
         .iter()
         .find(|p| {
