@@ -18,23 +18,9 @@ pub async fn send(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> Result<(u16, Vec<u8>)> {
-    let agent = agent(url)?;
-    let mut request = ureq::http::Request::builder().method(method).uri(url);
-    for (name, value) in &headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    let request = request
-        .body(body)
-        .with_context(|| format!("not a valid request to {url}"))?;
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut response = agent.run(request)?;
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_vec()?;
-        Ok::<_, ureq::Error>((status, body))
-    })
-    .await
-    .context("the HTTP thread panicked")?;
-    answer.map_err(|e| anyhow!("could not get an answer from AWS at {url}: {e}"))
+    run(agent(url)?, method, url, &headers, body)
+        .await?
+        .map_err(|e| anyhow!("could not get an answer from AWS at {url}: {e}"))
 }
 
 /// A GET that follows up to five redirects, as a registry answers a blob
@@ -44,23 +30,35 @@ pub async fn get_following_redirects(
     url: &str,
     headers: Vec<(String, String)>,
 ) -> Result<(u16, Vec<u8>)> {
-    let agent = build(None, 5);
-    let mut request = ureq::http::Request::builder().method("GET").uri(url);
-    for (name, value) in &headers {
+    run(build(None, 5), "GET", url, &headers, Vec::new())
+        .await?
+        .map_err(|e| anyhow!("GET {url}: {e}"))
+}
+
+/// The request on tokio's blocking pool (ureq blocks); the outer error is
+/// ours (a malformed request), the inner one the network's.
+async fn run(
+    agent: Agent,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<Result<(u16, Vec<u8>), ureq::Error>> {
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
     }
     let request = request
-        .body(Vec::new())
+        .body(body)
         .with_context(|| format!("not a valid request to {url}"))?;
     tokio::task::spawn_blocking(move || {
         let mut response = agent.run(request)?;
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_vec()?;
-        Ok::<_, ureq::Error>((status, body))
+        Ok((status, body))
     })
     .await
-    .context("the HTTP thread panicked")?
-    .map_err(|e| anyhow!("GET {url}: {e}"))
+    .context("the HTTP thread panicked")
 }
 
 /// The agent for `url`: plain http (moto on loopback, the ECS credentials
