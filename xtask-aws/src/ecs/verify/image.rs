@@ -1,0 +1,156 @@
+//! The image check: ECR has it, and it is built for the platform Fargate runs.
+
+use anyhow::{bail, Context as _, Result};
+use base64::Engine as _;
+use serde_json::Value;
+use xtask::produced::Produced;
+
+use super::{fail, ok, skip, Check, Planned};
+use crate::ecr;
+use crate::ecs::client::Ecs;
+
+/// What Fargate runs (and the only platform ECS pulls for it here).
+const PLATFORM: (&str, &str) = ("linux", "amd64");
+
+pub(super) async fn images(ecs: &Ecs, planned: &[Planned], deploy_builds: bool) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for p in planned {
+        let repo = p.service.repo();
+        if deploy_builds {
+            checks.push(skip(format!(
+                "{}: image: this deploy builds and pushes it",
+                p.service.name
+            )));
+            continue;
+        }
+        let digest = match ecr::image_digest(&ecs.ctx, &ecs.aws, repo, "latest").await {
+            Ok(Produced::Value(Some(d))) => d,
+            Ok(Produced::Value(None)) => {
+                checks.push(fail(format!(
+                    "{}: ECR has no {repo}:latest: push one (`cargo xtask push {}`), or deploy without --no-build",
+                    p.service.name, p.service.short
+                )));
+                continue;
+            }
+            Ok(Produced::Planned(_)) => {
+                ecs.ctx.announce(&format!(
+                    "ecr GetAuthorizationToken; registry GET /v2/{repo}/manifests/<digest> and the config blob (platform)"
+                ));
+                continue;
+            }
+            Err(e) => {
+                checks.push(fail(format!("{}: image: {e:#}", p.service.name)));
+                continue;
+            }
+        };
+        checks.push(match platform(ecs, repo, &digest).await {
+            Ok(platform) if platform == format!("{}/{}", PLATFORM.0, PLATFORM.1) => ok(format!(
+                "{}: image {repo}:latest ({}) is in ECR, {platform}",
+                p.service.name,
+                short_digest(&digest)
+            )),
+            Ok(platform) => fail(format!(
+                "{}: image {repo}:latest ({}) is {platform}, Fargate runs {}/{}: build it for that platform \
+                 (`docker build --platform {}/{}`, or `cargo xtask build` on an x86-64 machine) and push it",
+                p.service.name,
+                short_digest(&digest),
+                PLATFORM.0,
+                PLATFORM.1,
+                PLATFORM.0,
+                PLATFORM.1
+            )),
+            Err(e) => fail(format!(
+                "{}: image {repo}:latest: could not read its platform from the registry ({e:#})",
+                p.service.name
+            )),
+        });
+    }
+    checks
+}
+
+fn short_digest(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+/// The image's platform, from its manifest (an index lists its platforms) or
+/// its config blob, read through the registry's HTTP API with ECR's token as
+/// basic auth, as docker reads it.
+async fn platform(ecs: &Ecs, repo: &str, digest: &str) -> Result<String> {
+    let registry = ecs.aws.registry(&ecs.ctx).await?;
+    let (user, password) = ecr::auth_token(&ecs.aws).await?;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let base = format!("{}://{registry}/v2/{repo}", scheme(&registry));
+    let accept = "application/vnd.oci.image.index.v1+json, \
+                  application/vnd.docker.distribution.manifest.list.v2+json, \
+                  application/vnd.docker.distribution.manifest.v2+json, \
+                  application/vnd.oci.image.manifest.v1+json";
+    let manifest = get_json(&format!("{base}/manifests/{digest}"), &auth, accept).await?;
+    if let Some(list) = manifest["manifests"].as_array() {
+        let platforms: Vec<String> = list
+            .iter()
+            .filter_map(|m| {
+                Some(format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str()?,
+                    m["platform"]["architecture"].as_str()?
+                ))
+            })
+            .collect();
+        let want = format!("{}/{}", PLATFORM.0, PLATFORM.1);
+        return Ok(if platforms.contains(&want) {
+            want
+        } else {
+            format!("an index of {}", platforms.join(", "))
+        });
+    }
+    let config = manifest["config"]["digest"]
+        .as_str()
+        .context("the manifest names no config blob")?;
+    let config = get_json(&format!("{base}/blobs/{config}"), &auth, "*/*").await?;
+    Ok(format!(
+        "{}/{}",
+        config["os"].as_str().unwrap_or("?"),
+        config["architecture"].as_str().unwrap_or("?")
+    ))
+}
+
+/// docker's default: loopback registries are plain HTTP, every other one HTTPS.
+fn scheme(registry: &str) -> &'static str {
+    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+    if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+        "http"
+    } else {
+        "https"
+    }
+}
+
+/// GET `url` as JSON; a redirect (ECR sends blobs to S3) is followed without
+/// the registry's credentials.
+async fn get_json(url: &str, auth: &str, accept: &str) -> Result<Value> {
+    let headers = vec![
+        ("accept".to_string(), accept.to_string()),
+        ("authorization".to_string(), auth.to_string()),
+    ];
+    let (status, body) = crate::transport::get_following_redirects(url, headers).await?;
+    match status {
+        200 => serde_json::from_slice(&body).context("the answer is not JSON"),
+        401 | 403 => bail!("the registry refused ECR's token (HTTP {status})"),
+        404 => bail!("the registry has no such manifest or blob (HTTP 404)"),
+        _ => bail!("HTTP {status} from {url}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_are_plain_http() {
+        assert_eq!(scheme("127.0.0.1:4701"), "http");
+        assert_eq!(scheme("localhost:5000"), "http");
+        assert_eq!(scheme("123.dkr.ecr.us-east-1.amazonaws.com"), "https");
+    }
+}

@@ -1,0 +1,213 @@
+//! The network checks: subnets, security group and the target groups the services register in.
+
+use std::collections::BTreeSet;
+
+use xtask::infra;
+
+use super::{fail, ok, skip, unknown, Check, Planned};
+use crate::api::{self, Service as Api};
+use crate::ecs::client::Ecs;
+
+pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
+    let vpcs = planned
+        .iter()
+        .filter_map(|p| p.def.network_configuration.as_ref())
+        .map(|n| &n.awsvpc_configuration);
+    let mut subnets = BTreeSet::new();
+    let mut groups = BTreeSet::new();
+    for vpc in vpcs {
+        subnets.extend(vpc.subnets.iter().cloned());
+        groups.extend(vpc.security_groups.iter().cloned());
+    }
+    let mut checks = Vec::new();
+    for (what, action, filter, id_tag, ids, setting) in [
+        (
+            "subnet",
+            "DescribeSubnets",
+            "subnet-id",
+            "subnetId",
+            &subnets,
+            "CRUDDUR_SUBNETS",
+        ),
+        (
+            "security group",
+            "DescribeSecurityGroups",
+            "group-id",
+            "groupId",
+            &groups,
+            "CRUDDUR_SECURITY_GROUP",
+        ),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = ids.iter().cloned().collect();
+        ecs.ctx.announce(&format!(
+            "ec2 {action} Filter.1.Name={filter} Filter.1.Value={}",
+            list.join(",")
+        ));
+        if ecs.ctx.dry_run {
+            continue;
+        }
+        let mut params = vec![("Filter.1.Name".to_string(), filter.to_string())];
+        params.extend(
+            list.iter()
+                .enumerate()
+                .map(|(i, id)| (format!("Filter.1.Value.{}", i + 1), id.clone())),
+        );
+        let answer = match ecs.aws.query(Api::Ec2, action, &params).await {
+            Ok(a) => a,
+            Err(e) => {
+                checks.push(unknown(&format!("{what}s {}", list.join(", ")), &e));
+                continue;
+            }
+        };
+        let found: BTreeSet<String> = answer
+            .descendants(id_tag)
+            .iter()
+            .map(|e| e.text.clone())
+            .collect();
+        let missing: Vec<&String> = list.iter().filter(|id| !found.contains(*id)).collect();
+        checks.push(if missing.is_empty() {
+            let one = list.len() == 1;
+            ok(format!(
+                "{what}{} {} exist{}",
+                if one { "" } else { "s" },
+                list.join(", "),
+                if one { "s" } else { "" }
+            ))
+        } else {
+            fail(format!(
+                "{what}{} {} do{} not exist in region {}: set {setting} to ones that do",
+                if missing.len() == 1 { "" } else { "s" },
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() == 1 { "es" } else { "" },
+                ecs.aws.region
+            ))
+        });
+    }
+    checks
+}
+
+/// Each service's target group (infra/load-balancer.json) exists and
+/// matches: the service definition registers the service's own container and
+/// port in it, and it checks that port's health path over HTTP, ip targets.
+pub(super) async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
+    let ctx = &ecs.ctx;
+    let file = infra::load_balancer_file(&ctx.root);
+    if !file.exists() {
+        return vec![skip(format!(
+            "load balancer: {} does not exist: no target groups to check",
+            file.display()
+        ))];
+    }
+    let lb = match ecs.placeholders(None).await {
+        Ok(p) => crate::lb::load(ctx, &p),
+        Err(e) => Err(e),
+    };
+    let lb = match lb {
+        Ok(lb) => lb,
+        Err(e) => return vec![fail(format!("load balancer: {e:#}"))],
+    };
+    let mut checks = Vec::new();
+    for p in planned {
+        let name = p.service.name;
+        let Some(tg) = lb.target_group_for(p.service) else {
+            checks.push(fail(format!(
+                "{name}: {} has no target group for it: add one with \"Service\": \"{name}\"",
+                file.display()
+            )));
+            continue;
+        };
+        // The service definition's side: its own container, on its port.
+        let ports: Vec<i32> =
+            p.td.container_definitions
+                .iter()
+                .filter(|c| c.name == name)
+                .flat_map(|c| c.port_mappings.iter().map(|m| m.container_port))
+                .collect();
+        if p.def.load_balancers.is_empty() {
+            checks.push(fail(format!(
+                "{name}: infra/services/{name}.json has no loadBalancers: its tasks would not join {}; \
+                 add {{\"targetGroupArn\": \"${{TARGET_GROUP_ARN}}\", \"containerName\": \"{name}\", \"containerPort\": {}}}",
+                tg.name, p.service.port
+            )));
+        }
+        for l in &p.def.load_balancers {
+            if l.container_name != name || l.container_port != i32::from(p.service.port) {
+                checks.push(fail(format!(
+                    "{name}: infra/services/{name}.json registers container {} port {} in the load balancer; \
+                     the service's container is {name} on port {}: set containerName and containerPort to those",
+                    l.container_name, l.container_port, p.service.port
+                )));
+            } else if !ports.contains(&l.container_port) {
+                checks.push(fail(format!(
+                    "{name}: container {name} of infra/task-definitions/{name}.json maps no port {}: \
+                     add it to its portMappings",
+                    l.container_port
+                )));
+            }
+        }
+        // The target group's side, as ELBv2 has it.
+        ctx.announce(&format!("elbv2 DescribeTargetGroups Names=[{}]", tg.name));
+        if ctx.dry_run {
+            continue;
+        }
+        let params = [("Names.member.1".to_string(), tg.name.clone())];
+        let found = match ecs
+            .aws
+            .query(Api::Elbv2, "DescribeTargetGroups", &params)
+            .await
+        {
+            Ok(doc) => doc
+                .members(&["DescribeTargetGroupsResult", "TargetGroups"])
+                .first()
+                .map(|e| (*e).clone()),
+            Err(e) if api::code(&e) == Some("TargetGroupNotFound") => None,
+            Err(e) => {
+                checks.push(unknown(&format!("{name}: target group {}", tg.name), &e));
+                continue;
+            }
+        };
+        let Some(found) = found else {
+            checks.push(fail(format!(
+                "{name}: target group {} does not exist: run `cargo xtask lb create` (or `cargo xtask cluster create`)",
+                tg.name
+            )));
+            continue;
+        };
+        let wanted = [
+            ("HealthCheckPath", p.service.health_path.to_string()),
+            ("Port", p.service.port.to_string()),
+            ("Protocol", tg.protocol.clone()),
+            ("TargetType", tg.target_type.clone()),
+        ];
+        let differs: Vec<String> = wanted
+            .iter()
+            .filter(|(key, want)| found.text_at(&[key]) != *want)
+            .map(|(key, want)| format!("{key} {} (wanted {want})", found.text_at(&[key])))
+            .collect();
+        checks.push(if differs.is_empty() {
+            ok(format!(
+                "{name}: target group {} exists: container {name} port {}, health check {} {}",
+                tg.name, p.service.port, tg.protocol, p.service.health_path
+            ))
+        } else {
+            fail(format!(
+                "{name}: target group {} differs: {}: run `cargo xtask lb create` to bring it in line{}",
+                tg.name,
+                differs.join(", "),
+                if differs.iter().any(|d| !d.starts_with("HealthCheck")) {
+                    " (port, protocol and target type only change by deleting the target group first)"
+                } else {
+                    ""
+                }
+            ))
+        });
+    }
+    checks
+}
