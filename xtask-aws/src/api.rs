@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context as _, Result};
 use serde_json::Value;
 
 use crate::aws::{Aws, CREDENTIALS_HINT};
-use crate::transport::{self, SignableRequest};
+use crate::transport::{self, Credentials, SignableRequest};
 use crate::xml::{self, Element};
 
 /// A service the tool calls without its SDK crate.
@@ -211,7 +211,8 @@ impl Aws {
     /// Sends one call as the AWS SDKs' standard retry mode does (the tool
     /// had it through the SDK): throttling, a 5xx answer or no answer at all
     /// is tried again, at most three attempts in all, after a random wait of
-    /// up to 2 s and then 4 s.
+    /// up to 2 s and then 4 s. Credentials are found once, before: a missing
+    /// one is not worth a second look (nor a second credential_process).
     async fn send(
         &self,
         service: Service,
@@ -220,9 +221,15 @@ impl Aws {
         payload: Vec<u8>,
     ) -> Result<(u16, Vec<u8>)> {
         const ATTEMPTS: u32 = 3;
+        let credentials = self
+            .credentials()
+            .await
+            .map_err(|e| anyhow!("{call}: no usable AWS credentials ({e:#})"))?;
         let mut attempt = 1;
         loop {
-            let answer = self.send_once(service, call, headers, &payload).await;
+            let answer = self
+                .send_once(service, call, headers, &payload, &credentials)
+                .await;
             let again = match &answer {
                 Ok((status, body)) => transient(*status, body),
                 Err(_) => true,
@@ -235,19 +242,16 @@ impl Aws {
         }
     }
 
-    /// Signs and sends one POST; the status and the body.
+    /// Signs (at this attempt's time) and sends one POST; the status and the body.
     async fn send_once(
         &self,
         service: Service,
         call: &str,
         headers: &[(&str, &str)],
         payload: &[u8],
+        credentials: &Credentials,
     ) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}/", self.endpoint(service));
-        let credentials = self
-            .credentials()
-            .await
-            .map_err(|e| anyhow!("{call}: no usable AWS credentials ({e:#})"))?;
         // IAM is global: signed for us-east-1 whatever the configured region.
         let region = if service == Service::Iam {
             "us-east-1"
@@ -263,7 +267,7 @@ impl Aws {
         };
         let signature = transport::sign(
             &request,
-            &credentials,
+            credentials,
             region,
             service.signing_name(),
             SystemTime::now(),

@@ -68,9 +68,7 @@ pub struct Task {
     pub health_status: Option<String>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
-    pub started_by: Option<String>,
     pub created_at: Option<f64>,
-    pub started_at: Option<f64>,
     pub stopped_at: Option<f64>,
     pub containers: Vec<Container>,
     pub attachments: Vec<Attachment>,
@@ -80,9 +78,6 @@ pub struct Task {
 #[serde(rename_all = "camelCase", default)]
 pub struct Container {
     pub name: String,
-    pub image: Option<String>,
-    pub image_digest: Option<String>,
-    pub last_status: Option<String>,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
 }

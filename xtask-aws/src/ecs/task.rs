@@ -418,7 +418,6 @@ mod tests {
                 name: "backend-flask".into(),
                 exit_code: code,
                 reason: Some("CannotStartContainerError: exec: \"nope\": not found".into()),
-                ..Default::default()
             }],
             ..Default::default()
         };
