@@ -1,11 +1,11 @@
-//! ECR through its JSON API: repositories, `docker login` with an auth token,
+//! ECR through aws-sdk-ecr: repositories, `docker login` with an auth token,
 //! push with the digest reported, and the base-image mirror.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
-use serde_json::json;
 
 use xshell::cmd;
 use xtask::errors::BadInput;
@@ -16,8 +16,7 @@ use xtask::produced::Produced;
 use xtask::services::{Selection, Service, PYTHON_BASE};
 use xtask::{docker, util, Ctx};
 
-use crate::api::{self, Service as Api};
-use crate::aws::Aws;
+use crate::aws::{explain, Aws};
 
 pub async fn create(ctx: &Ctx, selection: Selection) -> Result<()> {
     let aws = Aws::load(ctx).await?;
@@ -38,17 +37,27 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
-    let request = json!({
-        "repositoryName": name,
-        "imageTagMutability": "MUTABLE",
-        "imageScanningConfiguration": {"scanOnPush": true},
-    });
-    match aws.json(Api::Ecr, "CreateRepository", &request).await {
+    let created = aws
+        .ecr
+        .create_repository()
+        .repository_name(name)
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
+        .send()
+        .await;
+    match created {
         Ok(_) => println!("created ECR repository {name}"),
-        Err(e) if api::code(&e) == Some("RepositoryAlreadyExistsException") => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_repository_already_exists_exception()) =>
+        {
             println!("ECR repository {name} already exists");
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(explain("ecr CreateRepository", e)),
     }
     Ok(())
 }
@@ -61,35 +70,45 @@ async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<(
     if ctx.dry_run {
         return Ok(());
     }
-    let request = json!({"repositoryNames": [name]});
-    match aws.json(Api::Ecr, "DescribeRepositories", &request).await {
+    let found = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await;
+    match found {
         Ok(_) => Ok(()),
-        Err(e) if api::code(&e) == Some("RepositoryNotFoundException") => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_repository_not_found_exception()) =>
+        {
             if create {
                 create_repo(ctx, aws, name).await
             } else {
                 bail!("ECR repository {name} does not exist: run `cargo xtask ecr create` (or push with --create-repo)")
             }
         }
-        Err(e) => Err(e),
+        Err(e) => Err(explain("ecr DescribeRepositories", e)),
     }
 }
 
 pub async fn login(ctx: &Ctx) -> Result<()> {
     docker::ensure_daemon(ctx)?;
     let aws = Aws::load(ctx).await?;
-    docker_login(ctx, &aws).await
+    docker_login(ctx, &aws, None).await
 }
 
 /// GetAuthorizationToken -> `docker login --password-stdin`: the password is
-/// never on a command line or in output.
-async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
+/// never on a command line or in output. `token` is one already asked for.
+async fn docker_login(ctx: &Ctx, aws: &Aws, token: Option<Token>) -> Result<()> {
     let registry = aws.registry(ctx).await?;
     ctx.announce("ecr GetAuthorizationToken");
-    let (user, password) = if ctx.dry_run {
-        ("AWS".to_string(), String::new())
-    } else {
-        auth_token(aws).await?
+    let (user, password) = match token {
+        _ if ctx.dry_run => ("AWS".to_string(), String::new()),
+        Some(token) => token
+            .await
+            .map_err(|e| anyhow!("the ECR token request panicked: {e}"))??,
+        None => auth_token(aws).await?,
     };
     let sh = shell()?;
     Cmd::from(cmd!(
@@ -97,24 +116,60 @@ async fn docker_login(ctx: &Ctx, aws: &Aws) -> Result<()> {
         "docker login --username {user} --password-stdin {registry}"
     ))
     .secret_stdin(password.clone())
-        .redact(password)
-        .run_lines(ctx, "")
-        .map_err(|e| {
-            anyhow!(
-                "docker login to {registry} failed ({e:#}): the registry refused ECR's token; \
-                 check that CRUDDUR_ECR_REGISTRY (if set) is the registry of this account and region"
-            )
-        })?;
+    .redact(password)
+    .run_lines(ctx, "")
+    .map_err(|e| {
+        anyhow!(
+            "docker login to {registry} failed ({e:#}): the registry refused ECR's token; \
+             check that CRUDDUR_ECR_REGISTRY (if set) is the registry of this account and region"
+        )
+    })?;
     Ok(())
+}
+
+/// ECR's token, asked for while docker works (a push logged out first waits
+/// for docker, not for ECR and then docker).
+type Token = tokio::task::JoinHandle<Result<(String, String)>>;
+
+fn ask_for_token(ctx: &Ctx, aws: &Aws) -> Option<Token> {
+    if ctx.dry_run {
+        return None;
+    }
+    let aws = aws.clone();
+    Some(tokio::spawn(async move { auth_token(&aws).await }))
+}
+
+/// Whether docker's config has a login for `registry` (or a credential
+/// helper that may): without one, a push is sure to be refused, so the tool
+/// logs in first instead of trying.
+fn docker_has_login(registry: &str) -> bool {
+    // Docker's own settings, read as docker reads them.
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
+    let Some(text) = dir.and_then(|d| std::fs::read_to_string(d.join("config.json")).ok()) else {
+        return false;
+    };
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return true; // docker will say what is wrong with it
+    };
+    config["auths"].get(registry).is_some()
+        || config["credHelpers"].get(registry).is_some()
+        || config["credsStore"].is_string()
 }
 
 /// ECR's registry user and password (for `docker login`, and `verify`'s registry reads).
 pub async fn auth_token(aws: &Aws) -> Result<(String, String)> {
     let out = aws
-        .json(Api::Ecr, "GetAuthorizationToken", &json!({}))
-        .await?;
-    let token = out["authorizationData"][0]["authorizationToken"]
-        .as_str()
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| explain("ecr GetAuthorizationToken", e))?;
+    let token = out
+        .authorization_data()
+        .first()
+        .and_then(|d| d.authorization_token())
         .context("ECR returned no authorization token")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token)
@@ -217,11 +272,12 @@ async fn push_tags(
     let (mut uploaded, mut present) = (0, 0);
     let started = Instant::now();
     let mut confirmation = None;
+    let mut token = ask_for_token(ctx, aws);
     for tag in tags {
         let remote = format!("{repository}:{tag}");
         let sh = shell()?;
         Cmd::from(cmd!(sh, "docker tag {local} {remote}")).run(ctx)?;
-        let lines = push_with_login(ctx, aws, &remote, label).await?;
+        let lines = push_with_login(ctx, aws, &remote, label, &mut token).await?;
         uploaded += lines.iter().filter(|l| l.ends_with(": Pushed")).count();
         present += lines
             .iter()
@@ -260,15 +316,28 @@ async fn push_tags(
     Ok(Produced::Value(digest))
 }
 
-/// `docker push`, logging in first when docker has no (or stale) credentials.
-async fn push_with_login(ctx: &Ctx, aws: &Aws, remote: &str, label: &str) -> Result<Vec<String>> {
+/// `docker push`, logging in first when docker has no login for the
+/// registry, or again when the registry refuses the one it has (stale).
+async fn push_with_login(
+    ctx: &Ctx,
+    aws: &Aws,
+    remote: &str,
+    label: &str,
+    token: &mut Option<Token>,
+) -> Result<Vec<String>> {
     let prefix = format!("[{label}] ");
     let sh = shell()?;
     let push = Cmd::from(cmd!(sh, "docker push {remote}"));
+    let registry = remote.split('/').next().unwrap_or_default();
+    if !ctx.dry_run && !docker_has_login(registry) {
+        println!("{label}: docker has no login for {registry}; logging in");
+        docker_login(ctx, aws, token.take()).await?;
+        return push.run_lines(ctx, &prefix);
+    }
     match push.run_lines(ctx, &prefix) {
         Err(e) if needs_login(&format!("{e:#}")) => {
             println!("{label}: docker has no valid credentials for the registry; logging in");
-            docker_login(ctx, aws).await?;
+            docker_login(ctx, aws, token.take()).await?;
             push.run_lines(ctx, &prefix)
         }
         other => other,
@@ -330,18 +399,27 @@ pub async fn image_digest(
             "digest ECR lists for {repo}:{tag}"
         )));
     }
-    let request = json!({"repositoryName": repo, "imageIds": [{"imageTag": tag}]});
-    match aws.json(Api::Ecr, "DescribeImages", &request).await {
+    let found = aws
+        .ecr
+        .describe_images()
+        .repository_name(repo)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match found {
         Ok(out) => Ok(Produced::Value(
-            out["imageDetails"][0]["imageDigest"]
-                .as_str()
+            out.image_details()
+                .first()
+                .and_then(|d| d.image_digest())
                 .map(str::to_string),
         )),
-        Err(e) if api::code(&e) == Some("ImageNotFoundException") => Ok(Produced::Value(None)),
-        Err(e) if api::code(&e) == Some("RepositoryNotFoundException") => {
-            bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
-        }
-        Err(e) => Err(e),
+        Err(e) => match e.as_service_error() {
+            Some(s) if s.is_image_not_found_exception() => Ok(Produced::Value(None)),
+            Some(s) if s.is_repository_not_found_exception() => {
+                bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
+            }
+            _ => Err(explain("ecr DescribeImages", e)),
+        },
     }
 }
 

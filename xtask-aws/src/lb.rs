@@ -1,79 +1,52 @@
-//! The load balancer of `infra/load-balancer.json` through ELBv2's API:
+//! The load balancer of `infra/load-balancer.json` through aws-sdk-elasticloadbalancingv2:
 //! created and brought in line idempotently (`lb create`, and `cluster
 //! create`), read for deploy (target group ARNs), `status` (each target's
 //! health, the URL) and `diff`.
 
 use anyhow::{bail, Result};
+use aws_sdk_elasticloadbalancingv2 as elb;
+use elb::types::{
+    Action, ActionTypeEnum, LoadBalancer as LiveLoadBalancer, LoadBalancerSchemeEnum,
+    LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RuleCondition,
+    TargetGroup as LiveTargetGroup, TargetGroupAttribute, TargetTypeEnum,
+};
 use xtask::errors::BadInput;
 use xtask::infra::{self, LoadBalancerFile, Placeholders, TargetGroup};
 use xtask::produced::Produced;
 use xtask::services::Service;
 use xtask::Ctx;
 
-use crate::api::{self, members, Service as Api};
-use crate::aws::Aws;
-use crate::xml::Element;
+use crate::aws::{explain, Aws};
 
 /// The load balancer file, filled with the settings (and the AWS values in `p`).
 pub fn load(ctx: &Ctx, p: &Placeholders) -> Result<LoadBalancerFile> {
     infra::load_load_balancer(&infra::load_balancer_file(&ctx.root), p)
 }
 
-fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect()
-}
-
-/// The ARN and answer of the named thing, or None when ELBv2 says it is not there.
-async fn describe_one(
-    aws: &Aws,
-    action: &str,
-    name_param: &str,
-    name: &str,
-    list: &str,
-    not_found: &str,
-) -> Result<Option<Element>> {
-    match aws
-        .query(
-            Api::Elbv2,
-            action,
-            &params(&[(name_param, name.to_string())]),
-        )
-        .await
-    {
-        Ok(doc) => Ok(doc
-            .members(&[&format!("{action}Result"), list])
-            .first()
-            .map(|e| (*e).clone())),
-        Err(e) if api::code(&e) == Some(not_found) => Ok(None),
-        Err(e) => Err(e),
+async fn describe_load_balancer(aws: &Aws, name: &str) -> Result<Option<LiveLoadBalancer>> {
+    match aws.elb.describe_load_balancers().names(name).send().await {
+        Ok(out) => Ok(out.load_balancers().first().cloned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_load_balancer_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(explain("elbv2 DescribeLoadBalancers", e)),
     }
 }
 
-async fn describe_load_balancer(aws: &Aws, name: &str) -> Result<Option<Element>> {
-    describe_one(
-        aws,
-        "DescribeLoadBalancers",
-        "Names.member.1",
-        name,
-        "LoadBalancers",
-        "LoadBalancerNotFound",
-    )
-    .await
-}
-
-async fn describe_target_group(aws: &Aws, name: &str) -> Result<Option<Element>> {
-    describe_one(
-        aws,
-        "DescribeTargetGroups",
-        "Names.member.1",
-        name,
-        "TargetGroups",
-        "TargetGroupNotFound",
-    )
-    .await
+async fn describe_target_group(aws: &Aws, name: &str) -> Result<Option<LiveTargetGroup>> {
+    match aws.elb.describe_target_groups().names(name).send().await {
+        Ok(out) => Ok(out.target_groups().first().cloned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_target_group_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(explain("elbv2 DescribeTargetGroups", e)),
+    }
 }
 
 /// The ARN of the target group holding `service`'s tasks: what deploy puts
@@ -99,7 +72,9 @@ pub async fn target_group_arn(
         )));
     }
     match describe_target_group(aws, &tg.name).await? {
-        Some(found) => Ok(Produced::Value(found.text_at(&["TargetGroupArn"]))),
+        Some(found) => Ok(Produced::Value(
+            found.target_group_arn().unwrap_or_default().to_string(),
+        )),
         None => bail!(
             "target group {} does not exist: run `cargo xtask cluster create` (it creates the load balancer)",
             tg.name
@@ -130,25 +105,26 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
             found
         }
         None => {
-            let mut p = params(&[("Name", lb.name.clone())]);
-            p.extend(members("Subnets", &lb.subnets));
-            p.extend(members("SecurityGroups", &lb.security_groups));
-            p.extend(params(&[
-                (
-                    "Scheme",
-                    lb.scheme.clone().unwrap_or("internet-facing".into()),
-                ),
-                ("Type", lb.r#type.clone().unwrap_or("application".into())),
-            ]));
-            let doc = aws.query(Api::Elbv2, "CreateLoadBalancer", &p).await?;
+            let scheme = lb.scheme.as_deref().unwrap_or("internet-facing");
+            let kind = lb.r#type.as_deref().unwrap_or("application");
+            let out = aws
+                .elb
+                .create_load_balancer()
+                .name(&lb.name)
+                .set_subnets(Some(lb.subnets.clone()))
+                .set_security_groups(Some(lb.security_groups.clone()).filter(|g| !g.is_empty()))
+                .scheme(LoadBalancerSchemeEnum::from(scheme))
+                .r#type(LoadBalancerTypeEnum::from(kind))
+                .send()
+                .await
+                .map_err(|e| explain("elbv2 CreateLoadBalancer", e))?;
             println!("created load balancer {}", lb.name);
-            doc.members(&["CreateLoadBalancerResult", "LoadBalancers"])
-                .first()
-                .map(|e| (*e).clone())
-                .unwrap_or_default()
+            out.load_balancers().first().cloned().unwrap_or_else(|| {
+                LiveLoadBalancer::builder().load_balancer_name(&lb.name).build()
+            })
         }
     };
-    let lb_arn = found.text_at(&["LoadBalancerArn"]);
+    let lb_arn = found.load_balancer_arn().unwrap_or_default().to_string();
     let mut arns = Vec::new();
     for tg in &file.target_groups {
         arns.push((tg.name.clone(), ensure_target_group(aws, tg).await?));
@@ -170,7 +146,7 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
         ensure_rule(aws, &listener, rule, &arn_of(&rule.target_group)).await?;
     }
     Ok(Produced::Value(url(
-        &found.text_at(&["DNSName"]),
+        found.dns_name().unwrap_or_default(),
         file.listener.port,
     )))
 }
@@ -183,8 +159,11 @@ fn url(dns: &str, port: i32) -> String {
     }
 }
 
-/// The health check settings the file asks of `tg`, as ELBv2 names them.
-fn health_settings(tg: &TargetGroup) -> Vec<(&'static str, String)> {
+/// One health check setting: its name in ELBv2's API and the file's value.
+type Setting = (&'static str, String);
+
+/// The health check settings the file asks of `tg`.
+fn health_settings(tg: &TargetGroup) -> Vec<Setting> {
     let service = tg.service().expect("checked when the file was loaded");
     let mut wanted = vec![
         ("HealthCheckPath", service.health_path.to_string()),
@@ -210,51 +189,114 @@ fn health_settings(tg: &TargetGroup) -> Vec<(&'static str, String)> {
     wanted
 }
 
+/// The live value of a health check setting, as text.
+fn live_setting(live: &LiveTargetGroup, key: &str) -> String {
+    let number = |n: Option<i32>| n.map(|n| n.to_string()).unwrap_or_default();
+    match key {
+        "HealthCheckPath" => live.health_check_path().unwrap_or_default().to_string(),
+        "HealthCheckProtocol" => live
+            .health_check_protocol()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        "HealthCheckIntervalSeconds" => number(live.health_check_interval_seconds()),
+        "HealthCheckTimeoutSeconds" => number(live.health_check_timeout_seconds()),
+        "HealthyThresholdCount" => number(live.healthy_threshold_count()),
+        "UnhealthyThresholdCount" => number(live.unhealthy_threshold_count()),
+        "Matcher.HttpCode" => live
+            .matcher()
+            .and_then(Matcher::http_code)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
 /// What differs between the file's health check and ELBv2's.
-fn health_drift(tg: &TargetGroup, live: &Element) -> Vec<(&'static str, String)> {
+fn health_drift(tg: &TargetGroup, live: &LiveTargetGroup) -> Vec<Setting> {
     health_settings(tg)
         .into_iter()
-        .filter(|(key, value)| {
-            let path: Vec<&str> = key.split('.').collect();
-            live.text_at(&path) != *value
-        })
+        .filter(|(key, value)| live_setting(live, key) != *value)
         .collect()
+}
+
+fn number(settings: &[Setting], key: &str) -> Option<i32> {
+    settings
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn text<'a>(settings: &'a [Setting], key: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
     let service = tg.service().expect("checked when the file was loaded");
     let arn = match describe_target_group(aws, &tg.name).await? {
         Some(live) => {
-            let arn = live.text_at(&["TargetGroupArn"]);
+            let arn = live.target_group_arn().unwrap_or_default().to_string();
             let drift = health_drift(tg, &live);
             if !drift.is_empty() {
-                let mut p = params(&[("TargetGroupArn", arn.clone())]);
-                p.extend(drift.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
-                aws.query(Api::Elbv2, "ModifyTargetGroup", &p).await?;
+                aws.elb
+                    .modify_target_group()
+                    .target_group_arn(&arn)
+                    .set_health_check_path(text(&drift, "HealthCheckPath").map(str::to_string))
+                    .set_health_check_protocol(
+                        text(&drift, "HealthCheckProtocol").map(ProtocolEnum::from),
+                    )
+                    .set_health_check_interval_seconds(number(
+                        &drift,
+                        "HealthCheckIntervalSeconds",
+                    ))
+                    .set_health_check_timeout_seconds(number(&drift, "HealthCheckTimeoutSeconds"))
+                    .set_healthy_threshold_count(number(&drift, "HealthyThresholdCount"))
+                    .set_unhealthy_threshold_count(number(&drift, "UnhealthyThresholdCount"))
+                    .set_matcher(
+                        text(&drift, "Matcher.HttpCode")
+                            .map(|c| Matcher::builder().http_code(c).build()),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| explain("elbv2 ModifyTargetGroup", e))?;
                 let keys: Vec<&str> = drift.iter().map(|(k, _)| *k).collect();
                 println!("target group {}: updated {}", tg.name, keys.join(", "));
             }
             arn
         }
         None => {
-            let mut p = params(&[
-                ("Name", tg.name.clone()),
-                ("Protocol", tg.protocol.clone()),
-                ("Port", service.port.to_string()),
-                ("VpcId", tg.vpc_id.clone()),
-                ("TargetType", tg.target_type.clone()),
-            ]);
-            p.extend(
-                health_settings(tg)
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v)),
-            );
-            let doc = aws.query(Api::Elbv2, "CreateTargetGroup", &p).await?;
+            let wanted = health_settings(tg);
+            let out = aws
+                .elb
+                .create_target_group()
+                .name(&tg.name)
+                .protocol(ProtocolEnum::from(tg.protocol.as_str()))
+                .port(i32::from(service.port))
+                .vpc_id(&tg.vpc_id)
+                .target_type(TargetTypeEnum::from(tg.target_type.as_str()))
+                .set_health_check_path(text(&wanted, "HealthCheckPath").map(str::to_string))
+                .set_health_check_protocol(
+                    text(&wanted, "HealthCheckProtocol").map(ProtocolEnum::from),
+                )
+                .set_health_check_interval_seconds(number(&wanted, "HealthCheckIntervalSeconds"))
+                .set_health_check_timeout_seconds(number(&wanted, "HealthCheckTimeoutSeconds"))
+                .set_healthy_threshold_count(number(&wanted, "HealthyThresholdCount"))
+                .set_unhealthy_threshold_count(number(&wanted, "UnhealthyThresholdCount"))
+                .set_matcher(
+                    text(&wanted, "Matcher.HttpCode")
+                        .map(|c| Matcher::builder().http_code(c).build()),
+                )
+                .send()
+                .await
+                .map_err(|e| explain("elbv2 CreateTargetGroup", e))?;
             println!("created target group {} ({})", tg.name, service.name);
-            doc.members(&["CreateTargetGroupResult", "TargetGroups"])
+            out.target_groups()
                 .first()
-                .map(|e| e.text_at(&["TargetGroupArn"]))
+                .and_then(LiveTargetGroup::target_group_arn)
                 .unwrap_or_default()
+                .to_string()
         }
     };
     if let Some(delay) = tg.deregistration_delay_seconds {
@@ -265,43 +307,42 @@ async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
 
 async fn ensure_deregistration_delay(aws: &Aws, name: &str, arn: &str, delay: i32) -> Result<()> {
     const KEY: &str = "deregistration_delay.timeout_seconds";
-    let doc = aws
-        .query(
-            Api::Elbv2,
-            "DescribeTargetGroupAttributes",
-            &params(&[("TargetGroupArn", arn.to_string())]),
-        )
-        .await?;
-    let live = doc
-        .members(&["DescribeTargetGroupAttributesResult", "Attributes"])
-        .into_iter()
-        .find(|a| a.text_at(&["Key"]) == KEY)
-        .map(|a| a.text_at(&["Value"]));
-    if live.as_deref() == Some(delay.to_string().as_str()) {
+    let out = aws
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| explain("elbv2 DescribeTargetGroupAttributes", e))?;
+    let live = out
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(KEY))
+        .and_then(TargetGroupAttribute::value);
+    if live == Some(delay.to_string().as_str()) {
         return Ok(());
     }
-    aws.query(
-        Api::Elbv2,
-        "ModifyTargetGroupAttributes",
-        &params(&[
-            ("TargetGroupArn", arn.to_string()),
-            ("Attributes.member.1.Key", KEY.to_string()),
-            ("Attributes.member.1.Value", delay.to_string()),
-        ]),
-    )
-    .await?;
+    aws.elb
+        .modify_target_group_attributes()
+        .target_group_arn(arn)
+        .attributes(
+            TargetGroupAttribute::builder()
+                .key(KEY)
+                .value(delay.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| explain("elbv2 ModifyTargetGroupAttributes", e))?;
     println!("target group {name}: deregistration delay {delay}s");
     Ok(())
 }
 
-fn forward(prefix: &str, tg_arn: &str) -> Vec<(String, String)> {
-    params(&[
-        (&format!("{prefix}.member.1.Type"), "forward".into()),
-        (
-            &format!("{prefix}.member.1.TargetGroupArn"),
-            tg_arn.to_string(),
-        ),
-    ])
+fn forward(tg_arn: &str) -> Action {
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(tg_arn)
+        .build()
 }
 
 async fn ensure_listener(
@@ -310,29 +351,31 @@ async fn ensure_listener(
     file: &LoadBalancerFile,
     default_tg: &str,
 ) -> Result<String> {
-    let doc = aws
-        .query(
-            Api::Elbv2,
-            "DescribeListeners",
-            &params(&[("LoadBalancerArn", lb_arn.to_string())]),
-        )
-        .await?;
-    let port = file.listener.port.to_string();
-    let live = doc
-        .members(&["DescribeListenersResult", "Listeners"])
-        .into_iter()
-        .find(|l| l.text_at(&["Port"]) == port)
-        .cloned();
-    if let Some(live) = live {
-        let arn = live.text_at(&["ListenerArn"]);
+    let listeners = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| explain("elbv2 DescribeListeners", e))?;
+    let port = file.listener.port;
+    if let Some(live) = listeners.iter().find(|l| l.port() == Some(port)) {
+        let arn = live.listener_arn().unwrap_or_default().to_string();
         let current = live
-            .members(&["DefaultActions"])
+            .default_actions()
             .first()
-            .map(|a| a.text_at(&["TargetGroupArn"]));
-        if current.as_deref() != Some(default_tg) {
-            let mut p = params(&[("ListenerArn", arn.clone())]);
-            p.extend(forward("DefaultActions", default_tg));
-            aws.query(Api::Elbv2, "ModifyListener", &p).await?;
+            .and_then(Action::target_group_arn);
+        if current != Some(default_tg) {
+            aws.elb
+                .modify_listener()
+                .listener_arn(&arn)
+                .default_actions(forward(default_tg))
+                .send()
+                .await
+                .map_err(|e| explain("elbv2 ModifyListener", e))?;
             println!(
                 "listener :{port}: default action forwards to {}",
                 file.listener.default_target_group
@@ -340,22 +383,26 @@ async fn ensure_listener(
         }
         return Ok(arn);
     }
-    let mut p = params(&[
-        ("LoadBalancerArn", lb_arn.to_string()),
-        ("Protocol", file.listener.protocol.clone()),
-        ("Port", port.clone()),
-    ]);
-    p.extend(forward("DefaultActions", default_tg));
-    let doc = aws.query(Api::Elbv2, "CreateListener", &p).await?;
+    let out = aws
+        .elb
+        .create_listener()
+        .load_balancer_arn(lb_arn)
+        .protocol(ProtocolEnum::from(file.listener.protocol.as_str()))
+        .port(port)
+        .default_actions(forward(default_tg))
+        .send()
+        .await
+        .map_err(|e| explain("elbv2 CreateListener", e))?;
     println!(
         "created listener :{port} (default: {})",
         file.listener.default_target_group
     );
-    Ok(doc
-        .members(&["CreateListenerResult", "Listeners"])
+    Ok(out
+        .listeners()
         .first()
-        .map(|l| l.text_at(&["ListenerArn"]))
-        .unwrap_or_default())
+        .and_then(|l| l.listener_arn())
+        .unwrap_or_default()
+        .to_string())
 }
 
 async fn ensure_rule(
@@ -364,64 +411,62 @@ async fn ensure_rule(
     rule: &infra::Rule,
     tg_arn: &str,
 ) -> Result<()> {
-    let doc = aws
-        .query(
-            Api::Elbv2,
-            "DescribeRules",
-            &params(&[("ListenerArn", listener_arn.to_string())]),
-        )
-        .await?;
+    let rules = aws
+        .elb
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| explain("elbv2 DescribeRules", e))?;
     let priority = rule.priority.to_string();
-    let conditions = |prefix: &str| {
-        let mut p = params(&[(&format!("{prefix}.member.1.Field"), "path-pattern".into())]);
-        p.extend(members(
-            &format!("{prefix}.member.1.PathPatternConfig.Values"),
-            &rule.path_patterns,
-        ));
-        p
-    };
-    let live = doc
-        .members(&["DescribeRulesResult", "Rules"])
-        .into_iter()
-        .find(|r| r.text_at(&["Priority"]) == priority)
-        .cloned();
-    match live {
+    let condition = RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(
+            PathPatternConditionConfig::builder()
+                .set_values(Some(rule.path_patterns.clone()))
+                .build(),
+        )
+        .build();
+    let shown = rule.path_patterns.join(" ");
+    match rules.iter().find(|r| r.priority() == Some(priority.as_str())) {
         Some(live) => {
             let patterns: Vec<String> = live
-                .descendants("Values")
-                .first()
-                .map(|v| v.children.iter().map(|m| m.text.clone()).collect())
-                .unwrap_or_default();
+                .conditions()
+                .iter()
+                .filter_map(|c| c.path_pattern_config())
+                .flat_map(|p| p.values().to_vec())
+                .collect();
             let target = live
-                .members(&["Actions"])
+                .actions()
                 .first()
-                .map(|a| a.text_at(&["TargetGroupArn"]))
+                .and_then(Action::target_group_arn)
                 .unwrap_or_default();
             if patterns != rule.path_patterns || target != tg_arn {
-                let mut p = params(&[("RuleArn", live.text_at(&["RuleArn"]))]);
-                p.extend(conditions("Conditions"));
-                p.extend(forward("Actions", tg_arn));
-                aws.query(Api::Elbv2, "ModifyRule", &p).await?;
-                println!(
-                    "rule {priority}: {} -> {}",
-                    rule.path_patterns.join(" "),
-                    rule.target_group
-                );
+                aws.elb
+                    .modify_rule()
+                    .rule_arn(live.rule_arn().unwrap_or_default())
+                    .conditions(condition)
+                    .actions(forward(tg_arn))
+                    .send()
+                    .await
+                    .map_err(|e| explain("elbv2 ModifyRule", e))?;
+                println!("rule {priority}: {shown} -> {}", rule.target_group);
             }
         }
         None => {
-            let mut p = params(&[
-                ("ListenerArn", listener_arn.to_string()),
-                ("Priority", priority.clone()),
-            ]);
-            p.extend(conditions("Conditions"));
-            p.extend(forward("Actions", tg_arn));
-            aws.query(Api::Elbv2, "CreateRule", &p).await?;
-            println!(
-                "created rule {priority}: {} -> {}",
-                rule.path_patterns.join(" "),
-                rule.target_group
-            );
+            aws.elb
+                .create_rule()
+                .listener_arn(listener_arn)
+                .priority(rule.priority)
+                .conditions(condition)
+                .actions(forward(tg_arn))
+                .send()
+                .await
+                .map_err(|e| explain("elbv2 CreateRule", e))?;
+            println!("created rule {priority}: {shown} -> {}", rule.target_group);
         }
     }
     Ok(())
@@ -436,21 +481,36 @@ pub struct TargetHealth {
 }
 
 pub async fn target_health(aws: &Aws, tg_arn: &str) -> Result<Vec<TargetHealth>> {
-    let doc = aws
-        .query(
-            Api::Elbv2,
-            "DescribeTargetHealth",
-            &params(&[("TargetGroupArn", tg_arn.to_string())]),
-        )
-        .await?;
-    Ok(doc
-        .members(&["DescribeTargetHealthResult", "TargetHealthDescriptions"])
-        .into_iter()
-        .map(|d| TargetHealth {
-            address: d.text_at(&["Target", "Id"]),
-            state: d.text_at(&["TargetHealth", "State"]),
-            reason: d.text_at(&["TargetHealth", "Reason"]),
-            description: d.text_at(&["TargetHealth", "Description"]),
+    let out = aws
+        .elb
+        .describe_target_health()
+        .target_group_arn(tg_arn)
+        .send()
+        .await
+        .map_err(|e| explain("elbv2 DescribeTargetHealth", e))?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let health = d.target_health();
+            TargetHealth {
+                address: d.target()
+                    .and_then(|t| t.id())
+                    .unwrap_or_default()
+                    .to_string(),
+                state: health
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: health
+                    .and_then(|h| h.reason())
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                description: health
+                    .and_then(|h| h.description())
+                    .unwrap_or_default()
+                    .to_string(),
+            }
         })
         .collect())
 }
@@ -459,7 +519,7 @@ pub async fn target_health(aws: &Aws, tg_arn: &str) -> Result<Vec<TargetHealth>>
 pub async fn live_url(aws: &Aws, file: &LoadBalancerFile) -> Result<Option<String>> {
     Ok(describe_load_balancer(aws, &file.load_balancer.name)
         .await?
-        .map(|lb| url(&lb.text_at(&["DNSName"]), file.listener.port)))
+        .map(|lb| url(lb.dns_name().unwrap_or_default(), file.listener.port)))
 }
 
 /// The file's load balancer settings that ELBv2 has otherwise, as diff lines.
@@ -480,11 +540,10 @@ pub async fn drift(aws: &Aws, file: &LoadBalancerFile) -> Result<Vec<String>> {
             None => lines.push(format!("+ target group {}", tg.name)),
             Some(live) => {
                 for (key, want) in health_drift(tg, &live) {
-                    let path: Vec<&str> = key.split('.').collect();
                     lines.push(format!(
                         "~ target group {} {key}: {} -> {want}",
                         tg.name,
-                        live.text_at(&path)
+                        live_setting(&live, key)
                     ));
                 }
             }

@@ -1,13 +1,10 @@
 //! `cargo xtask` with the AWS SDK: the AWS commands run here; the local ones
 //! run from the shared library, so either build understands every command.
 
-mod api;
 mod aws;
 mod ecr;
 mod ecs;
 mod lb;
-mod transport;
-mod xml;
 
 use std::process::ExitCode;
 

@@ -1,23 +1,25 @@
-//! The ECS calls the commands make, each announced (and skipped in a dry
-//! run), with errors in one line; and the SDK's service as the watch's data.
+//! The ECS calls the commands make, through aws-sdk-ecs: each announced (and
+//! skipped in a dry run), with errors in one line; and ECS's service as the
+//! watch's data.
 
 use anyhow::{anyhow, Context as _, Result};
-use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types as ecs;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use xtask::infra::{self, Placeholders, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::Service;
 use xtask::watch::{self, short_revision, Snapshot};
 use xtask::Ctx;
 
-use super::model;
-use crate::api::{self, Service as Api};
-use crate::aws::Aws;
+use super::convert;
+use crate::aws::{explain, Aws};
+
 /// The cluster and clients a command works on.
 #[derive(Clone)]
 pub struct Ecs {
     pub ctx: Ctx,
-    pub aws: std::sync::Arc<Aws>,
+    pub aws: Aws,
     pub cluster: String,
 }
 
@@ -25,17 +27,13 @@ impl Ecs {
     pub async fn new(ctx: &Ctx) -> Result<Ecs> {
         Ok(Ecs {
             ctx: ctx.clone(),
-            aws: std::sync::Arc::new(Aws::load(ctx).await?),
+            aws: Aws::load(ctx).await?,
             cluster: ctx.settings.cluster.clone(),
         })
     }
 
-    /// One ECS call, its answer read as `T`; a missing cluster says how to make it.
-    pub async fn call<T: DeserializeOwned>(&self, operation: &str, request: Value) -> Result<T> {
-        self.aws
-            .call(Api::Ecs, operation, &request)
-            .await
-            .map_err(|e| self.cluster_error(e))
+    pub fn client(&self) -> &aws_sdk_ecs::Client {
+        &self.aws.ecs
     }
 
     /// The placeholders of `service`'s files: those of every file, plus the
@@ -81,7 +79,7 @@ impl Ecs {
     pub async fn describe_service(
         &self,
         service: &Service,
-    ) -> Result<Produced<Option<model::Service>>> {
+    ) -> Result<Produced<Option<ecs::Service>>> {
         self.ctx.announce(&format!(
             "ecs DescribeServices cluster={} services=[{}]",
             self.cluster, service.name
@@ -89,37 +87,41 @@ impl Ecs {
         if self.ctx.dry_run {
             return Ok(Produced::planned(format!("{} as ECS has it", service.name)));
         }
-        let out: Value = self
-            .call(
-                "DescribeServices",
-                json!({"cluster": self.cluster, "services": [service.name]}),
-            )
-            .await?;
-        for raw in out["services"].as_array().into_iter().flatten() {
-            let mut s: model::Service = model::read(raw, "service")?;
-            if s.status == "ACTIVE" {
-                s.raw = raw.clone();
-                return Ok(Produced::Value(Some(s)));
-            }
-        }
-        Ok(Produced::Value(None))
+        let out = self
+            .client()
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(service.name)
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs DescribeServices", e))?;
+        Ok(Produced::Value(
+            out.services()
+                .iter()
+                .find(|s| s.status() == Some("ACTIVE"))
+                .cloned(),
+        ))
     }
 
-    fn cluster_error(&self, e: anyhow::Error) -> anyhow::Error {
-        if api::code(&e) == Some("ClusterNotFoundException") {
+    /// One line for an ECS error; a missing cluster says how to make it.
+    pub fn cluster_error<E>(&self, call: &str, e: SdkError<E, HttpResponse>) -> anyhow::Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if e.code() == Some("ClusterNotFoundException") {
             anyhow!(
                 "ECS cluster {} does not exist: run `cargo xtask cluster create`",
                 self.cluster
             )
         } else {
-            e
+            explain(call, e)
         }
     }
 
     pub async fn describe_task_definition(
         &self,
         name: &Produced<String>,
-    ) -> Result<Produced<Option<model::TaskDefinition>>> {
+    ) -> Result<Produced<Option<ecs::TaskDefinition>>> {
         self.ctx
             .announce(&format!("ecs DescribeTaskDefinition taskDefinition={name}"));
         let name = match name {
@@ -127,24 +129,18 @@ impl Ecs {
             _ => return Ok(Produced::planned(format!("task definition {name}"))),
         };
         match self
-            .call::<Value>("DescribeTaskDefinition", json!({"taskDefinition": name}))
+            .client()
+            .describe_task_definition()
+            .task_definition(name)
+            .send()
             .await
         {
-            Ok(out) => {
-                let raw = &out["taskDefinition"];
-                let mut td: model::TaskDefinition = model::read(raw, "task definition")?;
-                td.raw = raw.clone();
-                Ok(Produced::Value(Some(td)))
-            }
-            Err(e)
-                if matches!(
-                    api::code(&e),
-                    Some("ClientException" | "InvalidParameterException")
-                ) =>
-            {
+            Ok(out) => Ok(Produced::Value(out.task_definition)),
+            // ECS answers a family or revision it does not know with a client error.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => {
                 Ok(Produced::Value(None))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(explain("ecs DescribeTaskDefinition", e)),
         }
     }
 
@@ -161,12 +157,13 @@ impl Ecs {
             return Ok(Produced::planned(format!("new revision of {family}")));
         }
         let td = td.clone().real()?;
-        let out: Value = self
-            .call("RegisterTaskDefinition", serde_json::to_value(&td)?)
-            .await?;
-        out["taskDefinition"]["taskDefinitionArn"]
-            .as_str()
-            .map(|arn| Produced::Value(arn.to_string()))
+        let out = convert::register(&td, self.client())?
+            .send()
+            .await
+            .map_err(|e| explain("ecs RegisterTaskDefinition", e))?;
+        out.task_definition
+            .and_then(|t| t.task_definition_arn)
+            .map(Produced::Value)
             .context("RegisterTaskDefinition returned no ARN")
     }
 
@@ -192,21 +189,37 @@ impl Ecs {
             )));
         }
         let task_definition = task_definition.clone().real()?;
-        let mut request = match def {
+        let mut update = self
+            .client()
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service.name)
+            .task_definition(task_definition)
+            .force_new_deployment(true);
+        if let Some(def) = def {
             // What UpdateService takes of the file (not the name, count or launch type).
-            Some(def) => settings(def)?,
-            None => json!({}),
-        };
-        request["cluster"] = json!(self.cluster);
-        request["service"] = json!(service.name);
-        request["taskDefinition"] = json!(task_definition);
-        request["forceNewDeployment"] = json!(true);
-        let out: Answer = self.call("UpdateService", request).await?;
+            update = update
+                .set_deployment_configuration(convert::deployment_configuration(def))
+                .set_network_configuration(convert::network_configuration(def)?)
+                .set_service_connect_configuration(convert::service_connect(def)?)
+                .set_load_balancers(convert::load_balancers(def))
+                .set_enable_execute_command(def.enable_execute_command)
+                .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
+                .set_platform_version(def.platform_version.clone())
+                .set_propagate_tags(def.propagate_tags.as_deref().map(ecs::PropagateTags::from))
+                .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds);
+        }
+        let out = update
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs UpdateService", e))?;
         primary_deployment(out.service.as_ref())
             .map(Produced::Value)
             .context("UpdateService returned no primary deployment")
     }
 
+    /// CreateService with a client token made for this one create: a retry
+    /// of a call whose answer was lost does not make a second service.
     pub async fn create_service(
         &self,
         def: &infra::ServiceDefinition,
@@ -227,77 +240,99 @@ impl Ecs {
             )));
         }
         let task_definition = task_definition.clone().real()?;
-        let mut request = serde_json::to_value(def)?;
-        request["cluster"] = json!(self.cluster);
-        request["taskDefinition"] = json!(task_definition);
-        let out: Answer = self.call("CreateService", request).await?;
+        let out = self
+            .client()
+            .create_service()
+            .client_token(client_token())
+            .cluster(&self.cluster)
+            .service_name(&def.service_name)
+            .task_definition(task_definition)
+            .set_desired_count(def.desired_count)
+            .set_launch_type(def.launch_type.as_deref().map(ecs::LaunchType::from))
+            .set_platform_version(def.platform_version.clone())
+            .set_enable_ecs_managed_tags(def.enable_ecs_managed_tags)
+            .set_enable_execute_command(def.enable_execute_command)
+            .set_propagate_tags(def.propagate_tags.as_deref().map(ecs::PropagateTags::from))
+            .set_health_check_grace_period_seconds(def.health_check_grace_period_seconds)
+            .set_deployment_configuration(convert::deployment_configuration(def))
+            .set_network_configuration(convert::network_configuration(def)?)
+            .set_service_connect_configuration(convert::service_connect(def)?)
+            .set_load_balancers(convert::load_balancers(def))
+            .send()
+            .await
+            .map_err(|e| self.cluster_error("ecs CreateService", e))?;
         primary_deployment(out.service.as_ref())
             .map(Produced::Value)
             .context("CreateService returned no deployment")
     }
 
-    /// ListTasks, every page: the tasks of `service` and/or started by
-    /// `started_by` (a deployment id) whose desired status is `desired`.
+    /// The tasks of `service` whose desired status is `desired` (ListTasks,
+    /// every page), optionally only those `started_by` a deployment. ECS
+    /// refuses `startedBy` together with `serviceName` (and lists only
+    /// RUNNING tasks with `startedBy` alone), so the deployment is a filter
+    /// on the described tasks' `startedBy`, never a second ListTasks filter.
+    pub async fn tasks(
+        &self,
+        service: &Service,
+        started_by: Option<&str>,
+        desired: ecs::DesiredStatus,
+    ) -> Result<Vec<ecs::Task>> {
+        let arns = self.task_arns(service, desired).await?;
+        let tasks = self.describe_tasks(&arns).await?;
+        Ok(match started_by {
+            Some(id) => tasks
+                .into_iter()
+                .filter(|t| t.started_by() == Some(id))
+                .collect(),
+            None => tasks,
+        })
+    }
+
+    /// ListTasks of `service`, every page.
     pub async fn task_arns(
         &self,
-        service: Option<&Service>,
-        started_by: Option<&str>,
-        desired: &str,
+        service: &Service,
+        desired: ecs::DesiredStatus,
     ) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Page {
-            #[serde(default)]
-            task_arns: Vec<String>,
-            next_token: Option<String>,
-        }
-        let mut arns = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let mut request = json!({"cluster": self.cluster, "desiredStatus": desired});
-            if let Some(service) = service {
-                request["serviceName"] = json!(service.name);
-            }
-            if let Some(id) = started_by {
-                request["startedBy"] = json!(id);
-            }
-            if let Some(token) = &next {
-                request["nextToken"] = json!(token);
-            }
-            let page: Page = match self.call("ListTasks", request).await {
-                Err(e) if api::code(&e) == Some("ServiceNotFoundException") => {
-                    let (name, short) = service.map_or(("?", "all"), |s| (s.name, s.short));
-                    anyhow::bail!(
-                        "ECS service {name} does not exist in cluster {}: deploy it first (`cargo xtask deploy {short}`)",
-                        self.cluster
+        self.client()
+            .list_tasks()
+            .cluster(&self.cluster)
+            .service_name(service.name)
+            .desired_status(desired)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_service_not_found_exception())
+                {
+                    anyhow!(
+                        "ECS service {} does not exist in cluster {}: deploy it first (`cargo xtask deploy {}`)",
+                        service.name,
+                        self.cluster,
+                        service.short
                     )
+                } else {
+                    self.cluster_error("ecs ListTasks", e)
                 }
-                other => other?,
-            };
-            arns.extend(page.task_arns);
-            next = page.next_token;
-            if next.is_none() {
-                return Ok(arns);
-            }
-        }
+            })
     }
 
     /// DescribeTasks of `arns` (in calls of at most 100, ECS's limit).
-    pub async fn describe_tasks(&self, arns: &[String]) -> Result<Vec<model::Task>> {
-        #[derive(serde::Deserialize)]
-        struct Tasks {
-            #[serde(default)]
-            tasks: Vec<model::Task>,
-        }
+    pub async fn describe_tasks(&self, arns: &[String]) -> Result<Vec<ecs::Task>> {
         let mut tasks = Vec::new();
         for chunk in arns.chunks(100) {
-            let out: Tasks = self
-                .call(
-                    "DescribeTasks",
-                    json!({"cluster": self.cluster, "tasks": chunk}),
-                )
-                .await?;
-            tasks.extend(out.tasks);
+            let out = self
+                .client()
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.cluster_error("ecs DescribeTasks", e))?;
+            tasks.extend(out.tasks.unwrap_or_default());
         }
         Ok(tasks)
     }
@@ -309,62 +344,51 @@ impl Ecs {
     }
 }
 
-/// The answer of CreateService and UpdateService.
-#[derive(serde::Deserialize)]
-struct Answer {
-    service: Option<model::Service>,
+/// An idempotency token for one logical call (ECS keeps it for a while and
+/// answers a repeat with the first call's result).
+pub fn client_token() -> String {
+    format!("cruddur-{:032x}", fastrand::u128(..))
 }
 
-/// The fields of a service definition UpdateService takes.
-fn settings(def: &infra::ServiceDefinition) -> Result<Value> {
-    let mut v = serde_json::to_value(def)?;
-    if let Some(map) = v.as_object_mut() {
-        for name in [
-            "cluster",
-            "serviceName",
-            "taskDefinition",
-            "desiredCount",
-            "launchType",
-        ] {
-            map.remove(name);
-        }
-    }
-    Ok(v)
-}
-
-pub fn primary_deployment(service: Option<&model::Service>) -> Option<String> {
+pub fn primary_deployment(service: Option<&ecs::Service>) -> Option<String> {
     service?
-        .deployments
+        .deployments()
         .iter()
-        .find(|d| d.status == "PRIMARY")
-        .map(|d| d.id.clone())
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id().map(str::to_string))
+}
+
+/// Seconds since the epoch of an SDK timestamp (0 when absent).
+pub fn secs(t: Option<&aws_sdk_ecs::primitives::DateTime>) -> f64 {
+    t.map(aws_sdk_ecs::primitives::DateTime::as_secs_f64)
+        .unwrap_or_default()
 }
 
 /// ECS's service as the watch's plain data.
-pub fn snapshot(s: &model::Service) -> Snapshot {
+pub fn snapshot(s: &ecs::Service) -> Snapshot {
     Snapshot {
         deployments: s
-            .deployments
+            .deployments()
             .iter()
             .map(|d| watch::Deployment {
-                id: d.id.clone(),
-                status: d.status.clone(),
-                task_definition: d.task_definition.clone(),
-                desired_count: d.desired_count,
-                running_count: d.running_count,
-                pending_count: d.pending_count,
-                failed_tasks: d.failed_tasks,
-                rollout_state: d.rollout_state.clone(),
-                rollout_state_reason: d.rollout_state_reason.clone(),
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                desired_count: d.desired_count(),
+                running_count: d.running_count(),
+                pending_count: d.pending_count(),
+                failed_tasks: d.failed_tasks(),
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_string),
             })
             .collect(),
         events: s
-            .events
+            .events()
             .iter()
             .map(|e| watch::Event {
-                id: e.id.clone(),
-                created_at: e.created_at,
-                message: e.message.clone(),
+                id: e.id().unwrap_or_default().to_string(),
+                created_at: secs(e.created_at()),
+                message: e.message().unwrap_or_default().to_string(),
             })
             .collect(),
     }

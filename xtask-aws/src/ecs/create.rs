@@ -1,7 +1,7 @@
 //! `cluster create` and `service create`: idempotent, as a first deploy needs them.
 
 use anyhow::{bail, Result};
-use serde_json::{json, Value};
+use aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest;
 use xtask::infra;
 use xtask::produced::Produced;
 use xtask::services::Selection;
@@ -24,25 +24,31 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
     if ctx.dry_run {
         return load_balancer(&ecs).await;
     }
-    let request = json!({
-        "clusterName": ecs.cluster,
-        "serviceConnectDefaults": {"namespace": "cruddur"},
-    });
-    ecs.call::<Value>("CreateCluster", request).await?;
+    ecs.client()
+        .create_cluster()
+        .cluster_name(&ecs.cluster)
+        .service_connect_defaults(
+            ClusterServiceConnectDefaultsRequest::builder()
+                .namespace("cruddur")
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| crate::aws::explain("ecs CreateCluster", e))?;
     println!("created ECS cluster {}", ecs.cluster);
     load_balancer(&ecs).await
 }
 
 /// Whether DescribeClusters lists the cluster as ACTIVE (also `verify`'s check).
 pub async fn active_cluster(ecs: &Ecs) -> anyhow::Result<bool> {
-    let out: Value = ecs
-        .call("DescribeClusters", json!({"clusters": [ecs.cluster]}))
-        .await?;
-    Ok(out["clusters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["status"] == "ACTIVE"))
+    let out = ecs
+        .client()
+        .describe_clusters()
+        .clusters(&ecs.cluster)
+        .send()
+        .await
+        .map_err(|e| crate::aws::explain("ecs DescribeClusters", e))?;
+    Ok(out.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
 }
 
 /// `lb create`: the load balancer of `infra/load-balancer.json`.
@@ -75,7 +81,7 @@ pub async fn create_services(ctx: &Ctx, selection: Selection) -> Result<()> {
         let family = Produced::Value(service.name.to_string());
         let latest = ecs.describe_task_definition(&family).await?;
         let task_definition = match latest {
-            Produced::Value(latest) => match latest.map(|t| t.task_definition_arn) {
+            Produced::Value(latest) => match latest.and_then(|t| t.task_definition_arn) {
                 Some(arn) => Produced::Value(arn),
                 None => bail!(
                     "no task definition {} is registered yet: run `cargo xtask deploy {}` (it registers one and creates the service)",

@@ -17,6 +17,7 @@ use xtask::watch::{short_revision, Verdict};
 use xtask::{util, Ctx};
 
 use super::client::{snapshot, Ecs};
+use super::convert;
 use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_deployment, Sent};
 use super::task::{run_one_off, split_command, Ended, Launch};
 use super::verify;
@@ -175,7 +176,7 @@ async fn deploy_one(
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
 
     let live = ecs.describe_service(service).await?;
-    let previous = live.clone().map(|s| s.map(|s| s.task_definition));
+    let previous = live.clone().map(|s| s.and_then(|s| s.task_definition));
     let task_definition = register_if_changed(ecs, service, &wanted, &previous).await?;
     let revision = task_definition
         .clone()
@@ -217,7 +218,7 @@ async fn deploy_one(
             id
         }
         Some(svc) => {
-            let (want, have) = normalize_service_pair(&def, &svc.file_shape()?);
+            let (want, have) = normalize_service_pair(&def, &convert::service_from_sdk(svc));
             if previous.as_deref() == Some(task_definition.as_str()) && want == have {
                 say(
                     service,
@@ -331,7 +332,7 @@ pub async fn build_and_register(ecs: &Ecs, service: &'static Service) -> Result<
     let current = ecs
         .describe_service(service)
         .await?
-        .map(|s| s.map(|s| s.task_definition));
+        .map(|s| s.and_then(|s| s.task_definition));
     register_if_changed(ecs, service, &wanted, &current).await
 }
 
@@ -348,12 +349,11 @@ async fn run_pre(
         return Ok(());
     };
     let launch = Launch {
-        network: def
-            .network_configuration
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()?,
-        launch_type: def.launch_type.clone(),
+        network: convert::network_configuration(def)?,
+        launch_type: def
+            .launch_type
+            .as_deref()
+            .map(aws_sdk_ecs::types::LaunchType::from),
         capacity_providers: vec![],
         platform_version: def.platform_version.clone(),
     };
@@ -376,7 +376,7 @@ async fn run_pre(
             let live = ecs.describe_service(service).await?.real()?;
             let now = live
                 .as_ref()
-                .map(|s| s.task_definition.as_str())
+                .and_then(|s| s.task_definition())
                 .map_or("no service yet".to_string(), |t| {
                     format!("still on {}", short_revision(t))
                 });
@@ -414,8 +414,9 @@ async fn register_if_changed(
     };
     let existing = ecs.describe_task_definition(&name).await?;
     if let (Produced::Value(Some(existing)), Produced::Value(wanted)) = (&existing, wanted) {
-        if normalize_task_definition(&existing.file_shape()?) == normalize_task_definition(wanted) {
-            let arn = existing.task_definition_arn.clone();
+        let live = convert::task_definition_from(existing);
+        if normalize_task_definition(&live) == normalize_task_definition(wanted) {
+            let arn = existing.task_definition_arn().unwrap_or_default().to_string();
             say(
                 service,
                 &format!(

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::{DesiredStatus, Task};
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use xtask::errors::BadInput;
@@ -19,10 +20,8 @@ use xtask::services::Service;
 use xtask::watch::short_revision;
 use xtask::Ctx;
 
-use super::client::{primary_deployment, Ecs};
-use super::model::Task;
-use crate::api::{self, Service as Api};
-use crate::aws::Aws;
+use super::client::{primary_deployment, secs, Ecs};
+use crate::aws::{self, Aws, Service as Api};
 
 /// How often `-f` looks for new lines and new tasks.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
@@ -97,7 +96,7 @@ impl Reader {
             let answer = match aws.json(Api::Logs, "GetLogEvents", &body).await {
                 Ok(answer) => answer,
                 // The agent creates the stream when the container starts.
-                Err(e) if api::code(&e) == Some("ResourceNotFoundException") => return Ok(lines),
+                Err(e) if aws::code(&e) == Some("ResourceNotFoundException") => return Ok(lines),
                 Err(e) => return Err(e),
             };
             let events = answer["events"].as_array().cloned().unwrap_or_default();
@@ -210,7 +209,10 @@ impl<'a> Streams<'a> {
     pub async fn of(&mut self, tasks: &[Task]) -> Result<Vec<LogStream>> {
         let mut streams = Vec::new();
         for task in tasks {
-            let (arn, td) = (task.task_arn.as_str(), task.task_definition_arn.as_str());
+            let (arn, td) = (
+                task.task_arn().unwrap_or_default(),
+                task.task_definition_arn().unwrap_or_default(),
+            );
             if arn.is_empty() || td.is_empty() {
                 continue;
             }
@@ -247,14 +249,14 @@ impl<'a> Streams<'a> {
             )));
         };
         let Some(c) = found
-            .container_definitions
+            .container_definitions()
             .iter()
-            .find(|c| c.name == self.container)
+            .find(|c| c.name() == Some(self.container.as_str()))
         else {
             let names: Vec<&str> = found
-                .container_definitions
+                .container_definitions()
                 .iter()
-                .map(|c| c.name.as_str())
+                .filter_map(|c| c.name())
                 .collect();
             return Ok(Err(format!(
                 "{rev} has no container {}; its containers: {}",
@@ -262,19 +264,21 @@ impl<'a> Streams<'a> {
                 names.join(", ")
             )));
         };
-        let Some(conf) = &c.log_configuration else {
+        let Some(conf) = c.log_configuration() else {
             return Ok(Err(format!(
                 "container {} of {rev} has no logConfiguration: its lines are not in CloudWatch",
                 self.container
             )));
         };
-        if conf.log_driver != "awslogs" {
+        let driver = conf.log_driver().as_str();
+        if driver != "awslogs" {
             return Ok(Err(format!(
-                "container {} of {rev} logs with {}, not awslogs: its lines are not in CloudWatch",
-                self.container, conf.log_driver
+                "container {} of {rev} logs with {driver}, not awslogs: its lines are not in CloudWatch",
+                self.container
             )));
         }
-        let options = &conf.options;
+        let empty = std::collections::HashMap::new();
+        let options = conf.options().unwrap_or(&empty);
         match (
             options.get("awslogs-group"),
             options.get("awslogs-stream-prefix"),
@@ -290,51 +294,36 @@ impl<'a> Streams<'a> {
 
 /// The tasks `which` selects, running and stopped, newest first.
 pub async fn tasks(ecs: &Ecs, service: &Service, which: &Tasks) -> Result<Vec<Task>> {
-    let arns = match which {
-        Tasks::One(id) => vec![id.clone()],
+    let mut tasks = match which {
+        Tasks::One(id) => ecs.describe_tasks(std::slice::from_ref(id)).await?,
         Tasks::Service | Tasks::Deployment(_) => {
-            let mut arns = Vec::new();
-            for status in ["RUNNING", "STOPPED"] {
-                arns.extend(list_tasks(ecs, service, which, status).await?);
+            let started_by = match which {
+                Tasks::Deployment(id) => Some(id.as_str()),
+                _ => None,
+            };
+            let mut tasks = Vec::new();
+            for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+                tasks.extend(ecs.tasks(service, started_by, status).await?);
             }
-            arns
+            tasks
         }
     };
-    let mut tasks = ecs.describe_tasks(&arns).await?;
     if let (Tasks::One(id), true) = (which, tasks.is_empty()) {
         bail!(
             "ECS has no task {id} in cluster {} (stopped tasks stay listed about an hour)",
             ecs.cluster
         );
     }
-    let at = |t: &Task| t.created_at.unwrap_or_default();
-    tasks.sort_by(|a, b| at(b).total_cmp(&at(a)));
+    tasks.sort_by(|a, b| secs(b.created_at()).total_cmp(&secs(a.created_at())));
     Ok(tasks)
-}
-
-async fn list_tasks(
-    ecs: &Ecs,
-    service: &Service,
-    which: &Tasks,
-    status: &str,
-) -> Result<Vec<String>> {
-    match which {
-        Tasks::Deployment(id) => ecs.task_arns(None, Some(id), status).await,
-        _ => ecs.task_arns(Some(service), None, status).await,
-    }
 }
 
 /// The last `n` lines of the stopped tasks of deployment `ours` (the
 /// service's own container), oldest first; for failure reports.
 pub async fn last_lines(ecs: &Ecs, service: &Service, ours: &str, n: usize) -> Result<Vec<Line>> {
-    let arns = list_tasks(
-        ecs,
-        service,
-        &Tasks::Deployment(ours.to_string()),
-        "STOPPED",
-    )
-    .await?;
-    let stopped = ecs.describe_tasks(&arns).await?;
+    let stopped = ecs
+        .tasks(service, Some(ours), DesiredStatus::Stopped)
+        .await?;
     let streams = Streams::new(ecs, service, None).of(&stopped).await?;
     let mut lines = Vec::new();
     for stream in &streams {
@@ -347,7 +336,7 @@ pub async fn last_lines(ecs: &Ecs, service: &Service, ours: &str, n: usize) -> R
         });
         let answer = match ecs.aws.json(Api::Logs, "GetLogEvents", &body).await {
             Ok(answer) => answer,
-            Err(e) if api::code(&e) == Some("ResourceNotFoundException") => continue,
+            Err(e) if aws::code(&e) == Some("ResourceNotFoundException") => continue,
             Err(e) => return Err(e),
         };
         for event in answer["events"].as_array().into_iter().flatten() {
@@ -389,15 +378,15 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
             if args.deployment.as_deref() == Some("latest") {
                 ecs.describe_service(service).await?;
             }
-            let list = match (&args.deployment, &args.task) {
-                (_, Some(_)) => None,
-                (Some(d), _) => Some(format!("startedBy={d}")),
-                _ => Some(format!("serviceName={}", service.name)),
-            };
-            if let Some(filter) = list {
+            if args.task.is_none() {
+                let only = args
+                    .deployment
+                    .as_ref()
+                    .map(|d| format!(" (then only those whose startedBy is {d})"))
+                    .unwrap_or_default();
                 ctx.announce(&format!(
-                    "ecs ListTasks cluster={} {filter} desiredStatus=RUNNING, then STOPPED",
-                    ecs.cluster
+                    "ecs ListTasks cluster={} serviceName={} desiredStatus=RUNNING, then STOPPED{only}",
+                    ecs.cluster, service.name
                 ));
             }
             ctx.announce(&format!(
@@ -498,8 +487,8 @@ async fn poll_once(
         // A task that stopped before the window has nothing in it.
         let tasks: Vec<Task> = tasks
             .into_iter()
-            .filter(|t| match (t.stopped_at, start_time) {
-                (Some(stopped), Some(start)) => (stopped * 1000.0) as i64 >= start - 60_000,
+            .filter(|t| match (t.stopped_at(), start_time) {
+                (Some(stopped), Some(start)) => stopped.to_millis().unwrap_or(i64::MAX) >= start - 60_000,
                 _ => true,
             })
             .collect();

@@ -1,12 +1,12 @@
-//! ECS through its JSON API: cluster, services, and a deploy that says "done"
+//! ECS through aws-sdk-ecs: cluster, services, and a deploy that says "done"
 //! only when its own deployment has completed; otherwise it explains the
 //! failure from ECS's events and stopped tasks, and rolls back on timeout.
 
 mod client;
+mod convert;
 mod create;
 mod deploy;
 mod logs;
-mod model;
 mod rollout;
 mod scale;
 mod task;

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use serde_json::json;
+use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
 use xtask::errors::BadInput;
 use xtask::exec::print_line;
 use xtask::flags::{RollbackArgs, WatchOpts};
@@ -14,7 +14,7 @@ use xtask::services::Service;
 use xtask::watch::{short_revision, Snapshot, Verdict, Watch};
 use xtask::{util, Ctx};
 
-use super::client::Ecs;
+use super::client::{secs, Ecs};
 use super::logs;
 
 /// What was already sent to ECS when a watch began: said if the user stops it.
@@ -165,35 +165,33 @@ const FAILURE_LOG_LINES: usize = 20;
 /// Stopped tasks started by deployment `ours` (ECS sets `startedBy` to the
 /// deployment id), newest first, at most five.
 async fn stopped_tasks(ecs: &Ecs, service: &Service, ours: &str) -> Result<Vec<String>> {
-    let mut arns = ecs.task_arns(Some(service), Some(ours), "STOPPED").await?;
-    arns.truncate(5);
-    let tasks = ecs.describe_tasks(&arns).await?;
+    let mut tasks = ecs
+        .tasks(service, Some(ours), DesiredStatus::Stopped)
+        .await?;
+    tasks.sort_by(|a, b| secs(b.stopped_at()).total_cmp(&secs(a.stopped_at())));
+    tasks.truncate(5);
     Ok(tasks
         .iter()
         .map(|t| {
             let containers: Vec<String> = t
-                .containers
+                .containers()
                 .iter()
                 .map(|c| {
-                    let code = c.exit_code.map_or("-".to_string(), |x| x.to_string());
+                    let code = c.exit_code().map_or("-".to_string(), |x| x.to_string());
                     format!(
                         "{} exit {code}{}",
-                        c.name,
-                        c.reason
-                            .as_ref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
+                        c.name().unwrap_or_default(),
+                        c.reason().map(|r| format!(" ({r})")).unwrap_or_default()
                     )
                 })
                 .collect();
             format!(
                 "stopped task {}: {}{}; {}",
-                short_revision(&t.task_arn),
-                t.stop_code
-                    .as_ref()
-                    .map(|c| format!("{c} "))
+                short_revision(t.task_arn().unwrap_or_default()),
+                t.stop_code()
+                    .map(|c| format!("{} ", c.as_str()))
                     .unwrap_or_default(),
-                t.stopped_reason.as_deref().unwrap_or("no reason given"),
+                t.stopped_reason().unwrap_or("no reason given"),
                 containers.join(", ")
             )
         })
@@ -227,7 +225,7 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
     };
     let current = live
         .as_ref()
-        .map(|s| s.task_definition.as_str())
+        .and_then(|s| s.task_definition())
         .ok_or_else(|| {
             anyhow!(
                 "ECS service {service} does not exist in cluster {}",
@@ -287,20 +285,19 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
         "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
         service.name
     ));
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Listed {
-        #[serde(default)]
-        task_definition_arns: Vec<String>,
-    }
-    let out: Listed = ecs
-        .call(
-            "ListTaskDefinitions",
-            json!({"familyPrefix": service.name, "status": "ACTIVE", "sort": "DESC"}),
-        )
-        .await?;
-    out.task_definition_arns
-        .iter()
+    let arns: Vec<String> = ecs
+        .client()
+        .list_task_definitions()
+        .family_prefix(service.name)
+        .status(TaskDefinitionStatus::Active)
+        .sort(SortOrder::Desc)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| crate::aws::explain("ecs ListTaskDefinitions", e))?;
+    arns.iter()
         .filter(|arn| {
             short_revision(arn)
                 .rsplit_once(':')

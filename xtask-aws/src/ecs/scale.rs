@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use serde_json::json;
+use aws_sdk_ecs::types::{HealthStatus, Tag};
 use xtask::exec::print_line;
 use xtask::flags::{ScaleArgs, WatchOpts};
 use xtask::produced::Produced;
@@ -15,7 +15,8 @@ use xtask::{util, Ctx};
 
 use super::client::{primary_deployment, snapshot, Ecs};
 use super::logs::{self, Tasks};
-use super::model::Service as EcsService;
+use crate::aws::explain;
+use aws_sdk_ecs::types::Service as EcsService;
 use super::rollout::report_failure;
 
 /// The service tag `scale <svc> 0` keeps the previous desired count in.
@@ -86,8 +87,8 @@ async fn scale_one(
             service.short
         );
     };
-    let arn = live.service_arn.clone();
-    let current = live.desired_count;
+    let arn = live.service_arn().unwrap_or_default().to_string();
+    let current = live.desired_count();
     let n = match target {
         Target::Count(n) => n,
         Target::Restore => previous_count(ecs, service, &arn).await?,
@@ -107,11 +108,14 @@ async fn scale_one(
         "ecs UpdateService cluster={} service={} desiredCount={n}",
         ecs.cluster, service.name
     ));
-    ecs.call::<serde_json::Value>(
-        "UpdateService",
-        json!({"cluster": ecs.cluster, "service": service.name, "desiredCount": n}),
-    )
-    .await?;
+    ecs.client()
+        .update_service()
+        .cluster(&ecs.cluster)
+        .service(service.name)
+        .desired_count(n)
+        .send()
+        .await
+        .map_err(|e| ecs.cluster_error("ecs UpdateService", e))?;
     say(format!(
         "desired count {current} -> {n}; waiting until {n} run"
     ));
@@ -156,15 +160,18 @@ async fn unhealthy(ecs: &Ecs, service: &Service, n: i32, checked: bool) -> Resul
     let tasks = logs::tasks(ecs, service, &Tasks::Service).await?;
     Ok(tasks
         .iter()
-        .filter(|t| t.last_status == "RUNNING" && t.desired_status == "RUNNING")
-        .filter(|t| t.health_status.as_deref() != Some("HEALTHY"))
-        .map(|t| logs::task_id(&t.task_arn).to_string())
+        .filter(|t| t.last_status() == Some("RUNNING") && t.desired_status() == Some("RUNNING"))
+        .filter(|t| t.health_status() != Some(&HealthStatus::Healthy))
+        .map(|t| logs::task_id(t.task_arn().unwrap_or_default()).to_string())
         .collect())
 }
 
 /// Done: one deployment, and the service's running and desired counts both `n`.
 fn done(s: &EcsService, n: i32) -> bool {
-    s.deployments.len() == 1 && s.desired_count == n && s.running_count == n && s.pending_count == 0
+    s.deployments().len() == 1
+        && s.desired_count() == n
+        && s.running_count() == n
+        && s.pending_count() == 0
 }
 
 async fn wait_for_count(
@@ -177,13 +184,15 @@ async fn wait_for_count(
     // The watch prints what changes; no deployment is "ours" (none is started).
     let mut watch = Watch::new(service.name, "", Some(&snapshot(before)), opts.timeout);
     let td = ecs
-        .describe_task_definition(&Produced::Value(before.task_definition.clone()))
+        .describe_task_definition(&Produced::Value(
+            before.task_definition().unwrap_or_default().to_string(),
+        ))
         .await?
         .real()?;
     let checked = td.is_some_and(|td| {
-        td.container_definitions
+        td.container_definitions()
             .iter()
-            .any(|c| c.health_check.is_some())
+            .any(|c| c.health_check().is_some())
     });
     let started = Instant::now();
     loop {
@@ -214,10 +223,10 @@ async fn wait_for_count(
             bail!(
                 "{} runs {} of {n} tasks after {} (desired {}, {} deployments): see `cargo xtask status {}`",
                 service.name,
-                live.running_count,
+                live.running_count(),
                 util::secs(opts.timeout),
-                live.desired_count,
-                live.deployments.len(),
+                live.desired_count(),
+                live.deployments().len(),
                 service.short
             );
         }
@@ -236,28 +245,36 @@ async fn remember(ecs: &Ecs, arn: &str, count: i32) -> Result<()> {
     ecs.ctx.announce(&format!(
         "ecs TagResource resourceArn={arn} tags=[{PREVIOUS_COUNT_TAG}={count}]"
     ));
-    let tags = json!([{"key": PREVIOUS_COUNT_TAG, "value": count.to_string()}]);
-    ecs.call::<serde_json::Value>("TagResource", json!({"resourceArn": arn, "tags": tags}))
-        .await?;
+    ecs.client()
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(
+            Tag::builder()
+                .key(PREVIOUS_COUNT_TAG)
+                .value(count.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| explain("ecs TagResource", e))?;
     Ok(())
 }
 
 async fn previous_count(ecs: &Ecs, service: &Service, arn: &str) -> Result<i32> {
     ecs.ctx
         .announce(&format!("ecs ListTagsForResource resourceArn={arn}"));
-    #[derive(serde::Deserialize)]
-    struct Tags {
-        #[serde(default)]
-        tags: Vec<super::model::Tag>,
-    }
-    let out: Tags = ecs
-        .call("ListTagsForResource", json!({"resourceArn": arn}))
-        .await?;
+    let out = ecs
+        .client()
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| explain("ecs ListTagsForResource", e))?;
     let value = out
-        .tags
+        .tags()
         .iter()
-        .find(|t| t.key == PREVIOUS_COUNT_TAG)
-        .map(|t| t.value.as_str())
+        .find(|t| t.key() == Some(PREVIOUS_COUNT_TAG))
+        .and_then(Tag::value)
         .ok_or_else(|| {
             anyhow!(
                 "{} has no tag {PREVIOUS_COUNT_TAG}: nothing to restore (it is set by `cargo xtask scale {} 0`); give the count: `cargo xtask scale {} N`",

@@ -6,7 +6,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use serde_json::{json, Value};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ContainerOverride, LaunchType, NetworkConfiguration, Task,
+    TaskOverride, TaskStopCode,
+};
 use tokio::signal::unix::{signal, SignalKind};
 use xtask::errors::BadInput;
 use xtask::exec::{print_line, shell_quote};
@@ -19,7 +22,7 @@ use xtask::{util, Ctx};
 use super::client::Ecs;
 use super::deploy;
 use super::logs::{task_id, Reader, Streams};
-use super::model::{self, Task};
+use crate::aws::explain;
 
 /// What one-off tasks are started by (ECS's `startedBy`), to tell them apart.
 pub const STARTED_BY: &str = "cruddur-task";
@@ -28,21 +31,20 @@ const POLL: Duration = Duration::from_secs(1);
 /// How a one-off task is launched: like the service (or as deploy will set it up).
 pub struct Launch {
     /// ECS's `networkConfiguration`, as the service has it or the file says.
-    pub network: Option<Value>,
-    pub launch_type: Option<String>,
-    /// ECS's `capacityProviderStrategy` items.
-    pub capacity_providers: Vec<Value>,
+    pub network: Option<NetworkConfiguration>,
+    pub launch_type: Option<LaunchType>,
+    pub capacity_providers: Vec<CapacityProviderStrategyItem>,
     pub platform_version: Option<String>,
 }
 
 impl Launch {
     /// The live service's network configuration and launch type.
-    pub fn of_service(s: &model::Service) -> Launch {
+    pub fn of_service(s: &aws_sdk_ecs::types::Service) -> Launch {
         Launch {
-            network: s.network_configuration.clone(),
-            launch_type: s.launch_type.clone(),
-            capacity_providers: s.capacity_provider_strategy.clone(),
-            platform_version: s.platform_version.clone(),
+            network: s.network_configuration().cloned(),
+            launch_type: s.launch_type().cloned(),
+            capacity_providers: s.capacity_provider_strategy().to_vec(),
+            platform_version: s.platform_version().map(str::to_string),
         }
     }
 }
@@ -98,7 +100,7 @@ pub async fn run_one_off(
         task_definition
             .clone()
             .map(|t| short_revision(&t).to_string()),
-        launch.launch_type.as_deref().unwrap_or("-"),
+        launch.launch_type.as_ref().map_or("-", LaunchType::as_str),
         service.name,
     ));
     if ecs.ctx.dry_run {
@@ -110,50 +112,46 @@ pub async fn run_one_off(
         return Ok(Ended::Planned);
     }
     let task_definition = task_definition.clone().real()?;
-    let mut request = json!({
-        "cluster": ecs.cluster,
-        "taskDefinition": task_definition,
-        "startedBy": STARTED_BY,
-        "overrides": {"containerOverrides": [{"name": service.name, "command": command}]},
-    });
-    let optional = [
-        ("launchType", launch.launch_type.as_ref().map(|l| json!(l))),
-        (
-            "capacityProviderStrategy",
-            (!launch.capacity_providers.is_empty()).then(|| json!(launch.capacity_providers)),
-        ),
-        (
-            "platformVersion",
-            launch.platform_version.as_ref().map(|p| json!(p)),
-        ),
-        ("networkConfiguration", launch.network.clone()),
-    ];
-    for (name, value) in optional {
-        if let Some(value) = value {
-            request[name] = value;
-        }
-    }
-    #[derive(serde::Deserialize)]
-    struct Ran {
-        #[serde(default)]
-        tasks: Vec<Task>,
-        #[serde(default)]
-        failures: Vec<Value>,
-    }
-    let out: Ran = ecs.call("RunTask", request).await?;
-    if let Some(f) = out.failures.first() {
+    // The SDK gives RunTask a client token and keeps it across its retries:
+    // an answer lost on the way back does not start a second task.
+    let out = ecs
+        .client()
+        .run_task()
+        .cluster(&ecs.cluster)
+        .task_definition(&task_definition)
+        .started_by(STARTED_BY)
+        .overrides(
+            TaskOverride::builder()
+                .container_overrides(
+                    ContainerOverride::builder()
+                        .name(service.name)
+                        .set_command(Some(command.to_vec()))
+                        .build(),
+                )
+                .build(),
+        )
+        .set_launch_type(launch.launch_type.clone())
+        .set_capacity_provider_strategy(
+            Some(launch.capacity_providers.clone()).filter(|c| !c.is_empty()),
+        )
+        .set_platform_version(launch.platform_version.clone())
+        .set_network_configuration(launch.network.clone())
+        .send()
+        .await
+        .map_err(|e| ecs.cluster_error("ecs RunTask", e))?;
+    if let Some(f) = out.failures().first() {
         bail!(
             "ECS did not start the task: {} {}",
-            f["reason"].as_str().unwrap_or("no reason given"),
-            f["detail"].as_str().unwrap_or_default()
+            f.reason().unwrap_or("no reason given"),
+            f.detail().unwrap_or_default()
         );
     }
     let task = out
-        .tasks
-        .into_iter()
-        .next()
+        .tasks()
+        .first()
+        .cloned()
         .context("RunTask returned no task")?;
-    let arn = task.task_arn.clone();
+    let arn = task.task_arn().unwrap_or_default().to_string();
     let started = Instant::now();
     print_line(
         "",
@@ -174,7 +172,7 @@ pub async fn run_one_off(
         for line in reader.read_all(&ecs.aws, &streams).await? {
             line.print();
         }
-        if task.last_status == "STOPPED" {
+        if task.last_status() == Some("STOPPED") {
             // The last lines reach CloudWatch as the container exits: one more look.
             tokio::time::sleep(POLL).await;
             for line in reader.read_all(&ecs.aws, &streams).await? {
@@ -231,27 +229,33 @@ async fn stop(ecs: &Ecs, service: &Service, arn: &str, reason: &str) -> Result<(
             task_id(arn)
         ),
     );
-    ecs.call::<Value>(
-        "StopTask",
-        json!({"cluster": ecs.cluster, "task": arn, "reason": reason}),
-    )
-    .await?;
+    ecs.client()
+        .stop_task()
+        .cluster(&ecs.cluster)
+        .task(arn)
+        .reason(reason)
+        .send()
+        .await
+        .map_err(|e| explain("ecs StopTask", e))?;
     Ok(())
 }
 
 /// A stopped task's outcome for the service's container.
 fn ending(task: &Task, service: &Service) -> Ended {
-    let container = task.containers.iter().find(|c| c.name == service.name);
-    let code = container.and_then(|c| c.exit_code);
-    let failed_to_start = task.stop_code.as_deref() == Some("TaskFailedToStart");
+    let container = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some(service.name));
+    let code = container.and_then(aws_sdk_ecs::types::Container::exit_code);
+    let failed_to_start = task.stop_code() == Some(&TaskStopCode::TaskFailedToStart);
     match code {
         Some(code) if !failed_to_start => Ended::Exited(code),
         _ => {
             let mut why = task
-                .stopped_reason
-                .clone()
-                .unwrap_or_else(|| "no reason given".into());
-            if let Some(reason) = container.and_then(|c| c.reason.as_deref()) {
+                .stopped_reason()
+                .unwrap_or("no reason given")
+                .to_string();
+            if let Some(reason) = container.and_then(aws_sdk_ecs::types::Container::reason) {
                 if !why.contains(reason) {
                     why = format!("{why}; container {}: {reason}", service.name);
                 }
@@ -276,7 +280,7 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
             service.short
         ),
         Produced::Value(Some(live)) => (
-            Produced::Value(live.task_definition.clone()),
+            Produced::Value(live.task_definition().unwrap_or_default().to_string()),
             Launch::of_service(live),
         ),
         Produced::Planned(_) => (
@@ -411,15 +415,18 @@ mod tests {
 
     #[test]
     fn a_task_that_never_ran_says_why() {
-        let task = |code: Option<i32>, stop: &str, reason: &str| Task {
-            stop_code: Some(stop.into()),
-            stopped_reason: Some(reason.into()),
-            containers: vec![model::Container {
-                name: "backend-flask".into(),
-                exit_code: code,
-                reason: Some("CannotStartContainerError: exec: \"nope\": not found".into()),
-            }],
-            ..Default::default()
+        let task = |code: Option<i32>, stop: &str, reason: &str| {
+            Task::builder()
+                .stop_code(TaskStopCode::from(stop))
+                .stopped_reason(reason)
+                .containers(
+                    aws_sdk_ecs::types::Container::builder()
+                        .name("backend-flask")
+                        .set_exit_code(code)
+                        .reason("CannotStartContainerError: exec: \"nope\": not found")
+                        .build(),
+                )
+                .build()
         };
         let backend = &xtask::services::BACKEND;
         assert_eq!(

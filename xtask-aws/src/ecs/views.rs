@@ -10,7 +10,8 @@ use xtask::watch::short_revision;
 use xtask::{util, Ctx};
 
 use super::client::{snapshot, Ecs};
-use super::model;
+use super::convert;
+use aws_sdk_ecs::types as ecs;
 use crate::ecr;
 pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
     infra::check_service_files(ctx, service)?;
@@ -34,24 +35,25 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         );
         bail!("{service} differs: the service does not exist");
     };
-    let current = Produced::Value(live.task_definition.clone());
+    let live_arn = live.task_definition().unwrap_or_default().to_string();
+    let current = Produced::Value(live_arn.clone());
     let live_td = ecs.describe_task_definition(&current).await?.real()?;
     let live_td = match &live_td {
-        Some(td) => td.file_shape()?,
+        Some(td) => convert::task_definition_from(td),
         None => infra::TaskDefinition::default(),
     };
     let td_file = service
         .task_definition_file(&ctx.root)
         .display()
         .to_string();
-    let revision = short_revision(&live.task_definition).to_string();
+    let revision = short_revision(&live_arn).to_string();
     let td_diff = unified(
         &normalize_task_definition(&live_td),
         &normalize_task_definition(&wanted),
         &revision,
         &td_file,
     );
-    let (want, have) = normalize_service_pair(&def, &live.file_shape()?);
+    let (want, have) = normalize_service_pair(&def, &convert::service_from_sdk(&live));
     let svc_file = service
         .service_definition_file(&ctx.root)
         .display()
@@ -126,7 +128,7 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
             );
             continue;
         };
-        let td_arn = live.task_definition.as_str();
+        let td_arn = live.task_definition().unwrap_or_default();
         let td = ecs
             .describe_task_definition(&Produced::Value(td_arn.to_string()))
             .await?
@@ -134,21 +136,24 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
         let image = td
             .as_ref()
             .and_then(|t| {
-                t.container_definitions
+                t.container_definitions()
                     .iter()
-                    .find(|c| c.name == service.name)
+                    .find(|c| c.name() == Some(service.name))
             })
-            .map_or("?", |c| c.image.as_str());
+            .and_then(ecs::ContainerDefinition::image)
+            .unwrap_or("?");
         println!(
             "{service}  cluster {}  {}  {}",
             ecs.cluster,
             short_revision(td_arn),
-            live.status
+            live.status().unwrap_or_default()
         );
         println!("  image    {image}");
         println!(
             "  tasks    desired {}  running {}  pending {}",
-            live.desired_count, live.running_count, live.pending_count
+            live.desired_count(),
+            live.running_count(),
+            live.pending_count()
         );
         for d in snapshot(&live).deployments {
             println!(
@@ -169,7 +174,7 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
         let mut events = snapshot(&live).events;
         events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
         for e in events.iter().take(5) {
-            let when = model::utc(e.created_at);
+            let when = utc(e.created_at);
             println!("  event    {when} {}", e.message);
         }
     }
@@ -178,12 +183,13 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
 
 /// The service's running tasks: address, status, health, and each task's
 /// health in its target group (with the reason when it is not healthy).
-async fn task_lines(ecs: &Ecs, service: &Service, live: &model::Service) -> Result<Vec<String>> {
-    let arns = ecs.task_arns(Some(service), None, "RUNNING").await?;
-    let tasks = ecs.describe_tasks(&arns).await?;
+async fn task_lines(ecs: &Ecs, service: &Service, live: &ecs::Service) -> Result<Vec<String>> {
+    let tasks = ecs
+        .tasks(service, None, ecs::DesiredStatus::Running)
+        .await?;
     let mut health = Vec::new();
-    for lb in &live.load_balancers {
-        if let Some(arn) = &lb.target_group_arn {
+    for lb in live.load_balancers() {
+        if let Some(arn) = lb.target_group_arn() {
             health.extend(crate::lb::target_health(&ecs.aws, arn).await?);
         }
     }
@@ -209,22 +215,29 @@ async fn task_lines(ecs: &Ecs, service: &Service, live: &model::Service) -> Resu
                 .unwrap_or_default();
             format!(
                 "{} {} {} health {} {address}{target}",
-                short_revision(&t.task_arn),
-                short_revision(&t.task_definition_arn),
-                t.last_status,
-                t.health_status.as_deref().unwrap_or("-"),
+                short_revision(t.task_arn().unwrap_or_default()),
+                short_revision(t.task_definition_arn().unwrap_or_default()),
+                t.last_status().unwrap_or_default(),
+                t.health_status().map_or("-", ecs::HealthStatus::as_str),
             )
         })
         .collect())
 }
 
 /// The task's address on its network (awsvpc: the ENI's private IPv4 address).
-pub fn task_address(task: &model::Task) -> Option<String> {
-    task.attachments
+pub fn task_address(task: &ecs::Task) -> Option<String> {
+    task.attachments()
         .iter()
-        .flat_map(|a| &a.details)
-        .find(|d| d.name == "privateIPv4Address")
-        .and_then(|d| d.value.clone())
+        .flat_map(ecs::Attachment::details)
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value().map(str::to_string))
+}
+
+/// An ECS timestamp (seconds since the epoch) as `2026-11-26T14:05:09Z`.
+fn utc(secs: f64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs.floor() as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
 }
 
 pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> {
@@ -244,7 +257,7 @@ pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> 
     let task: Produced<String> = if ctx.dry_run {
         Produced::planned(format!("a running task of {}", service.name))
     } else {
-        let arns = ecs.task_arns(Some(service), None, "RUNNING").await?;
+        let arns = ecs.task_arns(service, ecs::DesiredStatus::Running).await?;
         Produced::Value(
             arns.into_iter()
                 .next()

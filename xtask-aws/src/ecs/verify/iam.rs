@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::{fail, ok, unknown, Check, Planned};
-use crate::api::{self, Service as Api};
+use crate::aws::{self, signed, Service as Api};
 use crate::ecs::client::Ecs;
 
 const TRUSTED: &str = "ecs-tasks.amazonaws.com";
@@ -27,13 +27,14 @@ pub(super) async fn roles(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
         let fix = format!(
             "`aws iam create-role --role-name {name} --assume-role-policy-document file://infra/policies/ecs-tasks-trust.json` (and attach its policy from infra/policies/)"
         );
-        let role = match ecs
+        let role = ecs
             .aws
-            .query(Api::Iam, "GetRole", &[("RoleName".into(), name.clone())])
+            .query(Api::Iam, "GetRole", &[("RoleName", &name)])
             .await
-        {
+            .and_then(|xml| signed::records(&xml, "Role", &["AssumeRolePolicyDocument"]));
+        let role = match role {
             Ok(role) => role,
-            Err(e) if api::code(&e) == Some("NoSuchEntity") => {
+            Err(e) if aws::code(&e) == Some("NoSuchEntity") => {
                 checks.push(fail(format!(
                     "IAM role {name} does not exist: create it: {fix}"
                 )));
@@ -44,10 +45,15 @@ pub(super) async fn roles(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
                 continue;
             }
         };
+        // IAM sends the policy percent-encoded inside the XML.
         let document = role
-            .descendants("AssumeRolePolicyDocument")
-            .first()
-            .map(|e| percent_decode(&e.text))
+            .into_iter()
+            .find_map(|mut r| r.remove("AssumeRolePolicyDocument"))
+            .map(|d| {
+                percent_encoding::percent_decode_str(&d)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
             .unwrap_or_default();
         checks.push(if trusts(&document, TRUSTED) {
             ok(format!("IAM role {name} exists and trusts {TRUSTED}"))
@@ -83,34 +89,17 @@ fn trusts(document: &str, service: &str) -> bool {
     })
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn trust_policies_are_read_like_iam_reads_them() {
-        let doc = percent_decode(
+        let doc = percent_encoding::percent_decode_str(
             "%7B%22Statement%22%3A%20%5B%7B%22Effect%22%3A%20%22Allow%22%2C%20%22Principal%22%3A%20%7B%22Service%22%3A%20%22ecs-tasks.amazonaws.com%22%7D%2C%20%22Action%22%3A%20%22sts%3AAssumeRole%22%7D%5D%7D",
-        );
+        )
+        .decode_utf8_lossy()
+        .into_owned();
         assert!(trusts(&doc, TRUSTED), "{doc}");
         let other = doc.replace("ecs-tasks", "ec2");
         assert!(!trusts(&other, TRUSTED));
@@ -118,6 +107,5 @@ mod tests {
         assert!(trusts(listed, TRUSTED));
         let denied = listed.replace("Allow", "Deny");
         assert!(!trusts(&denied, TRUSTED));
-        assert_eq!(percent_decode("100%"), "100%");
     }
 }

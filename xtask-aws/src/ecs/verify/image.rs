@@ -6,6 +6,7 @@ use serde_json::Value;
 use xtask::produced::Produced;
 
 use super::{fail, ok, skip, Check, Planned};
+use crate::aws::Aws;
 use crate::ecr;
 use crate::ecs::client::Ecs;
 
@@ -87,7 +88,7 @@ async fn platform(ecs: &Ecs, repo: &str, digest: &str) -> Result<String> {
                   application/vnd.docker.distribution.manifest.list.v2+json, \
                   application/vnd.docker.distribution.manifest.v2+json, \
                   application/vnd.oci.image.manifest.v1+json";
-    let manifest = get_json(&format!("{base}/manifests/{digest}"), &auth, accept).await?;
+    let manifest = get_json(&ecs.aws, &format!("{base}/manifests/{digest}"), &auth, accept).await?;
     if let Some(list) = manifest["manifests"].as_array() {
         let platforms: Vec<String> = list
             .iter()
@@ -109,7 +110,7 @@ async fn platform(ecs: &Ecs, repo: &str, digest: &str) -> Result<String> {
     let config = manifest["config"]["digest"]
         .as_str()
         .context("the manifest names no config blob")?;
-    let config = get_json(&format!("{base}/blobs/{config}"), &auth, "*/*").await?;
+    let config = get_json(&ecs.aws, &format!("{base}/blobs/{config}"), &auth, "*/*").await?;
     Ok(format!(
         "{}/{}",
         config["os"].as_str().unwrap_or("?"),
@@ -127,20 +128,49 @@ fn scheme(registry: &str) -> &'static str {
     }
 }
 
-/// GET `url` as JSON; a redirect (ECR sends blobs to S3) is followed without
-/// the registry's credentials.
-async fn get_json(url: &str, auth: &str, accept: &str) -> Result<Value> {
-    let headers = vec![
-        ("accept".to_string(), accept.to_string()),
-        ("authorization".to_string(), auth.to_string()),
-    ];
-    let (status, body) = crate::transport::get_following_redirects(url, headers).await?;
-    match status {
-        200 => serde_json::from_slice(&body).context("the answer is not JSON"),
-        401 | 403 => bail!("the registry refused ECR's token (HTTP {status})"),
-        404 => bail!("the registry has no such manifest or blob (HTTP 404)"),
-        _ => bail!("HTTP {status} from {url}"),
+/// GET `url` as JSON over the SDK's HTTP stack; a redirect (ECR sends blobs
+/// to S3) is followed, up to five, without the registry's credentials.
+async fn get_json(aws: &Aws, url: &str, auth: &str, accept: &str) -> Result<Value> {
+    let mut url = url.to_string();
+    let mut authorization = Some(auth);
+    for _ in 0..=5 {
+        let mut request = http::Request::builder()
+            .method("GET")
+            .uri(&url)
+            .header("accept", accept);
+        if let Some(auth) = authorization {
+            request = request.header("authorization", auth);
+        }
+        let answer = crate::aws::http::send(aws.connector(), request.body(Vec::new())?).await?;
+        match (answer.status, answer.location) {
+            (200, _) => {
+                return serde_json::from_slice(&answer.body).context("the answer is not JSON")
+            }
+            (301 | 302 | 303 | 307 | 308, Some(next)) => {
+                url = join(&url, &next);
+                authorization = None;
+            }
+            (401 | 403, _) => bail!(
+                "the registry refused ECR's token (HTTP {})",
+                answer.status
+            ),
+            (404, _) => bail!("the registry has no such manifest or blob (HTTP 404)"),
+            (status, _) => bail!("HTTP {status} from {url}"),
+        }
     }
+    bail!("more than five redirects from {url}")
+}
+
+/// `location` as an absolute URL (registries may answer with a path).
+fn join(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let origin_end = base
+        .find("://")
+        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(base.len());
+    format!("{}{location}", &base[..origin_end])
 }
 
 #[cfg(test)]
@@ -152,5 +182,12 @@ mod tests {
         assert_eq!(scheme("127.0.0.1:4701"), "http");
         assert_eq!(scheme("localhost:5000"), "http");
         assert_eq!(scheme("123.dkr.ecr.us-east-1.amazonaws.com"), "https");
+    }
+
+    #[test]
+    fn relative_redirects_keep_the_origin() {
+        let base = "http://127.0.0.1:5000/v2/backend-flask/blobs/sha256:1";
+        assert_eq!(join(base, "/blob/x"), "http://127.0.0.1:5000/blob/x");
+        assert_eq!(join(base, "https://s3.example/b?s=1"), "https://s3.example/b?s=1");
     }
 }

@@ -12,7 +12,7 @@ use xtask::services::{Selection, Service};
 use xtask::Ctx;
 
 use super::client::Ecs;
-use crate::api::Service as Api;
+use crate::aws::Service as Api;
 
 mod iam;
 mod image;
@@ -151,7 +151,7 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
     .flatten()
     .collect();
     checks.iter().for_each(Check::print);
-    if let Some(endpoint) = &ecs.aws.endpoint {
+    if let Some(endpoint) = ecs.aws.config.endpoint_url() {
         println!(
             "note: AWS is {endpoint}, an emulator such as the sandbox: there the IAM trust check reads a stored \
              document (nothing assumes the roles, no permission is evaluated), subnets and the security group \

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use xtask::infra;
 
 use super::{fail, ok, skip, unknown, Check, Planned};
-use crate::api::{self, Service as Api};
+use crate::aws::{explain, signed, Service as Api};
 use crate::ecs::client::Ecs;
 
 pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
@@ -20,11 +20,12 @@ pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
         groups.extend(vpc.security_groups.iter().cloned());
     }
     let mut checks = Vec::new();
-    for (what, action, filter, id_tag, ids, setting) in [
+    for (what, action, filter, record, id_tag, ids, setting) in [
         (
             "subnet",
             "DescribeSubnets",
             "subnet-id",
+            "item",
             "subnetId",
             &subnets,
             "CRUDDUR_SUBNETS",
@@ -33,6 +34,7 @@ pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
             "security group",
             "DescribeSecurityGroups",
             "group-id",
+            "item",
             "groupId",
             &groups,
             "CRUDDUR_SECURITY_GROUP",
@@ -49,13 +51,17 @@ pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
         if ecs.ctx.dry_run {
             continue;
         }
-        let mut params = vec![("Filter.1.Name".to_string(), filter.to_string())];
-        params.extend(
-            list.iter()
-                .enumerate()
-                .map(|(i, id)| (format!("Filter.1.Value.{}", i + 1), id.clone())),
-        );
-        let answer = match ecs.aws.query(Api::Ec2, action, &params).await {
+        let keys: Vec<String> = (1..=list.len())
+            .map(|i| format!("Filter.1.Value.{i}"))
+            .collect();
+        let mut params = vec![("Filter.1.Name", filter)];
+        params.extend(keys.iter().map(String::as_str).zip(list.iter().map(String::as_str)));
+        let answer = ecs
+            .aws
+            .query(Api::Ec2, action, &params)
+            .await
+            .and_then(|xml| signed::records(&xml, record, &[id_tag]));
+        let answer = match answer {
             Ok(a) => a,
             Err(e) => {
                 checks.push(unknown(&format!("{what}s {}", list.join(", ")), &e));
@@ -63,9 +69,8 @@ pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
             }
         };
         let found: BTreeSet<String> = answer
-            .descendants(id_tag)
-            .iter()
-            .map(|e| e.text.clone())
+            .into_iter()
+            .filter_map(|mut r| r.remove(id_tag))
             .collect();
         let missing: Vec<&String> = list.iter().filter(|id| !found.contains(*id)).collect();
         checks.push(if missing.is_empty() {
@@ -157,18 +162,23 @@ pub(super) async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> 
         if ctx.dry_run {
             continue;
         }
-        let params = [("Names.member.1".to_string(), tg.name.clone())];
         let found = match ecs
             .aws
-            .query(Api::Elbv2, "DescribeTargetGroups", &params)
+            .elb
+            .describe_target_groups()
+            .names(&tg.name)
+            .send()
             .await
         {
-            Ok(doc) => doc
-                .members(&["DescribeTargetGroupsResult", "TargetGroups"])
-                .first()
-                .map(|e| (*e).clone()),
-            Err(e) if api::code(&e) == Some("TargetGroupNotFound") => None,
+            Ok(out) => out.target_groups().first().cloned(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_target_group_not_found_exception()) =>
+            {
+                None
+            }
             Err(e) => {
+                let e = explain("elbv2 DescribeTargetGroups", e);
                 checks.push(unknown(&format!("{name}: target group {}", tg.name), &e));
                 continue;
             }
@@ -180,16 +190,33 @@ pub(super) async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> 
             )));
             continue;
         };
+        let live = |v: Option<&str>| v.unwrap_or_default().to_string();
         let wanted = [
-            ("HealthCheckPath", p.service.health_path.to_string()),
-            ("Port", p.service.port.to_string()),
-            ("Protocol", tg.protocol.clone()),
-            ("TargetType", tg.target_type.clone()),
+            (
+                "HealthCheckPath",
+                p.service.health_path.to_string(),
+                live(found.health_check_path()),
+            ),
+            (
+                "Port",
+                p.service.port.to_string(),
+                found.port().map(|p| p.to_string()).unwrap_or_default(),
+            ),
+            (
+                "Protocol",
+                tg.protocol.clone(),
+                live(found.protocol().map(|p| p.as_str())),
+            ),
+            (
+                "TargetType",
+                tg.target_type.clone(),
+                live(found.target_type().map(|t| t.as_str())),
+            ),
         ];
         let differs: Vec<String> = wanted
             .iter()
-            .filter(|(key, want)| found.text_at(&[key]) != *want)
-            .map(|(key, want)| format!("{key} {} (wanted {want})", found.text_at(&[key])))
+            .filter(|(_, want, have)| have != want)
+            .map(|(key, want, have)| format!("{key} {have} (wanted {want})"))
             .collect();
         checks.push(if differs.is_empty() {
             ok(format!(

@@ -1,0 +1,152 @@
+//! AWS set-up in one place: aws-config's configuration (credentials, region,
+//! endpoints, retries) over the one HTTP stack, the SDK clients built from
+//! it, the account (`AWS_ACCOUNT_ID` or STS, asked once), the registry host,
+//! and errors as one line that says what to do.
+
+mod endpoints;
+mod error;
+pub mod http;
+pub mod signed;
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_ecs::error::DisplayErrorContext;
+use tokio::sync::OnceCell;
+
+use xtask::errors::BadInput;
+use xtask::produced::Produced;
+use xtask::Ctx;
+
+pub use error::{code, explain, CREDENTIALS_HINT};
+pub use signed::Service;
+
+/// The configuration and clients of one run; cheap to clone.
+#[derive(Clone)]
+pub struct Aws {
+    pub config: SdkConfig,
+    pub region: String,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    credentials: Option<signed::Cached>,
+    signed: Arc<Signer>,
+    account: Arc<OnceCell<Produced<String>>>,
+}
+
+/// What the calls signed without an SDK client send with.
+struct Signer {
+    connector: aws_smithy_http_client::Connector,
+}
+
+const REGION_HINT: &str = "set AWS_REGION (or AWS_DEFAULT_REGION, or `region` in your AWS profile)";
+
+impl Aws {
+    /// Loads aws-config's configuration; outside a dry run also checks that
+    /// credentials can be had, so a missing key fails here in one line (with
+    /// what aws-config tried) instead of deep in a call.
+    pub async fn load(ctx: &Ctx) -> Result<Aws> {
+        let loaded = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http::client())
+            // The SDK's standard mode, said once here: three attempts with
+            // jittered backoff, a retry quota, clock-skew correction.
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        let region = match loaded.region() {
+            Some(r) => r.to_string(),
+            None if ctx.dry_run => "<region>".to_string(),
+            None => bail!(BadInput(format!("no AWS region configured: {REGION_HINT}"))),
+        };
+        // One cache shared by the SDK's clients and the signed calls.
+        let credentials = loaded
+            .credentials_provider()
+            .map(signed::Cached::new);
+        let config = match &credentials {
+            Some(c) => loaded
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(c.clone()))
+                .build(),
+            None => loaded,
+        };
+        let aws = Aws {
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            config,
+            region,
+            credentials,
+            signed: Arc::new(Signer {
+                connector: http::connector(),
+            }),
+            account: Arc::new(OnceCell::new()),
+        };
+        if !ctx.dry_run {
+            if let Err(e) = aws.credentials().await {
+                bail!(BadInput(format!(
+                    "no usable AWS credentials ({e:#}): {CREDENTIALS_HINT}"
+                )));
+            }
+        }
+        Ok(aws)
+    }
+
+    /// The credentials to sign with (looked up once, renewed before they expire).
+    pub async fn credentials(&self) -> Result<aws_credential_types::Credentials> {
+        let cache = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| anyhow!("aws-config found no credentials provider"))?;
+        cache
+            .get()
+            .await
+            .map_err(|e| anyhow!("{}", DisplayErrorContext(&e)))
+    }
+
+    /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
+    pub async fn account(&self, ctx: &Ctx) -> Result<Produced<String>> {
+        if let Some(id) = &ctx.settings.account {
+            return Ok(Produced::Value(id.clone()));
+        }
+        let id = self
+            .account
+            .get_or_try_init(|| async {
+                ctx.announce("sts GetCallerIdentity");
+                if ctx.dry_run {
+                    return Ok(Produced::planned("account STS reports"));
+                }
+                let out = aws_sdk_sts::Client::new(&self.config)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| explain("sts GetCallerIdentity", e))?;
+                out.account
+                    .map(Produced::Value)
+                    .ok_or_else(|| anyhow!("STS returned no account id"))
+            })
+            .await?;
+        Ok(id.clone())
+    }
+
+    /// The registry images are pushed to and task definitions pull from
+    /// (written out for docker's command lines, planned or not).
+    pub async fn registry(&self, ctx: &Ctx) -> Result<String> {
+        if let Some(registry) = &ctx.settings.registry {
+            return Ok(registry.clone());
+        }
+        Ok(format!(
+            "{}.dkr.ecr.{}.{}",
+            self.account(ctx).await?,
+            self.region,
+            endpoints::dns_suffix(&self.region)
+        ))
+    }
+
+    /// The connector for requests the tool sends itself (registry reads).
+    pub fn connector(&self) -> &aws_smithy_http_client::Connector {
+        &self.signed.connector
+    }
+}
