@@ -34,6 +34,12 @@ SERVICE_PARAMS = (
 )
 
 
+# clientToken -> what the first call made (RunTask: task ARNs; CreateService:
+# the service's ARN). ECS answers a repeated token with the first call's
+# result instead of acting again, so a retry after a lost answer is harmless.
+_CLIENT_TOKENS: dict[tuple[str, str], object] = {}
+
+
 def agent() -> "Agent":
     assert _AGENT is not None, "the agent is not installed"
     return _AGENT
@@ -57,9 +63,12 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
     backend = self.ecs_backend
     cluster = backend._get_cluster(cluster_str)
     td = backend.describe_task_definition(td_str)
+    token = self._get_param("clientToken")
     with a.lock:
         existing = a.get_service(cluster.name, name)
         if existing is not None and existing.status != "INACTIVE":
+            if token and _CLIENT_TOKENS.get(("CreateService", token)) == existing.moto.arn:
+                return ActionResult({"service": existing.moto})
             raise InvalidParameterException("Creation of service was not idempotent.")
         if td.network_mode == "awsvpc" and not p.get("networkConfiguration"):
             raise InvalidParameterException(
@@ -91,6 +100,8 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
         )
         # moto counted its pretend tasks on the cluster; the agent counts real ones
         a.create_service(service, cluster, td, p)
+        if token:
+            _CLIENT_TOKENS[("CreateService", token)] = service.arn
     return ActionResult({"service": service})
 
 
@@ -135,7 +146,12 @@ def run_task(self: EC2ContainerServiceResponse) -> ActionResult:
     launch_type = self._get_param("launchType") or "FARGATE"
     if launch_type not in ("FARGATE", "EC2", "EXTERNAL"):
         raise InvalidParameterException("launch type should be one of [EC2,FARGATE,EXTERNAL]")
+    token = self._get_param("clientToken")
     with a.lock:
+        earlier = _CLIENT_TOKENS.get(("RunTask", token)) if token else None
+        if earlier is not None:
+            tasks = [a.find_task(cluster.name, arn) for arn in earlier]
+            return ActionResult({"tasks": [t.render() for t in tasks if t], "failures": []})
         tasks = a.run_task(
             cluster,
             td,
@@ -149,6 +165,8 @@ def run_task(self: EC2ContainerServiceResponse) -> ActionResult:
             tags=self._get_param("tags"),
             enable_execute_command=bool(self._get_param("enableExecuteCommand")),
         )
+        if token:
+            _CLIENT_TOKENS[("RunTask", token)] = [t.arn for t in tasks]
         rendered = [t.render() for t in tasks]
     return ActionResult({"tasks": rendered, "failures": []})
 

@@ -53,11 +53,11 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
         Ok(_) => println!("created ECR repository {name}"),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_repository_already_exists_exception()) =>
+                .is_some_and(aws_sdk_ecr::operation::create_repository::CreateRepositoryError::is_repository_already_exists_exception) =>
         {
             println!("ECR repository {name} already exists");
         }
-        Err(e) => return Err(explain("ecr CreateRepository", e)),
+        Err(e) => return Err(explain("ecr CreateRepository", &e)),
     }
     Ok(())
 }
@@ -80,7 +80,7 @@ async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<(
         Ok(_) => Ok(()),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_repository_not_found_exception()) =>
+                .is_some_and(aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError::is_repository_not_found_exception) =>
         {
             if create {
                 create_repo(ctx, aws, name).await
@@ -88,7 +88,7 @@ async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<(
                 bail!("ECR repository {name} does not exist: run `cargo xtask ecr create` (or push with --create-repo)")
             }
         }
-        Err(e) => Err(explain("ecr DescribeRepositories", e)),
+        Err(e) => Err(explain("ecr DescribeRepositories", &e)),
     }
 }
 
@@ -165,7 +165,7 @@ pub async fn auth_token(aws: &Aws) -> Result<(String, String)> {
         .get_authorization_token()
         .send()
         .await
-        .map_err(|e| explain("ecr GetAuthorizationToken", e))?;
+        .map_err(|e| explain("ecr GetAuthorizationToken", &e))?;
     let token = out
         .authorization_data()
         .first()
@@ -418,7 +418,7 @@ pub async fn image_digest(
             Some(s) if s.is_repository_not_found_exception() => {
                 bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
             }
-            _ => Err(explain("ecr DescribeImages", e)),
+            _ => Err(explain("ecr DescribeImages", &e)),
         },
     }
 }

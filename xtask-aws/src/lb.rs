@@ -28,11 +28,11 @@ async fn describe_load_balancer(aws: &Aws, name: &str) -> Result<Option<LiveLoad
         Ok(out) => Ok(out.load_balancers().first().cloned()),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_load_balancer_not_found_exception()) =>
+                .is_some_and(aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersError::is_load_balancer_not_found_exception) =>
         {
             Ok(None)
         }
-        Err(e) => Err(explain("elbv2 DescribeLoadBalancers", e)),
+        Err(e) => Err(explain("elbv2 DescribeLoadBalancers", &e)),
     }
 }
 
@@ -41,11 +41,11 @@ async fn describe_target_group(aws: &Aws, name: &str) -> Result<Option<LiveTarge
         Ok(out) => Ok(out.target_groups().first().cloned()),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_target_group_not_found_exception()) =>
+                .is_some_and(aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::is_target_group_not_found_exception) =>
         {
             Ok(None)
         }
-        Err(e) => Err(explain("elbv2 DescribeTargetGroups", e)),
+        Err(e) => Err(explain("elbv2 DescribeTargetGroups", &e)),
     }
 }
 
@@ -117,10 +117,12 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
                 .r#type(LoadBalancerTypeEnum::from(kind))
                 .send()
                 .await
-                .map_err(|e| explain("elbv2 CreateLoadBalancer", e))?;
+                .map_err(|e| explain("elbv2 CreateLoadBalancer", &e))?;
             println!("created load balancer {}", lb.name);
             out.load_balancers().first().cloned().unwrap_or_else(|| {
-                LiveLoadBalancer::builder().load_balancer_name(&lb.name).build()
+                LiveLoadBalancer::builder()
+                    .load_balancer_name(&lb.name)
+                    .build()
             })
         }
     };
@@ -247,10 +249,7 @@ async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
                     .set_health_check_protocol(
                         text(&drift, "HealthCheckProtocol").map(ProtocolEnum::from),
                     )
-                    .set_health_check_interval_seconds(number(
-                        &drift,
-                        "HealthCheckIntervalSeconds",
-                    ))
+                    .set_health_check_interval_seconds(number(&drift, "HealthCheckIntervalSeconds"))
                     .set_health_check_timeout_seconds(number(&drift, "HealthCheckTimeoutSeconds"))
                     .set_healthy_threshold_count(number(&drift, "HealthyThresholdCount"))
                     .set_unhealthy_threshold_count(number(&drift, "UnhealthyThresholdCount"))
@@ -260,7 +259,7 @@ async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
                     )
                     .send()
                     .await
-                    .map_err(|e| explain("elbv2 ModifyTargetGroup", e))?;
+                    .map_err(|e| explain("elbv2 ModifyTargetGroup", &e))?;
                 let keys: Vec<&str> = drift.iter().map(|(k, _)| *k).collect();
                 println!("target group {}: updated {}", tg.name, keys.join(", "));
             }
@@ -290,7 +289,7 @@ async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
                 )
                 .send()
                 .await
-                .map_err(|e| explain("elbv2 CreateTargetGroup", e))?;
+                .map_err(|e| explain("elbv2 CreateTargetGroup", &e))?;
             println!("created target group {} ({})", tg.name, service.name);
             out.target_groups()
                 .first()
@@ -313,7 +312,7 @@ async fn ensure_deregistration_delay(aws: &Aws, name: &str, arn: &str, delay: i3
         .target_group_arn(arn)
         .send()
         .await
-        .map_err(|e| explain("elbv2 DescribeTargetGroupAttributes", e))?;
+        .map_err(|e| explain("elbv2 DescribeTargetGroupAttributes", &e))?;
     let live = out
         .attributes()
         .iter()
@@ -333,7 +332,7 @@ async fn ensure_deregistration_delay(aws: &Aws, name: &str, arn: &str, delay: i3
         )
         .send()
         .await
-        .map_err(|e| explain("elbv2 ModifyTargetGroupAttributes", e))?;
+        .map_err(|e| explain("elbv2 ModifyTargetGroupAttributes", &e))?;
     println!("target group {name}: deregistration delay {delay}s");
     Ok(())
 }
@@ -360,7 +359,7 @@ async fn ensure_listener(
         .send()
         .try_collect()
         .await
-        .map_err(|e| explain("elbv2 DescribeListeners", e))?;
+        .map_err(|e| explain("elbv2 DescribeListeners", &e))?;
     let port = file.listener.port;
     if let Some(live) = listeners.iter().find(|l| l.port() == Some(port)) {
         let arn = live.listener_arn().unwrap_or_default().to_string();
@@ -375,7 +374,7 @@ async fn ensure_listener(
                 .default_actions(forward(default_tg))
                 .send()
                 .await
-                .map_err(|e| explain("elbv2 ModifyListener", e))?;
+                .map_err(|e| explain("elbv2 ModifyListener", &e))?;
             println!(
                 "listener :{port}: default action forwards to {}",
                 file.listener.default_target_group
@@ -392,7 +391,7 @@ async fn ensure_listener(
         .default_actions(forward(default_tg))
         .send()
         .await
-        .map_err(|e| explain("elbv2 CreateListener", e))?;
+        .map_err(|e| explain("elbv2 CreateListener", &e))?;
     println!(
         "created listener :{port} (default: {})",
         file.listener.default_target_group
@@ -420,7 +419,7 @@ async fn ensure_rule(
         .send()
         .try_collect()
         .await
-        .map_err(|e| explain("elbv2 DescribeRules", e))?;
+        .map_err(|e| explain("elbv2 DescribeRules", &e))?;
     let priority = rule.priority.to_string();
     let condition = RuleCondition::builder()
         .field("path-pattern")
@@ -431,7 +430,10 @@ async fn ensure_rule(
         )
         .build();
     let shown = rule.path_patterns.join(" ");
-    match rules.iter().find(|r| r.priority() == Some(priority.as_str())) {
+    match rules
+        .iter()
+        .find(|r| r.priority() == Some(priority.as_str()))
+    {
         Some(live) => {
             let patterns: Vec<String> = live
                 .conditions()
@@ -452,7 +454,7 @@ async fn ensure_rule(
                     .actions(forward(tg_arn))
                     .send()
                     .await
-                    .map_err(|e| explain("elbv2 ModifyRule", e))?;
+                    .map_err(|e| explain("elbv2 ModifyRule", &e))?;
                 println!("rule {priority}: {shown} -> {}", rule.target_group);
             }
         }
@@ -465,7 +467,7 @@ async fn ensure_rule(
                 .actions(forward(tg_arn))
                 .send()
                 .await
-                .map_err(|e| explain("elbv2 CreateRule", e))?;
+                .map_err(|e| explain("elbv2 CreateRule", &e))?;
             println!("created rule {priority}: {shown} -> {}", rule.target_group);
         }
     }
@@ -487,14 +489,15 @@ pub async fn target_health(aws: &Aws, tg_arn: &str) -> Result<Vec<TargetHealth>>
         .target_group_arn(tg_arn)
         .send()
         .await
-        .map_err(|e| explain("elbv2 DescribeTargetHealth", e))?;
+        .map_err(|e| explain("elbv2 DescribeTargetHealth", &e))?;
     Ok(out
         .target_health_descriptions()
         .iter()
         .map(|d| {
             let health = d.target_health();
             TargetHealth {
-                address: d.target()
+                address: d
+                    .target()
                     .and_then(|t| t.id())
                     .unwrap_or_default()
                     .to_string(),

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{require_prod_image, Run, Sandbox};
+use common::proxy::Proxy;
+use common::{require_prod_image, run, Run, Sandbox};
 use serde_json::Value;
 
 const ACCOUNT: &str = "123456789012";
@@ -158,7 +159,19 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         create_first.stderr
     );
 
-    let deploy = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
+    // CreateService's first answer is lost on the way back: the SDK sends it
+    // again with the same client token, and ECS (the sandbox) answers with the
+    // service the first one made instead of making, or refusing, a second.
+    let proxy = Proxy::start(&sandbox.export("AWS_ENDPOINT_URL"), Some("CreateService"));
+    let mut deploy = sandbox.xtask(&["deploy", "backend", "--no-build"]);
+    deploy.env("AWS_ENDPOINT_URL_ECS", &proxy.url);
+    let deploy = run(deploy).ok();
+    let creates = proxy
+        .seen()
+        .iter()
+        .filter(|t| t.ends_with(".CreateService"))
+        .count();
+    assert_eq!(creates, 2, "{:?}", proxy.seen());
     assert!(
         deploy
             .stdout

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::proxy::Proxy;
 use common::{http_get, require_prod_image, run, Run, Sandbox};
 use serde_json::{json, Value};
 
@@ -312,6 +313,46 @@ fn one_off_tasks_exit_with_the_containers_code_and_set_up_the_database() {
         "{}",
         missing.all()
     );
+
+    // RunTask's first answer is lost: the SDK's retry carries the same client
+    // token, so ECS starts one task, not two.
+    let proxy = Proxy::start(&ops.sandbox.export("AWS_ENDPOINT_URL"), Some("RunTask"));
+    let marker = nonce();
+    let mut lost = ops.xtask(&["task", "backend", "--", "echo", &marker]);
+    lost.env("AWS_ENDPOINT_URL_ECS", &proxy.url);
+    let lost = run(lost).ok();
+    assert!(lost.stdout.contains(&marker), "{}", lost.stdout);
+    let sent = proxy
+        .seen()
+        .iter()
+        .filter(|t| t.ends_with(".RunTask"))
+        .count();
+    assert_eq!(sent, 2, "{:?}", proxy.seen());
+    let listed = ops.sandbox.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        "cruddur",
+        "--started-by",
+        "cruddur-task",
+        "--desired-status",
+        "STOPPED",
+    ]);
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
+    args.extend(
+        listed["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str),
+    );
+    let started = ops.sandbox.aws(&args)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["overrides"].to_string().contains(&marker))
+        .count();
+    assert_eq!(started, 1, "one task for one `task` command");
 
     let (_, ip) = ops.tasks().remove(0);
     let home = format!("http://{ip}:4567/api/activities/home");

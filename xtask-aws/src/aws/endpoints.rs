@@ -90,10 +90,7 @@ pub fn default_endpoint(
     let p = partition(region);
     // IAM is global within a partition: one endpoint, signed for one region.
     if service == "iam" && !fips && !dual_stack {
-        return (
-            format!("https://{}/", p.iam_host),
-            p.iam_region.to_string(),
-        );
+        return (format!("https://{}/", p.iam_host), p.iam_region.to_string());
     }
     let (service, region) = if service == "iam" {
         (service, p.iam_region)

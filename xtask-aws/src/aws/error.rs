@@ -58,7 +58,7 @@ impl std::error::Error for AwsError {}
 
 /// One line for an SDK error. Callers that branch on a service error do so
 /// with the SDK's typed error (`as_service_error()`) before this.
-pub fn explain<E>(call: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
+pub fn explain<E>(call: &str, err: &SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -70,7 +70,7 @@ where
         (Some(_), Some(m)) => m.to_string(),
         // Not an AWS answer: no connection, a timeout, a credentials failure,
         // or an answer that is not AWS's (an HTML error page of a proxy).
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => DisplayErrorContext(err).to_string(),
     };
     AwsError {
         call: call.to_string(),

@@ -37,7 +37,10 @@ fn build(settings: Option<&HttpConnectorSettings>, sleep: Option<SharedAsyncSlee
 /// credentials provider it builds); the SDK sets the timeouts per client.
 pub fn client() -> SharedHttpClient {
     Builder::new().build_with_connector_fn(|settings, components| {
-        build(settings, components.and_then(|c| c.sleep_impl()))
+        build(
+            settings,
+            components.and_then(aws_sdk_ecs::config::RuntimeComponents::sleep_impl),
+        )
     })
 }
 

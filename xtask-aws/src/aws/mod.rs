@@ -14,7 +14,6 @@ use anyhow::{anyhow, bail, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_ecs::error::DisplayErrorContext;
 use tokio::sync::OnceCell;
 
 use xtask::errors::BadInput;
@@ -34,7 +33,14 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     credentials: Option<signed::Cached>,
     signed: Arc<Signer>,
-    account: Arc<OnceCell<Produced<String>>>,
+    caller: Arc<OnceCell<Produced<Caller>>>,
+}
+
+/// Who the credentials are (STS GetCallerIdentity).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
 }
 
 /// What the calls signed without an SDK client send with.
@@ -62,9 +68,7 @@ impl Aws {
             None => bail!(BadInput(format!("no AWS region configured: {REGION_HINT}"))),
         };
         // One cache shared by the SDK's clients and the signed calls.
-        let credentials = loaded
-            .credentials_provider()
-            .map(signed::Cached::new);
+        let credentials = loaded.credentials_provider().map(signed::Cached::new);
         let config = match &credentials {
             Some(c) => loaded
                 .to_builder()
@@ -82,7 +86,7 @@ impl Aws {
             signed: Arc::new(Signer {
                 connector: http::connector(),
             }),
-            account: Arc::new(OnceCell::new()),
+            caller: Arc::new(OnceCell::new()),
         };
         if !ctx.dry_run {
             if let Err(e) = aws.credentials().await {
@@ -100,10 +104,7 @@ impl Aws {
             .credentials
             .as_ref()
             .ok_or_else(|| anyhow!("aws-config found no credentials provider"))?;
-        cache
-            .get()
-            .await
-            .map_err(|e| anyhow!("{}", DisplayErrorContext(&e)))
+        cache.get().await.map_err(|e| anyhow!("{}", one_line(&e)))
     }
 
     /// `AWS_ACCOUNT_ID`, else STS GetCallerIdentity (asked once per run).
@@ -111,8 +112,13 @@ impl Aws {
         if let Some(id) = &ctx.settings.account {
             return Ok(Produced::Value(id.clone()));
         }
-        let id = self
-            .account
+        Ok(self.caller(ctx).await?.map(|c| c.account))
+    }
+
+    /// Who the credentials are: STS GetCallerIdentity, asked once per run.
+    pub async fn caller(&self, ctx: &Ctx) -> Result<Produced<Caller>> {
+        let caller = self
+            .caller
             .get_or_try_init(|| async {
                 ctx.announce("sts GetCallerIdentity");
                 if ctx.dry_run {
@@ -122,13 +128,14 @@ impl Aws {
                     .get_caller_identity()
                     .send()
                     .await
-                    .map_err(|e| explain("sts GetCallerIdentity", e))?;
-                out.account
-                    .map(Produced::Value)
-                    .ok_or_else(|| anyhow!("STS returned no account id"))
+                    .map_err(|e| explain("sts GetCallerIdentity", &e))?;
+                match (out.account, out.arn) {
+                    (Some(account), Some(arn)) => Ok(Produced::Value(Caller { account, arn })),
+                    _ => Err(anyhow!("STS returned no account id")),
+                }
             })
             .await?;
-        Ok(id.clone())
+        Ok(caller.clone())
     }
 
     /// The registry images are pushed to and task definitions pull from
@@ -149,4 +156,23 @@ impl Aws {
     pub fn connector(&self) -> &aws_smithy_http_client::Connector {
         &self.signed.connector
     }
+}
+
+/// An error and its causes on one line: aws-config lists each provider of
+/// its chain it tried on a line of its own.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.dedup();
+    parts
+        .join(": ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

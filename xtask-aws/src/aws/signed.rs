@@ -110,8 +110,12 @@ impl Aws {
         if answer.body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&answer.body)
-            .with_context(|| format!("{} {operation}: the answer is not JSON", service.signing_name()))
+        serde_json::from_slice(&answer.body).with_context(|| {
+            format!(
+                "{} {operation}: the answer is not JSON",
+                service.signing_name()
+            )
+        })
     }
 
     /// A query-protocol call: `action` with form `params`; the answer's XML text.
@@ -125,7 +129,8 @@ impl Aws {
             bail!("{} speaks the JSON protocol", service.signing_name());
         };
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action).append_pair("Version", version);
+        form.append_pair("Action", action)
+            .append_pair("Version", version);
         for (k, v) in params {
             form.append_pair(k, v);
         }
@@ -151,7 +156,9 @@ impl Aws {
     ) -> Result<http::Answer> {
         let call = format!("{} {operation}", service.signing_name());
         if !READ_ONLY.contains(&operation) {
-            bail!("internal error: {call} is not a read-only call and must go through an SDK client");
+            bail!(
+                "internal error: {call} is not a read-only call and must go through an SDK client"
+            );
         }
         let credentials = self.credentials().await.map_err(|e| AwsError {
             call: call.clone(),
@@ -283,7 +290,11 @@ fn error_of(call: &str, service: Service, answer: &http::Answer) -> AwsError {
                 .chain(records(&text, "Response", &["RequestID"]))
                 .flatten()
                 .find_map(|r| r.into_values().next());
-            (error.get("Code").cloned(), error.get("Message").cloned(), id)
+            (
+                error.get("Code").cloned(),
+                error.get("Message").cloned(),
+                id,
+            )
         }
     };
     let body_start: String = text.chars().take(200).collect();
@@ -395,7 +406,9 @@ impl Cached {
 }
 
 impl aws_credential_types::provider::ProvideCredentials for Cached {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
     where
         Self: 'a,
     {
@@ -424,7 +437,9 @@ mod tests {
         assert_eq!(subnets.len(), 2);
         assert_eq!(subnets[1]["subnetId"], "subnet-2");
         let tags = records(xml, "item", &["value"]).unwrap();
-        assert!(tags.iter().any(|t| t.get("value").map(String::as_str) == Some("a & b")));
+        assert!(tags
+            .iter()
+            .any(|t| t.get("value").map(String::as_str) == Some("a & b")));
     }
 
     #[test]
@@ -442,7 +457,10 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("NoSuchEntity"));
         assert_eq!(e.request_id.as_deref(), Some("abc-123"));
         let line = e.to_string();
-        assert!(line.contains("cannot be found") && line.contains("abc-123"), "{line}");
+        assert!(
+            line.contains("cannot be found") && line.contains("abc-123"),
+            "{line}"
+        );
         let json = r#"{"__type":"com.amazonaws.logs#ResourceNotFoundException","message":"gone"}"#;
         let e = error_of("logs GetLogEvents", Service::Logs, &answer(400, json));
         assert_eq!(e.code.as_deref(), Some("ResourceNotFoundException"));

@@ -94,7 +94,7 @@ impl Ecs {
             .services(service.name)
             .send()
             .await
-            .map_err(|e| self.cluster_error("ecs DescribeServices", e))?;
+            .map_err(|e| self.cluster_error("ecs DescribeServices", &e))?;
         Ok(Produced::Value(
             out.services()
                 .iter()
@@ -104,7 +104,7 @@ impl Ecs {
     }
 
     /// One line for an ECS error; a missing cluster says how to make it.
-    pub fn cluster_error<E>(&self, call: &str, e: SdkError<E, HttpResponse>) -> anyhow::Error
+    pub fn cluster_error<E>(&self, call: &str, e: &SdkError<E, HttpResponse>) -> anyhow::Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -137,10 +137,13 @@ impl Ecs {
         {
             Ok(out) => Ok(Produced::Value(out.task_definition)),
             // ECS answers a family or revision it does not know with a client error.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError::is_client_exception) =>
+            {
                 Ok(Produced::Value(None))
             }
-            Err(e) => Err(explain("ecs DescribeTaskDefinition", e)),
+            Err(e) => Err(explain("ecs DescribeTaskDefinition", &e)),
         }
     }
 
@@ -160,7 +163,7 @@ impl Ecs {
         let out = convert::register(&td, self.client())?
             .send()
             .await
-            .map_err(|e| explain("ecs RegisterTaskDefinition", e))?;
+            .map_err(|e| explain("ecs RegisterTaskDefinition", &e))?;
         out.task_definition
             .and_then(|t| t.task_definition_arn)
             .map(Produced::Value)
@@ -212,7 +215,7 @@ impl Ecs {
         let out = update
             .send()
             .await
-            .map_err(|e| self.cluster_error("ecs UpdateService", e))?;
+            .map_err(|e| self.cluster_error("ecs UpdateService", &e))?;
         primary_deployment(out.service.as_ref())
             .map(Produced::Value)
             .context("UpdateService returned no primary deployment")
@@ -260,7 +263,7 @@ impl Ecs {
             .set_load_balancers(convert::load_balancers(def))
             .send()
             .await
-            .map_err(|e| self.cluster_error("ecs CreateService", e))?;
+            .map_err(|e| self.cluster_error("ecs CreateService", &e))?;
         primary_deployment(out.service.as_ref())
             .map(Produced::Value)
             .context("CreateService returned no deployment")
@@ -306,7 +309,7 @@ impl Ecs {
             .await
             .map_err(|e| {
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_service_not_found_exception())
+                    .is_some_and(aws_sdk_ecs::operation::list_tasks::ListTasksError::is_service_not_found_exception)
                 {
                     anyhow!(
                         "ECS service {} does not exist in cluster {}: deploy it first (`cargo xtask deploy {}`)",
@@ -315,7 +318,7 @@ impl Ecs {
                         service.short
                     )
                 } else {
-                    self.cluster_error("ecs ListTasks", e)
+                    self.cluster_error("ecs ListTasks", &e)
                 }
             })
     }
@@ -331,7 +334,7 @@ impl Ecs {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| self.cluster_error("ecs DescribeTasks", e))?;
+                .map_err(|e| self.cluster_error("ecs DescribeTasks", &e))?;
             tasks.extend(out.tasks.unwrap_or_default());
         }
         Ok(tasks)

@@ -8,8 +8,8 @@ use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefi
 use aws_sdk_ecs::types as ecs;
 use xtask::infra::{
     AwsVpc, CircuitBreaker, ContainerDefinition, DeploymentConfiguration, HealthCheck,
-    LogConfiguration, NameValue, NetworkConfiguration, PortMapping, SecretRef,
-    ServiceDefinition, ServiceLoadBalancer, TaskDefinition,
+    LogConfiguration, NameValue, NetworkConfiguration, PortMapping, SecretRef, ServiceDefinition,
+    ServiceLoadBalancer, TaskDefinition,
 };
 
 /// RegisterTaskDefinition with every field of `td`.

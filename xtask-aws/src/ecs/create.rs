@@ -34,7 +34,7 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
         )
         .send()
         .await
-        .map_err(|e| crate::aws::explain("ecs CreateCluster", e))?;
+        .map_err(|e| crate::aws::explain("ecs CreateCluster", &e))?;
     println!("created ECS cluster {}", ecs.cluster);
     load_balancer(&ecs).await
 }
@@ -47,7 +47,7 @@ pub async fn active_cluster(ecs: &Ecs) -> anyhow::Result<bool> {
         .clusters(&ecs.cluster)
         .send()
         .await
-        .map_err(|e| crate::aws::explain("ecs DescribeClusters", e))?;
+        .map_err(|e| crate::aws::explain("ecs DescribeClusters", &e))?;
     Ok(out.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
 }
 

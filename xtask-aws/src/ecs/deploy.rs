@@ -416,7 +416,10 @@ async fn register_if_changed(
     if let (Produced::Value(Some(existing)), Produced::Value(wanted)) = (&existing, wanted) {
         let live = convert::task_definition_from(existing);
         if normalize_task_definition(&live) == normalize_task_definition(wanted) {
-            let arn = existing.task_definition_arn().unwrap_or_default().to_string();
+            let arn = existing
+                .task_definition_arn()
+                .unwrap_or_default()
+                .to_string();
             say(
                 service,
                 &format!(

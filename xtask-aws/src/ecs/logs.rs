@@ -488,7 +488,9 @@ async fn poll_once(
         let tasks: Vec<Task> = tasks
             .into_iter()
             .filter(|t| match (t.stopped_at(), start_time) {
-                (Some(stopped), Some(start)) => stopped.to_millis().unwrap_or(i64::MAX) >= start - 60_000,
+                (Some(stopped), Some(start)) => {
+                    stopped.to_millis().unwrap_or(i64::MAX) >= start - 60_000
+                }
                 _ => true,
             })
             .collect();

@@ -296,7 +296,7 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
         .send()
         .try_collect()
         .await
-        .map_err(|e| crate::aws::explain("ecs ListTaskDefinitions", e))?;
+        .map_err(|e| crate::aws::explain("ecs ListTaskDefinitions", &e))?;
     arns.iter()
         .filter(|arn| {
             short_revision(arn)

@@ -15,9 +15,9 @@ use xtask::{util, Ctx};
 
 use super::client::{primary_deployment, snapshot, Ecs};
 use super::logs::{self, Tasks};
+use super::rollout::report_failure;
 use crate::aws::explain;
 use aws_sdk_ecs::types::Service as EcsService;
-use super::rollout::report_failure;
 
 /// The service tag `scale <svc> 0` keeps the previous desired count in.
 pub const PREVIOUS_COUNT_TAG: &str = "cruddur:previous-desired-count";
@@ -115,7 +115,7 @@ async fn scale_one(
         .desired_count(n)
         .send()
         .await
-        .map_err(|e| ecs.cluster_error("ecs UpdateService", e))?;
+        .map_err(|e| ecs.cluster_error("ecs UpdateService", &e))?;
     say(format!(
         "desired count {current} -> {n}; waiting until {n} run"
     ));
@@ -256,7 +256,7 @@ async fn remember(ecs: &Ecs, arn: &str, count: i32) -> Result<()> {
         )
         .send()
         .await
-        .map_err(|e| explain("ecs TagResource", e))?;
+        .map_err(|e| explain("ecs TagResource", &e))?;
     Ok(())
 }
 
@@ -269,7 +269,7 @@ async fn previous_count(ecs: &Ecs, service: &Service, arn: &str) -> Result<i32> 
         .resource_arn(arn)
         .send()
         .await
-        .map_err(|e| explain("ecs ListTagsForResource", e))?;
+        .map_err(|e| explain("ecs ListTagsForResource", &e))?;
     let value = out
         .tags()
         .iter()

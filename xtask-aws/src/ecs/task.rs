@@ -138,7 +138,7 @@ pub async fn run_one_off(
         .set_network_configuration(launch.network.clone())
         .send()
         .await
-        .map_err(|e| ecs.cluster_error("ecs RunTask", e))?;
+        .map_err(|e| ecs.cluster_error("ecs RunTask", &e))?;
     if let Some(f) = out.failures().first() {
         bail!(
             "ECS did not start the task: {} {}",
@@ -236,7 +236,7 @@ async fn stop(ecs: &Ecs, service: &Service, arn: &str, reason: &str) -> Result<(
         .reason(reason)
         .send()
         .await
-        .map_err(|e| explain("ecs StopTask", e))?;
+        .map_err(|e| explain("ecs StopTask", &e))?;
     Ok(())
 }
 

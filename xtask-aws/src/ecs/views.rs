@@ -11,8 +11,8 @@ use xtask::{util, Ctx};
 
 use super::client::{snapshot, Ecs};
 use super::convert;
-use aws_sdk_ecs::types as ecs;
 use crate::ecr;
+use aws_sdk_ecs::types as ecs;
 pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
     infra::check_service_files(ctx, service)?;
     let ecs = Ecs::new(ctx).await?;
@@ -103,6 +103,12 @@ fn pretty(v: &serde_json::Value) -> String {
 
 pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
+    if let Produced::Value(caller) = ecs.aws.caller(ctx).await? {
+        println!(
+            "AWS account {} region {} as {}",
+            caller.account, ecs.aws.region, caller.arn
+        );
+    }
     let lb_file = if ctx.dry_run {
         None
     } else {

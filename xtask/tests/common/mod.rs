@@ -4,6 +4,8 @@
 //! A missing prerequisite fails the test with the reason; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

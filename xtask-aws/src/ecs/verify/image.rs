@@ -88,7 +88,13 @@ async fn platform(ecs: &Ecs, repo: &str, digest: &str) -> Result<String> {
                   application/vnd.docker.distribution.manifest.list.v2+json, \
                   application/vnd.docker.distribution.manifest.v2+json, \
                   application/vnd.oci.image.manifest.v1+json";
-    let manifest = get_json(&ecs.aws, &format!("{base}/manifests/{digest}"), &auth, accept).await?;
+    let manifest = get_json(
+        &ecs.aws,
+        &format!("{base}/manifests/{digest}"),
+        &auth,
+        accept,
+    )
+    .await?;
     if let Some(list) = manifest["manifests"].as_array() {
         let platforms: Vec<String> = list
             .iter()
@@ -150,10 +156,7 @@ async fn get_json(aws: &Aws, url: &str, auth: &str, accept: &str) -> Result<Valu
                 url = join(&url, &next);
                 authorization = None;
             }
-            (401 | 403, _) => bail!(
-                "the registry refused ECR's token (HTTP {})",
-                answer.status
-            ),
+            (401 | 403, _) => bail!("the registry refused ECR's token (HTTP {})", answer.status),
             (404, _) => bail!("the registry has no such manifest or blob (HTTP 404)"),
             (status, _) => bail!("HTTP {status} from {url}"),
         }
@@ -188,6 +191,9 @@ mod tests {
     fn relative_redirects_keep_the_origin() {
         let base = "http://127.0.0.1:5000/v2/backend-flask/blobs/sha256:1";
         assert_eq!(join(base, "/blob/x"), "http://127.0.0.1:5000/blob/x");
-        assert_eq!(join(base, "https://s3.example/b?s=1"), "https://s3.example/b?s=1");
+        assert_eq!(
+            join(base, "https://s3.example/b?s=1"),
+            "https://s3.example/b?s=1"
+        );
     }
 }

@@ -55,7 +55,11 @@ pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
             .map(|i| format!("Filter.1.Value.{i}"))
             .collect();
         let mut params = vec![("Filter.1.Name", filter)];
-        params.extend(keys.iter().map(String::as_str).zip(list.iter().map(String::as_str)));
+        params.extend(
+            keys.iter()
+                .map(String::as_str)
+                .zip(list.iter().map(String::as_str)),
+        );
         let answer = ecs
             .aws
             .query(Api::Ec2, action, &params)
@@ -173,12 +177,12 @@ pub(super) async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> 
             Ok(out) => out.target_groups().first().cloned(),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_target_group_not_found_exception()) =>
+                    .is_some_and(aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::is_target_group_not_found_exception) =>
             {
                 None
             }
             Err(e) => {
-                let e = explain("elbv2 DescribeTargetGroups", e);
+                let e = explain("elbv2 DescribeTargetGroups", &e);
                 checks.push(unknown(&format!("{name}: target group {}", tg.name), &e));
                 continue;
             }
@@ -205,12 +209,20 @@ pub(super) async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> 
             (
                 "Protocol",
                 tg.protocol.clone(),
-                live(found.protocol().map(|p| p.as_str())),
+                live(
+                    found
+                        .protocol()
+                        .map(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::as_str),
+                ),
             ),
             (
                 "TargetType",
                 tg.target_type.clone(),
-                live(found.target_type().map(|t| t.as_str())),
+                live(
+                    found
+                        .target_type()
+                        .map(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::as_str),
+                ),
             ),
         ];
         let differs: Vec<String> = wanted
