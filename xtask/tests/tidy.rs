@@ -64,3 +64,22 @@ fn no_code_sets_the_process_environment() {
         "settings go through Ctx, not the environment: {offenders:?}"
     );
 }
+
+/// A Gitpod prebuild compiles both builds: a workspace's first AWS command
+/// then compiles nothing (the AWS build's cold compile is minutes).
+#[test]
+fn gitpods_init_compiles_the_aws_build_where_the_tool_looks_for_it() {
+    let gitpod = std::fs::read_to_string(common::repo_root().join(".gitpod.yml")).unwrap();
+    let init = gitpod
+        .split("init: |")
+        .nth(1)
+        .and_then(|rest| rest.split("command:").next())
+        .expect("a task with an init");
+    assert!(init.contains("cargo xtask env"), "{init}");
+    assert!(
+        init.contains(
+            "cargo build --bin xtask-aws --manifest-path xtask-aws/Cargo.toml --target-dir target"
+        ),
+        "{init}"
+    );
+}

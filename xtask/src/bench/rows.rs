@@ -117,10 +117,74 @@ fn cold(b: &Bench) -> Result<()> {
         status,
         None,
         None,
-        Some("≤ 60 s"),
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    aws_build_cold(b)
+}
+
+/// The AWS build alone from an empty target directory and cargo registry,
+/// against its floor: a scratch crate of exactly its `aws-*` crates (same
+/// versions and features) and tokio with an empty `main`, built the same way.
+fn aws_build_cold(b: &Bench) -> Result<()> {
+    let tmp = b.ctx.root.join("target/bench/cold-aws");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let floor_dir = tmp.join("floor");
+    std::fs::create_dir_all(floor_dir.join("src"))?;
+    let manifest = std::fs::read_to_string(b.ctx.tool_root.join("xtask-aws/Cargo.toml"))?;
+    std::fs::write(floor_dir.join("Cargo.toml"), sdk_floor_manifest(&manifest))?;
+    std::fs::write(floor_dir.join("src/main.rs"), "fn main() {}\n")?;
+    std::fs::copy(
+        b.ctx.tool_root.join("xtask-aws/Cargo.lock"),
+        floor_dir.join("Cargo.lock"),
+    )?;
+    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let aws_manifest = b.ctx.tool_root.join("xtask-aws/Cargo.toml");
+    let cold_build = |manifest: &Path, name: &str| {
+        let target = tmp.join(format!("target-{name}"));
+        let home = tmp.join(format!("cargo-home-{name}"));
+        let _ = std::fs::remove_dir_all(&target);
+        let _ = std::fs::remove_dir_all(&home);
+        Cmd::from(cmd!(
+            sh,
+            "{cargo} build --manifest-path {manifest} --target-dir {target}"
+        ))
+        .env("CARGO_HOME", home.display().to_string())
+        .env_remove("CARGO_MANIFEST_DIR")
+    };
+    let floor_manifest = floor_dir.join("Cargo.toml");
+    let floor = measure(1, nothing, |_| {
+        b.long(&cold_build(&floor_manifest, "floor")).map(drop)
+    })?;
+    let aws = measure(1, nothing, |_| {
+        b.long(&cold_build(&aws_manifest, "aws")).map(drop)
+    })?;
+    b.row(
+        "AWS build (xtask-aws) alone, cold: empty target directory and registry",
+        aws,
+        None,
+        Some((
+            "its aws-* crates and tokio with an empty main, built the same way",
+            floor,
+        )),
+        Some("≤ 1.15× floor"),
     );
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// The floor's manifest: the AWS build's `aws-*` and tokio dependency lines
+/// as they are, and its dev profile.
+fn sdk_floor_manifest(aws_manifest: &str) -> String {
+    let deps: Vec<&str> = aws_manifest
+        .lines()
+        .filter(|l| l.starts_with("aws-") || l.starts_with("tokio ="))
+        .collect();
+    format!(
+        "[package]\nname = \"sdk-floor\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
+         [dependencies]\n{}\n\n[profile.dev]\ndebug = 0\n\n[profile.dev.package.\"*\"]\ndebug = 0\n",
+        deps.join("\n")
+    )
 }
 
 fn builds(b: &Bench) -> Result<()> {
@@ -374,4 +438,22 @@ fn deploy_floor(b: &Bench) -> Result<super::Stats> {
     });
     names.iter().for_each(|n| remove(n));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sdk_floor_has_the_aws_builds_aws_crates_and_tokio_only() {
+        let manifest = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask-aws/Cargo.toml"),
+        )
+        .unwrap();
+        let floor = super::sdk_floor_manifest(&manifest);
+        for wanted in ["aws-config = ", "aws-sdk-ecs = ", "aws-sdk-ecr = ", "tokio = "] {
+            assert!(floor.contains(wanted), "{wanted} missing:\n{floor}");
+        }
+        for unwanted in ["xtask", "backon", "serde", "clap"] {
+            assert!(!floor.contains(unwanted), "{unwanted} in the floor:\n{floor}");
+        }
+    }
 }
