@@ -102,7 +102,7 @@ fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
 }
 
 /// The `docker build` of one image. Describing it reads nothing and writes
-/// nothing: the values it bakes in come from the settings.
+/// nothing: its base images come from the settings.
 pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> Result<Cmd> {
     let build_args = build_args(ctx, service, args);
     let image = service.image(args.dev);
