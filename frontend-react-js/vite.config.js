@@ -7,10 +7,12 @@ const allowedHosts = ['.gitpod.io', '.github.dev', '.app.github.dev', 'frontend-
 
 export default defineConfig({
   plugins: [react()],
-  // Keep the CRA-era names. Every REACT_APP_* variable is baked into the build
-  // (read by src/lib/config.js): REACT_APP_BACKEND_URL, REACT_APP_AWS_PROJECT_REGION,
-  // REACT_APP_AWS_COGNITO_REGION, REACT_APP_AWS_USER_POOLS_ID, REACT_APP_CLIENT_ID,
-  // REACT_APP_AWS_COGNITO_ENDPOINT. Dockerfile.prod passes each as a build arg.
+  // Keep the CRA-era names. The dev server and `vite preview` builds read the
+  // REACT_APP_* variables (src/lib/config.js): REACT_APP_BACKEND_URL,
+  // REACT_APP_AWS_PROJECT_REGION, REACT_APP_AWS_COGNITO_REGION,
+  // REACT_APP_AWS_USER_POOLS_ID, REACT_APP_CLIENT_ID, REACT_APP_AWS_COGNITO_ENDPOINT.
+  // The production image sets none at build time: its container writes the
+  // same names into /config.js at start (docker-entrypoint.sh).
   envPrefix: 'REACT_APP_',
   server: { host: '0.0.0.0', port: 3000, strictPort: true, allowedHosts },
   preview: { host: '0.0.0.0', port: 3000, strictPort: true, allowedHosts },

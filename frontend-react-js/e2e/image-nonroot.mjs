@@ -7,13 +7,16 @@
 //
 // What it does, all through the docker CLI (so it also works against a remote
 // daemon, and with --bridge=none daemons: nothing is published):
-//   1. docker run -d --network none <image>, with the health-check interval
-//      shortened to 1 s (the image's command is kept; Docker 20.10 has no
-//      --start-interval, and the image's 30 s interval would make this slow);
+//   1. docker run -d --network none --read-only --tmpfs /tmp <image>, as ECS's
+//      readonlyRootFilesystem with a volume on /tmp would run it, with an API
+//      address in its environment and the health-check interval shortened to
+//      1 s (the image's command is kept; Docker 20.10 has no --start-interval,
+//      and the image's 30 s interval would make this slow);
 //   2. waits for the health status "healthy";
 //   3. inside the container, with bash's /dev/tcp (the image has no curl):
-//      GET / must be 200 with the app's HTML, and the first /assets/*.js it
-//      names must be 200;
+//      GET / must be 200 with the app's HTML and a Content-Security-Policy,
+//      the first /assets/*.js it names must be 200, and /config.js must hold
+//      the API address the container was started with (read at run time);
 //   4. reads /proc/<pid>/status of every process in the container: there must be
 //      an nginx master and at least one worker, and every uid (real, effective,
 //      saved, filesystem) of each must be non-zero; the image's User must be
@@ -102,6 +105,8 @@ function nginxProcesses(name) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const name = `cruddur-nonroot-${randomBytes(4).toString('hex')}`;
+// Nothing listens there: only /config.js and the CSP must carry it.
+const API_URL = 'https://api.image-nonroot.invalid';
 let started = false;
 let code = 0;
 try {
@@ -113,7 +118,8 @@ try {
   log(`image ${image}, User "${user}"`);
 
   docker([
-    'run', '-d', '--name', name, '--network', 'none',
+    'run', '-d', '--name', name, '--network', 'none', '--read-only', '--tmpfs', '/tmp',
+    '--env', `REACT_APP_BACKEND_URL=${API_URL}`,
     '--health-interval', '1s', '--health-start-period', '1s', '--health-timeout', '5s', '--health-retries', '3',
     image,
   ]);
@@ -140,13 +146,20 @@ try {
   const index = httpGet(name, '/');
   if (index.status !== 200) throw new Error(`GET / answered ${index.status || index.head.split('\r\n')[0]}`);
   if (!index.body.includes('id="root"')) throw new Error('GET / is not the app\'s index.html (no id="root")');
+  const policy = (index.head.match(/^content-security-policy: (.*)$/im) || [])[1] || '';
+  if (!policy.includes(API_URL)) throw new Error(`GET / has no Content-Security-Policy naming ${API_URL}: "${policy}"`);
   const script = (index.body.match(/src="(\/assets\/[^"]+\.js)"/) || [])[1];
   if (!script) throw new Error('index.html names no /assets/*.js script');
   const asset = httpGet(name, script);
   if (asset.status !== 200) throw new Error(`GET ${script} answered ${asset.status}`);
   const route = httpGet(name, '/messages/new/bayko');
   if (route.status !== 200 || !route.body.includes('id="root"')) throw new Error('a client-side route does not get index.html');
-  log(`PASS: / serves the app (index.html, ${script}, SPA fallback)`);
+  const config = httpGet(name, '/config.js');
+  if (config.status !== 200 || !config.body.includes(`"REACT_APP_BACKEND_URL": "${API_URL}"`)) {
+    throw new Error(`/config.js does not hold the container's API address (${config.status}): ${config.body.slice(0, 300)}`);
+  }
+  log(`PASS: / serves the app (index.html, ${script}, SPA fallback) on a read-only root filesystem`);
+  log(`PASS: /config.js and the CSP name the API address the container was started with`);
 
   // 4. Who runs nginx.
   const procs = nginxProcesses(name);

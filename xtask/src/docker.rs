@@ -9,11 +9,11 @@ use anyhow::{bail, Context as _, Result};
 
 use xshell::cmd;
 
-use crate::ctx::{sdk_region_from_env, Ctx};
+use crate::ctx::Ctx;
 use crate::errors::BadInput;
 use crate::exec::{shell, Cmd};
 use crate::flags::{BaseImages, BuildArgs, RunArgs};
-use crate::services::{Baked, BaseImage, Service, BACKEND, NETWORK};
+use crate::services::{BaseImage, Service, NETWORK};
 use crate::{env, poll, util};
 
 /// Fails with one line when docker is missing or its daemon is down.
@@ -47,76 +47,46 @@ pub fn public_tag(image: &BaseImage) -> &'static str {
         .map_or("latest", |(_, tag)| tag)
 }
 
-/// Build args every image of `service` gets: its base images, and for a prod
-/// image the settings it bakes in.
+/// Build args every image of `service` gets: its base images. No setting is
+/// baked in: the prod front end reads its settings when its container starts
+/// (`frontend-react-js/docker-entrypoint.sh`), so one image runs anywhere.
 fn build_args(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = service
         .base_images
         .iter()
         .map(|b| (b.arg.to_string(), base_image(ctx, b)))
         .collect();
-    if !args.dev {
-        for (arg, from) in service.baked {
-            out.insert((*arg).to_string(), baked(ctx, *from));
-        }
-    }
     out.extend(args.build_arg.iter().cloned());
     out
 }
 
-/// A baked setting's value. The API address defaults to where `cargo xtask
-/// run backend` answers (Gitpod, Codespaces or localhost), for local runs.
-pub fn baked(ctx: &Ctx, from: Baked) -> String {
-    let s = &ctx.settings;
-    match from {
-        Baked::ApiUrl => s
-            .backend_url
-            .clone()
-            .unwrap_or_else(|| env::public_url(&env::process_env, BACKEND.port)),
-        Baked::Region => sdk_region_from_env().unwrap_or_default(),
-        Baked::UserPoolId => s.cognito_user_pool_id.clone().unwrap_or_default(),
-        Baked::ClientId => s.cognito_client_id.clone().unwrap_or_default(),
-        Baked::CognitoEndpoint => s.cognito_endpoint.clone().unwrap_or_default(),
-    }
-}
+// Push-time checks of front-end images built before the front end read its
+// settings at run time: those carry the API address they bake in as this
+// label, and ignore the task definition's environment. xtask-aws's push
+// (`ecr::push_service`) still calls these; delete them with that call. An
+// image built now has no such label, so the push skips them.
 
-/// The label a prod image carries with the API address it calls, so a push
-/// can refuse an image built for a laptop.
+/// The label an old prod front-end image carries with the API address it bakes in.
 pub const API_URL_LABEL: &str = "org.cruddur.api-url";
 
-/// An address only a developer's machine answers on.
-pub fn is_local_address(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or(url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.starts_with("127.")
-        || host == "0.0.0.0"
-        || host == "[::1]"
-        || host.ends_with(".gitpod.io")
-        || host.ends_with(".github.dev")
-        || host.ends_with(".app.github.dev")
-}
-
-/// A real ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com`).
-pub fn is_real_ecr(registry: &str) -> bool {
-    registry.contains(".dkr.ecr.") && registry.ends_with(".amazonaws.com")
-}
-
-/// Refuses a prod image calling a local API address bound for a real ECR.
+/// Refuses an image that calls a local API address bound for a real ECR.
 pub fn refuse_local_api_for_ecr(registry: &str, api_url: &str, image: &str) -> Result<()> {
-    if is_real_ecr(registry) && is_local_address(api_url) {
+    if crate::infra::is_real_ecr(registry) && crate::infra::is_local_address(api_url) {
         bail!(BadInput(format!(
             "{image} calls the API at {api_url}, which only a developer's machine answers; \
-             it is bound for {registry}: set CRUDDUR_BACKEND_URL to the API's public address and build again"
+             it is bound for {registry}: build it again (`cargo xtask build frontend`)"
         )));
     }
     Ok(())
+}
+
+/// Refuses an image with an API address baked in: it would ignore the
+/// settings deploy gives its task definition.
+pub fn refuse_image_built_for_another_api(_ctx: &Ctx, image: &str, baked_url: &str) -> Result<()> {
+    bail!(BadInput(format!(
+        "the local image {image} has the API address {baked_url} baked in (built before the front \
+         end read its settings at run time): build it again (`cargo xtask build frontend`)"
+    )))
 }
 
 /// `run` reads the service's env file: written first when missing.
@@ -132,15 +102,9 @@ fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
 }
 
 /// The `docker build` of one image. Describing it reads nothing and writes
-/// nothing: the values it bakes in come from the settings.
+/// nothing: its base images come from the settings.
 pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> Result<Cmd> {
     let build_args = build_args(ctx, service, args);
-    let api_url = build_args
-        .get("REACT_APP_BACKEND_URL")
-        .filter(|_| !args.dev);
-    if let (Some(api_url), Some(registry)) = (api_url, ctx.registry_without_aws()) {
-        refuse_local_api_for_ecr(&registry, api_url, &service.image(args.dev))?;
-    }
     let image = service.image(args.dev);
     let folder = service.folder(&ctx.root);
     let dockerfile = folder.join(service.dockerfile(args.dev));
@@ -158,15 +122,13 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
         .iter()
         .flat_map(|n| ["--network".to_string(), n.clone()]);
     let no_cache = args.no_cache.then_some("--no-cache");
-    let label = api_url.map(|url| format!("{API_URL_LABEL}={url}"));
-    let label = label.iter().flat_map(|l| ["--label", l.as_str()]);
     let build_args = build_args
         .iter()
         .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]);
     let sh = shell()?;
     Ok(cmd!(
         sh,
-        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {label...} {build_args...} {folder}"
+        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {build_args...} {folder}"
     )
     .into())
 }
@@ -357,49 +319,45 @@ pub fn image_id(ctx: &Ctx, image: &str) -> Result<Option<String>> {
     }
 }
 
-/// A prod image whose baked API address is not this environment's is
-/// refused: it was built for somewhere else.
-pub fn refuse_image_built_for_another_api(ctx: &Ctx, image: &str, baked_url: &str) -> Result<()> {
-    let wanted = baked(ctx, Baked::ApiUrl);
-    if baked_url != wanted {
-        bail!(BadInput(format!(
-            "the local image {image} calls the API at {baked_url}, but this environment's is {wanted} \
-             (CRUDDUR_BACKEND_URL): build it again (`cargo xtask build frontend`)"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{Selection, BACKEND};
+    use crate::services::{Selection, BACKEND, FRONTEND};
 
     fn ctx() -> Ctx {
         Ctx::for_tests()
     }
 
     #[test]
-    fn laptop_addresses_are_refused_for_a_real_ecr_only() {
-        for url in [
-            "http://localhost:4567",
-            "http://127.0.0.1:4790",
-            "https://4567-abc.ws-eu1.gitpod.io",
-            "https://x-4567.app.github.dev/",
-        ] {
-            assert!(is_local_address(url), "{url}");
-            let err = refuse_local_api_for_ecr("1234.dkr.ecr.us-east-1.amazonaws.com", url, "f")
-                .unwrap_err();
-            assert!(err.to_string().contains("CRUDDUR_BACKEND_URL"), "{err}");
-            assert!(refuse_local_api_for_ecr("127.0.0.1:4701", url, "f").is_ok());
-        }
-        assert!(!is_local_address("https://api.cruddur.com"));
-        assert!(refuse_local_api_for_ecr(
-            "1234.dkr.ecr.us-east-1.amazonaws.com",
-            "https://api.cruddur.com",
-            "f"
-        )
-        .is_ok());
+    fn an_old_image_with_an_api_address_baked_in_is_refused_at_push() {
+        let ecr = "1234.dkr.ecr.us-east-1.amazonaws.com";
+        let err = refuse_local_api_for_ecr(ecr, "http://localhost:4567", "f").unwrap_err();
+        assert!(err.downcast_ref::<BadInput>().is_some());
+        assert!(refuse_local_api_for_ecr("127.0.0.1:4701", "http://localhost:4567", "f").is_ok());
+        let err =
+            refuse_image_built_for_another_api(&ctx(), "f", "https://api.cruddur.com").unwrap_err();
+        assert!(err.to_string().contains("build it again"), "{err}");
+    }
+
+    #[test]
+    fn the_prod_front_end_bakes_no_setting_in() {
+        let args = BuildArgs {
+            service: Selection::One(&FRONTEND),
+            dev: false,
+            no_cache: false,
+            tag: vec![],
+            build_arg: vec![],
+        };
+        let argv = build_command(&ctx(), &FRONTEND, &args).unwrap().argv();
+        assert!(
+            argv.iter()
+                .all(|a| !a.starts_with("REACT_APP_") && !a.contains(API_URL_LABEL)),
+            "{argv:?}"
+        );
+        assert!(
+            argv.iter().any(|a| a.starts_with("NGINX_IMAGE=")),
+            "{argv:?}"
+        );
     }
 
     #[test]

@@ -46,19 +46,6 @@ pub const POSTGRES_BASE: BaseImage = BaseImage {
 pub const ALL_BASE_IMAGES: [&BaseImage; 4] =
     [&PYTHON_BASE, &NODE_BASE, &NGINX_BASE, &POSTGRES_BASE];
 
-/// A setting a prod image bakes in at build time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Baked {
-    /// The API's public address (`CRUDDUR_BACKEND_URL`).
-    ApiUrl,
-    /// The AWS region (the SDK's `AWS_REGION`).
-    Region,
-    UserPoolId,
-    ClientId,
-    /// Where the browser reaches Cognito (`CRUDDUR_COGNITO_ENDPOINT`; empty: AWS's).
-    CognitoEndpoint,
-}
-
 #[derive(Debug)]
 pub struct Service {
     /// Short name on the command line.
@@ -71,9 +58,6 @@ pub struct Service {
     pub dockerfile_prod: &'static str,
     pub dockerfile_dev: &'static str,
     pub base_images: &'static [&'static BaseImage],
-    /// Build args the prod image bakes into itself (the React build puts
-    /// them into the static bundle), each from a setting, never a dev env file.
-    pub baked: &'static [(&'static str, Baked)],
 }
 
 pub const BACKEND: Service = Service {
@@ -84,7 +68,6 @@ pub const BACKEND: Service = Service {
     dockerfile_prod: "Dockerfile.prod",
     dockerfile_dev: "Dockerfile",
     base_images: &[&PYTHON_BASE],
-    baked: &[],
 };
 
 pub const FRONTEND: Service = Service {
@@ -95,14 +78,6 @@ pub const FRONTEND: Service = Service {
     dockerfile_prod: "Dockerfile.prod",
     dockerfile_dev: "Dockerfile",
     base_images: &[&NODE_BASE, &NGINX_BASE],
-    baked: &[
-        ("REACT_APP_BACKEND_URL", Baked::ApiUrl),
-        ("REACT_APP_AWS_PROJECT_REGION", Baked::Region),
-        ("REACT_APP_AWS_COGNITO_REGION", Baked::Region),
-        ("REACT_APP_AWS_USER_POOLS_ID", Baked::UserPoolId),
-        ("REACT_APP_CLIENT_ID", Baked::ClientId),
-        ("REACT_APP_AWS_COGNITO_ENDPOINT", Baked::CognitoEndpoint),
-    ],
 };
 
 pub const ALL: [&Service; 2] = [&BACKEND, &FRONTEND];

@@ -51,8 +51,9 @@ pub struct Settings {
     /// The front end's public address: the backend's CORS origin in ECS.
     #[arg(long, global = true, env = "CRUDDUR_FRONTEND_URL", value_name = "URL")]
     pub frontend_url: Option<String>,
-    /// The API's public address: baked into the prod front end, the backend's own URL in ECS
-    /// (default: where `cargo xtask run backend` answers).
+    /// The API's public address: the prod front end's (its task definition's environment,
+    /// read when its container starts) and the backend's own URL in ECS (default:
+    /// https://api.cruddur.com).
     #[arg(long, global = true, env = "CRUDDUR_BACKEND_URL", value_name = "URL")]
     pub backend_url: Option<String>,
     /// Cognito user pool the deployed services sign in with.

@@ -4,6 +4,7 @@
 //! the field), and normalised for comparison with what ECS has. The AWS build
 //! converts them to and from the SDK's types.
 
+mod addresses;
 mod load_balancer;
 mod normalize;
 mod service;
@@ -19,6 +20,7 @@ use serde_json::Value;
 use crate::errors::BadInput;
 use crate::flags::Settings;
 
+pub use addresses::*;
 pub use load_balancer::*;
 pub use normalize::{normalize_service_pair, normalize_task_definition};
 pub use service::*;
@@ -76,6 +78,7 @@ impl Placeholders {
             ("LB_PORT", &lb_port),
             ("CRUDDUR_FRONTEND_URL", &settings.frontend_url),
             ("CRUDDUR_BACKEND_URL", &settings.backend_url),
+            ("CRUDDUR_COGNITO_ENDPOINT", &settings.cognito_endpoint),
             ("AWS_COGNITO_USER_POOL_ID", &settings.cognito_user_pool_id),
             (
                 "AWS_COGNITO_USER_POOL_CLIENT_ID",
@@ -95,11 +98,10 @@ impl Placeholders {
     }
 }
 
-/// Parses a service's task and service definitions with the settings, and
-/// stand-ins for what only AWS knows (account, region, registry, image): bad
-/// input is reported before any credentials are needed.
-pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service) -> Result<()> {
-    let mut p = Placeholders::from_settings(&ctx.settings);
+/// The settings' placeholders, and stand-ins for what only AWS knows
+/// (account, region, registry, image, target group).
+fn with_stand_ins(settings: &Settings) -> Placeholders {
+    let mut p = Placeholders::from_settings(settings);
     p.set("AWS_ACCOUNT_ID", "000000000000")
         .set("AWS_REGION", "us-east-1")
         .set("REGISTRY", "registry.invalid")
@@ -108,6 +110,14 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
             "TARGET_GROUP_ARN",
             "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0",
         );
+    p
+}
+
+/// Parses a service's task and service definitions with the settings, and
+/// stand-ins for what only AWS knows (account, region, registry, image): bad
+/// input is reported before any credentials are needed.
+pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service) -> Result<()> {
+    let mut p = with_stand_ins(&ctx.settings);
     load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
     load_service(&service.service_definition_file(&ctx.root), &p)?;
     let lb_file = load_balancer_file(&ctx.root);
@@ -121,6 +131,20 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
         load_load_balancer(&lb_file, &p)?;
     }
     Ok(())
+}
+
+/// [`refuse_local_addresses_for_ecr`] on the service's task definition as the
+/// settings fill it (the addresses a browser calls come from the settings
+/// only): deploy's first check once it knows the registry, before it builds,
+/// pushes or registers anything.
+pub fn refuse_local_addresses_in_files(
+    ctx: &crate::Ctx,
+    service: &crate::services::Service,
+    registry: &str,
+) -> Result<()> {
+    let p = with_stand_ins(&ctx.settings);
+    let td = load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
+    refuse_local_addresses_for_ecr(registry, &td)
 }
 
 /// A task definition file, filled and parsed. An environment entry whose
