@@ -136,7 +136,8 @@ def reset_main(argv: list[str] | None = None) -> int:
         where = describe_database(url) if url else "the database of CONNECTION_URL"
         print(
             f"db-reset: refusing to delete every table of {where} (its users and activities) without {RESET_FLAG}: "
-            f"run `bin/db-reset {RESET_FLAG}` to start over; `bin/db-setup` sets up a database without deleting anything",
+            f"run `bin/db-reset {RESET_FLAG}` to start over; "
+            "`bin/db-setup` sets up a database without deleting anything",
             file=sys.stderr,
         )
         return 2

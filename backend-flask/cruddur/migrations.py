@@ -75,7 +75,9 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     for path in sorted(directory.iterdir()):
         match = NAME.match(path.name)
         if not match:
-            raise MigrationError(f"{path.name} in {directory.name}/ is not named NNNN_name.sql (e.g. 0002_add_likes.sql)")
+            raise MigrationError(
+                f"{path.name} in {directory.name}/ is not named NNNN_name.sql (e.g. 0002_add_likes.sql)"
+            )
         data = path.read_bytes()
         migrations.append(
             Migration(match.group(1), path.stem, data.decode("utf-8"), hashlib.sha256(data).hexdigest())

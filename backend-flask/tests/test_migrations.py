@@ -256,7 +256,8 @@ def test_two_set_ups_at_once_apply_each_migration_once(scratch_db):
     assert sorted(out.strip() for out, _ in results) == sorted(
         [
             f"db-setup: {where(scratch_db)}: applied 1 migration ({FIRST}); seeded 3 users and 7 activities",
-            f"db-setup: {where(scratch_db)}: applied 0 migrations (1 already applied); seed skipped: 3 users already there",
+            f"db-setup: {where(scratch_db)}: applied 0 migrations (1 already applied); "
+            "seed skipped: 3 users already there",
         ]
     )
     assert {t: len(rows) for t, rows in snapshot(scratch_db).items()} == {
