@@ -17,7 +17,7 @@ from .config import Settings
 from .ddb import MessageStore, group_uuid_for, make_client, table_definition
 from .errors import MessagesUnavailable
 
-# The seed users of db/02-seed.sql (the tests check that they agree).
+# The seed users of db/seed.sql (the tests check that they agree).
 SEED_ANDREW = {
     "uuid": "9f0e6f43-7a4e-4c2b-9b0a-5d1b2c3d4e01",
     "handle": "andrewbrown",

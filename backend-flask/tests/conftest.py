@@ -32,7 +32,7 @@ BACKEND_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BACKEND_DIR))
 
 from cruddur import create_app  # noqa: E402
-from cruddur.dbsetup import setup_database  # noqa: E402
+from cruddur.dbsetup import reset_database, setup_database  # noqa: E402
 
 POOL_ID = "us-east-1_TestPool1"
 CLIENT_ID = "cruddur-test-client"
@@ -170,7 +170,7 @@ def scratch_db(postgres_url):
 @pytest.fixture
 def db_url(postgres_url):
     """The test database, reset to the seed data for this test."""
-    setup_database(postgres_url)
+    reset_database(postgres_url)
     return postgres_url
 
 

@@ -1,5 +1,5 @@
 """The one-off commands in the production image (issue 22): bin/db-setup,
-bin/ddb-setup and bin/update-cognito-user-ids run as `docker run IMAGE bin/X`
+bin/db-reset, bin/ddb-setup and bin/update-cognito-user-ids run as `docker run IMAGE bin/X`
 (an ECS one-off task's command), as user cruddur, from /backend-flask with
 /opt/venv.
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 IMAGE = os.environ.get("CRUDDUR_TEST_IMAGE", "cruddur-test/backend-flask-prod:pytest")
 BASE = os.environ.get("PYTHON_IMAGE", "cruddur-base/python:3.11-bookworm")
-SCRIPTS = ["db-setup", "ddb-setup", "update-cognito-user-ids", "health-check"]
+SCRIPTS = ["db-setup", "db-reset", "ddb-setup", "update-cognito-user-ids", "health-check"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_scripts_are_executable_and_importable_as_cruddur(image):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["cruddur", "/backend-flask", "/opt/venv/bin/python3", "imported"]
-    for name in SCRIPTS[:3]:
+    for name in SCRIPTS[:4]:
         result = run(image, f"bin/{name}", "--help")
         assert result.returncode == 0 and result.stdout.startswith(f"usage: {name}"), result.stderr
 
@@ -72,13 +72,18 @@ def test_db_setup_sets_up_a_fresh_database(image, scratch_db):
     # host.docker.internal is not needed: --network host shares the loopback.
     result = run(image, "bin/db-setup", env={"CONNECTION_URL": scratch_db})
     assert result.returncode == 0, result.stderr
+    where = scratch_db.split("@", 1)[1]
     assert result.stdout.splitlines() == [
-        "db-setup: loaded db/01-schema.sql",
-        "db-setup: loaded db/02-seed.sql",
-        f"db-setup: {scratch_db.split('@', 1)[1]} is ready (schema and seed data: 3 users, 7 activities)",
+        f"db-setup: {where}: applied 1 migration (0001_users_and_activities); seeded 3 users and 7 activities"
     ]
     with psycopg.connect(scratch_db) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 3
+    result = run(image, "bin/db-setup", env={"CONNECTION_URL": scratch_db})
+    assert result.stdout.splitlines() == [
+        f"db-setup: {where}: applied 0 migrations (1 already applied); seed skipped: 3 users already there"
+    ]
+    result = run(image, "bin/db-reset", env={"CONNECTION_URL": scratch_db})
+    assert result.returncode == 2 and "--yes-delete-all-data" in result.stderr
 
 
 def test_db_setup_failure_is_one_line_and_non_zero(image):

@@ -4,9 +4,9 @@ import sys
 
 import psycopg
 
-from conftest import BACKEND_DIR, find_pg_bin, free_port
+from conftest import BACKEND_DIR, free_port
 
-from cruddur.dbsetup import DB_DIR, setup_database
+from cruddur.dbsetup import setup_database
 
 
 def counts(url):
@@ -34,9 +34,12 @@ def test_db_setup_is_idempotent(scratch_db):
 
 
 def test_db_setup_schema_only(scratch_db):
-    setup_database(scratch_db)
     setup_database(scratch_db, schema_only=True)
     assert counts(scratch_db) == (0, 0)
+    setup_database(scratch_db)
+    assert counts(scratch_db) == (3, 7)
+    setup_database(scratch_db, schema_only=True)  # never deletes what is there
+    assert counts(scratch_db) == (3, 7)
 
 
 def test_seed_has_the_required_rows(scratch_db):
@@ -56,34 +59,20 @@ def test_seed_has_the_required_rows(scratch_db):
         )
 
 
-def test_sql_files_work_as_docker_entrypoint_initdb_scripts(scratch_db):
-    """The postgres image runs /docker-entrypoint-initdb.d/*.sql in name order
-    with `psql -v ON_ERROR_STOP=1`; do the same."""
-    files = sorted(p.name for p in DB_DIR.glob("*.sql"))
-    assert files == ["01-schema.sql", "02-seed.sql"]
-    psql = find_pg_bin() / "psql"
-    for name in files:
-        result = subprocess.run(
-            [str(psql), "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", "-d", scratch_db, "-f", str(DB_DIR / name)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-    assert counts(scratch_db) == (3, 7)
-
-
 def test_bin_db_setup(scratch_db):
+    where = scratch_db.split("@", 1)[1]
     result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
     assert result.returncode == 0, result.stderr
-    assert "loaded db/01-schema.sql" in result.stdout and "loaded db/02-seed.sql" in result.stdout
-    where = scratch_db.split("@", 1)[1]
-    assert result.stdout.splitlines()[-1] == f"db-setup: {where} is ready (schema and seed data: 3 users, 7 activities)"
+    assert result.stdout.splitlines() == [
+        f"db-setup: {where}: applied 1 migration (0001_users_and_activities); seeded 3 users and 7 activities"
+    ]
     assert counts(scratch_db) == (3, 7)
     result = run_script("db-setup", "--schema-only", "--url", scratch_db)
     assert result.returncode == 0, result.stderr
-    assert "02-seed" not in result.stdout
-    assert counts(scratch_db) == (0, 0)
+    assert result.stdout.splitlines() == [
+        f"db-setup: {where}: applied 0 migrations (1 already applied); seed not loaded (--schema-only; 3 users there)"
+    ]
+    assert counts(scratch_db) == (3, 7)
 
 
 def test_bin_db_setup_errors():
@@ -99,19 +88,17 @@ def test_bin_db_setup_errors():
 
 
 def test_bin_db_setup_sql_error_is_one_line_and_changes_nothing(scratch_db):
-    import psycopg
-
-    setup_database(scratch_db)
-    with psycopg.connect(scratch_db) as conn:  # the seed's rows now clash with what is there
-        conn.execute("DROP TABLE activities")
-        conn.execute("CREATE TABLE activities (uuid uuid PRIMARY KEY)")
-        conn.execute("CREATE VIEW activities_view AS SELECT * FROM activities")
+    """A users table of another shape, made by hand: the migration keeps it
+    (IF NOT EXISTS), the seed cannot go into it; the whole run is undone."""
+    with psycopg.connect(scratch_db) as conn:
+        conn.execute("CREATE TABLE users (uuid uuid PRIMARY KEY)")
     result = run_script("db-setup", env={"CONNECTION_URL": scratch_db})
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("db-setup: loading the SQL into 127.0.0.1:") and "nothing changed" in line
+    assert line.startswith("db-setup: the SQL failed in 127.0.0.1:") and "nothing changed" in line
     with psycopg.connect(scratch_db) as conn:  # one transaction: all or nothing
-        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 3
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        assert tables == [("users",)]
 
 
 def test_bin_ddb_setup(moto_url):
@@ -186,3 +173,29 @@ def test_bin_ddb_setup_unreachable():
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("ddb-setup: http://127.0.0.1:") and "check AWS_ENDPOINT_URL" in line
+
+
+def test_bin_ddb_setup_twice_keeps_the_table_and_its_items(moto_url):
+    """The second run (what `demo` does on every run) finds the table and
+    changes nothing: same table, same items; only --recreate empties it."""
+    env = {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DDB_MESSAGE_TABLE": "ddb-setup-twice",
+    }
+    assert run_script("ddb-setup", env=env).returncode == 0
+    client = ddb_client(moto_url)
+    created = client.describe_table(TableName="ddb-setup-twice")["Table"]
+    item = {"pk": {"S": "MSG#a-group"}, "sk": {"S": "2026-12-02T10:00:00+00:00"}, "message": {"S": "kept"}}
+    client.put_item(TableName="ddb-setup-twice", Item=item)
+    result = run_script("ddb-setup", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ddb-setup: table ddb-setup-twice exists at "), result.stdout
+    again = client.describe_table(TableName="ddb-setup-twice")["Table"]
+    assert (again["TableArn"], again["CreationDateTime"]) == (created["TableArn"], created["CreationDateTime"])
+    assert client.scan(TableName="ddb-setup-twice")["Items"] == [item]
+    result = run_script("ddb-setup", "--recreate", env=env)
+    assert result.returncode == 0 and "table ddb-setup-twice recreated" in result.stdout
+    assert client.scan(TableName="ddb-setup-twice", Select="COUNT")["Count"] == 0

@@ -131,7 +131,7 @@ def test_settings_and_failures_are_one_clear_line(db_url, cognito):
     assert "sekrit" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", ["update-cognito-user-ids", "db-setup", "ddb-setup"])
+@pytest.mark.parametrize("name", ["update-cognito-user-ids", "db-setup", "db-reset", "ddb-setup"])
 def test_scripts_are_executable(name):
     path = BACKEND_DIR / "bin" / name
     assert os.access(path, os.X_OK), f"bin/{name} is not executable"

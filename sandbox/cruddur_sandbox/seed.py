@@ -152,7 +152,7 @@ def ensure_user_pool(cognito):
     return pool_id, client_id
 
 
-# The Cruddur seed users (backend-flask/db/02-seed.sql), as Cognito users of the
+# The Cruddur seed users (backend-flask/db/seed.sql), as Cognito users of the
 # sandbox's pool so they can sign in once `bin/update-cognito-user-ids` linked
 # them; the sandbox-only password is in the README.
 SEED_USERS = [

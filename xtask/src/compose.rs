@@ -1,6 +1,7 @@
 //! `up` and `down`: the local stack with docker compose, waiting until it is
-//! healthy; the stack's DynamoDB (moto, built from `dynamodb-local/`) and the
-//! messages table in it.
+//! healthy; the stack's DynamoDB (moto, built from `dynamodb-local/`); the
+//! database's schema and seed and the messages table, by the backend's own
+//! idempotent set-up scripts.
 
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,7 @@ pub fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     if !ctx.dry_run {
         wait_for_healthy_stack(ctx, Duration::from_secs(300))?;
     }
-    create_messages_table(ctx)
+    set_up_data(ctx)
 }
 
 pub fn down(ctx: &Ctx) -> Result<()> {
@@ -153,17 +154,20 @@ fn build_service_images(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The messages table, made as the original made it: `bin/ddb-setup` in the
-/// running backend container, so with its env file, against the DynamoDB the
-/// backend uses. Idempotent: on a second `up` it says the table exists.
-fn create_messages_table(ctx: &Ctx) -> Result<()> {
-    let setup = compose(
-        ctx,
-        &["exec", "-T", BACKEND.name, "python3", "bin/ddb-setup"],
-    )?;
-    setup
-        .stream(ctx, &Stream::effect())
-        .context("creating the messages table (bin/ddb-setup in backend-flask)")?;
+/// The database's migrations and seed (`bin/db-setup`), then the messages
+/// table (`bin/ddb-setup`), run in the backend container, so with its env
+/// file, against the stores the backend uses: the same scripts as a one-off
+/// task in ECS. Both are idempotent: a second `up` applies nothing, seeds
+/// nothing into a database with users, and says the table exists.
+fn set_up_data(ctx: &Ctx) -> Result<()> {
+    for (script, what) in [
+        ("bin/db-setup", "setting up the database"),
+        ("bin/ddb-setup", "creating the messages table"),
+    ] {
+        compose(ctx, &["exec", "-T", BACKEND.name, "python3", script])?
+            .stream(ctx, &Stream::effect())
+            .with_context(|| format!("{what} ({script} in {})", BACKEND.name))?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the quick start. From a fresh machine to both services
 //! deployed on the local sandbox, one plain line per step with its duration.
 //! Running it again is fast and ends in the same state: base images and
-//! docker layers are cached, unchanged task definitions are not re-registered.
+//! docker layers are cached, unchanged task definitions are not re-registered,
+//! and the data set-up tasks, run every time, keep the data that is there.
 //! The AWS steps are the commands a user would type, run as child processes.
 
 use anyhow::Result;
@@ -14,6 +15,19 @@ use crate::steps::Steps;
 use crate::{aws_build, docker, env, util};
 
 const MOTO_HINT: &str = "is moto up? `cargo xtask sandbox status`";
+
+/// The backend's set-up scripts `demo` runs as one-off tasks, all idempotent.
+const SET_UP_TASKS: [(&str, &str); 3] = [
+    (
+        "database: migrations, seed into an empty one",
+        "bin/db-setup",
+    ),
+    ("messages table", "bin/ddb-setup"),
+    (
+        "seed users linked to their Cognito users",
+        "bin/update-cognito-user-ids",
+    ),
+];
 
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     let mut steps = Steps::new("demo");
@@ -83,27 +97,18 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
             ])
         },
     )?;
-    // The account's database starts empty: set up as the original did by hand
-    // (bin/db-setup), here as one-off tasks of the backend's revision. Once
-    // the home feed answers, it is there (a second demo keeps the data).
-    let home = format!("{}/api/activities/home", state.lb_url());
-    if util::http_status(&home).is_ok_and(|code| code == 200) {
-        println!("== the database is already set up (the home feed answers)");
-    } else {
-        for (what, command) in [
-            ("database: schema and seed data", "bin/db-setup"),
-            ("messages table", "bin/ddb-setup"),
-            (
-                "seed users linked to their Cognito users",
-                "bin/update-cognito-user-ids",
-            ),
-        ] {
-            steps.run_or_stop(
-                &format!("{what} (one-off task: {command})"),
-                "`cargo xtask logs backend` and `cargo xtask task backend -- COMMAND` retry it",
-                || aws(&["task", "backend", "--", command]),
-            )?;
-        }
+    // The data, set up as the original did by hand, here as one-off tasks of
+    // the backend's revision, on every run: each script is idempotent (db-setup
+    // applies only missing migrations and seeds only an empty database,
+    // ddb-setup keeps an existing table, the link step re-links nothing), so
+    // a second demo keeps every user, crud and message. Nothing is guessed
+    // from an HTTP answer, and no reset (db-reset, ddb-setup --recreate) is run.
+    for (what, command) in SET_UP_TASKS {
+        steps.run_or_stop(
+            &format!("{what} (one-off task: {command})"),
+            "`cargo xtask logs backend` and `cargo xtask task backend -- COMMAND` retry it",
+            || aws(&["task", "backend", "--", command]),
+        )?;
     }
     steps.run_or_stop("status", "`cargo xtask status`", || aws(&["status"]))?;
     println!(
@@ -125,4 +130,29 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     println!("  cargo xtask up                  # the whole stack with docker compose");
     println!("Stop the sandbox with `cargo xtask sandbox down`.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SET_UP_TASKS;
+
+    /// Every run of `demo` runs these: none may reset a store (issue 32).
+    #[test]
+    fn the_set_up_tasks_are_the_idempotent_scripts_and_no_reset() {
+        let commands: Vec<&str> = SET_UP_TASKS.iter().map(|(_, c)| *c).collect();
+        assert_eq!(
+            commands,
+            [
+                "bin/db-setup",
+                "bin/ddb-setup",
+                "bin/update-cognito-user-ids"
+            ]
+        );
+        for command in commands {
+            assert!(
+                !command.contains("reset") && !command.contains("--recreate"),
+                "{command}"
+            );
+        }
+    }
 }

@@ -206,6 +206,10 @@ pub enum SandboxCommand {
         /// Rebuild even when the images exist.
         #[arg(long)]
         force: bool,
+        /// The keyring debootstrap verifies each Debian release's signature with
+        /// (default: the debian-archive-keyring package's, installed when missing).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
     },
 }
 

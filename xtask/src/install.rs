@@ -23,6 +23,8 @@ pub enum Probe {
     VersionedFile(&'static str, &'static str),
     /// A command that must succeed (a compose plugin, a Python that makes venvs).
     Succeeds(&'static [&'static str]),
+    /// A file a package installs (a keyring).
+    File(&'static str),
 }
 
 /// A Debian package, present when any of its probes passes.
@@ -53,6 +55,21 @@ pub const DEBOOTSTRAP: Need = Need {
     package: "debootstrap",
     for_what: "making the offline base images",
     probes: &[Probe::Program("debootstrap")],
+};
+/// The keys Debian signs its releases with: what debootstrap verifies a
+/// release's Release file against (`base_images.rs`).
+pub const DEBIAN_ARCHIVE_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// Debian pulls it in with apt; elsewhere (Ubuntu: Gitpod's workspace image)
+/// it is missing, and debootstrap without it goes on unverified.
+pub const DEBIAN_KEYRING: Need = Need {
+    package: "debian-archive-keyring",
+    for_what: "verifying the Debian releases the base images are made from",
+    probes: &[Probe::File(DEBIAN_ARCHIVE_KEYRING)],
+};
+pub const GPGV: Need = Need {
+    package: "gpgv",
+    for_what: "debootstrap's check of a release's signature",
+    probes: &[Probe::Program("gpgv")],
 };
 pub const BUSYBOX: Need = Need {
     package: "busybox-static",
@@ -108,6 +125,7 @@ impl Host {
     fn passes(&self, probe: &Probe) -> bool {
         match probe {
             Probe::Program(name) => self.program(name).is_some(),
+            Probe::File(path) => Path::new(path).is_file(),
             Probe::VersionedFile(dir, rest) => std::fs::read_dir(dir)
                 .is_ok_and(|entries| entries.flatten().any(|e| e.path().join(rest).is_file())),
             Probe::Succeeds(argv) => self.program(argv[0]).is_some_and(|program| {
@@ -239,6 +257,27 @@ mod tests {
         assert!(host
             .missing(&[&DOCKERD, &REGISTRY, &DEBOOTSTRAP])
             .is_empty());
+    }
+
+    /// An Ubuntu host with debootstrap and gpgv but not Debian's keys.
+    #[test]
+    fn a_missing_keyring_file_needs_its_package() {
+        let (_dir, host) = path_with(&["debootstrap", "gpgv"]);
+        let keyring = Need {
+            probes: &[Probe::File("/nonexistent/debian-archive-keyring.gpg")],
+            ..DEBIAN_KEYRING
+        };
+        let missing: Vec<&str> = host
+            .missing(&[&DEBOOTSTRAP, &GPGV, &keyring])
+            .iter()
+            .map(|n| n.package)
+            .collect();
+        assert_eq!(missing, ["debian-archive-keyring"]);
+        let present = Need {
+            probes: &[Probe::File("/proc/self/status")],
+            ..DEBIAN_KEYRING
+        };
+        assert!(host.missing(&[&present]).is_empty());
     }
 
     /// A compose plugin that does not answer is not compose.

@@ -1,8 +1,8 @@
 //! The prod frontend image in headless Chromium. Against the real backend
-//! (both started with `cargo xtask run --detach`) and a seeded PostgreSQL: the
-//! home feed shows the seeded activities; with the API down the page says so
-//! (publishes the fixed ports: `host_ports_` group). In a container of its
-//! own: its security headers, CSP and settings read at run time.
+//! (both started with `cargo xtask run --detach`) and a PostgreSQL seeded by
+//! `bin/db-setup`: the home feed shows the seeded activities; with the API
+//! down the page says so (publishes the fixed ports: `host_ports_` group). In
+//! a container of its own: its security headers, CSP and settings read at run time.
 
 mod common;
 
@@ -56,10 +56,9 @@ fn host_ports_browser_home_feed_and_api_outage() {
     };
     tool(&["env"]);
 
-    // The database the backend's env file points at (`db` on cruddur-net), seeded by its init scripts.
+    // The database the backend's env file points at (`db` on cruddur-net).
     docker(&["rm", "--force", "--volumes", DB]);
     docker(&["network", "create", "cruddur-net"]);
-    let db_files = repo_root().join("backend-flask/db").display().to_string();
     let started = docker(&[
         "run",
         "--detach",
@@ -73,8 +72,6 @@ fn host_ports_browser_home_feed_and_api_outage() {
         "POSTGRES_PASSWORD=password",
         "--env",
         "POSTGRES_DB=cruddur",
-        "--volume",
-        &format!("{db_files}:/docker-entrypoint-initdb.d:ro"),
         "cruddur-base/postgres:15-bookworm",
     ]);
     assert!(
@@ -86,8 +83,21 @@ fn host_ports_browser_home_feed_and_api_outage() {
     tool(&["run", "backend", "--detach"]);
     tool(&["run", "frontend", "--detach"]);
 
-    // Seeding finishes in the background: wait until the API serves the feed.
+    // Schema and seed as everywhere else: the backend's own bin/db-setup, in its
+    // container (its env file), once the database accepts connections.
     let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let setup = docker(&["exec", "backend-flask", "bin/db-setup"]);
+        if setup.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bin/db-setup never succeeded: {}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     loop {
         let (code, body) = http_get("http://127.0.0.1:4567/api/activities/home");
         if code == 200 && body.contains("This was imported as seed data!") {

@@ -291,9 +291,9 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
     let up = dry_run(dir.path(), &["up", "--build", "--dry-run"]);
     let ddb = format!("{root}/dynamodb-local");
     let network = ["docker", "network", "create", "cruddur-net"].map(String::from);
-    assert_eq!(up[up.len() - 5], network, "{up:?}");
+    assert_eq!(up[up.len() - 6], network, "{up:?}");
     assert_eq!(
-        up[up.len() - 4..],
+        up[up.len() - 5..],
         [
             [
                 "docker",
@@ -312,6 +312,7 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
             .to_vec(),
             compose(&["build", "backend-flask", "frontend-react-js"]),
             compose(&["up", "--detach"]),
+            compose(&["exec", "-T", "backend-flask", "python3", "bin/db-setup"]),
             compose(&["exec", "-T", "backend-flask", "python3", "bin/ddb-setup"]),
         ]
     );

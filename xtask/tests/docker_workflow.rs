@@ -124,6 +124,14 @@ fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
     let up = tool(&["up", "--build"]).ok();
     assert!(up.stdout.contains("stack is healthy"), "{}", up.stdout);
     assert!(
+        up.stdout.contains(
+            "db-setup: db:5432/cruddur: applied 1 migration (0001_users_and_activities); \
+             seeded 3 users and 7 activities"
+        ),
+        "{}",
+        up.stdout
+    );
+    assert!(
         up.stdout
             .contains("ddb-setup: table cruddur-messages created at http://dynamodb-local:8000"),
         "{}",
@@ -189,6 +197,14 @@ fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
         again
             .stdout
             .contains("ddb-setup: table cruddur-messages exists at http://dynamodb-local:8000"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains(
+            "db-setup: db:5432/cruddur: applied 0 migrations (1 already applied); \
+             seed skipped: 3 users already there"
+        ),
         "{}",
         again.stdout
     );

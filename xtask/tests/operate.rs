@@ -362,7 +362,14 @@ fn one_off_tasks_exit_with_the_containers_code_and_set_up_the_database() {
         "{before}"
     );
     let setup = ops.run(&["task", "backend", "--", "bin/db-setup"]).ok();
-    assert!(setup.stdout.contains("is ready"), "{}", setup.stdout);
+    assert!(
+        setup.stdout.contains(
+            "db-setup: postgres:5432/cruddur: applied 1 migration (0001_users_and_activities); \
+             seeded 3 users and 7 activities"
+        ),
+        "{}",
+        setup.stdout
+    );
     let (status, after) = http_get(&home);
     assert_eq!(status, 200, "{after}");
     assert!(after.contains("This was imported as seed data!"), "{after}");

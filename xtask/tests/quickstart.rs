@@ -3,10 +3,14 @@
 //! their task addresses and through the load balancer, write their logs to
 //! CloudWatch Logs, serve the seed data from the sandbox's database and
 //! messages from its DynamoDB; a new user signs up, posts and messages in a
-//! real browser; a second run registers no new revision; `sandbox down`
-//! leaves none of its processes.
+//! real browser; a crud posted through the API survives a second run started
+//! while the backend's task is stopped (the set-up tasks run every time and
+//! change nothing: issue 32); a second run registers no new revision;
+//! `sandbox down` leaves none of its processes.
 
 mod common;
+
+use std::time::{Duration, Instant};
 
 use common::{alive, docker, http_get, repo_root, require_base_images, run, xtask, Sandbox};
 use serde_json::Value;
@@ -52,7 +56,7 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
     assert!(home.contains("andrewbrown"), "seed activities: {home}");
 
     through_the_load_balancer(&lb);
-    messages_from_dynamodb_for_a_new_user(&sandbox, &lb);
+    let token = messages_from_dynamodb_for_a_new_user(&sandbox, &lb);
     sign_up_to_first_post_in_a_browser(&sandbox, &lb);
 
     let status = run(xtask(&["sandbox", "status", "--state-dir", &state_dir])).ok();
@@ -64,7 +68,9 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
         status.stdout
     );
 
+    let crud = post_a_crud_then_stop_the_backend(&sandbox, &lb, &token);
     let second = demo().ok();
+    the_crud_is_still_there(&sandbox, &lb, &crud, &second.stdout);
     assert!(
         !second.stdout.contains("registered task definition"),
         "{}",
@@ -234,8 +240,8 @@ fn through_the_load_balancer(lb: &str) {
 
 /// A Cognito user of the sandbox's pool signs in and reads its message
 /// groups through the load balancer: the backend creates its Cruddur user
-/// from Cognito and answers from DynamoDB (no 503).
-fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) {
+/// from Cognito and answers from DynamoDB (no 503). Returns its access token.
+fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) -> String {
     let pool = sandbox.export("AWS_COGNITO_USER_POOL_ID");
     let client = sandbox.export("AWS_COGNITO_USER_POOL_CLIENT_ID");
     let email = "quickstart@example.com";
@@ -287,6 +293,123 @@ fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) {
     assert_eq!(code, 200, "message groups from DynamoDB: {body}");
     let groups: Value = serde_json::from_str(&body).unwrap();
     assert!(groups.is_array(), "{body}");
+    token
+}
+
+/// Waits (up to `limit`) until `check` holds for the load balancer's home feed status.
+fn wait_for_home_feed(lb: &str, limit: Duration, check: impl Fn(u16) -> bool, what: &str) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (code, body) = http_get(&format!("{lb}/api/activities/home"));
+        if check(code) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the home feed answers {code} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The signed-in user posts a crud through the load balancer; then the
+/// backend's task is stopped, and the feed is down when the next demo starts
+/// (what made the old demo reload the schema, which dropped every table).
+fn post_a_crud_then_stop_the_backend(sandbox: &Sandbox, lb: &str, token: &str) -> (String, String) {
+    let message = format!("kept across demos ({})", std::process::id());
+    let (code, body) = common::http_post_json(
+        &format!("{lb}/api/activities"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        &serde_json::json!({ "message": message }).to_string(),
+    );
+    assert_eq!(code, 201, "posting a crud: {body}");
+    let uuid = serde_json::from_str::<Value>(&body).unwrap()["uuid"]
+        .as_str()
+        .expect("the new activity's uuid")
+        .to_string();
+    let tasks = sandbox.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        "cruddur",
+        "--service-name",
+        "backend-flask",
+    ]);
+    for task in tasks["taskArns"].as_array().unwrap() {
+        sandbox.aws(&[
+            "ecs",
+            "stop-task",
+            "--cluster",
+            "cruddur",
+            "--task",
+            task.as_str().unwrap(),
+            "--reason",
+            "quickstart test: the backend goes away before the next demo",
+        ]);
+    }
+    wait_for_home_feed(
+        lb,
+        Duration::from_secs(60),
+        |code| code != 200,
+        "the stopped backend still serves",
+    );
+    (uuid, message)
+}
+
+/// After the second demo: its set-up tasks ran and changed nothing, and the
+/// crud is there, through the API (once the replacement task serves) and in
+/// the sandbox's PostgreSQL.
+fn the_crud_is_still_there(
+    sandbox: &Sandbox,
+    lb: &str,
+    (uuid, message): &(String, String),
+    demo: &str,
+) {
+    for line in [
+        "db-setup: postgres:5432/cruddur: applied 0 migrations (1 already applied); seed skipped: ",
+        "ddb-setup: table cruddur-messages exists",
+        "update-cognito-user-ids: 0 linked",
+    ] {
+        assert!(
+            demo.contains(line),
+            "the second demo's set-up tasks: no {line:?} in\n{demo}"
+        );
+    }
+    wait_for_home_feed(
+        lb,
+        Duration::from_secs(180),
+        |code| code == 200,
+        "no backend after the demo",
+    );
+    let (code, body) = http_get(&format!("{lb}/api/activities/{uuid}"));
+    assert_eq!(code, 200, "the crud through the API: {body}");
+    assert!(body.contains(message.as_str()), "{body}");
+    let (_, home) = http_get(&format!("{lb}/api/activities/home"));
+    assert!(
+        home.contains(message.as_str()),
+        "the crud in the home feed: {home}"
+    );
+    let agent: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.dir.path().join("agent.json")).unwrap(),
+    )
+    .unwrap();
+    let container = agent["postgres"]["container"]
+        .as_str()
+        .expect("the sandbox's PostgreSQL");
+    let query = format!("SELECT message FROM activities WHERE uuid = '{uuid}'");
+    let out = docker(&[
+        "exec", container, "psql", "-U", "postgres", "-d", "cruddur", "-tAc", &query,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        message,
+        "the crud's row in PostgreSQL"
+    );
 }
 
 /// The front end's own sign-up in headless Chromium, against the load

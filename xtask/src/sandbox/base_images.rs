@@ -1,6 +1,8 @@
 //! The base images the real Dockerfiles take as build args, made offline from
 //! Debian packages: one debootstrap per Debian release (a minimal system with
-//! the CA certificates), copied and given each image's packages with apt in a
+//! the CA certificates; the release's signature verified with Debian's
+//! keyring, so a mirror reached over plain HTTP cannot hand us other
+//! packages), copied and given each image's packages with apt in a
 //! chroot, `docker import`ed, then a small Dockerfile for what a rootfs cannot
 //! hold (see base-images/README.md). An image is rebuilt only when its recipe
 //! changed (a label holds its hash).
@@ -146,7 +148,9 @@ pub fn present(ctx: &Ctx) -> Vec<(&'static str, bool)> {
         .collect()
 }
 
-pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
+/// `keyring`: what debootstrap verifies each release's Release file with
+/// (`install::DEBIAN_ARCHIVE_KEYRING` unless told otherwise).
+pub fn ensure_base_images(ctx: &Ctx, force: bool, keyring: &Path) -> Result<()> {
     let started = Instant::now();
     let cache = ctx.root.join("target/sandbox/rootfs");
     let context = ctx.root.join("target/sandbox/base-images");
@@ -179,7 +183,7 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool) -> Result<()> {
                         let Some(recipe) = next else {
                             return Ok(());
                         };
-                        build(ctx, recipe, &cache, &context, &suites)?;
+                        build(ctx, recipe, &cache, &context, &suites, keyring)?;
                     }
                 })
             })
@@ -210,6 +214,7 @@ fn build(
     cache: &Path,
     context: &Path,
     suites: &HashMap<&str, Mutex<()>>,
+    keyring: &Path,
 ) -> Result<()> {
     let tag = recipe.image.sandbox;
     let prefix = format!("[{}] ", recipe.name);
@@ -223,7 +228,7 @@ fn build(
     if !rootfs.is_dir() && !ctx.dry_run {
         let system = {
             let _one_at_a_time = suites[recipe.suite].lock().expect("suite lock");
-            suite_system(ctx, recipe.suite, cache, &prefix)?
+            suite_system(ctx, recipe.suite, cache, &prefix, keyring)?
         };
         install(ctx, recipe, &system, &rootfs, &prefix)?;
     }
@@ -313,7 +318,13 @@ fn pack_npm(ctx: &Ctx, context: &Path) -> Result<()> {
 /// Debian `suite`'s minimal system with `SUITE_PACKAGES`, made once by
 /// debootstrap into `<cache>/system-<suite>` (into `.tmp`, then renamed, so an
 /// interrupted run leaves no half system).
-fn suite_system(ctx: &Ctx, suite: &str, cache: &Path, prefix: &str) -> Result<PathBuf> {
+fn suite_system(
+    ctx: &Ctx,
+    suite: &str,
+    cache: &Path,
+    prefix: &str,
+    keyring: &Path,
+) -> Result<PathBuf> {
     let system = cache.join(format!("system-{suite}"));
     if system.is_dir() {
         return Ok(system);
@@ -322,24 +333,70 @@ fn suite_system(ctx: &Ctx, suite: &str, cache: &Path, prefix: &str) -> Result<Pa
     let debs = cache.join(format!("debs-{suite}"));
     std::fs::create_dir_all(&debs)?;
     let _ = std::fs::remove_dir_all(&tmp);
-    let cache_dir = format!("--cache-dir={}", debs.display());
-    let include = format!("--include={SUITE_PACKAGES}");
     let sh = shell()?;
     println!("{prefix}debootstrap of Debian {suite} (shared by its images)");
-    Cmd::from(cmd!(
-        sh,
-        "debootstrap --variant=minbase {cache_dir} {include} {suite} {tmp} {MIRROR}"
-    ))
-    .stream(
-        ctx,
-        &Stream {
-            prefix,
-            ..Stream::logged(&util::log_file(ctx, &format!("debootstrap-{suite}"))?)
-        },
-    )
-    .with_context(|| format!("debootstrap of Debian {suite}"))?;
+    let args = debootstrap_args(suite, &debs, keyring, &tmp);
+    let log = util::log_file(ctx, &format!("debootstrap-{suite}"))?;
+    Cmd::from(cmd!(sh, "debootstrap {args...}"))
+        .stream(
+            ctx,
+            &Stream {
+                prefix,
+                ..Stream::logged(&log)
+            },
+        )
+        .map_err(|e| {
+            // Nothing half-made stays behind (the next run would remove it too).
+            let _ = std::fs::remove_dir_all(&tmp);
+            match unverified(&std::fs::read_to_string(&log).unwrap_or_default()) {
+                Some(why) => unverified_error(suite, keyring, &why, &log),
+                None => e.context(format!("debootstrap of Debian {suite}")),
+            }
+        })?;
     std::fs::rename(&tmp, &system)?;
     Ok(system)
+}
+
+/// Always `--keyring`: debootstrap then refuses a release whose signature it
+/// cannot check, where without it (no keyring found, e.g. on Ubuntu) it warns
+/// and goes on unverified.
+fn debootstrap_args(suite: &str, debs: &Path, keyring: &Path, target: &Path) -> Vec<String> {
+    vec![
+        "--variant=minbase".into(),
+        format!("--keyring={}", keyring.display()),
+        format!("--cache-dir={}", debs.display()),
+        format!("--include={SUITE_PACKAGES}"),
+        suite.into(),
+        target.display().to_string(),
+        MIRROR.into(),
+    ]
+}
+
+fn unverified_error(suite: &str, keyring: &Path, why: &str, log: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "debootstrap could not verify Debian {suite}'s Release file with the keyring {}: {why}; \
+         no base image is made from unverified packages (`apt-get install \
+         debian-archive-keyring` brings Debian's current keys; full output in {})",
+        keyring.display(),
+        log.display()
+    )
+}
+
+/// debootstrap's error when a release could not be verified (its `E:` line:
+/// unknown key, bad signature, gpgv failing or missing, keyring missing).
+fn unverified(output: &str) -> Option<String> {
+    const SIGNS: &[&str] = &[
+        "Release signed by unknown key",
+        "Invalid Release signature",
+        "Error executing gpgv",
+        "gpgv not installed",
+        "keyring file",
+    ];
+    output
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("E: "))
+        .find(|l| SIGNS.iter().any(|s| l.contains(s)))
+        .map(str::to_string)
 }
 
 /// A copy of `system` with the recipe's packages, installed by apt in a
@@ -383,4 +440,46 @@ fn install(ctx: &Ctx, recipe: &Recipe, system: &Path, rootfs: &Path, prefix: &st
     std::fs::remove_file(&no_services)?;
     std::fs::rename(&tmp, rootfs)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debootstrap_always_verifies_with_the_keyring() {
+        let args = debootstrap_args(
+            "bookworm",
+            Path::new("/c/debs-bookworm"),
+            Path::new("/usr/share/keyrings/debian-archive-keyring.gpg"),
+            Path::new("/c/system-bookworm.tmp"),
+        );
+        assert_eq!(
+            args,
+            [
+                "--variant=minbase",
+                "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg",
+                "--cache-dir=/c/debs-bookworm",
+                "--include=ca-certificates",
+                "bookworm",
+                "/c/system-bookworm.tmp",
+                "http://deb.debian.org/debian",
+            ]
+        );
+    }
+
+    /// What debootstrap 1.0.128 prints (checked with an empty keyring file).
+    #[test]
+    fn an_unverifiable_release_is_told_from_other_failures() {
+        let unknown = "I: Retrieving InRelease \nI: Checking Release signature\n\
+            E: Release signed by unknown key (key id F8D2585B8783D481)\n\
+            \x20  The specified keyring /tmp/empty.gpg may be incorrect or out of date.\n";
+        assert_eq!(
+            unverified(unknown).as_deref(),
+            Some("Release signed by unknown key (key id F8D2585B8783D481)")
+        );
+        let other =
+            "I: Retrieving InRelease \nE: Failed getting release file http://x/dists/y/Release\n";
+        assert_eq!(unverified(other), None);
+    }
 }

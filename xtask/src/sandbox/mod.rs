@@ -39,9 +39,20 @@ pub fn run(ctx: &Ctx, command: SandboxCommand) -> Result<()> {
         SandboxCommand::Up(args) => up(ctx, &args).map(drop),
         SandboxCommand::Down(state) => down(ctx, &Layout::new(ctx, &state)),
         SandboxCommand::Status(state) => status(ctx, &Layout::new(ctx, &state)),
-        SandboxCommand::BaseImages { force } => {
-            install::ensure(ctx, &[&install::DEBOOTSTRAP])?;
-            ensure_base_images(ctx, force)
+        SandboxCommand::BaseImages { force, keyring } => {
+            let keyring = match keyring {
+                Some(file) if !file.is_file() => bail!(crate::errors::BadInput(format!(
+                    "--keyring {}: no such file (a keyring of the keys that sign the Debian releases)",
+                    file.display()
+                ))),
+                Some(file) => file,
+                None => {
+                    install::ensure(ctx, &[&install::DEBIAN_KEYRING])?;
+                    PathBuf::from(install::DEBIAN_ARCHIVE_KEYRING)
+                }
+            };
+            install::ensure(ctx, &[&install::DEBOOTSTRAP, &install::GPGV])?;
+            ensure_base_images(ctx, force, &keyring)
         }
     }
 }
@@ -229,7 +240,9 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
         let images = if args.no_base_images {
             Ok(())
         } else {
-            steps.run("base images", || ensure_base_images(ctx, false))
+            steps.run("base images", || {
+                ensure_base_images(ctx, false, Path::new(install::DEBIAN_ARCHIVE_KEYRING))
+            })
         };
         let venv = steps.run("virtualenv (made alongside)", || {
             venv.join()
@@ -266,7 +279,8 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
 }
 
 /// What `up` will run, by the program it starts: the daemon only when none
-/// answers, debootstrap only when a base image must be made.
+/// answers, debootstrap (with gpgv and Debian's keyring, which it verifies
+/// the releases with) only when a base image must be made.
 fn prerequisites(ctx: &Ctx, args: &SandboxUpArgs) -> Vec<&'static Need> {
     let mut needs = vec![
         &install::DOCKER_CLIENT,
@@ -279,7 +293,11 @@ fn prerequisites(ctx: &Ctx, args: &SandboxUpArgs) -> Vec<&'static Need> {
         needs.push(&install::DOCKERD);
     }
     if !args.no_base_images && (!daemon || base_images::any_missing(ctx)) {
-        needs.push(&install::DEBOOTSTRAP);
+        needs.extend([
+            &install::DEBOOTSTRAP,
+            &install::GPGV,
+            &install::DEBIAN_KEYRING,
+        ]);
     }
     needs
 }

@@ -364,6 +364,22 @@ pub fn http_get(url: &str) -> (u16, String) {
 
 /// GET with extra request headers: (status, body).
 pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    http_request("GET", url, headers, None)
+}
+
+/// POST of a JSON body with extra request headers: (status, body).
+pub fn http_post_json(url: &str, headers: &[(&str, &str)], json: &str) -> (u16, String) {
+    http_request("POST", url, headers, Some(json))
+}
+
+/// One HTTP/1.0 request (plain HTTP, loopback): (status, body); status 0
+/// when nothing answers.
+fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest
@@ -376,11 +392,22 @@ pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    let extra: String = headers
+    let mut extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n").unwrap();
+    if let Some(body) = json {
+        extra.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n{}",
+        json.unwrap_or("")
+    )
+    .unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

@@ -1,11 +1,13 @@
--- Cruddur schema (PostgreSQL 13+: gen_random_uuid() is built in).
--- Idempotent: drops and recreates the tables, so it also resets a database.
--- Runs as-is from a postgres image's /docker-entrypoint-initdb.d (before 02-seed.sql).
+-- Cruddur's first schema (PostgreSQL 13+: gen_random_uuid() is built in).
+-- Applied once by bin/db-setup, which records it in schema_migrations. A later
+-- change is a new file (0002_...), never an edit of this one: db-setup refuses
+-- a recorded migration whose file changed.
+--
+-- IF NOT EXISTS: databases set up before migrations were recorded (by the old
+-- db/01-schema.sql, the same tables) have these tables already; there this
+-- migration changes nothing and is recorded, and their rows stay.
 
-DROP TABLE IF EXISTS public.activities;
-DROP TABLE IF EXISTS public.users;
-
-CREATE TABLE public.users (
+CREATE TABLE IF NOT EXISTS public.users (
   uuid            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
   display_name    text        NOT NULL,
   handle          text        NOT NULL UNIQUE CHECK (handle ~ '^[a-z0-9_]{1,64}$'),
@@ -15,7 +17,7 @@ CREATE TABLE public.users (
   created_at      timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE public.activities (
+CREATE TABLE IF NOT EXISTS public.activities (
   uuid                   uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
   user_uuid              uuid        NOT NULL REFERENCES public.users (uuid) ON DELETE CASCADE,
   message                text        NOT NULL CHECK (char_length(message) BETWEEN 1 AND 280),
@@ -27,7 +29,7 @@ CREATE TABLE public.activities (
   created_at             timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE INDEX activities_created_at_idx ON public.activities (created_at DESC);
-CREATE INDEX activities_user_created_at_idx ON public.activities (user_uuid, created_at DESC);
-CREATE INDEX activities_reply_to_idx ON public.activities (reply_to_activity_uuid)
+CREATE INDEX IF NOT EXISTS activities_created_at_idx ON public.activities (created_at DESC);
+CREATE INDEX IF NOT EXISTS activities_user_created_at_idx ON public.activities (user_uuid, created_at DESC);
+CREATE INDEX IF NOT EXISTS activities_reply_to_idx ON public.activities (reply_to_activity_uuid)
   WHERE reply_to_activity_uuid IS NOT NULL;

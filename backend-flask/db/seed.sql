@@ -1,5 +1,6 @@
 -- Cruddur seed data: three users and a few activities (two of them replies).
--- Run after 01-schema.sql (on an empty schema). Fixed UUIDs keep links stable.
+-- Loaded by bin/db-setup only into a database without users (after the
+-- migrations), and by bin/db-reset. Fixed UUIDs keep links stable.
 -- Times are relative to now() so the feed order is the same whenever it is loaded.
 
 INSERT INTO public.users (uuid, display_name, handle, email, cognito_user_id, bio) VALUES
