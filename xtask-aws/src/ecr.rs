@@ -230,10 +230,6 @@ pub async fn push_service(
                 service.short
             ))
         })?;
-        if let Some(api_url) = docker::image_label(ctx, &id, docker::API_URL_LABEL)? {
-            docker::refuse_local_api_for_ecr(&registry, &api_url, &name)?;
-            docker::refuse_image_built_for_another_api(ctx, &name, &api_url)?;
-        }
         id
     };
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;

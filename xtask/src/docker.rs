@@ -60,35 +60,6 @@ fn build_args(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> BTreeMa
     out
 }
 
-// Push-time checks of front-end images built before the front end read its
-// settings at run time: those carry the API address they bake in as this
-// label, and ignore the task definition's environment. xtask-aws's push
-// (`ecr::push_service`) still calls these; delete them with that call. An
-// image built now has no such label, so the push skips them.
-
-/// The label an old prod front-end image carries with the API address it bakes in.
-pub const API_URL_LABEL: &str = "org.cruddur.api-url";
-
-/// Refuses an image that calls a local API address bound for a real ECR.
-pub fn refuse_local_api_for_ecr(registry: &str, api_url: &str, image: &str) -> Result<()> {
-    if crate::infra::is_real_ecr(registry) && crate::infra::is_local_address(api_url) {
-        bail!(BadInput(format!(
-            "{image} calls the API at {api_url}, which only a developer's machine answers; \
-             it is bound for {registry}: build it again (`cargo xtask build frontend`)"
-        )));
-    }
-    Ok(())
-}
-
-/// Refuses an image with an API address baked in: it would ignore the
-/// settings deploy gives its task definition.
-pub fn refuse_image_built_for_another_api(_ctx: &Ctx, image: &str, baked_url: &str) -> Result<()> {
-    bail!(BadInput(format!(
-        "the local image {image} has the API address {baked_url} baked in (built before the front \
-         end read its settings at run time): build it again (`cargo xtask build frontend`)"
-    )))
-}
-
 /// `run` reads the service's env file: written first when missing.
 fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
     if !service.env_file(&ctx.root).exists() {
@@ -329,17 +300,6 @@ mod tests {
     }
 
     #[test]
-    fn an_old_image_with_an_api_address_baked_in_is_refused_at_push() {
-        let ecr = "1234.dkr.ecr.us-east-1.amazonaws.com";
-        let err = refuse_local_api_for_ecr(ecr, "http://localhost:4567", "f").unwrap_err();
-        assert!(err.downcast_ref::<BadInput>().is_some());
-        assert!(refuse_local_api_for_ecr("127.0.0.1:4701", "http://localhost:4567", "f").is_ok());
-        let err =
-            refuse_image_built_for_another_api(&ctx(), "f", "https://api.cruddur.com").unwrap_err();
-        assert!(err.to_string().contains("build it again"), "{err}");
-    }
-
-    #[test]
     fn the_prod_front_end_bakes_no_setting_in() {
         let args = BuildArgs {
             service: Selection::One(&FRONTEND),
@@ -351,7 +311,7 @@ mod tests {
         let argv = build_command(&ctx(), &FRONTEND, &args).unwrap().argv();
         assert!(
             argv.iter()
-                .all(|a| !a.starts_with("REACT_APP_") && !a.contains(API_URL_LABEL)),
+                .all(|a| !a.starts_with("REACT_APP_") && !a.contains("org.cruddur.api-url")),
             "{argv:?}"
         );
         assert!(

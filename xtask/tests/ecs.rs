@@ -396,3 +396,32 @@ fn deploy_all_deploys_both_services_and_sums_up() {
         );
     }
 }
+
+/// The front end's API address is read at run time from the task definition:
+/// a developer's address bound for a real ECR is refused at deploy, before
+/// anything is built, pushed or registered.
+#[test]
+fn deploy_refuses_a_local_api_address_for_a_real_ecr_before_building() {
+    let sandbox = Sandbox::start(&[]);
+    let mut deploy = sandbox.xtask(&["deploy", "frontend"]);
+    deploy
+        .env(
+            "CRUDDUR_ECR_REGISTRY",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        )
+        .env("CRUDDUR_BACKEND_URL", "http://localhost:4567");
+    let out = run(deploy).fails_with(2);
+    assert!(
+        out.stderr.contains("CRUDDUR_BACKEND_URL") && out.stderr.contains("localhost:4567"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains("docker build"), "{}", out.all());
+    assert_eq!(revisions(&sandbox, "frontend-react-js"), 0);
+    let repos = sandbox.aws(&["ecr", "describe-repositories"]);
+    assert_eq!(
+        repos["repositories"],
+        serde_json::json!([]),
+        "nothing pushed"
+    );
+}

@@ -54,6 +54,12 @@ pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
     }
     let pre = pre_command(args)?;
     let ecs = Ecs::new(ctx).await?;
+    // A browser cannot reach a developer's address from a real account: refused
+    // before anything is built (the front end reads these at run time).
+    let registry = ecs.aws.registry(ctx).await?;
+    for service in &services {
+        infra::refuse_local_addresses_in_files(ctx, service, &registry)?;
+    }
     if !args.no_verify {
         verify::preflight(&ecs, args.service, !args.no_build).await?;
     }
@@ -313,6 +319,7 @@ async fn wanted(
         .await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ecs.ctx.root), &placeholders)?;
+    infra::refuse_local_addresses_for_ecr(&ecs.aws.registry(&ecs.ctx).await?, &wanted)?;
     let wanted = match pinned {
         Produced::Value(_) => Produced::Value(wanted),
         Produced::Planned(_) => {

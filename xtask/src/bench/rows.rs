@@ -449,11 +449,19 @@ mod tests {
         )
         .unwrap();
         let floor = super::sdk_floor_manifest(&manifest);
-        for wanted in ["aws-config = ", "aws-sdk-ecs = ", "aws-sdk-ecr = ", "tokio = "] {
+        for wanted in [
+            "aws-config = ",
+            "aws-sdk-ecs = ",
+            "aws-sdk-ecr = ",
+            "tokio = ",
+        ] {
             assert!(floor.contains(wanted), "{wanted} missing:\n{floor}");
         }
         for unwanted in ["xtask", "backon", "serde", "clap"] {
-            assert!(!floor.contains(unwanted), "{unwanted} in the floor:\n{floor}");
+            assert!(
+                !floor.contains(unwanted),
+                "{unwanted} in the floor:\n{floor}"
+            );
         }
     }
 }
