@@ -7,6 +7,7 @@ mod convert;
 mod create;
 mod deploy;
 mod logs;
+mod revision;
 mod rollout;
 mod scale;
 mod task;

@@ -20,7 +20,7 @@ use xtask::watch::short_revision;
 use xtask::{util, Ctx};
 
 use super::client::Ecs;
-use super::deploy;
+use super::revision;
 use super::logs::{task_id, Reader, Streams};
 use crate::aws::explain;
 
@@ -294,7 +294,7 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
         ),
     };
     let task_definition = if args.build {
-        deploy::build_and_register(&ecs, service).await?
+        revision::build_and_register(&ecs, service).await?
     } else {
         task_definition
     };

@@ -17,13 +17,14 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
     infra::check_service_files(ctx, service)?;
     let ecs = Ecs::new(ctx).await?;
     let registry = ecs.aws.registry(ctx).await?;
-    let digest = ecr::image_digest(ctx, &ecs.aws, service.repo(), "latest").await?;
+    // The image `deploy --no-build` would take: this commit's, else latest.
+    let found = ecr::deployable_image(ctx, &ecs.aws, service).await?;
     let live = ecs.describe_service(service).await?;
-    let (Produced::Value(digest), Produced::Value(live)) = (digest, live) else {
+    let (Produced::Value(found), Produced::Value(live)) = (found, live) else {
         println!("{service}: (then the live task definition, and the differences from infra/)");
         return Ok(());
     };
-    let image = digest.map(|d| format!("{registry}/{}@{d}", service.repo()));
+    let image = found.map(|f| format!("{registry}/{}@{}", service.repo(), f.digest));
     let placeholders = ecs.placeholders_for(service, image.as_deref()).await?;
     let wanted =
         infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
@@ -65,6 +66,9 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         println!(
             "{service}: no differences: {revision}, the service and the load balancer match infra/"
         );
+        if let Some(unfinished) = unfinished_rollout(&live) {
+            bail!("{service}: {unfinished}: deploy would watch it until it completes");
+        }
         return Ok(());
     }
     print!("{td_diff}{svc_diff}");
@@ -78,6 +82,29 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         }
     }
     bail!("{service}: deploy would change what is shown above")
+}
+
+/// The service's PRIMARY deployment when it has not finished: its rollout is
+/// not COMPLETED, or it runs fewer tasks than it wants (what `deploy` does not
+/// call "up to date").
+pub fn unfinished_rollout(live: &ecs::Service) -> Option<String> {
+    let primary = live
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))?;
+    let state = primary.rollout_state().map_or("-", |s| s.as_str());
+    let done = state == "COMPLETED"
+        && live.deployments().len() == 1
+        && primary.running_count() >= primary.desired_count();
+    (!done).then(|| {
+        format!(
+            "deployment {} of {} has not finished (rollout {state}, running {} of {})",
+            primary.id().unwrap_or_default(),
+            short_revision(primary.task_definition().unwrap_or_default()),
+            primary.running_count(),
+            primary.desired_count()
+        )
+    })
 }
 
 fn unified(
@@ -155,6 +182,9 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
             live.status().unwrap_or_default()
         );
         println!("  image    {image}");
+        if let Some(unfinished) = unfinished_rollout(&live) {
+            println!("  NOTE     {unfinished}");
+        }
         println!(
             "  tasks    desired {}  running {}  pending {}",
             live.desired_count(),
