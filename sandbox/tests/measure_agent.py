@@ -7,7 +7,7 @@
   delay);
 - the resident memory of the `serve` process with two services running.
 
-Run: target/sandbox-venv/bin/python sandbox/tests/measure_agent.py [--runs N]
+Run: target/sandbox/venv/bin/python sandbox/tests/measure_agent.py [--runs N]
 """
 
 from __future__ import annotations

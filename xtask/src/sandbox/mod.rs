@@ -366,11 +366,16 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
     )
     .with_context(|| format!("see {}", Part::Agent.log_file(layout).display()))?;
 
-    write_atomic(
-        &layout.path("registry.yml"),
-        setup::registry_config(layout, registry_port, bridge_port, &secret).as_bytes(),
-    )?;
+    // The agent writes the registry's config (`sandbox/README.md`: registry.yml),
+    // the same file the sandbox's own tests start their registry with.
     let config = layout.path("registry.yml");
+    if !config.exists() {
+        bail!(
+            "the agent wrote no {} (see {})",
+            config.display(),
+            Part::Agent.log_file(layout).display()
+        );
+    }
     let registry_cmd = Cmd::from(cmd!(sh, "docker-registry serve {config}"));
     processes::spawn(ctx, layout, Part::Registry, &registry_cmd)?;
     // 401: up, and asking for the credentials ECR's token carries.

@@ -65,10 +65,10 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
     td = backend.describe_task_definition(td_str)
     token = self._get_param("clientToken")
     with a.lock:
-        existing = a.get_service(cluster.name, name)
+        existing = a.deployments.get_service(cluster.name, name)
         if existing is not None and existing.status != "INACTIVE":
-            if token and _CLIENT_TOKENS.get(("CreateService", token)) == existing.moto.arn:
-                return ActionResult({"service": existing.moto})
+            if token and _CLIENT_TOKENS.get(("CreateService", token)) == existing.ledger.arn:
+                return ActionResult({"service": existing.ledger})
             raise InvalidParameterException("Creation of service was not idempotent.")
         if td.network_mode == "awsvpc" and not p.get("networkConfiguration"):
             raise InvalidParameterException(
@@ -99,7 +99,7 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
             role_arn=self._get_param("role"),
         )
         # moto counted its pretend tasks on the cluster; the agent counts real ones
-        a.create_service(service, cluster, td, p)
+        a.deployments.create_service(service, cluster, td, p)
         if token:
             _CLIENT_TOKENS[("CreateService", token)] = service.arn
     return ActionResult({"service": service})
@@ -115,10 +115,10 @@ def update_service(self: EC2ContainerServiceResponse) -> ActionResult:
     service = backend._get_service(cluster_str, name.rsplit("/", 1)[-1])
     td = backend.describe_task_definition(td_str) if td_str else None
     with a.lock:
-        svc = a.get_service(cluster.name, service.name)
-        if svc is None or svc.moto is not service:
+        svc = a.deployments.get_service(cluster.name, service.name)
+        if svc is None or svc.ledger is not service:
             raise ServiceNotFoundException()
-        a.update_service(svc, td, _params(self))
+        a.deployments.update_service(svc, td, _params(self))
     return ActionResult({"service": service})
 
 
@@ -131,10 +131,10 @@ def delete_service(self: EC2ContainerServiceResponse) -> ActionResult:
     cluster = backend._get_cluster(cluster_str)
     service = backend._get_service(cluster_str, name.rsplit("/", 1)[-1])
     with a.lock:
-        svc = a.get_service(cluster.name, service.name)
+        svc = a.deployments.get_service(cluster.name, service.name)
         if svc is None:
             raise ServiceNotFoundException()
-        a.delete_service(svc, force)
+        a.deployments.delete_service(svc, force)
     return ActionResult({"service": service})
 
 
@@ -150,9 +150,9 @@ def run_task(self: EC2ContainerServiceResponse) -> ActionResult:
     with a.lock:
         earlier = _CLIENT_TOKENS.get(("RunTask", token)) if token else None
         if earlier is not None:
-            tasks = [a.find_task(cluster.name, arn) for arn in earlier]
+            tasks = [a.lifecycle.find(cluster.name, arn) for arn in earlier]
             return ActionResult({"tasks": [t.render() for t in tasks if t], "failures": []})
-        tasks = a.run_task(
+        tasks = a.lifecycle.run_task(
             cluster,
             td,
             count=self._get_int_param("count", 1),
@@ -182,9 +182,9 @@ def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     backend = self.ecs_backend
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
     service_name = self._get_param("serviceName")
-    if service_name and a.get_service(cluster.name, service_name) is None:
+    if service_name and a.deployments.get_service(cluster.name, service_name) is None:
         raise ServiceNotFoundException()
-    tasks = a.list_tasks(
+    tasks = a.lifecycle.list_tasks(
         cluster.name,
         service_name=service_name,
         family=self._get_param("family"),
@@ -216,7 +216,7 @@ def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     tasks, failures = [], []
     with a.lock:
         for ref in refs:
-            t = a.find_task(cluster.name, ref)
+            t = a.lifecycle.find(cluster.name, ref)
             if t is None:
                 arn = ref if ref.startswith("arn:") else f"{cluster.arn.replace(':cluster/', ':task/')}/{ref}"
                 failures.append({"arn": arn, "reason": "MISSING"})
@@ -233,7 +233,7 @@ def stop_task(self: EC2ContainerServiceResponse) -> ActionResult:
     a = agent()
     backend = self.ecs_backend
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
-    task = a.stop_task_api(cluster.name, self._get_param("task"), self._get_param("reason"))
+    task = a.lifecycle.stop_task(cluster.name, self._get_param("task"), self._get_param("reason"))
     with a.lock:
         rendered = task.render()
     return ActionResult({"task": rendered})
