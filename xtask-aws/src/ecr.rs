@@ -447,16 +447,19 @@ pub async fn deployable_image(
     service: &Service,
 ) -> Result<Produced<Option<Found>>> {
     let repo = service.repo();
-    let commit = util::git_tag(ctx)?;
-    match image_digest(ctx, aws, repo, &commit).await? {
-        Produced::Value(Some(digest)) => {
-            return Ok(Produced::Value(Some(Found {
-                tag: commit,
-                digest,
-            })))
+    // Sources outside a git checkout (a test's scratch copy of infra/) have
+    // no commit of their own: only `latest` can be meant.
+    if let Ok(commit) = util::git_tag(ctx) {
+        match image_digest(ctx, aws, repo, &commit).await? {
+            Produced::Value(Some(digest)) => {
+                return Ok(Produced::Value(Some(Found {
+                    tag: commit,
+                    digest,
+                })))
+            }
+            Produced::Planned(what) => return Ok(Produced::Planned(what)),
+            Produced::Value(None) => {}
         }
-        Produced::Planned(what) => return Ok(Produced::Planned(what)),
-        Produced::Value(None) => {}
     }
     Ok(image_digest(ctx, aws, repo, "latest").await?.map(|d| {
         d.map(|digest| Found {

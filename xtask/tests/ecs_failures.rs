@@ -62,7 +62,8 @@ fn deployed(root: &Path) -> Sandbox {
     let sandbox = Sandbox::start(&[]);
     sandbox.run(&["ecr", "create"]).ok();
     tool(&sandbox, root, &["cluster", "create"]).ok();
-    sandbox.run(&["push", "backend"]).ok();
+    // The scratch infra/ is no git checkout: `deploy --no-build` takes latest.
+    sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
     tool(
         &sandbox,
         root,
@@ -291,6 +292,165 @@ fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
         .as_str()
         .unwrap()
         .ends_with("backend-flask:2"));
+
+    // The same deploy again (a CI job re-run): nothing to register or update,
+    // but the rollout is unfinished, so it is watched, never "up to date".
+    let again = tool(
+        &sandbox,
+        slow.path(),
+        &[
+            "deploy",
+            "backend",
+            "--no-build",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "10s",
+        ],
+    );
+    assert_eq!(again.code, 1, "{}", again.all());
+    let all = again.all();
+    assert!(
+        all.contains("has not finished (rollout IN_PROGRESS"),
+        "{all}"
+    );
+    assert!(all.contains("still has not completed"), "{all}");
+    assert!(!all.contains("up to date"), "{all}");
+    let diff = tool(&sandbox, slow.path(), &["diff", "backend"]);
+    assert_eq!(diff.code, 1, "{}", diff.all());
+    assert!(diff.all().contains("has not finished"), "{}", diff.all());
+}
+
+/// A scratch git repository with the backend's sources and infra/: deploys
+/// that build, each from a commit of its own.
+fn scratch_repo() -> tempfile::TempDir {
+    let root = scratch_root(|_| {});
+    let status = std::process::Command::new("cp")
+        .args(["-r", "backend-flask"])
+        .arg(root.path())
+        .current_dir(common::repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    git(root.path(), &["init", "--quiet"]);
+    commit(root.path(), "good");
+    root
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn commit(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "--quiet", "-m", message]);
+}
+
+/// What ECR lists as `repo:latest`, and the registry's own `latest`.
+fn latest(sandbox: &Sandbox) -> (Value, Option<String>) {
+    let ecr = sandbox.aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "backend-flask",
+        "--image-ids",
+        "imageTag=latest",
+    ])["imageDetails"][0]["imageDigest"]
+        .clone();
+    let (user, password) = sandbox.registry_login();
+    let head = common::registry_head(
+        &sandbox.registry(),
+        "/v2/backend-flask/manifests/latest",
+        &user,
+        &password,
+    );
+    (ecr, head)
+}
+
+/// `latest` names the image last deployed successfully: a deploy that fails
+/// (and rolls back) leaves it where it was, and `deploy --no-build` of the
+/// good commit afterwards changes nothing.
+#[test]
+fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
+    require_prod_image("backend");
+    let repo = scratch_repo();
+    let sandbox = Sandbox::start(&[]);
+    sandbox.run(&["ecr", "create"]).ok();
+    tool(&sandbox, repo.path(), &["cluster", "create"]).ok();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "backend",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "5m",
+        ];
+        args.extend_from_slice(extra);
+        tool(&sandbox, repo.path(), &args)
+    };
+    let first = deploy(&[]).ok();
+    let good = common::pushed_digest(&first.stdout);
+    assert!(
+        first.stdout.contains("ECR backend-flask:latest is now"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(latest(&sandbox).0, good.as_str());
+    let good_commit = git(repo.path(), &["rev-parse", "--short", "HEAD"]);
+
+    // A commit whose image exits at start.
+    let dockerfile = repo.path().join("backend-flask/Dockerfile.prod");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(
+        &dockerfile,
+        format!("{text}\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"),
+    )
+    .unwrap();
+    commit(repo.path(), "crashes");
+    let failed = deploy(&[]);
+    assert_eq!(failed.code, 1, "{}", failed.all());
+    assert!(failed.all().contains("exit 3"), "{}", failed.all());
+    let bad = common::pushed_digest(&failed.stdout);
+    assert_ne!(bad, good);
+    let (ecr, registry) = latest(&sandbox);
+    assert_eq!(ecr, good.as_str(), "ECR's latest is still the good image");
+    assert_eq!(
+        registry.as_deref(),
+        Some(good.as_str()),
+        "and the registry's"
+    );
+
+    git(repo.path(), &["checkout", "--quiet", &good_commit]);
+    let again = deploy(&["--no-build"]).ok();
+    assert!(
+        again
+            .stdout
+            .contains(&format!("backend-flask:{good_commit} = {good}")),
+        "the good commit's image: {}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("nothing to deploy"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("registered task definition"),
+        "{}",
+        again.stdout
+    );
 }
 
 /// Removes a test image (by exact reference) when dropped.

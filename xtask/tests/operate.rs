@@ -38,7 +38,10 @@ impl Ops {
         ops.run(&["cluster", "create"]).ok();
         step("cluster");
         // From the repository: the push tags the image with its git commit.
-        ops.sandbox.run(&["push", "backend"]).ok();
+        // The scratch infra/ is no git checkout: `deploy --no-build` takes latest.
+        ops.sandbox
+            .run(&["push", "backend", "--tag", "latest"])
+            .ok();
         step("push");
         if deploy {
             ops.run(&["deploy", "backend", "--no-build", "--poll-interval", "1s"])

@@ -59,7 +59,7 @@ pub async fn images(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<V
             Produced::Value(None) => bail!(
                 "ECR has no image of this commit ({}:{}) and no {}:latest to deploy: push one (`cargo xtask push {}`) or deploy without --no-build",
                 service.repo(),
-                xtask::util::git_tag(ctx)?,
+                xtask::util::git_tag(ctx).unwrap_or_else(|_| "<not a git checkout>".into()),
                 service.repo(),
                 service.short
             ),

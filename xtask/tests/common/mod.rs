@@ -287,6 +287,50 @@ impl Drop for Sandbox {
     }
 }
 
+/// The registry's digest for a manifest path (HEAD with basic auth), if it has one.
+pub fn registry_head(registry: &str, path: &str, user: &str, password: &str) -> Option<String> {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(registry).expect("connecting to the registry");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+    write!(
+        stream,
+        "HEAD {path} HTTP/1.0\r\nHost: {registry}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    if !response.starts_with("HTTP/1.0 200") && !response.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    response.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("docker-content-digest")
+            .then(|| v.trim().to_string())
+    })
+}
+
+impl Sandbox {
+    /// The registry's user and password, as ECR hands them out.
+    pub fn registry_login(&self) -> (String, String) {
+        use base64::Engine as _;
+        let token = self.aws(&["ecr", "get-authorization-token"]);
+        let token = token["authorizationData"][0]["authorizationToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap();
+        let (user, password) = std::str::from_utf8(&decoded)
+            .unwrap()
+            .split_once(':')
+            .unwrap();
+        (user.to_string(), password.to_string())
+    }
+}
+
 /// GET with basic auth against the sandbox registry's HTTP API: (status, body).
 pub fn registry_get(registry: &str, path: &str, user: &str, password: &str) -> (u16, String) {
     use base64::Engine as _;
