@@ -4,6 +4,7 @@
 //! the field), and normalised for comparison with what ECS has. The AWS build
 //! converts them to and from the SDK's types.
 
+mod fargate;
 mod load_balancer;
 mod normalize;
 mod service;
@@ -96,20 +97,39 @@ impl Placeholders {
 }
 
 /// Parses a service's task and service definitions with the settings, and
-/// stand-ins for what only AWS knows (account, region, registry, image): bad
-/// input is reported before any credentials are needed.
+/// stand-ins for what only AWS knows (account, region, registry, image), then
+/// holds the task definition to what ECS refuses of it on Fargate
+/// (`fargate.rs`): bad input is reported before any credentials are needed and
+/// before anything is built or pushed.
 pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service) -> Result<()> {
+    // The image deploy pushes: to the settings' registry, else the account's ECR.
+    let registry = ctx
+        .settings
+        .registry
+        .clone()
+        .unwrap_or_else(|| "000000000000.dkr.ecr.us-east-1.amazonaws.com".into());
     let mut p = Placeholders::from_settings(&ctx.settings);
     p.set("AWS_ACCOUNT_ID", "000000000000")
         .set("AWS_REGION", "us-east-1")
-        .set("REGISTRY", "registry.invalid")
-        .set("IMAGE", "registry.invalid/image@sha256:0")
+        .set("REGISTRY", registry.clone())
+        .set("IMAGE", format!("{registry}/{}@sha256:0", service.name))
         .set(
             "TARGET_GROUP_ARN",
             "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0",
         );
-    load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
-    load_service(&service.service_definition_file(&ctx.root), &p)?;
+    let td_file = service.task_definition_file(&ctx.root);
+    let td = load_task_definition(&td_file, &p)?;
+    let def = load_service(&service.service_definition_file(&ctx.root), &p)?;
+    let is_ecr_image = |image: &str| is_private_ecr_image(image, &registry);
+    let problems = fargate::problems(&td, Some(&def), &is_ecr_image);
+    if !problems.is_empty() {
+        return Err(BadInput(format!(
+            "{}: {} (fix the file: ECS would refuse it)",
+            td_file.display(),
+            problems.join("; ")
+        ))
+        .into());
+    }
     let lb_file = load_balancer_file(&ctx.root);
     if lb_file.exists() {
         // Deploy reads only the target groups' names; `cluster create` needs the rest.
@@ -121,6 +141,15 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
         load_load_balancer(&lb_file, &p)?;
     }
     Ok(())
+}
+
+/// An image from a private ECR registry (the account's, or the registry the
+/// settings name in its place): pulling it takes the task's execution role.
+pub fn is_private_ecr_image(image: &str, registry: &str) -> bool {
+    let host = image.split('/').next().unwrap_or_default();
+    host == registry
+        || (host.contains(".dkr.ecr.")
+            && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")))
 }
 
 /// A task definition file, filled and parsed. An environment entry whose
