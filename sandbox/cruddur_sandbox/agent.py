@@ -24,6 +24,7 @@ from .image_pull import ImagePuller
 from .lb_registration import LoadBalancerRegistration
 from .network import Network
 from .scheduler import Scheduler
+from .service_connect import NamespaceNetworks
 from .service_record import ScheduledService
 from .task_lifecycle import TaskLifecycle
 from .task_record import STOPPED, USER_INITIATED, Task
@@ -61,6 +62,7 @@ class Agent:
         self.stop_event = threading.Event()
         self.target_health = None  # set by serve: target_health.TargetHealth
         self.images = ImagePuller(docker, registry, standins, endpoint)
+        self.namespace_networks = NamespaceNetworks(docker, sandbox, network.name)
         self.lifecycle = TaskLifecycle(self)
         self.deployments = Deployments(self)
         self.scheduler = Scheduler(self)

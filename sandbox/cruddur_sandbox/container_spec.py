@@ -8,6 +8,7 @@ from typing import Any
 
 from docker.types import LogConfig
 
+from . import fargate_rules
 from .labels import (
     ECS_CLUSTER,
     ECS_CONTAINER_NAME,
@@ -73,16 +74,9 @@ def labels(sandbox: str, task: Task, role: str, container: str | None = None) ->
     return out
 
 
-def container_override(task: Task, name: str) -> dict[str, Any]:
-    for o in (task.overrides or {}).get("containerOverrides") or []:
-        if o.get("name") == name:
-            return o
-    return {}
-
-
 def environment(task: Task, definition: dict[str, Any], secrets: dict[str, str]) -> list[str]:
     """The definition's environment, the override's on top, then the secrets."""
-    override = container_override(task, definition["name"])
+    override = task.container_override(definition["name"])
     merged: dict[str, str] = {}
     for item in list(definition.get("environment") or []) + list(override.get("environment") or []):
         merged[item["name"]] = str(item.get("value", ""))
@@ -92,12 +86,32 @@ def environment(task: Task, definition: dict[str, Any], secrets: dict[str, str])
     return env
 
 
+def resource_limits(task: Task, name: str, d: dict[str, Any]) -> dict[str, Any]:
+    """Fargate's limits as docker's: the container's memory (else the task's)
+    as a hard limit with no swap, memoryReservation as a soft one, cpu units
+    as cpu shares (a relative weight under contention, not a quota)."""
+    override = task.container_override(name)
+    out: dict[str, Any] = {}
+    task_memory = fargate_rules.memory_mib(task.memory) if task.memory else None
+    limits = [int(m) for m in (override.get("memory") or d.get("memory"), task_memory) if m]
+    memory = min(limits) if limits else None
+    if memory:
+        out["mem_limit"] = out["memswap_limit"] = f"{int(memory)}m"
+    reservation = override.get("memoryReservation") or d.get("memoryReservation")
+    if reservation:
+        out["mem_reservation"] = f"{int(reservation)}m"
+    cpu = override.get("cpu") or d.get("cpu") or (fargate_rules.cpu_units(task.cpu) if task.cpu else None)
+    if cpu:
+        out["cpu_shares"] = max(2, int(cpu))  # docker's least weight
+    return out
+
+
 def create_args(api, sandbox: str, task: Task, c: ContainerState, *, image: str, pause_id: str,
                 env: list[str]) -> dict[str, Any]:
     """docker create's arguments for one of the task's containers, in the
     task's network namespace (the pause container's)."""
     d = c.definition
-    override = container_override(task, c.name)
+    override = task.container_override(c.name)
     linux = d.get("linuxParameters") or {}
     all_labels = dict(d.get("dockerLabels") or {})
     all_labels.update(labels(sandbox, task, "task", c.name))
@@ -106,6 +120,7 @@ def create_args(api, sandbox: str, task: Task, c: ContainerState, *, image: str,
         init=bool(linux.get("initProcessEnabled")) or None,
         log_config=LogConfig(type="json-file", config={"max-size": "20m", "max-file": "2"}),
         read_only=bool(d.get("readonlyRootFilesystem")) or None,
+        **resource_limits(task, c.name, d),
     )
     return dict(
         image=image,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from moto.ecs.exceptions import ECSException, InvalidParameterException
 
-from . import ledger, lb_registration
+from . import fargate_rules, lb_registration, ledger, service_connect
 from .clock import now
 from .service_record import ScheduledService
 
@@ -41,13 +41,19 @@ class Deployments:
     def get_service(self, cluster_name: str, name: str) -> ScheduledService | None:
         return self.agent.services.get((cluster_name, name.rsplit("/", 1)[-1]))
 
+    @staticmethod
+    def check(cluster, td, p: dict[str, Any]) -> None:
+        """What ECS refuses of CreateService's parameters, before anything is made."""
+        fargate_rules.check_launch_type(td, p.get("launchType"))
+        lb_registration.validate(list(p.get("loadBalancers") or []), td)
+        service_connect.validate(p.get("serviceConnectConfiguration"), td, cluster.service_connect_defaults)
+
     def create_service(self, ledger_service, cluster, td, p: dict[str, Any]) -> ScheduledService:
         deployment_configuration = dict(p.get("deploymentConfiguration") or {})
         deployment_configuration.setdefault("maximumPercent", 200)
         deployment_configuration.setdefault("minimumHealthyPercent", 100)
         deployment_configuration.setdefault("deploymentCircuitBreaker", {"enable": False, "rollback": False})
         load_balancers = list(p.get("loadBalancers") or [])
-        lb_registration.validate(load_balancers, td)
         svc = ScheduledService(
             ledger=ledger_service,
             cluster_name=cluster.name,
@@ -77,13 +83,16 @@ class Deployments:
             if svc.status != "ACTIVE":
                 raise ServiceNotActiveException()
             prim = svc.primary
+            target = td or prim.task_definition
+            fargate_rules.check_launch_type(target, svc.launch_type)
+            lb_registration.validate(list(p.get("loadBalancers") or svc.load_balancers), target)
+            service_connect.validate(p.get("serviceConnectConfiguration") or svc.service_connect_configuration,
+                                     target, service_connect.cluster_defaults(svc.cluster_name))
             new = bool(p.get("forceNewDeployment"))
             if td is not None and (prim is None or td.arn != prim.task_definition.arn):
                 new = True
             for key, attr in DEPLOYMENT_PARAMETERS:
                 if p.get(key) is not None and p[key] != getattr(svc, attr):
-                    if key == "loadBalancers":
-                        lb_registration.validate(list(p[key]), td or prim.task_definition)
                     setattr(svc, attr, p[key])
                     new = True
             self._apply_settings(svc, p)

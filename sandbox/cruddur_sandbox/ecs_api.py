@@ -12,6 +12,8 @@ from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException, ServiceNotFoundException
 from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 
+from . import fargate_rules
+
 if TYPE_CHECKING:
     from .agent import Agent
 
@@ -74,6 +76,7 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
             raise InvalidParameterException(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified."
             )
+        a.deployments.check(cluster, td, p)
         net = p.get("networkConfiguration")
         if net is not None:
             vpc = dict(net.get("awsvpcConfiguration") or {})
@@ -146,6 +149,8 @@ def run_task(self: EC2ContainerServiceResponse) -> ActionResult:
     launch_type = self._get_param("launchType") or "FARGATE"
     if launch_type not in ("FARGATE", "EC2", "EXTERNAL"):
         raise InvalidParameterException("launch type should be one of [EC2,FARGATE,EXTERNAL]")
+    fargate_rules.check_launch_type(td, launch_type)
+    fargate_rules.check_overrides(td, self._get_param("overrides"))
     token = self._get_param("clientToken")
     with a.lock:
         earlier = _CLIENT_TOKENS.get(("RunTask", token)) if token else None
@@ -182,6 +187,10 @@ def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     backend = self.ecs_backend
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
     service_name = self._get_param("serviceName")
+    fargate_rules.check_list_tasks(
+        self._get_param("startedBy"), serviceName=service_name, family=self._get_param("family"),
+        containerInstance=self._get_param("containerInstance"), launchType=self._get_param("launchType"),
+    )
     if service_name and a.deployments.get_service(cluster.name, service_name) is None:
         raise ServiceNotFoundException()
     tasks = a.lifecycle.list_tasks(
@@ -255,9 +264,19 @@ def list_services(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult(_page(self, arns, "serviceArns", default=10))
 
 
+_MOTO_REGISTER_TASK_DEFINITION = EC2ContainerServiceResponse.register_task_definition
+
+
+def register_task_definition(self: EC2ContainerServiceResponse) -> ActionResult:
+    """moto's, after what ECS refuses of the definition."""
+    keys = ("containerDefinitions", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn")
+    fargate_rules.check_task_definition({k: self._get_param(k) for k in keys}, agent().images.is_ecr)
+    return _MOTO_REGISTER_TASK_DEFINITION(self)
+
+
 def install(the_agent: "Agent") -> None:
     global _AGENT
     _AGENT = the_agent
     for fn in (create_service, update_service, delete_service, list_services, run_task, start_task, list_tasks,
-               describe_tasks, stop_task):
+               describe_tasks, stop_task, register_task_definition):
         setattr(EC2ContainerServiceResponse, fn.__name__, fn)

@@ -71,7 +71,12 @@ class ImagePuller:
         }
 
     def is_ecr(self, image: str) -> bool:
-        return parse_image(image).host in self.registry_hosts()
+        """From a private ECR registry (any account's, or the sandbox registry
+        standing in for this one's): pulling it takes the execution role."""
+        host = parse_image(image).host or ""
+        return host in self.registry_hosts() or (
+            ".dkr.ecr." in host and host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+        )
 
     def registry_auth(self) -> dict[str, str]:
         """ECR GetAuthorizationToken, as the agent does before pulling."""

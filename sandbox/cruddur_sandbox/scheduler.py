@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("cruddur_sandbox.agent")
 
 TICK = 0.5
-SETTLE_SECONDS = 1.0
 BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
+
+
+def has_health_check(t: Task) -> bool:
+    return any(c.essential and c.has_health_check for c in t.containers)
 
 
 def breaker_threshold(desired: int) -> int:
@@ -73,15 +76,12 @@ class Scheduler:
         ledger.write_service(self.agent, svc)
 
     def ready(self, svc: ScheduledService, t: Task) -> bool:
-        """Counts towards the deployment: RUNNING, healthy, healthy in its target groups."""
+        """Counts towards the deployment, as ECS counts a task: RUNNING (its
+        essential containers started), healthy if it has a container health
+        check, healthy in its target groups if the service has any."""
         if not t.live or t.last_status != RUNNING:
             return False
-        if any(c.essential and c.has_health_check for c in t.containers):
-            if t.health_status != "HEALTHY":
-                return False
-        elif t.started_at is None or (now() - t.started_at).total_seconds() < SETTLE_SECONDS:
-            # without a health check, a task counts once it has stayed up a moment
-            # (a container that exits at once is seen exiting, not counted)
+        if has_health_check(t) and t.health_status != "HEALTHY":
             return False
         return self.agent.lb.healthy(svc, t)
 
@@ -113,7 +113,10 @@ class Scheduler:
         breaker = svc.breaker
         reset = breaker.get("resetOnHealthyTask", True) is not False
         for t in tasks:
-            if t.deployment_id == prim.id and not t.breaker_reset and self.ready(svc, t):
+            # Only a task that passed a health check resets the count: one that
+            # fails before reporting any does not (ECS, containers-roadmap#1206).
+            checked = has_health_check(t) or bool(svc.load_balancers)
+            if t.deployment_id == prim.id and not t.breaker_reset and checked and self.ready(svc, t):
                 t.breaker_reset = True
                 if reset:
                     prim.breaker_failures = 0

@@ -130,6 +130,33 @@ class Task:
         return self.task_definition.revision
 
     @property
+    def cpu(self) -> str | None:
+        """The task's cpu: RunTask's override, else the definition's."""
+        return (self.overrides or {}).get("cpu") or self.task_definition.cpu
+
+    @property
+    def memory(self) -> str | None:
+        return (self.overrides or {}).get("memory") or self.task_definition.memory
+
+    def container_override(self, name: str) -> dict[str, Any]:
+        for o in (self.overrides or {}).get("containerOverrides") or []:
+            if o.get("name") == name:
+                return o
+        return {}
+
+    def rendered_overrides(self) -> dict[str, Any]:
+        """RunTask's overrides as DescribeTasks shows them."""
+        o = self.overrides or {}
+        out: dict[str, Any] = {
+            "containerOverrides": o.get("containerOverrides", []),
+            "inferenceAcceleratorOverrides": [],
+        }
+        for key in ("cpu", "memory", "taskRoleArn", "executionRoleArn"):
+            if o.get(key):
+                out[key] = o[key]
+        return out
+
+    @property
     def live(self) -> bool:
         """Desired RUNNING: counts for the scheduler."""
         return self.desired_status == "RUNNING"
@@ -202,8 +229,8 @@ class Task:
             "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
             "availabilityZone": f"{REGION}a",
             "containers": containers,
-            "cpu": td.cpu,
-            "memory": td.memory,
+            "cpu": self.cpu,
+            "memory": self.memory,
             "createdAt": self.created_at,
             "desiredStatus": self.desired_status,
             "lastStatus": self.last_status,
@@ -213,10 +240,7 @@ class Task:
             "launchType": self.launch_type,
             "platformVersion": platform_version(self.platform_version),
             "platformFamily": "Linux",
-            "overrides": {
-                "containerOverrides": (self.overrides or {}).get("containerOverrides", []),
-                "inferenceAcceleratorOverrides": [],
-            },
+            "overrides": self.rendered_overrides(),
             "startedBy": self.started_by or None,
             "tags": self.tags,
             "version": self.version,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from docker.errors import APIError, NotFound
 
-from . import awslogs, container_spec, service_connect, task_secrets
+from . import awslogs, container_dependencies, container_spec, service_connect, task_secrets
 from .clock import now
 from .helper_images import PAUSE_CMD
 from .ids import short
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cruddur_sandbox.task")
 
-DEPENDENCY_TIMEOUT = 180.0
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 
 
@@ -55,6 +54,7 @@ class TaskRunner:
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"task-{short(task.id)}")
         self.env: dict[str, list[str]] = {}
         self.run_images: dict[str, str] = {}
+        self.forwarder_ids: list[str] = []
 
     def start(self) -> None:
         self.thread.start()
@@ -103,7 +103,8 @@ class TaskRunner:
         self.agent.lifecycle.runner_done(t)
 
     def _remove_containers(self) -> None:
-        leftovers = [c.runtime_id for c in self.task.containers if c.runtime_id] + [self.pause_id]
+        started = [c.runtime_id for c in self.task.containers if c.runtime_id]
+        leftovers = started + self.forwarder_ids + [self.pause_id]
         for container_id in filter(None, leftovers):
             try:
                 self.api.remove_container(container_id, force=True, v=True)
@@ -132,9 +133,10 @@ class TaskRunner:
 
     def _start_network_namespace(self) -> None:
         """The task's ENI: a pause container on the sandbox network whose
-        namespace every container of the task joins."""
+        namespace every container of the task joins; on its Service Connect
+        namespace's network too, with the names it serves."""
         t = self.task
-        aliases = service_connect.discovery_aliases(t)
+        sc = service_connect.endpoints(t)
         net = self.agent.network.name
         api = self.api
         container = api.create_container(
@@ -143,10 +145,12 @@ class TaskRunner:
             name=container_spec.docker_name(t, "internalecspause"),
             labels=container_spec.labels(self.agent.sandbox, t, "pause"),
             host_config=api.create_host_config(network_mode=net, init=False),
-            networking_config=api.create_networking_config({net: api.create_endpoint_config(aliases=aliases or None)}),
             stop_timeout=2,
         )
         self.pause_id = container["Id"]
+        if sc is not None:
+            namespace_net = self.agent.namespace_networks.network_for(sc.namespace)
+            api.connect_container_to_network(self.pause_id, namespace_net, aliases=sc.dns_names or None)
         api.start(self.pause_id)
         endpoint = api.inspect_container(self.pause_id)["NetworkSettings"]["Networks"][net]
         with self.agent.lock:
@@ -154,8 +158,28 @@ class TaskRunner:
             t.mac = endpoint.get("MacAddress")
             t.connectivity_at = now()
             t.set_status(PENDING)
+        if sc is not None:
+            self._start_forwarders(sc)
         log.info("task %s (%s:%s) has address %s%s", short(t.id), t.family, t.revision, t.ip,
-                 f" and names {aliases}" if aliases else "")
+                 f" and, in namespace {sc.namespace}, names {sc.dns_names}" if sc else "")
+
+    def _start_forwarders(self, sc: service_connect.TaskEndpoints) -> None:
+        """A client alias whose port is not the container's: what ECS's proxy
+        does, a forwarder in the task's namespace from one to the other."""
+        api = self.api
+        for alias in sc.aliases:
+            if alias.port == alias.container_port:
+                continue
+            created = api.create_container(
+                image=self.agent.pause_image,
+                command=service_connect.forwarder_command(alias),
+                name=container_spec.docker_name(self.task, f"ecs-service-connect-{alias.port}"),
+                labels=container_spec.labels(self.agent.sandbox, self.task, "service-connect"),
+                host_config=api.create_host_config(network_mode=f"container:{self.pause_id}"),
+                stop_timeout=1,
+            )
+            self.forwarder_ids.append(created["Id"])
+            api.start(created["Id"])
 
     def _pull_and_create(self) -> None:
         t = self.task
@@ -182,46 +206,19 @@ class TaskRunner:
                 c.runtime_id = created["Id"]
             self.agent.watch_container(created["Id"], t)
 
-    def _dependencies_met(self, c: ContainerState) -> bool:
-        """dependsOn: START, COMPLETE, SUCCESS, HEALTHY."""
-        byname = {x.name: x for x in self.task.containers}
-        for dep in c.definition.get("dependsOn") or []:
-            other = byname.get(dep.get("containerName"))
-            if other is None:
-                continue
-            cond = dep.get("condition", "START")
-            if cond == "START" and not other.started:
-                return False
-            if cond in ("COMPLETE", "SUCCESS"):
-                if other.exit_code is None:
-                    return False
-                if cond == "SUCCESS" and other.exit_code != 0:
-                    raise TaskFailure(
-                        f"CannotStartContainerError: dependency {other.name} of {c.name} exited with code "
-                        f"{other.exit_code}, not SUCCESS",
-                        container=c.name,
-                    )
-            if cond == "HEALTHY" and other.health_status != "HEALTHY":
-                return False
-        return True
-
     def _start_containers(self) -> None:
         t = self.task
         waiting = list(t.containers)
-        deadline = time.monotonic() + DEPENDENCY_TIMEOUT
+        started_at = time.monotonic()
         while waiting and not self._stopping():
             progressed = False
             for c in list(waiting):
-                if self._dependencies_met(c):
+                if not container_dependencies.unmet(t, c):
                     self._start_container(c)
                     waiting.remove(c)
                     progressed = True
             if waiting and not progressed:
-                if time.monotonic() > deadline:
-                    raise TaskFailure(
-                        "CannotStartContainerError: timed out waiting for the dependencies of "
-                        + ", ".join(c.name for c in waiting)
-                    )
+                container_dependencies.give_up_after_start_timeouts(t, waiting, time.monotonic() - started_at)
                 t.wake.wait(0.5)
                 t.wake.clear()
                 self._refresh()

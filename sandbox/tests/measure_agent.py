@@ -1,7 +1,7 @@
 """Measures the agent (prints a table; asserts nothing):
 
 - a rolling update of a one-task service (the busybox test app, container
-  health check every 1 s): UpdateService -> the new task HEALTHY, -> the
+  health check every 5 s, ECS's shortest): UpdateService -> the new task HEALTHY, -> the
   deployment COMPLETED, -> the old task STOPPED; the same behind a load
   balancer (target group check every 2 s, 2 to be healthy, 1 s deregistration
   delay);

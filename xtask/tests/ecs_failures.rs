@@ -1,15 +1,16 @@
 //! Deployments that fail for real on the sandbox's local ECS (tasks are
 //! containers): an image that exits at start, a health check that never
-//! passes, a secret that does not resolve. Each fails from the circuit
-//! breaker's verdict (not a timeout), names the stopped task and why, and
-//! leaves the service on the previous revision with its task still serving.
-//! The infra files are a scratch copy with fast health checks.
+//! passes, a secret that does not resolve, a container over its memory. Each
+//! fails from the circuit breaker's verdict (not a timeout), names the stopped
+//! task and why, and leaves the service on the previous revision with its task
+//! still serving. A file ECS would refuse never gets that far: deploy refuses
+//! it first. The infra files are a scratch copy with fast health checks.
 
 mod common;
 
 use std::path::Path;
 
-use common::{docker, http_get, require_prod_image, Run, Sandbox};
+use common::{docker, http_get, registry_get, require_prod_image, Run, Sandbox};
 use serde_json::Value;
 
 /// `infra/` copied to a scratch root, the backend's health checks made fast,
@@ -26,7 +27,8 @@ fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
     assert!(status.success());
     edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
         let app = backend_container(td);
-        app["healthCheck"]["interval"] = 2.into();
+        // ECS's shortest interval (the tool refuses a shorter one).
+        app["healthCheck"]["interval"] = 5.into();
         app["healthCheck"]["retries"] = 2.into();
         app["healthCheck"]["startPeriod"] = 15.into();
         edit(td);
@@ -451,6 +453,125 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
         "{}",
         again.stdout
     );
+}
+
+/// A backend container with less memory than it needs (a container-level
+/// limit: the task's size stays valid) is OOM-killed: the deploy fails on the
+/// breaker with ECS's reason, rolls back, and the old task keeps serving.
+#[test]
+fn a_backend_over_its_memory_is_oom_killed_fails_on_the_breaker_and_rolls_back() {
+    let good = scratch_root(|_| {});
+    let sandbox = deployed(good.path());
+    let before = sandbox.task_addresses("backend-flask");
+    let small = scratch_root(|td| backend_container(td)["memory"] = 64.into());
+    let out = deploy_expecting_failure(&sandbox, small.path());
+    let all = out.all();
+    assert!(all.contains("FAILED"), "{all}");
+    // ECS's word for it, as DescribeTasks has it...
+    let stopped = sandbox.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        "cruddur",
+        "--service-name",
+        "backend-flask",
+        "--desired-status",
+        "STOPPED",
+    ]);
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
+    args.extend(
+        stopped["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap()),
+    );
+    let tasks = sandbox.aws(&args);
+    let oom = tasks["tasks"].as_array().unwrap().iter().any(|t| {
+        t["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:2")
+            && t["containers"].as_array().unwrap().iter().any(|c| {
+                c["name"] == "backend-flask"
+                    && c["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+            })
+    });
+    assert!(
+        oom,
+        "a stopped task of revision 2 says OutOfMemoryError: {tasks}"
+    );
+    assert_still_serving_the_first_revision(&sandbox, &before);
+    // ...and as the failure report shows it.
+    assert!(
+        all.contains("OutOfMemoryError: Container killed due to memory usage"),
+        "the report names the OOM kill:\n{all}"
+    );
+}
+
+/// A task definition ECS would refuse (a health check every second): deploy
+/// says so first, exit 2 naming the file and the field, and builds, pushes
+/// and registers nothing: the registry's tags and the task definitions are
+/// what they were.
+#[test]
+fn a_file_ecs_would_refuse_stops_deploy_before_anything_is_pushed_or_registered() {
+    require_prod_image("backend");
+    let sandbox = Sandbox::start(&[]);
+    sandbox.run(&["ecr", "create"]).ok();
+    sandbox.run(&["push", "backend"]).ok();
+    let before = (registry_tags(&sandbox), task_definitions(&sandbox));
+    assert!(before.0.contains("latest"), "{before:?}");
+
+    let bad = scratch_root(|td| backend_container(td)["healthCheck"]["interval"] = 1.into());
+    let out = tool(&sandbox, bad.path(), &["deploy", "backend"]).fails_with(2);
+    let all = out.all();
+    assert!(
+        all.contains("task-definitions/backend-flask.json")
+            && all.contains("containerDefinitions[1].healthCheck.interval: 1 is outside what ECS takes (5 to 300 seconds"),
+        "the file and the field are named:\n{all}"
+    );
+    assert!(!all.contains("ECR lists"), "nothing was pushed:\n{all}");
+    assert_eq!(
+        (registry_tags(&sandbox), task_definitions(&sandbox)),
+        before,
+        "the registry and ECS are as they were"
+    );
+}
+
+/// The sandbox registry's tags of backend-flask, read with ECR's credentials.
+fn registry_tags(sandbox: &Sandbox) -> String {
+    use base64::Engine as _;
+    let token = sandbox.aws(&["ecr", "get-authorization-token"])["authorizationData"][0]
+        ["authorizationToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .unwrap();
+    let (user, password) = std::str::from_utf8(&decoded)
+        .unwrap()
+        .split_once(':')
+        .unwrap();
+    let (code, body) = registry_get(
+        &sandbox.registry(),
+        "/v2/backend-flask/tags/list",
+        user,
+        password,
+    );
+    assert_eq!(code, 200, "{body}");
+    let mut tags: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    tags.sort();
+    tags.join(",")
+}
+
+fn task_definitions(sandbox: &Sandbox) -> Value {
+    sandbox.aws(&["ecs", "list-task-definitions"])["taskDefinitionArns"].clone()
 }
 
 /// Removes a test image (by exact reference) when dropped.

@@ -149,7 +149,8 @@ fn scratch_infra() -> tempfile::TempDir {
         |td| {
             for c in td["containerDefinitions"].as_array_mut().unwrap() {
                 if c["name"] == "backend-flask" {
-                    c["healthCheck"]["interval"] = json!(2);
+                    // ECS's shortest interval (the tool refuses a shorter one).
+                    c["healthCheck"]["interval"] = json!(5);
                     c["healthCheck"]["timeout"] = json!(2);
                     c["healthCheck"]["startPeriod"] = json!(30);
                 }
