@@ -112,14 +112,6 @@ fn with_stand_ins(settings: &Settings, registry: &str, service: &Service) -> Pla
             "TARGET_GROUP_ARN",
             "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0",
         );
-    p.set("AWS_ACCOUNT_ID", "000000000000")
-        .set("AWS_REGION", "us-east-1")
-        .set("REGISTRY", registry.clone())
-        .set("IMAGE", format!("{registry}/{}@sha256:0", service.name))
-        .set(
-            "TARGET_GROUP_ARN",
-            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0",
-        );
     p
 }
 
