@@ -181,7 +181,8 @@ async fn deploy_one(
         }
         Verdict::Failed(why) => {
             report_failure(ecs, service, &ours).await;
-            bail!("deployment of {revision} failed: {why}")
+            let back = follow_breaker_rollback(ecs, service, &ours, &opts.watch).await;
+            bail!("deployment of {revision} failed: {why}{back}")
         }
         Verdict::TimedOut | Verdict::Waiting => {
             report_failure(ecs, service, &ours).await;
@@ -300,6 +301,41 @@ fn unchanged(service: &Service, svc: &ecs_types::Service, revision: &str) -> Res
         id,
         before: Some(snapshot(svc)),
     })
+}
+
+/// When the circuit breaker started a rollback (a new PRIMARY deployment of
+/// another revision), watches it to its end: the deploy then ends on a
+/// settled service, and says what it settled on.
+async fn follow_breaker_rollback(
+    ecs: &Ecs,
+    service: &Service,
+    ours: &str,
+    watch: &WatchOpts,
+) -> String {
+    let Ok(now) = ecs.snapshot(service).await else {
+        return String::new();
+    };
+    let Some(rollback) = now
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY" && d.id != ours)
+    else {
+        return String::new();
+    };
+    let (id, target) = (rollback.id.clone(), rollback.task_definition.clone());
+    say(
+        service,
+        &format!(
+            "ECS rolls back to {} (deployment {id}): watching it",
+            short_revision(&target)
+        ),
+    );
+    let sent = Sent::Rollback {
+        to: short_revision(&target).to_string(),
+        deployment: id.clone(),
+    };
+    let result = watch_deployment(ecs, service, &id, Some(&now), watch, &sent).await;
+    format!("; {}", describe_rollback(&target, result))
 }
 
 /// After a timeout: roll back to the revision before ours when there is one
