@@ -14,7 +14,7 @@ use xtask::flags::{BaseImages, PushArgs};
 use xtask::poll::Deadline;
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service, PYTHON_BASE};
-use xtask::{docker, util, Ctx};
+use xtask::{docker, duration, git, Ctx};
 
 use crate::aws::{explain, Aws};
 
@@ -236,7 +236,7 @@ pub async fn push_service(
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let mut pushed = Pushed {
         repository: format!("{registry}/{}", service.repo()),
-        commit_tag: util::git_tag(ctx)?,
+        commit_tag: git::commit_tag(ctx)?,
         extra_tags: extra_tags.to_vec(),
         digest: Produced::planned("pushing"),
     };
@@ -305,7 +305,7 @@ async fn push_tags(
     } else {
         println!(
             "{label}: pushed {repository} [{shown_tags}] {digest} ({uploaded} layers uploaded, {present} already there, {})",
-            util::secs(started.elapsed())
+            duration::secs(started.elapsed())
         );
     }
     Ok(Produced::Value(digest))
@@ -449,7 +449,7 @@ pub async fn deployable_image(
     let repo = service.repo();
     // Sources outside a git checkout (a test's scratch copy of infra/) have
     // no commit of their own: only `latest` can be meant.
-    if let Ok(commit) = util::git_tag(ctx) {
+    if let Ok(commit) = git::commit_tag(ctx) {
         match image_digest(ctx, aws, repo, &commit).await? {
             Produced::Value(Some(digest)) => {
                 return Ok(Produced::Value(Some(Found {

@@ -12,7 +12,7 @@ use crate::flags::{BuildArgs, DemoArgs, SandboxUpArgs};
 use crate::sandbox::{self, Layout};
 use crate::services::{Selection, ALL};
 use crate::steps::Steps;
-use crate::{aws_build, docker, env, util};
+use crate::{aws_build, docker, duration, env};
 
 const MOTO_HINT: &str = "is moto up? `cargo xtask sandbox status`";
 
@@ -113,7 +113,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     steps.run_or_stop("status", "`cargo xtask status`", || aws(&["status"]))?;
     println!(
         "\ndemo done in {}: both services deployed on the sandbox.",
-        util::secs(steps.elapsed())
+        duration::secs(steps.elapsed())
     );
     println!("Cruddur is at {} (the load balancer).", state.lb_url());
     println!(

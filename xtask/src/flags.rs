@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::services::{self, Selection, Service};
 pub use crate::settings::{BaseImages, Settings};
-use crate::util::parse_duration;
+use crate::duration::parse_duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]

@@ -13,7 +13,7 @@ use crate::install;
 use crate::sandbox::{self, Layout};
 use crate::services::{Selection, BACKEND, FRONTEND};
 use crate::steps::Steps;
-use crate::{aws_build, docker, util};
+use crate::{aws_build, docker, files};
 use xshell::cmd;
 
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
@@ -92,7 +92,7 @@ fn sandbox_tests(ctx: &Ctx) -> Result<()> {
 
 /// `cargo fmt --check` and `cargo clippy -D warnings`, for both workspaces.
 fn lints(ctx: &Ctx) -> Result<()> {
-    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let (sh, cargo) = (shell()?, crate::host::cargo());
     sh.change_dir(&ctx.tool_root);
     let aws = ctx.tool_root.join("xtask-aws/Cargo.toml");
     let target = aws_build::target_dir()?;
@@ -113,7 +113,7 @@ fn lints(ctx: &Ctx) -> Result<()> {
 fn frontend_tests(ctx: &Ctx) -> Result<()> {
     let sh = shell()?;
     sh.change_dir(FRONTEND.folder(&ctx.root));
-    let log = util::log_file(ctx, "npm-ci")?;
+    let log = files::log_file(ctx, "npm-ci")?;
     Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")).stream(ctx, &Stream::logged(&log))?;
     Cmd::from(cmd!(sh, "npm test")).env("CI", "true").run(ctx)
 }
@@ -126,7 +126,7 @@ fn backend_tests(ctx: &Ctx) -> Result<()> {
         Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
     }
     let (pip, python) = (venv.join("bin/pip"), venv.join("bin/python"));
-    let log = util::log_file(ctx, "pip-install-backend")?;
+    let log = files::log_file(ctx, "pip-install-backend")?;
     Cmd::from(cmd!(
         sh,
         "{pip} install --disable-pip-version-check -r requirements.txt -r requirements-dev.txt"
@@ -143,7 +143,7 @@ fn backend_tests(ctx: &Ctx) -> Result<()> {
 }
 
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
-    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let (sh, cargo) = (shell()?, crate::host::cargo());
     sh.change_dir(&ctx.root);
     Cmd::from(cmd!(
         sh,
@@ -154,7 +154,7 @@ fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<()> {
 
 /// The AWS build's own unit tests (a workspace of its own).
 fn aws_unit_tests(ctx: &Ctx, filter: &[&str]) -> Result<()> {
-    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let (sh, cargo) = (shell()?, crate::host::cargo());
     let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
     let target = aws_build::target_dir()?;
     Cmd::from(cmd!(

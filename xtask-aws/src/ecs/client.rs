@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use xtask::infra::{self, Placeholders, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::{self, short_revision, Snapshot};
+use super::watch::{self, short_revision, Snapshot};
 use xtask::Ctx;
 
 use super::convert;

@@ -5,7 +5,7 @@ use aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest;
 use xtask::infra;
 use xtask::produced::Produced;
 use xtask::services::Selection;
-use xtask::watch::short_revision;
+use super::watch::short_revision;
 use xtask::Ctx;
 
 use super::client::Ecs;

@@ -16,8 +16,8 @@ use xtask::flags::{DeployArgs, WatchOpts};
 use xtask::infra::{self, normalize_service_pair};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
-use xtask::watch::{short_revision, Snapshot, Verdict};
-use xtask::{util, Ctx};
+use super::watch::{short_revision, Snapshot, Verdict};
+use xtask::{duration, Ctx};
 
 use super::client::{snapshot, Ecs};
 use super::convert;
@@ -25,7 +25,7 @@ use super::revision::{self, say, Image};
 use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_deployment, Sent};
 use super::task::{run_one_off, split_command, Ended, Launch};
 use super::verify;
-use super::views::unfinished_rollout;
+use super::rollout::unfinished_rollout;
 use crate::ecr;
 
 #[derive(Debug)]
@@ -170,7 +170,7 @@ async fn deploy_one(
                 service,
                 &format!(
                     "deployment {ours} of {revision} succeeded ({})",
-                    util::secs(started.elapsed())
+                    duration::secs(started.elapsed())
                 ),
             );
             move_latest(ecs, service, image).await;
@@ -209,7 +209,7 @@ async fn plan(
             service,
             &format!(
                 "then watch the new deployment until ECS reports it COMPLETED (timeout {}), and point ECR's latest at the image",
-                util::secs(opts.watch.timeout)
+                duration::secs(opts.watch.timeout)
             ),
         );
     }
@@ -349,7 +349,7 @@ async fn timed_out(
     opts: &DeployOpts,
 ) -> Result<Outcome> {
     let revision = short_revision(task_definition);
-    let waited = util::secs(opts.watch.timeout);
+    let waited = duration::secs(opts.watch.timeout);
     let unchanged = previous.as_deref() == Some(task_definition);
     match previous.filter(|p| opts.rollback_on_timeout && p != task_definition) {
         Some(previous) => {
@@ -462,13 +462,13 @@ fn summarize(results: Vec<(&Service, Result<Outcome>)>, took: Duration) -> Resul
     {
         return Ok(());
     }
-    println!("deploy summary ({}):", util::secs(took));
+    println!("deploy summary ({}):", duration::secs(took));
     let mut failed = Vec::new();
     let mut all_bad_input = true;
     for (service, result) in results {
         let line = match result {
             Ok(Outcome::Succeeded { revision, took }) => {
-                format!("succeeded: {revision} in {}", util::secs(took))
+                format!("succeeded: {revision} in {}", duration::secs(took))
             }
             Ok(Outcome::UpToDate { revision }) => format!("up to date: {revision}"),
             Ok(Outcome::Started { revision }) => format!("started: {revision} (not watched)"),

@@ -17,11 +17,11 @@ use xtask::exec::print_line;
 use xtask::flags::LogsArgs;
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::short_revision;
+use super::watch::short_revision;
 use xtask::Ctx;
 
 use super::client::{primary_deployment, secs, Ecs};
-use crate::aws::{self, Aws, Service as Api};
+use crate::aws::{self, Aws, Api};
 
 /// How often `-f` looks for new lines and new tasks.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
@@ -448,7 +448,7 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
             match poll {
                 Ok(lines) if lines.is_empty() && !args.follow => {
                     let window = since.map_or(String::new(), |d| {
-                        format!(" in the last {}", xtask::util::secs(d))
+                        format!(" in the last {}", xtask::duration::secs(d))
                     });
                     eprintln!("no log lines{window} in the streams of the tasks ECS lists");
                 }

@@ -3,16 +3,19 @@
 //! failure from ECS's events and stopped tasks, and rolls back on timeout.
 
 mod client;
+mod connect;
 mod convert;
 mod create;
+mod diff;
 mod deploy;
 mod logs;
 mod revision;
 mod rollout;
 mod scale;
+mod status;
 mod task;
 mod verify;
-mod views;
+mod watch;
 
 pub use create::{create_cluster, create_load_balancer, create_services};
 pub use deploy::deploy;
@@ -21,4 +24,6 @@ pub use rollout::rollback;
 pub use scale::scale;
 pub use task::task;
 pub use verify::verify;
-pub use views::{connect, diff, status};
+pub use connect::connect;
+pub use diff::diff;
+pub use status::status;

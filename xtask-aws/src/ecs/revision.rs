@@ -9,7 +9,7 @@ use xtask::flags::BuildArgs;
 use xtask::infra::{self, normalize_task_definition, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
-use xtask::watch::short_revision;
+use super::watch::short_revision;
 
 use super::client::Ecs;
 use super::convert;
@@ -59,7 +59,7 @@ pub async fn images(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<V
             Produced::Value(None) => bail!(
                 "ECR has no image of this commit ({}:{}) and no {}:latest to deploy: push one (`cargo xtask push {}`) or deploy without --no-build",
                 service.repo(),
-                xtask::util::git_tag(ctx).unwrap_or_else(|_| "<not a git checkout>".into()),
+                xtask::git::commit_tag(ctx).unwrap_or_else(|_| "<not a git checkout>".into()),
                 service.repo(),
                 service.short
             ),

@@ -10,8 +10,8 @@ use xtask::exec::print_line;
 use xtask::flags::{ScaleArgs, WatchOpts};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::Watch;
-use xtask::{util, Ctx};
+use super::watch::Watch;
+use xtask::{duration, Ctx};
 
 use super::client::{primary_deployment, snapshot, Ecs};
 use super::logs::{self, Tasks};
@@ -212,7 +212,7 @@ async fn wait_for_count(
                     "{}: {n} of {n} tasks running{} ({})",
                     service.name,
                     if n > 0 { " and healthy" } else { "" },
-                    util::secs(started.elapsed())
+                    duration::secs(started.elapsed())
                 ),
             );
             return Ok(());
@@ -224,7 +224,7 @@ async fn wait_for_count(
                 "{} runs {} of {n} tasks after {} (desired {}, {} deployments): see `cargo xtask status {}`",
                 service.name,
                 live.running_count(),
-                util::secs(opts.timeout),
+                duration::secs(opts.timeout),
                 live.desired_count(),
                 live.deployments().len(),
                 service.short

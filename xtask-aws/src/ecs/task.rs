@@ -16,8 +16,8 @@ use xtask::exec::{print_line, shell_quote};
 use xtask::flags::TaskArgs;
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::short_revision;
-use xtask::{util, Ctx};
+use super::watch::short_revision;
+use xtask::{duration, Ctx};
 
 use super::client::Ecs;
 use super::revision;
@@ -70,7 +70,7 @@ impl Ended {
         match self {
             Ended::Exited(code) => format!("exited {code}"),
             Ended::DidNotRun(why) => format!("did not run: {why}"),
-            Ended::TimedOut(after) => format!("timed out after {} (stopped)", util::secs(*after)),
+            Ended::TimedOut(after) => format!("timed out after {} (stopped)", duration::secs(*after)),
             Ended::Interrupted => "was interrupted (Ctrl-C; stopped)".into(),
             Ended::Planned => "(dry run)".into(),
         }
@@ -107,7 +107,7 @@ pub async fn run_one_off(
         println!(
             "{}: then stream the task's log lines until it stops (timeout {})",
             service.name,
-            util::secs(timeout)
+            duration::secs(timeout)
         );
         return Ok(Ended::Planned);
     }
@@ -186,7 +186,7 @@ pub async fn run_one_off(
                     service.name,
                     task_id(&arn),
                     ended.describe(),
-                    util::secs(started.elapsed())
+                    duration::secs(started.elapsed())
                 ),
             );
             return Ok(ended);
@@ -204,7 +204,7 @@ pub async fn run_one_off(
                 stopping = Some(Ended::Interrupted);
             }
             () = tokio::time::sleep_until(deadline), if stopping.is_none() => {
-                stop(ecs, service, &arn, &format!("timed out after {} (cargo xtask task --timeout)", util::secs(timeout))).await?;
+                stop(ecs, service, &arn, &format!("timed out after {} (cargo xtask task --timeout)", duration::secs(timeout))).await?;
                 stopping = Some(Ended::TimedOut(timeout));
             }
             () = tokio::time::sleep(POLL) => {}
@@ -322,7 +322,7 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
         }
         Ended::TimedOut(after) => bail!(
             "the one-off task timed out after {} and was stopped (give it longer with --timeout)",
-            util::secs(after)
+            duration::secs(after)
         ),
         Ended::DidNotRun(why) => bail!("the one-off task did not run: {why}"),
     }

@@ -29,8 +29,8 @@ use crate::exec::{shell, Cmd};
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
 use crate::steps::Steps;
-use crate::util::write_atomic;
-use crate::{docker, poll, util};
+use crate::files::write_atomic;
+use crate::{docker, duration, poll};
 pub use base_images::ensure_base_images;
 use processes::Part;
 
@@ -267,7 +267,7 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
         })?,
     };
     write_exports(&layout, &state)?;
-    println!("sandbox up ({})", util::secs(steps.elapsed()));
+    println!("sandbox up ({})", duration::secs(steps.elapsed()));
     println!(
         "# point the tool and the aws CLI at it: source {}",
         layout.env_file().display()
@@ -444,8 +444,8 @@ fn healthy(layout: &Layout, state: &State) -> bool {
     [Part::Agent, Part::Registry]
         .iter()
         .all(|&p| processes::pid_of(layout, p).is_some())
-        && util::http_status(&format!("{}/moto-api/", state.endpoint())).is_ok_and(|c| c == 200)
-        && util::http_status(&format!("http://{}/v2/", state.registry())).is_ok_and(|c| c == 401)
+        && poll::http_status(&format!("{}/moto-api/", state.endpoint())).is_ok_and(|c| c == 200)
+        && poll::http_status(&format!("http://{}/v2/", state.registry())).is_ok_and(|c| c == 401)
 }
 
 pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {

@@ -10,7 +10,8 @@ use xshell::cmd;
 use super::Layout;
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd, Stream};
-use crate::util;
+use crate::duration;
+use crate::files;
 
 /// `sandbox/requirements.txt` (moto, boto3, docker, …) in `target/sandbox/venv`,
 /// installed again only when the pins change.
@@ -31,7 +32,7 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
     std::fs::create_dir_all(layout.shared_path(""))?;
     let sh = shell()?;
     Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
-    let log = util::log_file(ctx, "pip-install-sandbox")?;
+    let log = files::log_file(ctx, "pip-install-sandbox")?;
     let pip = layout.venv_bin("pip");
     Cmd::from(cmd!(
         sh,
@@ -41,7 +42,7 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
     std::fs::write(&stamp, requirements)?;
     println!(
         "sandbox virtualenv ready ({}; log {})",
-        util::secs(started.elapsed()),
+        duration::secs(started.elapsed()),
         log.display()
     );
     Ok(())

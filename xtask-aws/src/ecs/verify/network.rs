@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use xtask::infra;
 
 use super::{fail, ok, skip, unknown, Check, Planned};
-use crate::aws::{explain, signed, Service as Api};
+use crate::aws::{explain, signed, Api};
 use crate::ecs::client::Ecs;
 
 pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {

@@ -212,8 +212,8 @@ impl Watch {
             "{}: still waiting for deployment {} ({} of {}): {what}",
             self.label,
             self.ours,
-            crate::util::secs(elapsed),
-            crate::util::secs(self.timeout)
+            xtask::duration::secs(elapsed),
+            xtask::duration::secs(self.timeout)
         )
     }
 }
