@@ -394,7 +394,12 @@ pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -
     if ctx.dry_run {
         return Ok(());
     }
-    if image_digest(ctx, aws, repo, "latest").await?.real()?.as_deref() == Some(digest) {
+    if image_digest(ctx, aws, repo, "latest")
+        .await?
+        .real()?
+        .as_deref()
+        == Some(digest)
+    {
         return Ok(());
     }
     let got = aws
@@ -409,9 +414,7 @@ pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -
         .images()
         .first()
         .with_context(|| format!("ECR has no image {repo}@{digest} to tag as latest"))?;
-    let manifest = image
-        .image_manifest()
-        .context("ECR returned no manifest")?;
+    let manifest = image.image_manifest().context("ECR returned no manifest")?;
     let put = aws
         .ecr
         .put_image()
@@ -425,8 +428,9 @@ pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -
     match put {
         Ok(_) => {}
         Err(e)
-            if e.as_service_error()
-                .is_some_and(aws_sdk_ecr::operation::put_image::PutImageError::is_image_already_exists_exception) => {}
+            if e.as_service_error().is_some_and(
+                aws_sdk_ecr::operation::put_image::PutImageError::is_image_already_exists_exception,
+            ) => {}
         Err(e) => return Err(explain("ecr PutImage", &e)),
     }
     println!("{service}: ECR {repo}:latest is now {digest} (the image last deployed successfully)");

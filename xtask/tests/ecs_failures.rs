@@ -10,52 +10,19 @@ mod common;
 
 use std::path::Path;
 
+use common::scratch::{self, backend_container};
 use common::{docker, http_get, registry_get, require_prod_image, Run, Sandbox};
 use serde_json::Value;
 
 /// `infra/` copied to a scratch root, the backend's health checks made fast,
 /// then `edit` applied to the backend's task definition.
 fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let infra = dir.path().join("infra");
-    let status = std::process::Command::new("cp")
-        .args(["-r", "infra"])
-        .arg(&infra)
-        .current_dir(common::repo_root())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
+    scratch::infra(|td| {
         let app = backend_container(td);
-        // ECS's shortest interval (the tool refuses a shorter one).
-        app["healthCheck"]["interval"] = 5.into();
         app["healthCheck"]["retries"] = 2.into();
         app["healthCheck"]["startPeriod"] = 15.into();
         edit(td);
-    });
-    edit_json(&infra.join("load-balancer.json"), |lb| {
-        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
-            tg["HealthCheckIntervalSeconds"] = 5.into();
-            tg["HealthCheckTimeoutSeconds"] = 2.into();
-            tg["DeregistrationDelaySeconds"] = 1.into();
-        }
-    });
-    dir
-}
-
-fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    edit(&mut value);
-    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
-
-fn backend_container(td: &mut Value) -> &mut Value {
-    td["containerDefinitions"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|c| c["name"] == "backend-flask")
-        .unwrap()
+    })
 }
 
 /// A sandbox with the backend deployed from `root` and answering.
@@ -81,18 +48,6 @@ fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
     let mut c = sandbox.xtask(args);
     c.env("CRUDDUR_ROOT", root);
     common::run(c)
-}
-
-fn service(sandbox: &Sandbox) -> Value {
-    sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "cruddur",
-        "--services",
-        "backend-flask",
-    ])["services"][0]
-        .clone()
 }
 
 fn answers_health_check(address: &str) -> bool {
@@ -127,7 +82,7 @@ fn deploy_expecting_failure_with(sandbox: &Sandbox, root: &Path, extra: &[&str])
 
 /// The service is back on revision 1, and its task (the same one) still serves.
 fn assert_still_serving_the_first_revision(sandbox: &Sandbox, before: &[String]) {
-    let svc = service(sandbox);
+    let svc = sandbox.service("backend-flask");
     assert!(
         svc["taskDefinition"]
             .as_str()
@@ -234,7 +189,7 @@ fn a_secret_that_does_not_resolve_fails_naming_the_parameter() {
             && all.contains("deploy stopped before changing anything"),
         "{all}"
     );
-    let svc = service(&sandbox);
+    let svc = sandbox.service("backend-flask");
     assert!(
         svc["taskDefinition"]
             .as_str()
@@ -282,7 +237,7 @@ fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.all().contains("timed out after 15.0s"), "{}", out.all());
     assert!(out.all().contains("left in progress"), "{}", out.all());
-    let svc = service(&sandbox);
+    let svc = sandbox.service("backend-flask");
     let primary = svc["deployments"]
         .as_array()
         .unwrap()
@@ -540,24 +495,12 @@ fn a_file_ecs_would_refuse_stops_deploy_before_anything_is_pushed_or_registered(
 
 /// The sandbox registry's tags of backend-flask, read with ECR's credentials.
 fn registry_tags(sandbox: &Sandbox) -> String {
-    use base64::Engine as _;
-    let token = sandbox.aws(&["ecr", "get-authorization-token"])["authorizationData"][0]
-        ["authorizationToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token)
-        .unwrap();
-    let (user, password) = std::str::from_utf8(&decoded)
-        .unwrap()
-        .split_once(':')
-        .unwrap();
+    let (user, password) = sandbox.registry_login();
     let (code, body) = registry_get(
         &sandbox.registry(),
         "/v2/backend-flask/tags/list",
-        user,
-        password,
+        &user,
+        &password,
     );
     assert_eq!(code, 200, "{body}");
     let mut tags: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["tags"]

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::watch::{short_revision, Snapshot, Verdict};
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{self as ecs_types, DeploymentRolloutState};
 use xtask::errors::BadInput;
@@ -16,16 +17,15 @@ use xtask::flags::{DeployArgs, WatchOpts};
 use xtask::infra::{self, normalize_service_pair};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
-use super::watch::{short_revision, Snapshot, Verdict};
 use xtask::{duration, Ctx};
 
 use super::client::{snapshot, Ecs};
 use super::convert;
 use super::revision::{self, say, Image};
+use super::rollout::unfinished_rollout;
 use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_deployment, Sent};
 use super::task::{run_one_off, split_command, Ended, Launch};
 use super::verify;
-use super::rollout::unfinished_rollout;
 use crate::ecr;
 
 #[derive(Debug)]
@@ -141,8 +141,7 @@ async fn deploy_one(
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
     let live = ecs.describe_service(service).await?;
     let previous = live.clone().map(|s| s.and_then(|s| s.task_definition));
-    let task_definition =
-        revision::register_if_changed(ecs, service, &wanted, &previous).await?;
+    let task_definition = revision::register_if_changed(ecs, service, &wanted, &previous).await?;
     let Produced::Value(live) = live else {
         return plan(ecs, service, &task_definition, &def, opts).await;
     };
@@ -390,7 +389,9 @@ async fn move_latest(ecs: &Ecs, service: &Service, image: &Image) {
     if let Err(e) = ecr::tag_latest(&ecs.ctx, &ecs.aws, service, digest).await {
         say(
             service,
-            &format!("warning: the deployment succeeded, but ECR's latest was not moved to it: {e:#}"),
+            &format!(
+                "warning: the deployment succeeded, but ECR's latest was not moved to it: {e:#}"
+            ),
         );
     }
 }

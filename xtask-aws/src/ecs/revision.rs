@@ -2,6 +2,7 @@
 //! ECR), the task definition `infra/` makes of it, and a new revision only
 //! when that differs from what ECS has.
 
+use super::watch::short_revision;
 use anyhow::{bail, Result};
 use xtask::docker;
 use xtask::exec::print_line;
@@ -9,7 +10,6 @@ use xtask::flags::BuildArgs;
 use xtask::infra::{self, normalize_task_definition, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
-use super::watch::short_revision;
 
 use super::client::Ecs;
 use super::convert;
@@ -125,7 +125,10 @@ pub async fn register_if_changed(
     if let (Produced::Value(Some(existing)), Produced::Value(wanted)) = (&existing, wanted) {
         let live = convert::task_definition_from(existing);
         if normalize_task_definition(&live) == normalize_task_definition(wanted) {
-            let arn = existing.task_definition_arn().unwrap_or_default().to_string();
+            let arn = existing
+                .task_definition_arn()
+                .unwrap_or_default()
+                .to_string();
             say(
                 service,
                 &format!(

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::watch::{short_revision, Snapshot, Verdict, Watch};
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
 use xtask::errors::BadInput;
@@ -11,11 +12,10 @@ use xtask::exec::print_line;
 use xtask::flags::{RollbackArgs, WatchOpts};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use super::watch::{short_revision, Snapshot, Verdict, Watch};
 use xtask::{duration, Ctx};
 
 use super::client::{secs, Ecs};
-use super::logs;
+use super::log_streams;
 
 /// What was already sent to ECS when a watch began: said if the user stops it.
 pub enum Sent {
@@ -146,14 +146,14 @@ pub async fn report_failure(ecs: &Ecs, service: &Service, ours: &str) {
         Ok(lines) => lines.into_iter().for_each(&say),
         Err(e) => say(format!("could not list stopped tasks: {e:#}")),
     }
-    match logs::last_lines(ecs, service, ours, FAILURE_LOG_LINES).await {
+    match log_streams::last_lines(ecs, service, ours, FAILURE_LOG_LINES).await {
         Ok(lines) if lines.is_empty() => {}
         Ok(lines) => {
             say(format!(
                 "the last {} log lines of its stopped tasks:",
                 lines.len()
             ));
-            lines.iter().for_each(logs::Line::print);
+            lines.iter().for_each(log_streams::Line::print);
         }
         Err(e) => say(format!("could not read the stopped tasks' logs: {e:#}")),
     }

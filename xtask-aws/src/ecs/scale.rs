@@ -4,16 +4,17 @@
 
 use std::time::Instant;
 
+use super::watch::Watch;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{HealthStatus, Tag};
 use xtask::exec::print_line;
 use xtask::flags::{ScaleArgs, WatchOpts};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use super::watch::Watch;
 use xtask::{duration, Ctx};
 
 use super::client::{primary_deployment, snapshot, Ecs};
+use super::log_streams;
 use super::logs::{self, Tasks};
 use super::rollout::report_failure;
 use crate::aws::explain;
@@ -162,7 +163,7 @@ async fn unhealthy(ecs: &Ecs, service: &Service, n: i32, checked: bool) -> Resul
         .iter()
         .filter(|t| t.last_status() == Some("RUNNING") && t.desired_status() == Some("RUNNING"))
         .filter(|t| t.health_status() != Some(&HealthStatus::Healthy))
-        .map(|t| logs::task_id(t.task_arn().unwrap_or_default()).to_string())
+        .map(|t| log_streams::task_id(t.task_arn().unwrap_or_default()).to_string())
         .collect())
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod scratch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -222,39 +223,10 @@ impl Sandbox {
 
     /// The addresses of a service's RUNNING tasks (awsvpc: the ENI's address).
     pub fn task_addresses(&self, service: &str) -> Vec<String> {
-        let arns = self.aws(&[
-            "ecs",
-            "list-tasks",
-            "--cluster",
-            "cruddur",
-            "--service-name",
-            service,
-            "--desired-status",
-            "RUNNING",
-        ]);
-        let arns: Vec<&str> = arns["taskArns"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
-        if arns.is_empty() {
-            return vec![];
-        }
-        let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
-        args.extend(arns);
-        let tasks = self.aws(&args);
-        tasks["tasks"]
-            .as_array()
-            .unwrap()
+        self.tasks(service, "RUNNING")
             .iter()
             .filter(|t| t["lastStatus"] == "RUNNING")
-            .filter_map(|t| {
-                t["attachments"].as_array()?.iter().find_map(|a| {
-                    a["details"].as_array()?.iter().find_map(|d| {
-                        (d["name"] == "privateIPv4Address")
-                            .then(|| d["value"].as_str().unwrap().to_string())
-                    })
-                })
-            })
+            .filter_map(scratch::task_address)
             .collect()
     }
 
