@@ -69,7 +69,7 @@ pub enum AwsCommand {
         #[command(subcommand)]
         command: EcrCommand,
     },
-    /// Tag the prod image as latest and the git short sha, push both, report the digest.
+    /// Tag the prod image with the git short sha and push it, report the digest (latest moves on deploy).
     Push(PushArgs),
     /// ECS cluster.
     Cluster {
