@@ -37,7 +37,10 @@ fn every_command_is_in_the_table() {
         .iter()
         .filter(|c| !table.iter().any(|cell| cell.contains(&format!("`{c}`"))))
         .collect();
-    assert!(missing.is_empty(), "not in ARCHITECTURE.md's table: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not in ARCHITECTURE.md's table: {missing:?}"
+    );
 }
 
 #[test]
@@ -54,5 +57,8 @@ fn every_path_it_names_exists() {
         .iter()
         .filter(|p| !repo_root().join(p.trim_end_matches('/')).exists())
         .collect();
-    assert!(missing.is_empty(), "ARCHITECTURE.md names what is not there: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names what is not there: {missing:?}"
+    );
 }

@@ -179,7 +179,7 @@ fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: 
     assert_eq!(service["status"], "ACTIVE");
     let arn = service["taskDefinition"].as_str().unwrap().to_string();
     assert!(arn.ends_with("task-definition/backend-flask:1"), "{arn}");
-    let registered = task_definition(&sandbox, &arn);
+    let registered = task_definition(sandbox, &arn);
     let app = registered["containerDefinitions"]
         .as_array()
         .unwrap()
@@ -190,7 +190,7 @@ fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: 
     assert_registered_as_file(
         &registered,
         &rendered_file(
-            &sandbox,
+            sandbox,
             "infra/task-definitions/backend-flask.json",
             &image,
             &[],
