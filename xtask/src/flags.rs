@@ -460,6 +460,7 @@ mod tests {
                 argv.push(match a.get_id().as_str() {
                     "base_images" => "public".into(),
                     "lb_port" => "8080".into(),
+                    "lb_https_port" => "8443".into(),
                     _ => "x".into(),
                 });
                 Some(env)
