@@ -99,7 +99,7 @@ fn make_ca(ctx: &Ctx, dir: &Path, name: &str) -> Result<()> {
     let sh = shell()?;
     run(
         ctx,
-        cmd!(sh, "openssl req -x509 -new -key {key} -sha256 -days {CA_DAYS} -subj {subject} -addext basicConstraints=critical,CA:TRUE,pathlen:0 -addext keyUsage=critical,keyCertSign,cRLSign -out {cert}").into(),
+        &cmd!(sh, "openssl req -x509 -new -key {key} -sha256 -days {CA_DAYS} -subj {subject} -addext basicConstraints=critical,CA:TRUE,pathlen:0 -addext keyUsage=critical,keyCertSign,cRLSign -out {cert}").into(),
     )
 }
 
@@ -112,7 +112,7 @@ fn make_leaf(ctx: &Ctx, dir: &Path, ca_dir: &Path) -> Result<()> {
     let sh = shell()?;
     run(
         ctx,
-        cmd!(sh, "openssl req -x509 -new -key {key} -CA {ca_cert} -CAkey {ca_key} -sha256 -days {LEAF_DAYS} -subj {subject} -addext {san} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=serverAuth -out {cert}").into(),
+        &cmd!(sh, "openssl req -x509 -new -key {key} -CA {ca_cert} -CAkey {ca_key} -sha256 -days {LEAF_DAYS} -subj {subject} -addext {san} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=serverAuth -out {cert}").into(),
     )?;
     std::fs::copy(&ca_cert, dir.join("chain.pem")).context("copying the CA into the chain")?;
     Ok(())
@@ -123,7 +123,7 @@ fn new_key(ctx: &Ctx, key: &Path) -> Result<()> {
     let sh = shell()?;
     run(
         ctx,
-        cmd!(
+        &cmd!(
             sh,
             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {key}"
         )
@@ -139,11 +139,11 @@ fn openssl(ctx: &Ctx, args: &[&str], files: &[&Path]) -> Result<()> {
     for f in files {
         c = c.arg(f.display().to_string());
     }
-    run(ctx, c)
+    run(ctx, &c)
 }
 
 /// The tool preparing the sandbox: quiet unless it fails (then with openssl's words).
-fn run(ctx: &Ctx, c: Cmd) -> Result<()> {
+fn run(ctx: &Ctx, c: &Cmd) -> Result<()> {
     c.stream(
         ctx,
         &Stream {
