@@ -256,11 +256,16 @@ fn path_condition(rule: &infra::Rule) -> RuleCondition {
         .build()
 }
 
+/// A live rule's path patterns: its path-pattern condition's config, or the
+/// condition's own `Values` (how older clients, and the aws CLI's shorthand, give them).
 fn live_patterns(live: &LiveRule) -> Vec<String> {
     live.conditions()
         .iter()
-        .filter_map(|c| c.path_pattern_config())
-        .flat_map(|p| p.values().to_vec())
+        .filter(|c| c.field() == Some("path-pattern"))
+        .flat_map(|c| match c.path_pattern_config() {
+            Some(p) if !p.values().is_empty() => p.values().to_vec(),
+            _ => c.values().to_vec(),
+        })
         .collect()
 }
 
