@@ -85,6 +85,14 @@ pub async fn target_group_arn(
 
 /// Everything in the file exists and has the file's settings; returns the URL.
 pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Produced<String>> {
+    let missing = file.missing_certificates();
+    if !missing.is_empty() {
+        bail!(BadInput(format!(
+            "{}: {}",
+            infra::load_balancer_file(&ctx.root).display(),
+            missing.join("; ")
+        )));
+    }
     let lb = &file.load_balancer;
     ctx.announce(&format!("elbv2 DescribeLoadBalancers names=[{}]", lb.name));
     if ctx.dry_run {

@@ -1,7 +1,8 @@
 //! HTTPS at the load balancer on a sandbox of its own (issue 32): `sandbox
 //! up` makes a CA under the state dir (its key owner-only, never printed)
 //! and `status` names it; `lb create` makes the HTTPS listener with the
-//! certificate the sandbox imported into ACM and the HTTP listener that
+//! certificate the sandbox imported into ACM (without one it refuses, exit 2,
+//! and makes nothing) and the HTTP listener that
 //! redirects to it, turns an old forwarding HTTP listener into the redirect
 //! (its `/api/*` rule deleted), and changes nothing the second time; a
 //! client trusting the CA is served, one that does not is refused; `verify`
@@ -70,6 +71,23 @@ fn lb_create_serves_https_with_the_sandbox_ca_redirects_http_and_changes_nothing
     let (https_port, http_port) = (
         sandbox.export("CRUDDUR_LB_HTTPS_PORT"),
         sandbox.export("CRUDDUR_LB_PORT"),
+    );
+
+    let mut without = sandbox.xtask(&["lb", "create"]);
+    without.env_remove("CRUDDUR_CERTIFICATE_ARN");
+    let without = run(without).fails_with(2);
+    assert!(
+        without.stderr.contains(&format!(
+            "the HTTPS listener :{https_port} has no certificate: set CRUDDUR_CERTIFICATE_ARN"
+        )),
+        "{}",
+        without.all()
+    );
+    let none = sandbox.aws(&["elbv2", "describe-load-balancers"]);
+    assert_eq!(
+        none["LoadBalancers"],
+        serde_json::json!([]),
+        "nothing made without it"
     );
 
     let first = sandbox.run(&["lb", "create"]).ok();

@@ -134,7 +134,7 @@ fn drift(want: &Listener, live: &LiveListener, arns: &Arns) -> Vec<&'static str>
         .certificates()
         .first()
         .and_then(Certificate::certificate_arn);
-    if want.is_https() && certificate != want.certificate_arn.as_deref() {
+    if want.is_https() && certificate != want.certificate() {
         differs.push("certificate");
     }
     if want.ssl_policy.is_some() && live.ssl_policy() != want.ssl_policy.as_deref() {
@@ -157,7 +157,7 @@ fn describe(want: &Listener) -> String {
         ),
         (None, tg) => format!("default: {}", tg.as_deref().unwrap_or_default()),
     };
-    match &want.certificate_arn {
+    match want.certificate() {
         Some(cert) => format!("{} with certificate {cert}, {action}", want.protocol),
         None => format!("{}, {action}", want.protocol),
     }
@@ -192,8 +192,7 @@ pub(super) async fn ensure(
 
 async fn create(aws: &Aws, lb_arn: &str, want: &Listener, arns: &Arns) -> Result<String> {
     let certificates = want
-        .certificate_arn
-        .as_ref()
+        .certificate()
         .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()]);
     let out = aws
         .elb
@@ -223,8 +222,7 @@ async fn modify(aws: &Aws, want: &Listener, live: &LiveListener, arns: &Arns) ->
         return Ok(arn);
     }
     let certificates = want
-        .certificate_arn
-        .as_ref()
+        .certificate()
         .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()]);
     aws.elb
         .modify_listener()

@@ -130,6 +130,11 @@ impl Listener {
     pub fn is_https(&self) -> bool {
         self.protocol == "HTTPS"
     }
+
+    /// The certificate the file names (a placeholder left empty names none).
+    pub fn certificate(&self) -> Option<&str> {
+        self.certificate_arn.as_deref().filter(|c| !c.is_empty())
+    }
 }
 
 impl LoadBalancerFile {
@@ -164,10 +169,28 @@ impl LoadBalancerFile {
         }
     }
 
+    /// An HTTPS listener without its certificate, which only creating the
+    /// load balancer (and verify) needs: deploy finds its target groups without.
+    pub fn missing_certificates(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_https() && l.certificate().is_none())
+            .map(|(i, l)| {
+                format!(
+                    "Listeners[{i}].CertificateArn: the HTTPS listener :{} has no certificate: \
+                     set CRUDDUR_CERTIFICATE_ARN to the ACM certificate of the front end's and the \
+                     API's host names (`sandbox up` exports the sandbox's)",
+                    l.port
+                )
+            })
+            .collect()
+    }
+
     /// What the file says beyond its fields: every target group names a
     /// known service, and each listener forwards to a target group of the file
-    /// or redirects, is HTTP or HTTPS (this one with a certificate), on a port
-    /// of its own.
+    /// or redirects, is HTTP or HTTPS (only this one with a certificate), on a
+    /// port of its own.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (i, tg) in self.target_groups.iter().enumerate() {
@@ -198,12 +221,8 @@ impl LoadBalancerFile {
         let mut problems = Vec::new();
         let known = |name: &str| self.target_groups.iter().any(|tg| tg.name == name);
         match listener.protocol.as_str() {
-            "HTTPS" if listener.certificate_arn.as_deref().unwrap_or("").is_empty() => problems
-                .push(format!(
-                    "{at}.CertificateArn: an HTTPS listener needs its certificate"
-                )),
             "HTTPS" => {}
-            "HTTP" if listener.certificate_arn.is_some() || listener.ssl_policy.is_some() => {
+            "HTTP" if listener.certificate().is_some() || listener.ssl_policy.is_some() => {
                 problems.push(format!(
                     "{at}: CertificateArn and SslPolicy are for HTTPS listeners only"
                 ));
@@ -311,24 +330,19 @@ mod tests {
 
     #[test]
     fn the_load_balancer_file_needs_a_certificate_and_one_action_per_listener() {
-        let settings = crate::flags::Settings {
-            vpc_id: Some("vpc-1".into()),
-            subnets: vec!["subnet-a".into()],
-            security_group: Some("sg-1".into()),
-            ..Default::default()
-        };
-        let err =
-            parse::<LoadBalancerFile>(&repo_file(), PATH, &Placeholders::from_settings(&settings))
-                .unwrap_err()
-                .to_string();
+        let lb: LoadBalancerFile = parse(&repo_file(), PATH, &placeholders()).unwrap();
+        assert!(lb.problems().is_empty(), "{:?}", lb.problems());
+        let missing = lb.missing_certificates().join("; ");
         assert!(
-            err.contains("Listeners[0].CertificateArn: no value for ${CERTIFICATE_ARN}")
-                && err.contains("CRUDDUR_CERTIFICATE_ARN"),
-            "{err}"
+            missing.contains(
+                "Listeners[0].CertificateArn: the HTTPS listener :443 has no certificate"
+            ) && missing.contains("CRUDDUR_CERTIFICATE_ARN"),
+            "{missing}"
         );
         let mut p = placeholders();
         p.set("CERTIFICATE_ARN", "arn:c");
         let lb: LoadBalancerFile = parse(&repo_file(), PATH, &p).unwrap();
+        assert!(lb.missing_certificates().is_empty());
         let problems = |f: &dyn Fn(&mut LoadBalancerFile)| {
             let mut broken = lb.clone();
             f(&mut broken);
@@ -338,8 +352,6 @@ mod tests {
             problems(&|b| b.listeners[0].rules[0].target_group = "nope".into())
                 .contains("Listeners[0].Rules[0].TargetGroup: no target group named 'nope'")
         );
-        assert!(problems(&|b| b.listeners[0].certificate_arn = None)
-            .contains("Listeners[0].CertificateArn: an HTTPS listener needs its certificate"));
         assert!(problems(&|b| b.listeners[1].redirect_config = None)
             .contains("Listeners[1]: give it either DefaultTargetGroup"));
         assert!(problems(&|b| b.listeners[1].port = 443)

@@ -69,11 +69,6 @@ impl Placeholders {
                 "SECURITY_GROUP",
                 "with CRUDDUR_SECURITY_GROUP: the services' security group id",
             )
-            .hint(
-                "CERTIFICATE_ARN",
-                "with CRUDDUR_CERTIFICATE_ARN: the ACM certificate of the front end's and the API's \
-                 host names; `sandbox up` exports the sandbox's",
-            )
             .hint("IMAGE", "deploy fills it with the pushed image");
         if !settings.subnets.is_empty() {
             p.set_list("SUBNETS", settings.subnets.clone());
@@ -155,7 +150,7 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &Service) -> Result<()> {
     let lb_file = load_balancer_file(&ctx.root);
     if lb_file.exists() {
         // Deploy reads only the target groups' names; `cluster create` needs the rest.
-        for name in ["VPC_ID", "SUBNETS", "SECURITY_GROUP", "CERTIFICATE_ARN"] {
+        for name in ["VPC_ID", "SUBNETS", "SECURITY_GROUP"] {
             if !p.values.contains_key(name) {
                 p.set(name, "checked-when-the-load-balancer-is-created");
             }
@@ -200,8 +195,8 @@ pub fn load_task_definition(path: &Path, placeholders: &Placeholders) -> Result<
 }
 
 /// `infra/load-balancer.json`, filled and parsed; a target group naming no
-/// known service, or a listener naming no target group of the file (or an
-/// HTTPS one without its certificate), is bad input.
+/// known service, or a listener naming no target group of the file, is bad
+/// input (an HTTPS listener without its certificate is `lb create`'s).
 pub fn load_load_balancer(path: &Path, placeholders: &Placeholders) -> Result<LoadBalancerFile> {
     let lb: LoadBalancerFile = load(path, placeholders)?;
     let problems = lb.problems();

@@ -21,13 +21,16 @@ pub(super) async fn certificates(ecs: &Ecs) -> Vec<Check> {
         Ok(p) => crate::lb::load(ctx, &p),
         Err(e) => Err(e),
     };
-    // A file that does not load (no certificate set, say) is the target
-    // group check's FAIL line already.
+    // A file that does not load is the target group check's FAIL line already.
     let Ok(lb) = lb else { return vec![] };
     let hosts = infra::public_host_names(&ctx.settings);
-    let mut checks = Vec::new();
+    let mut checks: Vec<Check> = lb
+        .missing_certificates()
+        .into_iter()
+        .map(|m| fail(format!("load balancer: {m}")))
+        .collect();
     for listener in lb.listeners.iter().filter(|l| l.is_https()) {
-        let Some(arn) = &listener.certificate_arn else {
+        let Some(arn) = listener.certificate() else {
             continue;
         };
         ctx.announce(&format!("acm DescribeCertificate CertificateArn={arn}"));
