@@ -212,32 +212,48 @@ fn an_old_forwarding_http_listener_becomes_the_redirect(sandbox: &Sandbox, http_
 }
 
 /// verify's certificate line: ok for the sandbox's own host names; FAIL
-/// naming the certificate and the host it does not cover, and naming the
-/// missing certificate (with the one ACM has for those names).
+/// naming the certificate and the host it does not cover (the API's for the
+/// backend, the front end's too for the front end), and naming the missing
+/// certificate (with the one ACM has for those names).
 fn verify_names_the_certificate(sandbox: &Sandbox, arn: &str, https_port: &str) {
     let what = format!("load balancer: certificate {arn} (HTTPS listener :{https_port})");
-    let verify = |env: &[(&str, &str)]| {
-        let mut c = sandbox.xtask(&["verify", "backend"]);
+    let verify = |service: &str, env: &[(&str, &str)]| {
+        let mut c = sandbox.xtask(&["verify", service]);
         c.envs(env.iter().copied());
         run(c)
     };
-    let good = verify(&[]);
-    let line = format!("ok    {what} is ISSUED and covers 127.0.0.1");
-    assert!(good.stdout.contains(&line), "{line:?} in:\n{}", good.all());
-
-    let other = verify(&[("CRUDDUR_BACKEND_URL", "https://api.other.example")]).fails_with(1);
+    let covered = format!("ok    {what} is ISSUED and covers 127.0.0.1");
+    let other_front = [("CRUDDUR_FRONTEND_URL", "https://www.other.example")];
+    // The front end's address is only the backend's CORS origin.
+    let backend = verify("backend", &other_front);
+    assert!(
+        backend.stdout.contains(&covered),
+        "{covered:?} in:\n{}",
+        backend.all()
+    );
+    let frontend = verify("frontend", &other_front).fails_with(1);
+    let line = format!(
+        "FAIL  {what} does not cover www.other.example (CRUDDUR_FRONTEND_URL): it is for 127.0.0.1, localhost"
+    );
+    assert!(
+        frontend.stdout.contains(&line),
+        "{line:?} in:\n{}",
+        frontend.all()
+    );
+    let other_api = [("CRUDDUR_BACKEND_URL", "https://api.other.example")];
+    let backend = verify("backend", &other_api).fails_with(1);
     let line = format!(
         "FAIL  {what} does not cover api.other.example (CRUDDUR_BACKEND_URL): it is for 127.0.0.1, localhost"
     );
     assert!(
-        other.stdout.contains(&line),
+        backend.stdout.contains(&line),
         "{line:?} in:\n{}",
-        other.all()
+        backend.all()
     );
 
     let missing_arn =
         "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000";
-    let missing = verify(&[("CRUDDUR_CERTIFICATE_ARN", missing_arn)]).fails_with(1);
+    let missing = verify("backend", &[("CRUDDUR_CERTIFICATE_ARN", missing_arn)]).fails_with(1);
     let line = format!(
         "FAIL  load balancer: certificate {missing_arn} (HTTPS listener :{https_port}) does not exist in ACM in us-east-1: \
          set CRUDDUR_CERTIFICATE_ARN to one that does (ISSUED there for these names: {arn})"

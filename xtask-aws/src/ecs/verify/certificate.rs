@@ -1,18 +1,21 @@
 //! The load balancer's certificate: each HTTPS listener's ACM certificate
 //! exists in the region, is ISSUED, and covers the host names the settings
 //! give the front end and the API (`CRUDDUR_FRONTEND_URL`,
-//! `CRUDDUR_BACKEND_URL`), so a browser accepts it on both. Read with ACM's
-//! DescribeCertificate; when it is missing, ListCertificates says which
-//! issued certificates of the region would do.
+//! `CRUDDUR_BACKEND_URL`), so a browser accepts it on both. The names are
+//! the services' that are checked: the API's for the backend (the front end's
+//! address is only its CORS origin), both for the front end (served at its
+//! own, it sends browsers to the API's). Read with ACM's DescribeCertificate;
+//! when it is missing, ListCertificates says which issued certificates of the
+//! region would do.
 
 use serde_json::{json, Value};
 use xtask::infra;
 
-use super::{fail, ok, unknown, Check};
+use super::{fail, ok, unknown, Check, Planned};
 use crate::aws::{code, Api};
 use crate::ecs::client::Ecs;
 
-pub(super) async fn certificates(ecs: &Ecs) -> Vec<Check> {
+pub(super) async fn certificates(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
     let ctx = &ecs.ctx;
     if !infra::load_balancer_file(&ctx.root).exists() {
         return vec![]; // the target group check says so
@@ -23,7 +26,13 @@ pub(super) async fn certificates(ecs: &Ecs) -> Vec<Check> {
     };
     // A file that does not load is the target group check's FAIL line already.
     let Ok(lb) = lb else { return vec![] };
-    let hosts = infra::public_host_names(&ctx.settings);
+    let front_end = planned
+        .iter()
+        .any(|p| *p.service == xtask::services::FRONTEND);
+    let hosts: Vec<(&str, String)> = infra::public_host_names(&ctx.settings)
+        .into_iter()
+        .filter(|(setting, _)| front_end || *setting == "CRUDDUR_BACKEND_URL")
+        .collect();
     let mut checks: Vec<Check> = lb
         .missing_certificates()
         .into_iter()

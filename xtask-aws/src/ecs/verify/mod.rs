@@ -142,7 +142,7 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
         log_groups(ecs, &planned),
         network(ecs, &planned),
         target_groups(ecs, &planned),
-        certificates(ecs),
+        certificates(ecs, &planned),
     );
     if ctx.dry_run {
         return Ok(0);
