@@ -32,6 +32,9 @@
 //   CRUDDUR_E2E_TIMEOUT  seconds each step may wait (default 20)
 //   CRUDDUR_E2E_SCREENSHOTS  directory for a screenshot of each browser on failure
 //   CHROMIUM_PATH        the browser (default /usr/bin/chromium)
+//   CRUDDUR_CA_FILE      a CA certificate (PEM) each browser trusts, for a front end served
+//                        over HTTPS with a certificate it signed (the sandbox's load
+//                        balancer); its own NSS database in the browser's profile (e2e/trust-ca.mjs)
 // Exit 0 when every step passed, 1 at the first failing step (named, with the page's
 // alert, API errors, console errors), 2 on bad usage. The password is never printed.
 
@@ -40,6 +43,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+import { envTrusting } from './trust-ca.mjs';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -106,6 +111,7 @@ async function openBrowser(user) {
     executablePath: chromiumPath,
     headless: true,
     args: CHROMIUM_ARGS,
+    env: envTrusting(env.CRUDDUR_CA_FILE, profile),
     viewport: { width: 1100, height: 850 },
     timeout: 30000,
   });
@@ -332,6 +338,7 @@ const messageA = `e2e message ${run} from A to @${messageTo}`;
 let code = 0;
 try {
   log(`${origin} with ${chromiumPath}; users @${a.handle} and @${bUser.handle}`);
+  if (env.CRUDDUR_CA_FILE) log(`each browser trusts the CA ${env.CRUDDUR_CA_FILE} (its own NSS database)`);
   const A = await openBrowser(a);
   let groupUrl;
   await step(`A signs up as @${a.handle}`, () => signUp(A));

@@ -1,8 +1,10 @@
-"""The load balancer's data plane: each HTTP listener of each load balancer in
-moto's ELBv2 ledger is served on 127.0.0.1:<listener port>. A request is
+"""The load balancer's data plane: each HTTP and HTTPS listener of each load
+balancer in moto's ELBv2 ledger is served on 127.0.0.1:<listener port> (an
+HTTPS one with its ACM certificate: tls_termination.py). A request is
 matched against the listener's rules (priority order, then the default
 action), forwarded to a healthy target of the chosen target group (round
-robin; none healthy: 503), with X-Forwarded-For/-Proto/-Port; request bodies
+robin; none healthy: 503), with X-Forwarded-For/-Proto/-Port (Proto is the
+listener's: https behind an HTTPS listener), or redirected; request bodies
 pass through and responses stream back. A draining target gets no new
 request."""
 
@@ -18,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .target_health import TargetHealth
+from .tls_termination import CertificateUnusable, TLSServer, context_for
 
 log = logging.getLogger("cruddur_sandbox.listeners")
 
@@ -88,12 +91,30 @@ def _action_dict(action: Any) -> dict[str, Any]:
     return getattr(action, "data", None) or dict(action)
 
 
+def redirect_location(conf: dict[str, Any], scheme: str, port: int, host_header: str, path: str, query: str) -> str:
+    """An ALB's redirect target: each part of RedirectConfig, or the request's
+    own (#{protocol}, #{host}, #{port}, #{path}, #{query}); a scheme's default
+    port is left out, as browsers write it."""
+    host = conf.get("Host", "#{host}").replace("#{host}", host_header.split(":")[0])
+    to_port = conf.get("Port", "#{port}").replace("#{port}", str(port))
+    proto = conf.get("Protocol", "#{protocol}").replace("#{protocol}", scheme).lower()
+    rpath = conf.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
+    rquery = conf.get("Query", "#{query}").replace("#{query}", query)
+    netloc = host if (proto, to_port) in (("http", "80"), ("https", "443")) else f"{host}:{to_port}"
+    return f"{proto}://{netloc}{rpath}" + (f"?{rquery}" if rquery else "")
+
+
 class Listener:
-    def __init__(self, proxies: "Proxies", arn: str, port: int):
+    def __init__(self, proxies: "Proxies", arn: str, port: int, context=None):
         self.proxies = proxies
         self.arn = arn
         self.port = port
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), ListenerHandler)
+        self.scheme = "https" if context is not None else "http"
+        self.settings: tuple = ()  # (port, protocol, certificate, policy) as served
+        if context is not None:
+            self.server = TLSServer(("127.0.0.1", port), ListenerHandler, context)
+        else:
+            self.server = ThreadingHTTPServer(("127.0.0.1", port), ListenerHandler)
         self.server.daemon_threads = True
         self.server.listener = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name=f"listener-{port}")
@@ -208,12 +229,8 @@ class ListenerHandler(BaseHTTPRequestHandler):
 
     def _redirect(self, action: dict[str, Any], path: str, query: str) -> None:
         conf = action.get("RedirectConfig") or {}
-        host = conf.get("Host", "#{host}").replace("#{host}", (self.headers.get("Host") or "").split(":")[0])
-        port = conf.get("Port", "#{port}").replace("#{port}", str(self.listener.port))
-        proto = conf.get("Protocol", "#{protocol}").replace("#{protocol}", "http").lower()
-        rpath = conf.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
-        rquery = conf.get("Query", "#{query}").replace("#{query}", query)
-        location = f"{proto}://{host}:{port}{rpath}" + (f"?{rquery}" if rquery else "")
+        location = redirect_location(conf, self.listener.scheme, self.listener.port,
+                                     self.headers.get("Host") or "", path, query)
         code = 301 if conf.get("StatusCode") == "HTTP_301" else 302
         self._simple(code, b"", extra={"Location": location})
 
@@ -226,7 +243,7 @@ class ListenerHandler(BaseHTTPRequestHandler):
         client = self.client_address[0]
         xff = self.headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{xff}, {client}" if xff else client
-        headers["X-Forwarded-Proto"] = "http"
+        headers["X-Forwarded-Proto"] = self.listener.scheme
         headers["X-Forwarded-Port"] = str(self.listener.port)
         headers["Connection"] = "close"
         return headers
@@ -300,12 +317,15 @@ class ListenerHandler(BaseHTTPRequestHandler):
 
 
 class Proxies:
-    """Keeps one Listener per HTTP listener in the ledger, on its port."""
+    """Keeps one Listener per HTTP or HTTPS listener in the ledger, on its
+    port; a listener whose port, protocol, certificate or policy changes is
+    served anew."""
 
     def __init__(self, elb: TargetHealth):
         self.elb = elb
         self.listeners: dict[str, Listener] = {}
-        self.refused: dict[str, str] = {}
+        # a listener not served, with the settings it was refused with (tried again when they change)
+        self.refused: dict[str, tuple] = {}
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="lb-proxies")
 
@@ -326,33 +346,51 @@ class Proxies:
                 log.exception("listener sync")
 
     def _sync(self) -> None:
-        wanted: dict[str, tuple[int, str, str]] = {}
+        wanted: dict[str, tuple[tuple, str]] = {}
         for lb in list(self.elb.backend().load_balancers.values()):
             for arn, listener in list(lb.listeners.items()):
-                wanted[arn] = (int(listener.port), (listener.protocol or "HTTP").upper(), lb.name)
+                protocol = (listener.protocol or "HTTP").upper()
+                settings = (int(listener.port), protocol, listener.certificate, listener.ssl_policy)
+                wanted[arn] = (settings, lb.name)
         for arn, l in list(self.listeners.items()):
-            if arn not in wanted or wanted[arn][0] != l.port:
+            if arn in wanted and wanted[arn][0] != l.settings and wanted[arn][0][:2] == l.settings[:2] \
+                    and l.scheme == "https":
+                self._new_certificate(l, wanted[arn][0])
+            if arn not in wanted or wanted[arn][0] != l.settings:
                 l.stop()
                 del self.listeners[arn]
                 log.info("listener on 127.0.0.1:%d closed", l.port)
         for arn in list(self.refused):
-            if arn not in wanted:
+            if arn not in wanted or wanted[arn][0] != self.refused[arn]:
                 del self.refused[arn]
-        for arn, (port, protocol, lb_name) in wanted.items():
-            if arn in self.listeners or arn in self.refused:
-                continue
-            if protocol != "HTTP":
-                self.refused[arn] = protocol
-                log.warning("load balancer %s: %s listener on port %d is not served (the sandbox proxies HTTP only)",
-                            lb_name, protocol, port)
-                continue
-            try:
-                l = Listener(self, arn, port)
-            except OSError as e:
-                self.refused[arn] = str(e)
-                log.error("load balancer %s: listener port %d cannot be bound on 127.0.0.1 (%s); it is not served",
-                          lb_name, port, e)
-                continue
-            l.start()
-            self.listeners[arn] = l
-            log.info("load balancer %s: serving listener http://127.0.0.1:%d/", lb_name, port)
+        for arn, (settings, lb_name) in wanted.items():
+            if arn not in self.listeners and arn not in self.refused:
+                self._serve(arn, settings, lb_name)
+
+    @staticmethod
+    def _new_certificate(l: Listener, settings: tuple) -> None:
+        if l.server.use(settings[2], settings[3]):
+            l.settings = settings
+
+    def _serve(self, arn: str, settings: tuple, lb_name: str) -> None:
+        port, protocol, certificate, ssl_policy = settings
+        context = None
+        try:
+            if protocol == "HTTPS":
+                context = context_for(certificate, ssl_policy)
+            elif protocol != "HTTP":
+                raise CertificateUnusable(f"{protocol} listeners are not served (an ALB's are HTTP and HTTPS)")
+            l = Listener(self, arn, port, context)
+        except CertificateUnusable as e:
+            self.refused[arn] = settings
+            log.warning("load balancer %s: %s listener on port %d is not served: %s", lb_name, protocol, port, e)
+            return
+        except OSError as e:
+            self.refused[arn] = settings
+            log.error("load balancer %s: listener port %d cannot be bound on 127.0.0.1 (%s); it is not served",
+                      lb_name, port, e)
+            return
+        l.settings = settings
+        l.start()
+        self.listeners[arn] = l
+        log.info("load balancer %s: serving listener %s://127.0.0.1:%d/", lb_name, l.scheme, port)

@@ -1,9 +1,10 @@
 """Seeds a moto server with what a real AWS account already has and Cruddur
 needs: subnets of the default VPC, a security group for the services, the IAM
 roles the task definitions name, the log group, the SSM parameters the backend
-reads its secrets from, the service connect namespace, and a Cognito user
-pool with an app client as the original Cruddur's (sign-in by email, `name`
-and `preferred_username` attributes, SRP). Idempotent.
+reads its secrets from, the service connect namespace, a Cognito user pool
+with an app client as the original Cruddur's (sign-in by email, `name` and
+`preferred_username` attributes, SRP), and, with $SANDBOX_TLS_DIR, the load
+balancer's certificate in ACM. Idempotent.
 
 Prints one JSON object: subnets, security group, and the registry password
 moto's ECR GetAuthorizationToken hands out (written as a bcrypt htpasswd entry
@@ -187,6 +188,36 @@ def ensure_seed_users(cognito, pool_id):
         cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=SEED_PASSWORD, Permanent=True)
 
 
+# The load balancer's certificate, made by `cargo xtask sandbox up` (signed by
+# the sandbox's own CA, whose key never comes here) and imported into ACM as an
+# account's certificate would be: the HTTPS listener names its ARN and the
+# proxy serves it (listeners.py). Tagged so a second seed re-imports it under
+# the same ARN instead of adding another.
+TLS_DIR_VARIABLE = "SANDBOX_TLS_DIR"
+CERTIFICATE_TAG = {"Key": "cruddur:sandbox", "Value": "load-balancer"}
+
+
+def ensure_certificate(acm, tls_dir):
+    """Imports certificate.pem, private-key.pem and chain.pem of `tls_dir`;
+    returns the certificate's ARN (None without a directory)."""
+    if not tls_dir:
+        return None
+    folder = pathlib.Path(tls_dir)
+    parts = dict(
+        Certificate=(folder / "certificate.pem").read_bytes(),
+        PrivateKey=(folder / "private-key.pem").read_bytes(),
+        CertificateChain=(folder / "chain.pem").read_bytes(),
+    )
+    for summary in acm.list_certificates()["CertificateSummaryList"]:
+        arn = summary["CertificateArn"]
+        if CERTIFICATE_TAG in acm.list_tags_for_certificate(CertificateArn=arn).get("Tags", []):
+            acm.import_certificate(CertificateArn=arn, **parts)
+            # AWS keeps a re-imported certificate's tags; moto drops them.
+            acm.add_tags_to_certificate(CertificateArn=arn, Tags=[CERTIFICATE_TAG])
+            return arn
+    return acm.import_certificate(Tags=[CERTIFICATE_TAG], **parts)["CertificateArn"]
+
+
 def registry_password(ecr):
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, password = base64.b64decode(token).decode().split(":", 1)
@@ -205,6 +236,7 @@ def seed(endpoint, policies, htpasswd, password_override=None):
     cognito = client("cognito-idp", endpoint)
     user_pool_id, user_pool_client_id = ensure_user_pool(cognito)
     ensure_seed_users(cognito, user_pool_id)
+    certificate_arn = ensure_certificate(client("acm", endpoint), os.environ.get(TLS_DIR_VARIABLE))
     user, password = registry_password(client("ecr", endpoint))
     # Tests of wrong credentials give the registry another password than ECR hands out.
     password = password_override or password
@@ -219,6 +251,7 @@ def seed(endpoint, policies, htpasswd, password_override=None):
         "security_group": group_id,
         "user_pool_id": user_pool_id,
         "user_pool_client_id": user_pool_client_id,
+        "certificate_arn": certificate_arn,
         "registry_user": user,
     }
 

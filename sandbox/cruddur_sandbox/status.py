@@ -86,7 +86,12 @@ def status(state_dir: Path, stopped: int = 3) -> int:
     elbv2 = _client(info, "elbv2")
     for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
         for listener in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
-            print(f"load balancer {lb['LoadBalancerName']}: http://{lb['DNSName']}:{listener['Port']}/")
+            scheme = listener["Protocol"].lower()
+            redirect = next((a["RedirectConfig"] for a in listener.get("DefaultActions") or []
+                             if a.get("Type") == "redirect"), None)
+            what = f" (redirects to {redirect.get('Protocol', '#{protocol}').lower()} port {redirect.get('Port', '#{port}')})" \
+                if redirect else ""
+            print(f"load balancer {lb['LoadBalancerName']}: {scheme}://{lb['DNSName']}:{listener['Port']}/{what}")
         for tg in elbv2.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]:
             health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
             states = ", ".join(

@@ -1,14 +1,15 @@
 //! The load balancer of `infra/load-balancer.json` through aws-sdk-elasticloadbalancingv2:
 //! created and brought in line idempotently (`lb create`, and `cluster
-//! create`), read for deploy (target group ARNs), `status` (each target's
-//! health, the URL) and `diff`.
+//! create`; its listeners and rules in `lb/listeners.rs`), read for deploy
+//! (target group ARNs), `status` (each target's health, the URL) and `diff`.
+
+mod listeners;
 
 use anyhow::{bail, Result};
 use aws_sdk_elasticloadbalancingv2 as elb;
 use elb::types::{
-    Action, ActionTypeEnum, LoadBalancer as LiveLoadBalancer, LoadBalancerSchemeEnum,
-    LoadBalancerTypeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum, RuleCondition,
-    TargetGroup as LiveTargetGroup, TargetGroupAttribute, TargetTypeEnum,
+    LoadBalancer as LiveLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher,
+    ProtocolEnum, TargetGroup as LiveTargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 use xtask::errors::BadInput;
 use xtask::infra::{self, LoadBalancerFile, Placeholders, TargetGroup};
@@ -84,6 +85,14 @@ pub async fn target_group_arn(
 
 /// Everything in the file exists and has the file's settings; returns the URL.
 pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Produced<String>> {
+    let missing = file.missing_certificates();
+    if !missing.is_empty() {
+        bail!(BadInput(format!(
+            "{}: {}",
+            infra::load_balancer_file(&ctx.root).display(),
+            missing.join("; ")
+        )));
+    }
     let lb = &file.load_balancer;
     ctx.announce(&format!("elbv2 DescribeLoadBalancers names=[{}]", lb.name));
     if ctx.dry_run {
@@ -91,8 +100,12 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
             format!("elbv2 CreateLoadBalancer name={} (if it does not exist)", lb.name),
             "elbv2 CreateTargetGroup / ModifyTargetGroup for each target group (as needed)".into(),
             format!(
-                "elbv2 CreateListener port={} / ModifyListener, CreateRule / ModifyRule (as needed)",
-                file.listener.port
+                "elbv2 CreateListener / ModifyListener ports={}, CreateRule / ModifyRule / DeleteRule (as needed)",
+                file.listeners
+                    .iter()
+                    .map(|l| format!("{}:{}", l.protocol, l.port))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         ] {
             ctx.announce(&line);
@@ -131,34 +144,10 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
     for tg in &file.target_groups {
         arns.push((tg.name.clone(), ensure_target_group(aws, tg).await?));
     }
-    let arn_of = |name: &str| {
-        arns.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_default()
-    };
-    let listener = ensure_listener(
-        aws,
-        &lb_arn,
-        file,
-        &arn_of(&file.listener.default_target_group),
-    )
-    .await?;
-    for rule in &file.listener.rules {
-        ensure_rule(aws, &listener, rule, &arn_of(&rule.target_group)).await?;
-    }
-    Ok(Produced::Value(url(
-        found.dns_name().unwrap_or_default(),
-        file.listener.port,
-    )))
-}
-
-fn url(dns: &str, port: i32) -> String {
-    if port == 80 {
-        format!("http://{dns}")
-    } else {
-        format!("http://{dns}:{port}")
-    }
+    listeners::ensure(aws, &lb_arn, file, &arns).await?;
+    Ok(Produced::Value(
+        file.url(found.dns_name().unwrap_or_default()),
+    ))
 }
 
 /// One health check setting: its name in ELBv2's API and the file's value.
@@ -337,143 +326,6 @@ async fn ensure_deregistration_delay(aws: &Aws, name: &str, arn: &str, delay: i3
     Ok(())
 }
 
-fn forward(tg_arn: &str) -> Action {
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(tg_arn)
-        .build()
-}
-
-async fn ensure_listener(
-    aws: &Aws,
-    lb_arn: &str,
-    file: &LoadBalancerFile,
-    default_tg: &str,
-) -> Result<String> {
-    let listeners = aws
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| explain("elbv2 DescribeListeners", &e))?;
-    let port = file.listener.port;
-    if let Some(live) = listeners.iter().find(|l| l.port() == Some(port)) {
-        let arn = live.listener_arn().unwrap_or_default().to_string();
-        let current = live
-            .default_actions()
-            .first()
-            .and_then(Action::target_group_arn);
-        if current != Some(default_tg) {
-            aws.elb
-                .modify_listener()
-                .listener_arn(&arn)
-                .default_actions(forward(default_tg))
-                .send()
-                .await
-                .map_err(|e| explain("elbv2 ModifyListener", &e))?;
-            println!(
-                "listener :{port}: default action forwards to {}",
-                file.listener.default_target_group
-            );
-        }
-        return Ok(arn);
-    }
-    let out = aws
-        .elb
-        .create_listener()
-        .load_balancer_arn(lb_arn)
-        .protocol(ProtocolEnum::from(file.listener.protocol.as_str()))
-        .port(port)
-        .default_actions(forward(default_tg))
-        .send()
-        .await
-        .map_err(|e| explain("elbv2 CreateListener", &e))?;
-    println!(
-        "created listener :{port} (default: {})",
-        file.listener.default_target_group
-    );
-    Ok(out
-        .listeners()
-        .first()
-        .and_then(|l| l.listener_arn())
-        .unwrap_or_default()
-        .to_string())
-}
-
-async fn ensure_rule(
-    aws: &Aws,
-    listener_arn: &str,
-    rule: &infra::Rule,
-    tg_arn: &str,
-) -> Result<()> {
-    let rules = aws
-        .elb
-        .describe_rules()
-        .listener_arn(listener_arn)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| explain("elbv2 DescribeRules", &e))?;
-    let priority = rule.priority.to_string();
-    let condition = RuleCondition::builder()
-        .field("path-pattern")
-        .path_pattern_config(
-            PathPatternConditionConfig::builder()
-                .set_values(Some(rule.path_patterns.clone()))
-                .build(),
-        )
-        .build();
-    let shown = rule.path_patterns.join(" ");
-    match rules
-        .iter()
-        .find(|r| r.priority() == Some(priority.as_str()))
-    {
-        Some(live) => {
-            let patterns: Vec<String> = live
-                .conditions()
-                .iter()
-                .filter_map(|c| c.path_pattern_config())
-                .flat_map(|p| p.values().to_vec())
-                .collect();
-            let target = live
-                .actions()
-                .first()
-                .and_then(Action::target_group_arn)
-                .unwrap_or_default();
-            if patterns != rule.path_patterns || target != tg_arn {
-                aws.elb
-                    .modify_rule()
-                    .rule_arn(live.rule_arn().unwrap_or_default())
-                    .conditions(condition)
-                    .actions(forward(tg_arn))
-                    .send()
-                    .await
-                    .map_err(|e| explain("elbv2 ModifyRule", &e))?;
-                println!("rule {priority}: {shown} -> {}", rule.target_group);
-            }
-        }
-        None => {
-            aws.elb
-                .create_rule()
-                .listener_arn(listener_arn)
-                .priority(rule.priority)
-                .conditions(condition)
-                .actions(forward(tg_arn))
-                .send()
-                .await
-                .map_err(|e| explain("elbv2 CreateRule", &e))?;
-            println!("created rule {priority}: {shown} -> {}", rule.target_group);
-        }
-    }
-    Ok(())
-}
-
 /// One target's health as ELBv2 reports it.
 pub struct TargetHealth {
     pub address: String,
@@ -522,26 +374,26 @@ pub async fn target_health(aws: &Aws, tg_arn: &str) -> Result<Vec<TargetHealth>>
 pub async fn live_url(aws: &Aws, file: &LoadBalancerFile) -> Result<Option<String>> {
     Ok(describe_load_balancer(aws, &file.load_balancer.name)
         .await?
-        .map(|lb| url(lb.dns_name().unwrap_or_default(), file.listener.port)))
+        .map(|lb| file.url(lb.dns_name().unwrap_or_default())))
 }
 
 /// The file's load balancer settings that ELBv2 has otherwise, as diff lines.
 pub async fn drift(aws: &Aws, file: &LoadBalancerFile) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    if describe_load_balancer(aws, &file.load_balancer.name)
-        .await?
-        .is_none()
-    {
+    let Some(lb) = describe_load_balancer(aws, &file.load_balancer.name).await? else {
         lines.push(format!(
             "+ load balancer {} (`cargo xtask cluster create` creates it)",
             file.load_balancer.name
         ));
         return Ok(lines);
-    }
+    };
+    let mut arns = Vec::new();
     for tg in &file.target_groups {
         match describe_target_group(aws, &tg.name).await? {
             None => lines.push(format!("+ target group {}", tg.name)),
             Some(live) => {
+                let arn = live.target_group_arn().unwrap_or_default().to_string();
+                arns.push((tg.name.clone(), arn));
                 for (key, want) in health_drift(tg, &live) {
                     lines.push(format!(
                         "~ target group {} {key}: {} -> {want}",
@@ -552,5 +404,7 @@ pub async fn drift(aws: &Aws, file: &LoadBalancerFile) -> Result<Vec<String>> {
             }
         }
     }
+    let lb_arn = lb.load_balancer_arn().unwrap_or_default();
+    lines.extend(listeners::diff(aws, lb_arn, file, &arns).await?);
     Ok(lines)
 }

@@ -115,13 +115,22 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
         "\ndemo done in {}: both services deployed on the sandbox.",
         duration::secs(steps.elapsed())
     );
-    say_what_next(&state.lb_url(), &Layout::new(ctx, &args.state).env_file());
+    say_what_next(&state, &Layout::new(ctx, &args.state).env_file());
     Ok(())
 }
 
 /// Where Cruddur answers and what a user can do next.
-fn say_what_next(lb_url: &str, env_file: &std::path::Path) {
-    println!("Cruddur is at {lb_url} (the load balancer).");
+fn say_what_next(state: &sandbox::State, env_file: &std::path::Path) {
+    println!(
+        "Cruddur is at {} (the load balancer; plain HTTP on port {} redirects there).",
+        state.lb_url(),
+        state.lb_port
+    );
+    println!(
+        "Its certificate is signed by the sandbox's own CA, {}: trust that file in your browser \
+         (or `curl --cacert` it).",
+        state.ca_file.display()
+    );
     println!(
         "Point your shell at it with `source {}`.",
         env_file.display()

@@ -220,12 +220,13 @@ pub struct StateDirArg {
     pub state_dir: Option<PathBuf>,
 }
 
-/// moto on this port, the registry on the next, the bridge on the one after.
+/// moto on this port, then the registry, the bridge, and the load balancer's HTTP and HTTPS listeners.
 pub const DEFAULT_PORT_BASE: u16 = 4700;
 
 #[derive(Args, Debug, Clone)]
 pub struct SandboxUpArgs {
-    /// First of three loopback ports: moto, registry, bridge (0: any free ports).
+    /// First of five loopback ports: moto, registry, bridge, the load balancer's HTTP and
+    /// HTTPS listeners (0: any free ports).
     #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
     pub port_base: u16,
     /// Running tasks moto reports for new services: 1 lets deployments complete,
@@ -262,7 +263,7 @@ impl SandboxUpArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// First of the sandbox's three loopback ports (0: any free ports).
+    /// First of the sandbox's five loopback ports (0: any free ports).
     #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
     pub port_base: u16,
     #[command(flatten)]
@@ -460,6 +461,7 @@ mod tests {
                 argv.push(match a.get_id().as_str() {
                     "base_images" => "public".into(),
                     "lb_port" => "8080".into(),
+                    "lb_https_port" => "8443".into(),
                     _ => "x".into(),
                 });
                 Some(env)

@@ -99,6 +99,17 @@ pub const CHROMIUM: Need = Need {
     for_what: "the browser tests",
     probes: &[Probe::Program("chromium")],
 };
+/// NSS's `certutil`: the browser tests give Chromium a database that trusts the sandbox's CA.
+pub const CERTUTIL: Need = Need {
+    package: "libnss3-tools",
+    for_what: "the browser tests over the sandbox's HTTPS",
+    probes: &[Probe::Program("certutil")],
+};
+pub const OPENSSL: Need = Need {
+    package: "openssl",
+    for_what: "the sandbox's certificate authority and its load balancer's certificate",
+    probes: &[Probe::Program("openssl")],
+};
 pub const POSTGRESQL: Need = Need {
     package: "postgresql",
     for_what: "the backend tests' database",

@@ -92,9 +92,26 @@ pub struct Settings {
     /// The VPC of the subnets (the load balancer's target groups need it).
     #[arg(long, global = true, env = "CRUDDUR_VPC_ID", value_name = "ID")]
     pub vpc_id: Option<String>,
-    /// The load balancer's listener port (default 80).
+    /// The load balancer's HTTP listener port, which redirects to HTTPS (default 80).
     #[arg(long, global = true, env = "CRUDDUR_LB_PORT", value_name = "PORT")]
     pub lb_port: Option<u16>,
+    /// The load balancer's HTTPS listener port (default 443).
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_LB_HTTPS_PORT",
+        value_name = "PORT"
+    )]
+    pub lb_https_port: Option<u16>,
+    /// The ACM certificate of the HTTPS listener: it must cover the front end's and the
+    /// API's host names (needed to create the load balancer; `sandbox up` exports its own).
+    #[arg(
+        long,
+        global = true,
+        env = "CRUDDUR_CERTIFICATE_ARN",
+        value_name = "ARN"
+    )]
+    pub certificate_arn: Option<String>,
     /// Addresses or CIDRs allowed to set the backend's X-Forwarded-* headers: the load
     /// balancer's network (default: 127.0.0.1, nothing else trusted).
     #[arg(
@@ -171,6 +188,11 @@ impl Settings {
         put("CRUDDUR_PUBLISH_ADDRESS", self.publish_address.clone());
         put("CRUDDUR_VPC_ID", self.vpc_id.clone());
         put("CRUDDUR_LB_PORT", self.lb_port.map(|p| p.to_string()));
+        put(
+            "CRUDDUR_LB_HTTPS_PORT",
+            self.lb_https_port.map(|p| p.to_string()),
+        );
+        put("CRUDDUR_CERTIFICATE_ARN", self.certificate_arn.clone());
         put(
             "CRUDDUR_FORWARDED_ALLOW_IPS",
             self.forwarded_allow_ips.clone(),

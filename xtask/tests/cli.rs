@@ -483,6 +483,10 @@ fn exit_codes_follow_the_readme_for_every_command() {
         ("CRUDDUR_SUBNETS", "subnet-1"),
         ("CRUDDUR_SECURITY_GROUP", "sg-1"),
         ("CRUDDUR_VPC_ID", "vpc-1"),
+        (
+            "CRUDDUR_CERTIFICATE_ARN",
+            "arn:aws:acm:us-east-1:123456789012:certificate/c1",
+        ),
     ];
     let sandbox_like: &[(&str, &str)] = &[
         ("CRUDDUR_SUBNETS", "subnet-1"),
@@ -512,7 +516,7 @@ fn exit_codes_follow_the_readme_for_every_command() {
         ),
         (&["push", "backend"], vec![("PATH", fake_path.clone())], 2),
         (&["cluster", "create", "--dry-run"], env(lb_settings), 0),
-        // The load balancer needs the network settings: bad input without them.
+        // The load balancer needs the network settings and the certificate: bad input without them.
         (&["cluster", "create", "--dry-run"], vec![], 2),
         (&["service", "create", "all"], vec![], 2),
         (&["deploy", "all"], env(keys), 2),

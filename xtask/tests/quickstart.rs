@@ -2,8 +2,10 @@
 //! would: both services run as containers from the pushed digests, answer at
 //! their task addresses and through the load balancer, write their logs to
 //! CloudWatch Logs, serve the seed data from the sandbox's database and
-//! messages from its DynamoDB; a new user signs up, posts and messages in a
-//! real browser; a crud posted through the API survives a second run started
+//! messages from its DynamoDB; the load balancer serves HTTPS with the
+//! sandbox CA's certificate (HSTS on), plain HTTP answers a redirect to it; a
+//! new user signs up, posts and messages in a real browser that trusts that
+//! CA (and nothing more); a crud posted through the API survives a second run started
 //! while the backend's task is stopped (the set-up tasks run every time and
 //! change nothing: issue 32); a second run registers no new revision;
 //! `sandbox down` leaves none of its processes.
@@ -12,6 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::https::{self, Lb};
 use common::{alive, docker, http_get, repo_root, require_base_images, run, xtask, Sandbox};
 use serde_json::Value;
 
@@ -34,13 +37,14 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
     let sandbox = Sandbox::adopt(dir);
     let first = first.ok();
     assert!(first.stdout.contains("demo done"), "{}", first.stdout);
-    let lb = first
+    let printed = first
         .stdout
         .lines()
         .find_map(|l| l.strip_prefix("Cruddur is at "))
         .and_then(|l| l.split_whitespace().next())
-        .expect("the demo prints the load balancer's URL")
-        .to_string();
+        .expect("the demo prints the load balancer's URL");
+    let lb = Lb::of(&sandbox);
+    assert_eq!(printed, lb.url, "the demo names the HTTPS listener");
 
     for name in ["backend-flask", "frontend-react-js"] {
         runs_the_pushed_digest(&sandbox, name);
@@ -55,7 +59,7 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
     assert_eq!(code, 200, "{home}");
     assert!(home.contains("andrewbrown"), "seed activities: {home}");
 
-    through_the_load_balancer(&lb);
+    through_the_load_balancer(&sandbox, &lb);
     let token = messages_from_dynamodb_for_a_new_user(&sandbox, &lb);
     sign_up_to_first_post_in_a_browser(&sandbox, &lb);
 
@@ -211,29 +215,61 @@ fn backend_log_has_start_lines(sandbox: &Sandbox) {
     );
 }
 
-/// The URL the demo printed serves the front end and the API; the front end's
-/// container was started with the load balancer's URL (from its task
-/// definition's environment) and serves it in /config.js (the sign-up run in
-/// Chromium proves the app calls it, and Cognito, under the CSP).
-fn through_the_load_balancer(lb: &str) {
-    let (code, index) = http_get(&format!("{lb}/"));
-    assert_eq!(code, 200);
-    assert!(index.contains("<div id=\"root\">"), "{index}");
-    assert!(index.contains("<script src=\"/config.js\">"), "{index}");
-    let (code, body) = http_get(&format!("{lb}/api/health-check"));
+/// The URL the demo printed serves the front end and the API over HTTPS
+/// (to a client trusting the sandbox's CA; HSTS on the front end's answers,
+/// which the load balancer's X-Forwarded-Proto turns on); plain HTTP answers
+/// a permanent redirect there. The front end's container was started with
+/// the load balancer's URL (from its task definition's environment) and
+/// serves it in /config.js (the sign-up run in Chromium proves the app calls
+/// it, and Cognito, under the CSP).
+fn through_the_load_balancer(sandbox: &Sandbox, lb: &Lb) {
+    let index = lb.request("GET", "/", &[], None);
+    assert_eq!(index.code, 200, "{index:?}");
+    assert!(index.body.contains("<div id=\"root\">"), "{}", index.body);
+    assert!(
+        index.body.contains("<script src=\"/config.js\">"),
+        "{}",
+        index.body
+    );
+    assert_eq!(
+        index.header("strict-transport-security"),
+        Some("max-age=31536000"),
+        "HSTS on HTTPS: {:?}",
+        index.headers
+    );
+    let (code, body) = lb.get("/api/health-check");
     assert_eq!(code, 200, "{body}");
-    let (code, config) = http_get(&format!("{lb}/config.js"));
+    let (code, config) = lb.get("/config.js");
     assert_eq!(code, 200, "{config}");
     assert!(
-        config.contains(&format!("\"REACT_APP_BACKEND_URL\": \"{lb}\"")),
-        "/config.js has the load balancer's URL ({lb}): {config}"
+        config.contains(&format!("\"REACT_APP_BACKEND_URL\": \"{}\"", lb.url)),
+        "/config.js has the load balancer's URL ({}): {config}",
+        lb.url
+    );
+    let http_port = sandbox.state["lb_port"].as_u64().unwrap();
+    let plain = https::curl(
+        &[],
+        &[format!(
+            "url = \"http://127.0.0.1:{http_port}/api/activities/home?x=1\""
+        )],
+    );
+    assert_eq!(plain.code, 301, "{plain:?}");
+    assert_eq!(
+        plain.header("location"),
+        Some(format!("{}/api/activities/home?x=1", lb.url).as_str())
+    );
+    let untrusting = https::curl(&[], &[format!("url = \"{}/\"", lb.url)]);
+    assert_eq!(
+        untrusting.error.as_ref().map(|e| e.0),
+        Some(60),
+        "only the sandbox's CA vouches for the certificate: {untrusting:?}"
     );
 }
 
 /// A Cognito user of the sandbox's pool signs in and reads its message
 /// groups through the load balancer: the backend creates its Cruddur user
 /// from Cognito and answers from DynamoDB (no 503). Returns its access token.
-fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) -> String {
+fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &Lb) -> String {
     let pool = sandbox.export("AWS_COGNITO_USER_POOL_ID");
     let client = sandbox.export("AWS_COGNITO_USER_POOL_CLIENT_ID");
     let email = "quickstart@example.com";
@@ -278,8 +314,8 @@ fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) -> String 
         .as_str()
         .unwrap()
         .to_string();
-    let (code, body) = common::http_get_with(
-        &format!("{lb}/api/message_groups"),
+    let (code, body) = lb.get_with(
+        "/api/message_groups",
         &[("Authorization", &format!("Bearer {token}"))],
     );
     assert_eq!(code, 200, "message groups from DynamoDB: {body}");
@@ -289,10 +325,10 @@ fn messages_from_dynamodb_for_a_new_user(sandbox: &Sandbox, lb: &str) -> String 
 }
 
 /// Waits (up to `limit`) until `check` holds for the load balancer's home feed status.
-fn wait_for_home_feed(lb: &str, limit: Duration, check: impl Fn(u16) -> bool, what: &str) {
+fn wait_for_home_feed(lb: &Lb, limit: Duration, check: impl Fn(u16) -> bool, what: &str) {
     let deadline = Instant::now() + limit;
     loop {
-        let (code, body) = http_get(&format!("{lb}/api/activities/home"));
+        let (code, body) = lb.get("/api/activities/home");
         if check(code) {
             return;
         }
@@ -307,10 +343,10 @@ fn wait_for_home_feed(lb: &str, limit: Duration, check: impl Fn(u16) -> bool, wh
 /// The signed-in user posts a crud through the load balancer; then the
 /// backend's task is stopped, and the feed is down when the next demo starts
 /// (what made the old demo reload the schema, which dropped every table).
-fn post_a_crud_then_stop_the_backend(sandbox: &Sandbox, lb: &str, token: &str) -> (String, String) {
+fn post_a_crud_then_stop_the_backend(sandbox: &Sandbox, lb: &Lb, token: &str) -> (String, String) {
     let message = format!("kept across demos ({})", std::process::id());
-    let (code, body) = common::http_post_json(
-        &format!("{lb}/api/activities"),
+    let (code, body) = lb.post_json(
+        "/api/activities",
         &[("Authorization", &format!("Bearer {token}"))],
         &serde_json::json!({ "message": message }).to_string(),
     );
@@ -353,7 +389,7 @@ fn post_a_crud_then_stop_the_backend(sandbox: &Sandbox, lb: &str, token: &str) -
 /// the sandbox's PostgreSQL.
 fn the_crud_is_still_there(
     sandbox: &Sandbox,
-    lb: &str,
+    lb: &Lb,
     (uuid, message): &(String, String),
     demo: &str,
 ) {
@@ -373,10 +409,10 @@ fn the_crud_is_still_there(
         |code| code == 200,
         "no backend after the demo",
     );
-    let (code, body) = http_get(&format!("{lb}/api/activities/{uuid}"));
+    let (code, body) = lb.get(&format!("/api/activities/{uuid}"));
     assert_eq!(code, 200, "the crud through the API: {body}");
     assert!(body.contains(message.as_str()), "{body}");
-    let (_, home) = http_get(&format!("{lb}/api/activities/home"));
+    let (_, home) = lb.get("/api/activities/home");
     assert!(
         home.contains(message.as_str()),
         "the crud in the home feed: {home}"
@@ -407,7 +443,7 @@ fn the_crud_is_still_there(
 /// The front end's own sign-up in headless Chromium, against the load
 /// balancer and the sandbox's Cognito: sign up, confirm, sign in, post, message
 /// a seed user; a second user cannot act as the first.
-fn sign_up_to_first_post_in_a_browser(sandbox: &Sandbox, lb: &str) {
+fn sign_up_to_first_post_in_a_browser(sandbox: &Sandbox, lb: &Lb) {
     let frontend = repo_root().join("frontend-react-js");
     assert!(
         frontend.join("node_modules/playwright-core").exists(),
@@ -416,7 +452,9 @@ fn sign_up_to_first_post_in_a_browser(sandbox: &Sandbox, lb: &str) {
     let mut c = std::process::Command::new("node");
     c.current_dir(&frontend)
         .arg("e2e/signup.mjs")
-        .env("CRUDDUR_URL", lb)
+        .env("CRUDDUR_URL", &lb.url)
+        // Chromium trusts the sandbox's CA through an NSS database of its own.
+        .env("CRUDDUR_CA_FILE", &lb.ca)
         .env(
             "CRUDDUR_CONFIRM_CMD",
             format!("node {}/e2e/stack.mjs confirm", frontend.display()),

@@ -1,5 +1,5 @@
 //! The read-only calls of services the tool asks one or two things of
-//! (CloudWatch Logs, SSM, IAM, EC2, Cloud Map), without their SDK
+//! (CloudWatch Logs, SSM, IAM, EC2, Cloud Map, ACM), without their SDK
 //! crates, whose compile costs more than all of the rest (measured here:
 //! logs 157 s, SSM 101 s, IAM 61 s, EC2 484 s; see the README). What the SDK
 //! does for its own clients is still done by the SDK's parts: aws-config's
@@ -36,6 +36,8 @@ pub enum Api {
     Ec2,
     /// Cloud Map (Service Connect's namespaces).
     CloudMap,
+    /// Certificate Manager (the load balancer's certificate).
+    Acm,
 }
 
 /// How a service's requests are encoded.
@@ -55,6 +57,7 @@ impl Api {
             Api::Iam => "iam",
             Api::Ec2 => "ec2",
             Api::CloudMap => "servicediscovery",
+            Api::Acm => "acm",
         }
     }
 
@@ -66,6 +69,7 @@ impl Api {
             Api::Iam => "IAM",
             Api::Ec2 => "EC2",
             Api::CloudMap => "ServiceDiscovery",
+            Api::Acm => "ACM",
         }
     }
 
@@ -74,6 +78,7 @@ impl Api {
             Api::Logs => Protocol::Json("Logs_20140328"),
             Api::Ssm => Protocol::Json("AmazonSSM"),
             Api::CloudMap => Protocol::Json("Route53AutoNaming_v20170314"),
+            Api::Acm => Protocol::Json("CertificateManager"),
             Api::Iam => Protocol::Query("2010-05-08"),
             Api::Ec2 => Protocol::Query("2016-11-15"),
         }
@@ -81,7 +86,7 @@ impl Api {
 }
 
 /// The operations that may be signed here: reads only.
-const READ_ONLY: [&str; 10] = [
+const READ_ONLY: [&str; 12] = [
     "GetLogEvents",
     "FilterLogEvents",
     "DescribeLogGroups",
@@ -92,6 +97,8 @@ const READ_ONLY: [&str; 10] = [
     "DescribeSecurityGroups",
     "ListNamespaces",
     "GetNamespace",
+    "DescribeCertificate",
+    "ListCertificates",
 ];
 
 impl Aws {

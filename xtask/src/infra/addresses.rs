@@ -44,6 +44,53 @@ pub fn is_local_address(url: &str) -> bool {
         || host.ends_with(".github.dev")
 }
 
+/// The front end's and the API's addresses when the settings name none (the
+/// task definitions' defaults).
+pub const DEFAULT_FRONTEND_URL: &str = "https://cruddur.com";
+pub const DEFAULT_BACKEND_URL: &str = "https://api.cruddur.com";
+
+/// The host names users reach Cruddur by, each with the setting that gives
+/// it: what the load balancer's certificate must cover.
+pub fn public_host_names(settings: &crate::flags::Settings) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "CRUDDUR_FRONTEND_URL",
+            host(
+                settings
+                    .frontend_url
+                    .as_deref()
+                    .unwrap_or(DEFAULT_FRONTEND_URL),
+            ),
+        ),
+        (
+            "CRUDDUR_BACKEND_URL",
+            host(
+                settings
+                    .backend_url
+                    .as_deref()
+                    .unwrap_or(DEFAULT_BACKEND_URL),
+            ),
+        ),
+    ]
+}
+
+/// Whether a certificate for `names` (its subject alternative names and
+/// domain name, as ACM lists them) is valid for `host`: the same name, or a
+/// wildcard `*.example.com` for exactly one label more (`api.example.com`,
+/// not `example.com` nor `a.b.example.com`), case-insensitive as DNS is.
+pub fn certificate_covers(names: &[String], host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    names.iter().any(|name| {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        match name.strip_prefix("*.") {
+            Some(parent) => host
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+            None => name == host,
+        }
+    })
+}
+
 /// A real ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com`).
 pub fn is_real_ecr(registry: &str) -> bool {
     registry.contains(".dkr.ecr.") && registry.ends_with(".amazonaws.com")
@@ -113,6 +160,39 @@ mod tests {
             .unwrap()
             .join("infra/task-definitions/frontend-react-js.json");
         load_task_definition(&file, &p).unwrap()
+    }
+
+    #[test]
+    fn a_certificate_covers_its_names_and_one_label_under_a_wildcard() {
+        let names = vec!["cruddur.com".to_string(), "*.Cruddur.com".to_string()];
+        assert!(certificate_covers(&names, "cruddur.com"));
+        assert!(certificate_covers(&names, "API.cruddur.com."));
+        assert!(!certificate_covers(&names, "a.b.cruddur.com"));
+        assert!(!certificate_covers(&names, "cruddur.org"));
+        assert!(!certificate_covers(
+            &["*.cruddur.com".into()],
+            "cruddur.com"
+        ));
+        assert!(certificate_covers(&["127.0.0.1".into()], "127.0.0.1"));
+    }
+
+    #[test]
+    fn the_public_host_names_come_from_the_settings_or_the_defaults() {
+        let mut settings = crate::flags::Settings::default();
+        assert_eq!(
+            public_host_names(&settings),
+            [
+                ("CRUDDUR_FRONTEND_URL", "cruddur.com".to_string()),
+                ("CRUDDUR_BACKEND_URL", "api.cruddur.com".to_string())
+            ]
+        );
+        settings.frontend_url = Some("https://127.0.0.1:4704".into());
+        settings.backend_url = Some("https://127.0.0.1:4704/".into());
+        let hosts: Vec<String> = public_host_names(&settings)
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        assert_eq!(hosts, ["127.0.0.1", "127.0.0.1"]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod base_images;
 mod dockerd;
 mod processes;
 mod setup;
+mod tls;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -126,8 +127,12 @@ pub struct State {
     pub moto_port: u16,
     pub registry_port: u16,
     pub bridge_port: u16,
-    /// The load balancer's listener port (what `lb create` gives it).
+    /// The load balancer's HTTP listener port (what `lb create` gives it: it redirects to HTTPS).
     pub lb_port: u16,
+    /// Its HTTPS listener's port, with `certificate_arn` (the sandbox's ACM), signed by `ca_file`.
+    pub lb_https_port: u16,
+    pub certificate_arn: String,
+    pub ca_file: PathBuf,
     pub region: String,
     pub vpc_id: String,
     pub subnets: Vec<String>,
@@ -150,9 +155,9 @@ impl State {
     pub fn registry(&self) -> String {
         format!("127.0.0.1:{}", self.registry_port)
     }
-    /// The load balancer, as a browser on this machine reaches it.
+    /// The load balancer, as a browser on this machine reaches it (trusting `ca_file`).
     pub fn lb_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.lb_port)
+        format!("https://127.0.0.1:{}", self.lb_https_port)
     }
 
     /// The tool's settings for this sandbox: what demo, test and bench use,
@@ -166,6 +171,8 @@ impl State {
             base_images: Some(BaseImages::Sandbox),
             build_network: Some("host".into()),
             lb_port: Some(self.lb_port),
+            lb_https_port: Some(self.lb_https_port),
+            certificate_arn: Some(self.certificate_arn.clone()),
             frontend_url: Some(self.lb_url()),
             backend_url: Some(self.lb_url()),
             cognito_user_pool_id: Some(self.user_pool_id.clone()),
@@ -268,6 +275,7 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
     };
     write_exports(&layout, &state)?;
     println!("sandbox up ({})", duration::secs(steps.elapsed()));
+    println!("TLS: {}", tls::describe(&state.ca_file));
     println!(
         "# point the tool and the aws CLI at it: source {}",
         layout.env_file().display()
@@ -287,6 +295,7 @@ fn prerequisites(ctx: &Ctx, args: &SandboxUpArgs) -> Vec<&'static Need> {
         &install::REGISTRY,
         &install::PYTHON_VENV,
         &install::BUSYBOX,
+        &install::OPENSSL,
     ];
     let daemon = docker::ensure_daemon(ctx).is_ok();
     if !daemon {
@@ -319,6 +328,7 @@ struct Seed {
     security_group: String,
     user_pool_id: String,
     user_pool_client_id: String,
+    certificate_arn: Option<String>,
 }
 
 fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
@@ -326,6 +336,7 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
     let _ = std::fs::remove_file(layout.path("agent.json"));
     let ports = choose_ports(args.port_base)?;
     let (moto_port, registry_port, bridge_port, lb_port) = (ports[0], ports[1], ports[2], ports[3]);
+    let ca_file = tls::ensure(ctx, layout.dir(), &layout.id())?;
     let secret = random_hex()?;
 
     let sh = shell()?;
@@ -344,7 +355,9 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
         "{python} -m cruddur_sandbox serve --port {moto} --state-dir {dir} --registry {registry} --network {network} --bridge-port {bridge} --seed-policies {policies} --htpasswd {htpasswd} --ecs-running {ecs_running} {no_postgres...}"
     ))
     .env("PYTHONPATH", ctx.tool_root.join("sandbox").display().to_string())
-    .env("SANDBOX_BRIDGE_SECRET", &secret);
+    .env("SANDBOX_BRIDGE_SECRET", &secret)
+    // The certificate the seed imports into ACM; the CA's key stays here.
+    .env("SANDBOX_TLS_DIR", tls::leaf_dir(dir).display().to_string());
     if let Some(password) = &args.registry_password {
         // An environment variable, not an argument: process lists show arguments.
         agent = agent.env("SANDBOX_REGISTRY_PASSWORD", password);
@@ -391,6 +404,10 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
         registry_port,
         bridge_port,
         lb_port,
+        lb_https_port: ports[4],
+        certificate_arn: (info.seed.certificate_arn)
+            .context("the agent imported no certificate into ACM (see its log)")?,
+        ca_file,
         region: REGION.into(),
         vpc_id: info.seed.vpc_id,
         subnets: info.seed.subnets,
@@ -418,11 +435,11 @@ fn random_hex() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Four loopback ports from `base` (AWS, registry, bridge, load balancer), or
-/// any free ones when `base` is 0.
+/// Five loopback ports from `base` (AWS, registry, bridge, the load
+/// balancer's HTTP and HTTPS listeners), or any free ones when `base` is 0.
 fn choose_ports(base: u16) -> Result<Vec<u16>> {
     if base != 0 {
-        let ports: Vec<u16> = (base..base + 4).collect();
+        let ports: Vec<u16> = (base..base + 5).collect();
         for &port in &ports {
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                 bail!("port {port} on 127.0.0.1 is taken: pick other ports with `--port-base N`");
@@ -431,7 +448,7 @@ fn choose_ports(base: u16) -> Result<Vec<u16>> {
         return Ok(ports);
     }
     // Hold every listener until all ports are chosen so none repeats.
-    let listeners: Vec<std::net::TcpListener> = (0..4)
+    let listeners: Vec<std::net::TcpListener> = (0..5)
         .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
         .collect::<std::io::Result<_>>()?;
     listeners
@@ -465,6 +482,8 @@ pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {
     for name in ["state.json", "env.sh", "htpasswd", "registry.yml"] {
         let _ = std::fs::remove_file(layout.path(name));
     }
+    // The CA stays: a browser that trusts it keeps trusting the next sandbox's certificate.
+    tls::remove_leaf(layout.dir());
     // The registry's content only makes sense with the account that just stopped.
     let _ = std::fs::remove_dir_all(layout.path("registry-data"));
     if stopped.is_empty() {
@@ -489,7 +508,7 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
     let state = read_state(layout);
     let port = |p: Part| {
         state.as_ref().map(|s| match p {
-            Part::Agent => format!("{} (lb {})", s.moto_port, s.lb_port),
+            Part::Agent => format!("{} (lb {}, {})", s.moto_port, s.lb_port, s.lb_https_port),
             Part::Registry => s.registry_port.to_string(),
             Part::Dockerd => "-".into(),
         })
@@ -540,7 +559,8 @@ fn status(ctx: &Ctx, layout: &Layout) -> Result<()> {
             ..ctx.clone()
         })?;
     }
-    if state.is_some() {
+    if let Some(state) = &state {
+        println!("TLS: {}", tls::describe(&state.ca_file));
         println!("exports: source {}", layout.env_file().display());
     }
     Ok(())

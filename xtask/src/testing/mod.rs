@@ -31,6 +31,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
             ctx,
             &[
                 &install::CHROMIUM,
+                &install::CERTUTIL,
                 &install::POSTGRESQL,
                 &install::COMPOSE,
                 &install::PYTHON_VENV,

@@ -14,12 +14,14 @@ use xtask::Ctx;
 use super::client::Ecs;
 use crate::aws::Api;
 
+mod certificate;
 mod iam;
 mod image;
 mod log_groups;
 mod network;
 mod parameters;
 
+use certificate::certificates;
 use iam::roles;
 use image::images;
 use log_groups::log_groups;
@@ -131,7 +133,7 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
         ecs.cluster,
         ecs.aws.region
     );
-    let (cluster, namespaces, images, roles, parameters, groups, network, targets) = tokio::join!(
+    let (cluster, namespaces, images, roles, parameters, groups, network, targets, certs) = tokio::join!(
         cluster(ecs),
         namespaces(ecs, &planned),
         images(ecs, &planned, deploy_builds),
@@ -140,12 +142,13 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
         log_groups(ecs, &planned),
         network(ecs, &planned),
         target_groups(ecs, &planned),
+        certificates(ecs, &planned),
     );
     if ctx.dry_run {
         return Ok(0);
     }
     let checks: Vec<Check> = [
-        cluster, namespaces, images, roles, parameters, groups, network, targets,
+        cluster, namespaces, images, roles, parameters, groups, network, targets, certs,
     ]
     .into_iter()
     .flatten()
