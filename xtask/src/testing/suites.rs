@@ -21,8 +21,11 @@ pub fn unit(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     let sh = shell()?;
     let _ = steps.run("frontend unit tests", || {
         sh.change_dir(FRONTEND.folder(&ctx.root));
-        let log = files::log_file(ctx, "npm-ci")?;
-        Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")).stream(ctx, &Stream::logged(&log))?;
+        if !node_modules_current(&FRONTEND.folder(&ctx.root)) {
+            let log = files::log_file(ctx, "npm-ci")?;
+            Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund"))
+                .stream(ctx, &Stream::logged(&log))?;
+        }
         Cmd::from(cmd!(sh, "npm test")).env("CI", "true").run(ctx)
     });
     let _ = steps.run("rust unit tests", || {
@@ -126,6 +129,26 @@ pub fn backend(ctx: &Ctx, r: &Runner) -> Result<()> {
         "pytest",
         &Cmd::from(cmd!(sh, "{python} -m pytest -q")).env("PATH", path),
     )
+}
+
+/// Whether `npm ci` already installed what the lockfile says: npm writes
+/// `node_modules/.package-lock.json` last, so one newer than the lockfile
+/// and package.json means nothing changed since (`npm ci` deletes and
+/// reinstalls every package, 20 s and more here).
+fn node_modules_current(folder: &std::path::Path) -> bool {
+    let modified = |p: &str| {
+        std::fs::metadata(folder.join(p))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    match (
+        modified("node_modules/.package-lock.json"),
+        modified("package-lock.json"),
+        modified("package.json"),
+    ) {
+        (Some(installed), Some(lock), Some(manifest)) => installed >= lock && installed >= manifest,
+        _ => false,
+    }
 }
 
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<Cmd> {
