@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker
 
-from . import dockerx, ecs_patch
+from . import dockerx, ecs_patch, web_identity
 from . import elb as elb_mod
 from .agent import STANDIN_IMAGES, Agent
 from .datastores import CONNECTION_URL_PARAMETER
@@ -136,6 +136,7 @@ def serve(args) -> int:
         agent.elb = elb
         ecs_patch.install(agent)
         elb_mod.install(elb)
+        web_identity.install(state_dir)
         for s in servers:
             s.start()
 
