@@ -16,6 +16,7 @@ pub mod exec;
 pub mod flags;
 pub mod infra;
 pub mod install;
+pub mod lint;
 pub mod poll;
 pub mod produced;
 pub mod sandbox;

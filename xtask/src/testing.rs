@@ -10,16 +10,21 @@ use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd, Stream};
 use crate::flags::{BuildArgs, SandboxUpArgs, StateDirArg, TestArgs, DEFAULT_PORT_BASE};
 use crate::install;
+use crate::lint;
 use crate::sandbox::{self, Layout};
 use crate::services::{Selection, BACKEND, FRONTEND};
 use crate::steps::Steps;
 use crate::{aws_build, docker, util};
 use xshell::cmd;
 
+/// actionlint on the CI workflows, parliament on the IAM policies (`lint.rs`).
+const LINT_STEP: &str = "workflows (actionlint) and IAM policies (parliament)";
+
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     let mut steps = Steps::new("test");
     if args.unit {
         let _ = steps.run("frontend unit tests", || frontend_tests(ctx));
+        let _ = steps.run(LINT_STEP, || lint::check(ctx));
         let _ = steps.run("rust unit tests", || {
             nextest(ctx, &["--lib", "--bins"], &args.nextest)
         });
@@ -73,6 +78,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     });
     let _ = steps.run("rust tests of the AWS build", || aws_unit_tests(ctx, &[]));
     let _ = steps.run("fmt and clippy, both builds", || lints(ctx));
+    let _ = steps.run(LINT_STEP, || lint::check(ctx));
     let _ = steps.run("rust tests (unit and integration)", || {
         nextest(ctx, &[], &args.nextest)
     });
