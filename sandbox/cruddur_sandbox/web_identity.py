@@ -275,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lifetime", type=int, default=300, help="seconds until it expires (default 300; <= 0: expired)")
     p.add_argument("--foreign-key", action="store_true",
                    help="sign with a key the sandbox does not know (a forged token)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="write the token to this file (mode 0600, no line break: what AWS_WEB_IDENTITY_TOKEN_FILE "
+                        "names) instead of printing it")
     args = p.parse_args(argv)
     path = args.state_dir / KEY_FILE
     if args.foreign_key:
@@ -284,5 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     else:
         signer = Signer.load_or_create(path)
-    print(signer.sign(github_claims(args.sub, args.aud, args.iss, args.lifetime)))
+    token = signer.sign(github_claims(args.sub, args.aud, args.iss, args.lifetime))
+    if args.output is None:
+        print(token)
+    else:
+        write_atomic(args.output, token, mode=0o600)
     return 0

@@ -183,3 +183,13 @@ def test_what_the_sandbox_does_not_evaluate_never_grants():
     deny_not_principal = {"Statement": [statement({}), statement({}, effect="Deny", NotPrincipal={"AWS": "x"})]}
     assert not trust_policy.allows(deny_not_principal, who("repo:o/r:x"), notes.append)
     assert len(notes) == 3 and all("does not evaluate" in n for n in notes)
+
+
+def test_oidc_token_writes_what_aws_web_identity_token_file_names(account, tmp_path):
+    path = tmp_path / "token"
+    token(account, "--output", str(path))
+    text = path.read_text()
+    assert oct(path.stat().st_mode)[-3:] == "600" and "\n" not in text and text.count(".") == 2
+    assume(account, text)
+    # With the line break `print` adds, the token is not the one that was signed.
+    assert refused(account, text + "\n")[0] == "InvalidIdentityToken"

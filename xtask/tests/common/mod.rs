@@ -231,9 +231,12 @@ impl Sandbox {
     /// gives a job one (`python -m cruddur_sandbox oidc-token ARGS`), written
     /// to a file in `dir`: what `AWS_WEB_IDENTITY_TOKEN_FILE` names.
     pub fn oidc_token_file(&self, dir: &Path, args: &[&str]) -> String {
+        let path = dir.join(format!("token-{}", file_name_of(args)));
         let out = Command::new(repo_root().join("target/sandbox/venv/bin/python"))
             .args(["-m", "cruddur_sandbox", "oidc-token", "--state-dir"])
             .arg(self.dir.path())
+            .arg("--output")
+            .arg(&path)
             .args(args)
             .env("PYTHONPATH", repo_root().join("sandbox"))
             .output()
@@ -243,8 +246,6 @@ impl Sandbox {
             "oidc-token {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let path = dir.join(format!("token-{}", file_name_of(args)));
-        std::fs::write(&path, String::from_utf8_lossy(&out.stdout).trim()).unwrap();
         path.display().to_string()
     }
 
