@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
-from .dockerx import POSTGRES_IMAGE
+from .postgres import POSTGRES_IMAGE
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         from .serve import serve
-        from .util import setup_logging
 
         setup_logging(args.verbose)
         if args.htpasswd and not args.seed_policies:
@@ -87,3 +87,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return cleanup(args.state_dir)
     return 2
+
+
+def setup_logging(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # moto's werkzeug request log is noise in the sandbox log unless asked for
+    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
+    for noisy in ("urllib3", "docker", "botocore", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,15 +1,19 @@
-"""Makes moto's ECR know what is pushed to the sandbox registry, as real ECR
-would: the registry posts a notification for every push, and this bridge
-fetches the manifest and calls ECR PutImage on moto with the registry's digest,
-so DescribeImages reports exactly what `docker push` printed."""
+"""Keeps moto's ECR and the sandbox registry one repository, as real ECR is:
+the registry posts a notification for every push, and this bridge fetches the
+manifest and calls ECR PutImage on moto with the registry's digest, so
+DescribeImages reports exactly what `docker push` printed; and a tag put with
+ECR's own PutImage (the tool moves `latest` that way after a successful
+deploy) is written to the registry too, so docker pulls what ECR lists."""
 
 import argparse
+import hashlib
 import hmac
 import json
 import logging
 import os
 import threading
 import sys
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -50,6 +54,36 @@ class Bridge:
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.read().decode(), resp.headers.get("Content-Type")
+
+    def registry_digest(self, repository, tag):
+        """The digest the registry has under `tag`, or None."""
+        req = urllib.request.Request(
+            f"{self.registry}/v2/{repository}/manifests/{tag}",
+            method="HEAD",
+            headers={"Accept": ", ".join(MANIFEST_TYPES), "Authorization": self.auth_header()},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.headers.get("Docker-Content-Digest")
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def sync_tag(self, repository, tag, manifest, media_type, digest):
+        """Puts `manifest` under `tag` in the registry unless it is there already
+        (a push the registry reported, which ECR learnt through on_push)."""
+        digest = digest or "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        if self.registry_digest(repository, tag) == digest:
+            return
+        req = urllib.request.Request(
+            f"{self.registry}/v2/{repository}/manifests/{tag}",
+            data=manifest.encode(),
+            method="PUT",
+            headers={"Content-Type": media_type or MANIFEST_TYPES[0], "Authorization": self.auth_header()},
+        )
+        with urllib.request.urlopen(req, timeout=10):
+            log.info("registry tag %s:%s -> %s (ECR PutImage)", repository, tag, digest)
 
     def on_push(self, target):
         repository, tag, digest = target.get("repository"), target.get("tag"), target.get("digest")
@@ -109,9 +143,34 @@ def handler_for(bridge, secret=None):
     return Handler
 
 
+def install_tag_sync(bridge):
+    """After moto's PutImage stores a tag, the registry gets it too."""
+    from moto.ecr.responses import ECRResponse
+
+    original = ECRResponse.put_image
+
+    def put_image(self):
+        result = original(self)
+        tag = self._get_param("imageTag")
+        if tag:
+            bridge.sync_tag(
+                self._get_param("repositoryName"),
+                tag,
+                self._get_param("imageManifest"),
+                self._get_param("imageManifestMediaType"),
+                self._get_param("imageDigest"),
+            )
+        return result
+
+    ECRResponse.put_image = put_image
+
+
 def serve(host, port, registry, endpoint, secret=None):
-    """The bridge on host:port in a thread of this process; returns the server."""
-    server = ThreadingHTTPServer((host, port), handler_for(Bridge(registry, endpoint), secret))
+    """The bridge on host:port in a thread of this process (ECR's PutImage
+    patched to write tags to the registry); returns the server."""
+    bridge = Bridge(registry, endpoint)
+    install_tag_sync(bridge)
+    server = ThreadingHTTPServer((host, port), handler_for(bridge, secret))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="ecr-bridge").start()
     return server

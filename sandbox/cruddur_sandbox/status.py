@@ -6,19 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
-
-from .serve import READY_FILE
+from .account import client
+from .state_dir import READY_FILE
 
 
 def _client(info: dict, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=info["endpoint"],
-        region_name=info["region"],
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
+    return client(service, info["endpoint"], info["region"])
 
 
 def _tasks(ecs, cluster: str, arns: list[str]) -> list[dict]:

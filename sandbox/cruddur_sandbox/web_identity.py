@@ -41,7 +41,8 @@ from moto.sts.responses import TokenResponse
 from werkzeug.exceptions import HTTPException
 
 from . import trust_policy
-from .util import ACCOUNT_ID, REGION, write_atomic
+from .account import ACCOUNT_ID, REGION
+from .state_dir import write_atomic
 
 log = logging.getLogger("cruddur_sandbox.sts")
 

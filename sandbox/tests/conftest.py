@@ -150,8 +150,9 @@ class Sandbox:
 @contextlib.contextmanager
 def open_sandbox(workdir: Path, *serve_args: str):
     """A sandbox as `cargo xtask sandbox up` makes one: `serve` (seeding, with
-    the push bridge), then docker-registry with ECR's credentials as basic
-    auth, `docker login` with a DOCKER_CONFIG of its own, the test app pushed."""
+    the push bridge), then docker-registry from the config `serve` wrote (ECR's
+    credentials as basic auth), `docker login` with a DOCKER_CONFIG of its own,
+    the test app pushed."""
     state_dir = workdir / "state"
     state_dir.mkdir()
     registry_port = free_port()
@@ -169,30 +170,8 @@ def open_sandbox(workdir: Path, *serve_args: str):
     reg = None
     sb = None
     try:
-        config = workdir / "registry.yml"
-        config.write_text(
-            f"""version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {workdir / 'registry-data'}
-http:
-  addr: {registry}
-  secret: sbtest
-auth:
-  htpasswd:
-    realm: sbtest
-    path: {state_dir / 'htpasswd'}
-notifications:
-  endpoints:
-    - name: moto-ecr
-      url: http://127.0.0.1:{bridge_port}/events
-      timeout: 5s
-      threshold: 5
-      backoff: 1s
-"""
-        )
+        # the registry's config is the one `serve` writes for `cargo xtask sandbox up` too
+        config = state_dir / "registry.yml"
         reg_log = open(workdir / "registry.log", "w")
         reg = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=reg_log, stderr=subprocess.STDOUT)
 
@@ -260,6 +239,9 @@ def cluster(sandbox, request):
 
 def app_container(sandbox: Sandbox, name: str = "app", image: str | None = None, env: dict | None = None,
                   health: bool = True, **extra) -> dict:
+    """The test app as a container definition ECS takes; `health`: with a
+    container health check (what a test of health needs; the rest go without,
+    and count once RUNNING, as on ECS)."""
     c = {
         "name": name,
         "image": image or f"{sandbox.registry}/sbtest-app:v1",
@@ -273,9 +255,10 @@ def app_container(sandbox: Sandbox, name: str = "app", image: str | None = None,
         "stopTimeout": 5,
     }
     if health:
+        # ECS's shortest interval: the first check comes 5 s after the start
         c["healthCheck"] = {
             "command": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/cgi-bin/health"],
-            "interval": 1,
+            "interval": 5,
             "timeout": 2,
             "retries": 2,
         }

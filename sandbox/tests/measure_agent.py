@@ -1,13 +1,13 @@
 """Measures the agent (prints a table; asserts nothing):
 
 - a rolling update of a one-task service (the busybox test app, container
-  health check every 1 s): UpdateService -> the new task HEALTHY, -> the
+  health check every 5 s, ECS's shortest): UpdateService -> the new task HEALTHY, -> the
   deployment COMPLETED, -> the old task STOPPED; the same behind a load
   balancer (target group check every 2 s, 2 to be healthy, 1 s deregistration
   delay);
 - the resident memory of the `serve` process with two services running.
 
-Run: target/sandbox-venv/bin/python sandbox/tests/measure_agent.py [--runs N]
+Run: target/sandbox/venv/bin/python sandbox/tests/measure_agent.py [--runs N]
 """
 
 from __future__ import annotations

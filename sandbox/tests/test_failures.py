@@ -9,6 +9,8 @@ BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 
 
 def test_an_image_that_exits_trips_the_breaker_and_rolls_back_while_the_old_task_serves(sandbox, cluster):
+    # With health checks: without any, ECS counts the new task once RUNNING and may stop the old
+    # one before the new one exits (test_limits' no-health-check test shows that counting).
     td1 = register(sandbox, "sbtest-breaker", [app_container(sandbox)])
     dep1 = create_service(sandbox, cluster, "cb", td1)
     wait_for(lambda: completed(sandbox, cluster, "cb", dep1), 60, what="first deployment")

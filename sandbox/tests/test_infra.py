@@ -35,7 +35,7 @@ def test_the_backend_definitions_from_infra_deploy_and_reach_a_steady_state(sand
     backend["environment"].append({"name": "APP_PORT", "value": "4567"})
     backend["healthCheck"] = {
         "command": ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:4567/cgi-bin/health"],
-        "interval": 1, "timeout": 2, "retries": 2,
+        "interval": 5, "timeout": 2, "retries": 2,
     }
     arn = sandbox.ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
     svc = json.loads(fill((REPO / "infra/services/backend-flask.json").read_text(), values))

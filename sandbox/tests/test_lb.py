@@ -44,7 +44,8 @@ def test_a_load_balanced_service_serves_through_the_proxy_and_deploys_without_dr
     lb, tg = make_lb(sandbox, "sbtest-lb", port)
     assert lb["DNSName"] == "127.0.0.1"
     base = f"http://{lb['DNSName']}:{port}"
-    td1 = register(sandbox, "sbtest-lb-app", [app_container(sandbox)])
+    # the load balancer's health checks decide; no container health check
+    td1 = register(sandbox, "sbtest-lb-app", [app_container(sandbox, health=False)])
     dep1 = create_service(sandbox, cluster, "lbweb", td1, loadBalancers=[
         {"targetGroupArn": tg["TargetGroupArn"], "containerName": "app", "containerPort": 8080}])
     service = wait_for(lambda: completed(sandbox, cluster, "lbweb", dep1), 60, what="COMPLETED")
@@ -98,7 +99,8 @@ def test_a_load_balanced_service_serves_through_the_proxy_and_deploys_without_dr
     poller.start()
     try:
         time.sleep(1)
-        td2 = register(sandbox, "sbtest-lb-app", [app_container(sandbox, image=f"{sandbox.registry}/sbtest-app:v2")])
+        td2 = register(sandbox, "sbtest-lb-app", [app_container(sandbox, image=f"{sandbox.registry}/sbtest-app:v2",
+                                                                health=False)])
         dep2 = primary(sandbox.ecs.update_service(cluster=cluster, service="lbweb", taskDefinition=td2)["service"])["id"]
         # while the old target drains, DescribeTargetHealth says so
         saw_draining = False

@@ -157,7 +157,7 @@ def test_an_update_rolls_new_task_healthy_before_the_old_one_stops(sandbox, clus
 
 
 def test_desired_count_alone_scales_the_primary_deployment(sandbox, cluster):
-    td = register(sandbox, "sbtest-scale", [app_container(sandbox)])
+    td = register(sandbox, "sbtest-scale", [app_container(sandbox, health=False)])
     dep = create_service(sandbox, cluster, "scale", td)
     wait_for(lambda: completed(sandbox, cluster, "scale", dep), 60, what="deployment")
     out = sandbox.ecs.update_service(cluster=cluster, service="scale", desiredCount=2)["service"]

@@ -4,7 +4,7 @@ import json
 
 import docker
 
-from conftest import LOG_GROUP, app_container, describe, register, task_ip, tasks_of, wait_for
+from conftest import LOG_GROUP, app_container, describe, register, tasks_of, wait_for
 from test_service import completed, create_service
 
 
@@ -125,27 +125,45 @@ def test_the_accounts_postgres_is_reachable_by_the_connection_url_secret(sandbox
     assert t["containers"][0]["exitCode"] == 0, t
 
 
-def test_service_connect_names_resolve_between_services(sandbox, cluster):
-    backend = register(sandbox, "sbtest-sc-backend", [app_container(sandbox, image=f"{sandbox.registry}/sbtest-app:v2")])
-    frontend = register(sandbox, "sbtest-sc-frontend", [app_container(sandbox)])
+def exec_in(task: dict, script: str) -> tuple[int, str]:
+    app = next(c for c in task["containers"] if c["name"] == "app")
+    code, out = docker.from_env().containers.get(app["runtimeId"]).exec_run(["/bin/sh", "-c", script])
+    return code, out.decode()
+
+
+def test_service_connect_names_resolve_in_the_namespace_only_and_the_alias_port_answers(sandbox, cluster):
+    backend = register(sandbox, "sbtest-sc-backend",
+                       [app_container(sandbox, image=f"{sandbox.registry}/sbtest-app:v2", health=False)])
+    plain = register(sandbox, "sbtest-sc-plain", [app_container(sandbox, health=False)])
+    # the alias port (80) is not the container's (8080): ECS's proxy takes one to the other
     b = create_service(sandbox, cluster, "sc-backend", backend, serviceConnectConfiguration={
         "enabled": True, "namespace": "cruddur",
-        "services": [{"portName": "app", "discoveryName": "sbtest-backend", "clientAliases": [{"port": 8080}]}],
+        "services": [{"portName": "app", "discoveryName": "sbtest-backend", "clientAliases": [{"port": 80}]}],
     })
-    f = create_service(sandbox, cluster, "sc-frontend", frontend,
+    f = create_service(sandbox, cluster, "sc-frontend", plain,
                        serviceConnectConfiguration={"enabled": True, "namespace": "cruddur"})
-    wait_for(lambda: completed(sandbox, cluster, "sc-backend", b), 60, what="backend")
-    wait_for(lambda: completed(sandbox, cluster, "sc-frontend", f), 60, what="frontend")
+    o = create_service(sandbox, cluster, "sc-outside", plain)
+    for name, dep in (("sc-backend", b), ("sc-frontend", f), ("sc-outside", o)):
+        wait_for(lambda: completed(sandbox, cluster, name, dep), 60, what=name)
     svc = describe(sandbox, cluster, "sc-backend")
     assert svc["deployments"][0]["serviceConnectConfiguration"]["services"][0]["discoveryName"] == "sbtest-backend"
     [ft] = tasks_of(sandbox, cluster, "sc-frontend")
-    [bt] = tasks_of(sandbox, cluster, "sc-backend")
-    app = next(c for c in ft["containers"] if c["name"] == "app")
-    container = docker.from_env().containers.get(app["runtimeId"])
-    code, out = container.exec_run(["/bin/sh", "-c", "wget -q -O- http://sbtest-backend:8080/ && nslookup sbtest-backend"])
-    text = out.decode()
-    assert code == 0, text
-    assert "version=2" in text and task_ip(bt) in text
+
+    # a client task of the namespace: the alias's default dnsName, discoveryName.namespace, on the alias port
+    code, text = exec_in(ft, "wget -q -O- http://sbtest-backend.cruddur/ && nslookup sbtest-backend.cruddur")
+    assert code == 0 and "version=2" in text, text
+    # the bare name is not a Service Connect name
+    code, text = exec_in(ft, "nslookup sbtest-backend")
+    assert code != 0, text
+
+    # outside the namespace: a service without Service Connect, a RunTask task
+    [ot] = tasks_of(sandbox, cluster, "sc-outside")
+    code, text = exec_in(ot, "nslookup sbtest-backend.cruddur")
+    assert code != 0, text
+    one_off = app_container(sandbox, health=False, command=[
+        "/bin/sh", "-c", "nslookup sbtest-backend.cruddur && exit 0; exit 9"])
+    t = stopped(sandbox, cluster, run(sandbox, cluster, register(sandbox, "sbtest-sc-oneoff", [one_off]))["taskArn"])
+    assert t["containers"][0]["exitCode"] == 9, t
 
 
 def test_secrets_manager_secrets_resolve_with_a_json_key(sandbox, cluster):

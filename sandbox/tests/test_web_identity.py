@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from conftest import REPO, SANDBOX_DIR
 from cruddur_sandbox import trust_policy, web_identity
-from cruddur_sandbox.motoserver import MotoServer
+from cruddur_sandbox.moto_server import MotoServer
 
 MAIN = f"repo:{web_identity.SANDBOX_REPOSITORY}:ref:refs/heads/main"
 PRODUCTION = f"repo:{web_identity.SANDBOX_REPOSITORY}:environment:production"

@@ -14,7 +14,7 @@ use xtask::flags::{BaseImages, PushArgs};
 use xtask::poll::Deadline;
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service, PYTHON_BASE};
-use xtask::{docker, util, Ctx};
+use xtask::{docker, duration, git, Ctx};
 
 use crate::aws::{explain, Aws};
 
@@ -186,7 +186,8 @@ pub async fn auth_token(aws: &Aws) -> Result<(String, String)> {
 pub struct Pushed {
     /// `<registry>/<repo>`
     pub repository: String,
-    /// The git commit's tag (`abc1234`, or `abc1234-dirty`); `latest` is pushed too.
+    /// The git commit's tag (`abc1234`, or `abc1234-dirty`). `latest` is not
+    /// pushed: it names the last image deployed successfully (`tag_latest`).
     pub commit_tag: String,
     /// `--tag` values.
     pub extra_tags: Vec<String>,
@@ -195,7 +196,7 @@ pub struct Pushed {
 
 impl Pushed {
     fn tags(&self) -> Vec<String> {
-        let mut tags = vec!["latest".to_string(), self.commit_tag.clone()];
+        let mut tags = vec![self.commit_tag.clone()];
         tags.extend(self.extra_tags.iter().cloned());
         tags
     }
@@ -235,7 +236,7 @@ pub async fn push_service(
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let mut pushed = Pushed {
         repository: format!("{registry}/{}", service.repo()),
-        commit_tag: util::git_tag(ctx)?,
+        commit_tag: git::commit_tag(ctx)?,
         extra_tags: extra_tags.to_vec(),
         digest: Produced::planned("pushing"),
     };
@@ -253,8 +254,8 @@ pub async fn push_service(
 
 /// Tags `local` as `repository:tag` for each tag and pushes them; returns the
 /// digest docker reports (planned in a dry run). With `service`, ECR must list
-/// that digest as `latest`: checked while the other tags are pushed, since
-/// the registry tells ECR of a push a moment after it.
+/// that digest under the first tag: checked while the other tags are pushed,
+/// since the registry tells ECR of a push a moment after it.
 async fn push_tags(
     ctx: &Ctx,
     aws: &Aws,
@@ -280,12 +281,10 @@ async fn push_tags(
             .filter(|l| l.ends_with(": Layer already exists") || l.contains(": Mounted from"))
             .count();
         digest = lines.iter().find_map(|l| parse_digest(l)).or(digest);
-        if let (Some(service), Some(found), None, "latest") =
-            (service, &digest, &confirmation, tag.as_str())
-        {
-            let (ctx, aws, found) = (ctx.clone(), aws.clone(), found.clone());
+        if let (Some(service), Some(found), None) = (service, &digest, &confirmation) {
+            let (ctx, aws, found, tag) = (ctx.clone(), aws.clone(), found.clone(), tag.clone());
             confirmation = Some(tokio::spawn(async move {
-                confirm_in_ecr(&ctx, &aws, service, &found).await
+                confirm_in_ecr(&ctx, &aws, service, &tag, &found).await
             }));
         }
     }
@@ -306,7 +305,7 @@ async fn push_tags(
     } else {
         println!(
             "{label}: pushed {repository} [{shown_tags}] {digest} ({uploaded} layers uploaded, {present} already there, {})",
-            util::secs(started.elapsed())
+            duration::secs(started.elapsed())
         );
     }
     Ok(Produced::Value(digest))
@@ -359,25 +358,119 @@ fn parse_digest(line: &str) -> Option<String> {
 }
 
 /// ECR (moto, through the sandbox's bridge, a moment later) must list the digest docker printed.
-async fn confirm_in_ecr(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
+async fn confirm_in_ecr(
+    ctx: &Ctx,
+    aws: &Aws,
+    service: &Service,
+    tag: &str,
+    digest: &str,
+) -> Result<()> {
     let deadline = Deadline::after(Duration::from_secs(15));
+    let repo = service.repo();
     loop {
-        let listed = image_digest(ctx, aws, service.repo(), "latest")
-            .await?
-            .real()?;
+        let listed = image_digest(ctx, aws, repo, tag).await?.real()?;
         if listed.as_deref() == Some(digest) {
-            println!("{service}: ECR lists {}:latest as {digest}", service.repo());
+            println!("{service}: ECR lists {repo}:{tag} as {digest}");
             return Ok(());
         }
         if deadline.expired() {
             bail!(
-                "ECR lists {}:latest as {} but docker pushed {digest}: is CRUDDUR_ECR_REGISTRY the registry of this account?",
-                service.repo(),
+                "ECR lists {repo}:{tag} as {} but docker pushed {digest}: is CRUDDUR_ECR_REGISTRY the registry of this account?",
                 listed.unwrap_or_else(|| "nothing".into()),
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Points `repo:latest` at `digest` with ECR's own API (the image's manifest
+/// put again under the tag, no docker involved): `latest` names the image
+/// last deployed successfully.
+pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
+    let repo = service.repo();
+    ctx.announce(&format!(
+        "ecr BatchGetImage repositoryName={repo} imageDigest={digest}; ecr PutImage imageTag=latest"
+    ));
+    if ctx.dry_run {
+        return Ok(());
+    }
+    if image_digest(ctx, aws, repo, "latest")
+        .await?
+        .real()?
+        .as_deref()
+        == Some(digest)
+    {
+        return Ok(());
+    }
+    let got = aws
+        .ecr
+        .batch_get_image()
+        .repository_name(repo)
+        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+        .send()
+        .await
+        .map_err(|e| explain("ecr BatchGetImage", &e))?;
+    let image = got
+        .images()
+        .first()
+        .with_context(|| format!("ECR has no image {repo}@{digest} to tag as latest"))?;
+    let manifest = image.image_manifest().context("ECR returned no manifest")?;
+    let put = aws
+        .ecr
+        .put_image()
+        .repository_name(repo)
+        .image_manifest(manifest)
+        .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_string))
+        .image_tag("latest")
+        .image_digest(digest)
+        .send()
+        .await;
+    match put {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error().is_some_and(
+                aws_sdk_ecr::operation::put_image::PutImageError::is_image_already_exists_exception,
+            ) => {}
+        Err(e) => return Err(explain("ecr PutImage", &e)),
+    }
+    println!("{service}: ECR {repo}:latest is now {digest} (the image last deployed successfully)");
+    Ok(())
+}
+
+/// An image ECR has under a tag.
+pub struct Found {
+    pub tag: String,
+    pub digest: String,
+}
+
+/// What `deploy --no-build` deploys: the image of this commit (the tag `push`
+/// gives it), else `latest`, the last image deployed successfully.
+pub async fn deployable_image(
+    ctx: &Ctx,
+    aws: &Aws,
+    service: &Service,
+) -> Result<Produced<Option<Found>>> {
+    let repo = service.repo();
+    // Sources outside a git checkout (a test's scratch copy of infra/) have
+    // no commit of their own: only `latest` can be meant.
+    if let Ok(commit) = git::commit_tag(ctx) {
+        match image_digest(ctx, aws, repo, &commit).await? {
+            Produced::Value(Some(digest)) => {
+                return Ok(Produced::Value(Some(Found {
+                    tag: commit,
+                    digest,
+                })))
+            }
+            Produced::Planned(what) => return Ok(Produced::Planned(what)),
+            Produced::Value(None) => {}
+        }
+    }
+    Ok(image_digest(ctx, aws, repo, "latest").await?.map(|d| {
+        d.map(|digest| Found {
+            tag: "latest".into(),
+            digest,
+        })
+    }))
 }
 
 /// The digest ECR has for `repo:tag`, if any.

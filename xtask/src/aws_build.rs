@@ -60,7 +60,7 @@ pub fn ensure_built(ctx: &Ctx) -> Result<PathBuf> {
             "compiling the AWS part of the tool, xtask-aws (the first time only: {FIRST_BUILD}; later runs start at once)"
         );
     }
-    let cargo = crate::util::cargo();
+    let cargo = crate::host::cargo();
     let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
     let sh = shell()?;
     let mut build = Cmd::from(cmd!(
@@ -180,7 +180,7 @@ mod tests {
 
     /// `cargo tree … --prefix none` in the repository: one `name vX` per line.
     fn cargo_tree(args: &[&str]) -> String {
-        let out = std::process::Command::new(crate::util::cargo())
+        let out = std::process::Command::new(crate::host::cargo())
             .arg("tree")
             .args(args)
             .args(["--prefix", "none"])

@@ -14,11 +14,12 @@ use crate::exec::{shell, Cmd, Stream};
 use crate::flags::UpArgs;
 use crate::produced::Produced;
 use crate::services::{self, ALL_BASE_IMAGES, BACKEND, NETWORK, PYTHON_BASE};
-use crate::{env, poll, util};
+use crate::{duration, env, files, poll};
 
 /// Compose's DynamoDB service: the host the backend's env file points at
-/// (`env::DEFAULT_DYNAMODB_ENDPOINT`).
-pub const DYNAMODB_SERVICE: &str = "dynamodb-local";
+/// (`env::DEFAULT_DYNAMODB_ENDPOINT`; a test keeps the two together).
+#[cfg(test)]
+const DYNAMODB_SERVICE: &str = "dynamodb-local";
 /// The image it runs, built from the one recipe in `dynamodb-local/Dockerfile`
 /// (by `up`, or by compose itself when plain `docker compose up` finds no image).
 pub const DYNAMODB_IMAGE: &str = "cruddur-dynamodb-local";
@@ -85,7 +86,7 @@ fn ensure_dynamodb_image(ctx: &Ctx) -> Result<()> {
         let text = std::fs::read_to_string(&dockerfile)
             .with_context(|| format!("reading {}", dockerfile.display()))?;
         let base_id = image_id(ctx, &base).unwrap_or_default();
-        let hash = util::recipe_hash(&[&text, &base, &base_id]);
+        let hash = files::recipe_hash(&[&text, &base, &base_id]);
         let built = image_label(ctx, DYNAMODB_IMAGE, RECIPE_LABEL)
             .ok()
             .flatten();
@@ -107,7 +108,7 @@ fn ensure_dynamodb_image(ctx: &Ctx) -> Result<()> {
         sh,
         "docker build --file {dockerfile} --tag {DYNAMODB_IMAGE} --label {label} --build-arg {base_arg} {network...} {folder}"
     ));
-    let log = util::log_file(ctx, "dynamodb-local-build")?;
+    let log = files::log_file(ctx, "dynamodb-local-build")?;
     if !ctx.dry_run {
         println!(
             "building {DYNAMODB_IMAGE}: moto's DynamoDB FROM {base} (output in {})",
@@ -117,7 +118,10 @@ fn ensure_dynamodb_image(ctx: &Ctx) -> Result<()> {
     let started = Instant::now();
     build.stream(ctx, &Stream::logged(&log))?;
     if !ctx.dry_run {
-        println!("built {DYNAMODB_IMAGE} ({})", util::secs(started.elapsed()));
+        println!(
+            "built {DYNAMODB_IMAGE} ({})",
+            duration::secs(started.elapsed())
+        );
     }
     Ok(())
 }
@@ -135,7 +139,7 @@ fn image_id(ctx: &Ctx, image: &str) -> Option<String> {
 fn build_service_images(ctx: &Ctx) -> Result<()> {
     let mut args = vec!["build"];
     args.extend(services::ALL.iter().map(|s| s.name));
-    let log = util::log_file(ctx, "compose-build")?;
+    let log = files::log_file(ctx, "compose-build")?;
     if !ctx.dry_run {
         println!(
             "building the stack's images ({}); output in {}",
@@ -148,7 +152,7 @@ fn build_service_images(ctx: &Ctx) -> Result<()> {
     if !ctx.dry_run {
         println!(
             "built the stack's images ({})",
-            util::secs(started.elapsed())
+            duration::secs(started.elapsed())
         );
     }
     Ok(())
@@ -228,7 +232,7 @@ fn wait_for_healthy_stack(ctx: &Ctx, limit: Duration) -> Result<()> {
         },
     )
     .map_err(|e| e.context(format!("still waiting for: {waiting_for}")))?;
-    println!("stack is healthy ({})", util::secs(started.elapsed()));
+    println!("stack is healthy ({})", duration::secs(started.elapsed()));
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use crate::flags::{BuildArgs, DemoArgs, SandboxUpArgs};
 use crate::sandbox::{self, Layout};
 use crate::services::{Selection, ALL};
 use crate::steps::Steps;
-use crate::{aws_build, docker, env, util};
+use crate::{aws_build, docker, duration, env};
 
 const MOTO_HINT: &str = "is moto up? `cargo xtask sandbox status`";
 
@@ -113,12 +113,18 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     steps.run_or_stop("status", "`cargo xtask status`", || aws(&["status"]))?;
     println!(
         "\ndemo done in {}: both services deployed on the sandbox.",
-        util::secs(steps.elapsed())
+        duration::secs(steps.elapsed())
     );
-    println!("Cruddur is at {} (the load balancer).", state.lb_url());
+    say_what_next(&state.lb_url(), &Layout::new(ctx, &args.state).env_file());
+    Ok(())
+}
+
+/// Where Cruddur answers and what a user can do next.
+fn say_what_next(lb_url: &str, env_file: &std::path::Path) {
+    println!("Cruddur is at {lb_url} (the load balancer).");
     println!(
         "Point your shell at it with `source {}`.",
-        Layout::new(ctx, &args.state).env_file().display()
+        env_file.display()
     );
     println!("Run the containers locally too:");
     for service in ALL {
@@ -129,7 +135,6 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     }
     println!("  cargo xtask up                  # the whole stack with docker compose");
     println!("Stop the sandbox with `cargo xtask sandbox down`.");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::errors::BadInput;
 use crate::exec::{shell, Cmd};
 use crate::flags::{BaseImages, BuildArgs, RunArgs};
 use crate::services::{BaseImage, Service, NETWORK};
-use crate::{env, poll, util};
+use crate::{duration, env, poll};
 
 /// Fails with one line when docker is missing or its daemon is down.
 pub fn ensure_daemon(ctx: &Ctx) -> Result<()> {
@@ -153,7 +153,7 @@ fn report_builds(
     for (service, result) in results {
         match result {
             Ok(()) if !ctx.dry_run => {
-                println!("built {} ({})", service.image(dev), util::secs(took));
+                println!("built {} ({})", service.image(dev), duration::secs(took));
             }
             Ok(()) => {}
             Err(e) => {
@@ -241,7 +241,7 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
     let started = Instant::now();
     let what = format!("{} answering {url}", service.name);
     poll::until(&what, limit, Duration::from_millis(500), || {
-        Ok(matches!(util::http_status(&url), Ok(200)).then_some(()))
+        Ok(matches!(poll::http_status(&url), Ok(200)).then_some(()))
     })
     .map_err(|e| {
         let name = service.name;
@@ -258,7 +258,7 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
         service.name,
         ctx.settings.publish_address(),
         service.port,
-        util::secs(started.elapsed())
+        duration::secs(started.elapsed())
     );
     Ok(())
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::duration::parse_duration;
 use crate::services::{self, Selection, Service};
 pub use crate::settings::{BaseImages, Settings};
-use crate::util::parse_duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
@@ -69,7 +69,7 @@ pub enum AwsCommand {
         #[command(subcommand)]
         command: EcrCommand,
     },
-    /// Tag the prod image as latest and the git short sha, push both, report the digest.
+    /// Tag the prod image with the git short sha and push it, report the digest (latest moves on deploy).
     Push(PushArgs),
     /// ECS cluster.
     Cluster {

@@ -10,8 +10,9 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::ctx::Ctx;
+use crate::duration::secs;
 use crate::exec::{shell, Cmd, Stream};
-use crate::util::{self, secs};
+use crate::files;
 use xshell::cmd;
 
 /// How to tell that what a step runs is there.
@@ -172,7 +173,7 @@ pub fn ensure(ctx: &Ctx, needs: &[&Need]) -> Result<()> {
         println!("[dry-run] apt-get install {}", packages.join(" "));
         return Ok(());
     }
-    if !crate::util::is_root() {
+    if !crate::host::is_root() {
         bail!(
             "missing Debian packages: {}; install them with `sudo apt-get install -y --no-install-recommends {}`",
             reasons.join(", "),
@@ -180,10 +181,10 @@ pub fn ensure(ctx: &Ctx, needs: &[&Need]) -> Result<()> {
         );
     }
     println!("installing {}", reasons.join(", "));
-    apt(ctx, &util::log_file(ctx, "apt-update")?, &["update"])?;
+    apt(ctx, &files::log_file(ctx, "apt-update")?, &["update"])?;
     let mut install = vec!["install", "-y", "--no-install-recommends"];
     install.extend(&packages);
-    apt(ctx, &util::log_file(ctx, "apt-install")?, &install)?;
+    apt(ctx, &files::log_file(ctx, "apt-install")?, &install)?;
     let still: Vec<&str> = host.missing(needs).iter().map(|n| n.package).collect();
     if !still.is_empty() {
         bail!(

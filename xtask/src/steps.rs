@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::util::secs;
+use crate::duration::secs;
 
 pub struct Steps {
     job: String,

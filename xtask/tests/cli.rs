@@ -448,12 +448,9 @@ fn a_docker_daemon_that_does_not_answer_says_how_to_start_one() {
 /// The README's exit-code contract, over every command: 0 success, 1 the
 /// operation failed, 2 bad usage or bad input (and no AWS credentials are
 /// needed to be told the input is bad).
-#[test]
-fn exit_codes_follow_the_readme_for_every_command() {
-    // The AWS build compiled first: its progress lines are not an error's.
-    run(xtask(&["--dry-run", "status"])).ok();
-    let dir = tempfile::tempdir().unwrap();
-    let scratch = dir.path().join("root");
+/// A copy of `infra/` whose backend task definition misspells a field.
+fn misspelt_infra(dir: &std::path::Path) -> std::path::PathBuf {
+    let scratch = dir.join("root");
     std::fs::create_dir_all(scratch.join("infra")).unwrap();
     let status = std::process::Command::new("cp")
         .args(["-r", "infra/task-definitions", "infra/services"])
@@ -465,6 +462,15 @@ fn exit_codes_follow_the_readme_for_every_command() {
     let td = scratch.join("infra/task-definitions/backend-flask.json");
     let text = std::fs::read_to_string(&td).unwrap();
     std::fs::write(&td, text.replace("\"essential\"", "\"esential\"")).unwrap();
+    scratch
+}
+
+#[test]
+fn exit_codes_follow_the_readme_for_every_command() {
+    // The AWS build compiled first: its progress lines are not an error's.
+    run(xtask(&["--dry-run", "status"])).ok();
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = misspelt_infra(dir.path());
     let empty_path = dir.path().join("empty-bin");
     std::fs::create_dir_all(&empty_path).unwrap();
     let (fake_path, _) = fake_docker(dir.path());

@@ -120,7 +120,15 @@ impl Drop for Stack {
 fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
     require_base_images();
     let _down = Stack;
+    let ddb = up_builds_migrates_and_serves_the_seed();
+    let first = format!("compose check {}", std::process::id());
+    messages_continue_the_seeded_conversation(&first);
+    a_second_up_changes_nothing(&first);
+    down_removes_the_stack(&ddb);
+}
 
+/// `up --build`: healthy, migrated, seeded; the container id of its DynamoDB.
+fn up_builds_migrates_and_serves_the_seed() -> String {
     let up = tool(&["up", "--build"]).ok();
     assert!(up.stdout.contains("stack is healthy"), "{}", up.stdout);
     assert!(
@@ -151,7 +159,11 @@ fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
         "127.0.0.1:8000"
     );
 
-    // The conversation bin/ddb-setup --seed adds, read and extended through the API.
+    ddb.trim().to_string()
+}
+
+/// The conversation bin/ddb-setup --seed adds, read and extended through the API.
+fn messages_continue_the_seeded_conversation(first: &str) {
     let seed = stdout(&compose(&[
         "exec",
         "-T",
@@ -161,14 +173,13 @@ fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
         "--seed",
     ]));
     assert!(seed.contains("seeded message group"), "{seed}");
-    let first = format!("compose check {}", std::process::id());
-    let check = messages_check(&first);
+    let check = messages_check(first);
     assert_eq!(check["groups_before"][0], 200, "{check}");
     let groups = check["groups_before"][1].as_array().expect("a list");
     assert_eq!(groups.len(), 1, "{check}");
     assert_eq!(groups[0]["handle"], "bayko", "{check}");
     assert_eq!(check["sent"][0], 201, "{check}");
-    assert_eq!(check["sent"][1]["message"], first.as_str(), "{check}");
+    assert_eq!(check["sent"][1]["message"], first, "{check}");
     assert_eq!(
         check["sent"][1]["message_group_uuid"], groups[0]["uuid"],
         "continues the seeded conversation: {check}"
@@ -176,14 +187,12 @@ fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
     assert_eq!(check["messages"][0], 200, "{check}");
     let messages = check["messages"][1].as_array().expect("a list");
     assert_eq!(messages.len(), 4, "three seeded, one sent: {check}");
-    assert_eq!(messages[3]["message"], first.as_str(), "{check}");
-    assert_eq!(
-        check["groups_after"][1][0]["message"],
-        first.as_str(),
-        "{check}"
-    );
+    assert_eq!(messages[3]["message"], first, "{check}");
+    assert_eq!(check["groups_after"][1][0]["message"], first, "{check}");
+}
 
-    // A second `up` changes nothing: same containers, the table and its items kept.
+/// A second `up` changes nothing: same containers, the table and its items kept.
+fn a_second_up_changes_nothing(first: &str) {
     let containers = stack_containers();
     let again = tool(&["up"]).ok();
     assert!(
@@ -222,14 +231,16 @@ fn host_ports_compose_stack_serves_messages_from_its_dynamodb() {
         .iter()
         .filter_map(|m| m["message"].as_str())
         .collect();
-    assert_eq!(texts[3..], [first.as_str(), second.as_str()], "{check}");
+    assert_eq!(texts[3..], [first, second.as_str()], "{check}");
+}
 
-    // `down` removes the stack's containers and, unused now, the network.
+/// `down` removes the stack's containers and, unused now, the network.
+fn down_removes_the_stack(ddb: &str) {
     let project = docker(&[
         "inspect",
         "--format",
         "{{index .Config.Labels \"com.docker.compose.project\"}}",
-        ddb.trim(),
+        ddb,
     ]);
     let project = String::from_utf8_lossy(&project.stdout).trim().to_string();
     assert!(!project.is_empty());

@@ -34,23 +34,6 @@ fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String
     (sandbox, digests)
 }
 
-fn describe_service(sandbox: &Sandbox, name: &str) -> Value {
-    let out = sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "cruddur",
-        "--services",
-        name,
-    ]);
-    out["services"][0].clone()
-}
-
-fn revisions(sandbox: &Sandbox, family: &str) -> usize {
-    let out = sandbox.aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
-    out["taskDefinitionArns"].as_array().unwrap().len()
-}
-
 /// The infra file with its placeholders filled the way deploy fills them.
 fn rendered_file(sandbox: &Sandbox, path: &str, image: &str, extra: &[(&str, &str)]) -> Value {
     let mut values: std::collections::HashMap<String, String> = [
@@ -144,7 +127,13 @@ fn task_definition(sandbox: &Sandbox, arn: &str) -> Value {
 #[test]
 fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     let (sandbox, digests) = sandbox_with_image(&[], &["backend-flask"]);
-    let image = format!("{}/backend-flask@{}", sandbox.registry(), digests[0]);
+    first_deploy_creates_the_service_pinned_by_digest(&sandbox, &digests[0]);
+    deploys_of_the_same_file_register_nothing(&sandbox);
+    a_changed_setting_is_diffed_deployed_and_rolled_back(&sandbox, &digests[0]);
+}
+
+fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: &str) {
+    let image = format!("{}/backend-flask@{digest}", sandbox.registry());
 
     let create_first = sandbox.run(&["service", "create", "backend"]);
     assert_ne!(
@@ -186,11 +175,11 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     );
     assert!(deploy.stdout.contains("succeeded"), "{}", deploy.stdout);
 
-    let service = describe_service(&sandbox, "backend-flask");
+    let service = sandbox.service("backend-flask");
     assert_eq!(service["status"], "ACTIVE");
     let arn = service["taskDefinition"].as_str().unwrap().to_string();
     assert!(arn.ends_with("task-definition/backend-flask:1"), "{arn}");
-    let registered = task_definition(&sandbox, &arn);
+    let registered = task_definition(sandbox, &arn);
     let app = registered["containerDefinitions"]
         .as_array()
         .unwrap()
@@ -201,7 +190,7 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     assert_registered_as_file(
         &registered,
         &rendered_file(
-            &sandbox,
+            sandbox,
             "infra/task-definitions/backend-flask.json",
             &image,
             &[],
@@ -215,14 +204,16 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         subnets,
         sandbox.export("CRUDDUR_SUBNETS").split(',').count()
     );
+}
 
+fn deploys_of_the_same_file_register_nothing(sandbox: &Sandbox) {
     let again = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
     assert!(
         again.stdout.contains("no new revision registered"),
         "{}",
         again.stdout
     );
-    assert_eq!(revisions(&sandbox, "backend-flask"), 1);
+    assert_eq!(sandbox.revisions("backend-flask"), 1);
     // moto's CreateService drops enableExecuteCommand and enableECSManagedTags, so the
     // first re-deploy applies them with UpdateService; from then on nothing differs.
     let third = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
@@ -231,7 +222,7 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         "{}",
         third.stdout
     );
-    assert_eq!(revisions(&sandbox, "backend-flask"), 1);
+    assert_eq!(sandbox.revisions("backend-flask"), 1);
 
     let exists = sandbox.run(&["service", "create", "backend"]).ok();
     assert!(
@@ -241,8 +232,10 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     );
     let same = sandbox.run(&["diff", "backend"]).ok();
     assert!(same.stdout.contains("no differences"), "{}", same.stdout);
+}
 
-    // A changed setting: diff shows it, deploy registers revision 2, rollback returns to 1.
+/// A changed setting: diff shows it, deploy registers revision 2, rollback returns to 1.
+fn a_changed_setting_is_diffed_deployed_and_rolled_back(sandbox: &Sandbox, digest: &str) {
     let changed = |args: &[&str]| {
         let mut c = sandbox.xtask(args);
         c.env("CRUDDUR_FRONTEND_URL", "https://changed.example");
@@ -271,16 +264,14 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         "{}",
         second.stdout
     );
-    assert!(
-        describe_service(&sandbox, "backend-flask")["taskDefinition"]
-            .as_str()
-            .unwrap()
-            .ends_with(":2")
-    );
+    assert!(sandbox.service("backend-flask")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .ends_with(":2"));
 
     let status = sandbox.run(&["status", "backend"]).ok();
     assert!(
-        status.stdout.contains("backend-flask:2") && status.stdout.contains(&digests[0]),
+        status.stdout.contains("backend-flask:2") && status.stdout.contains(digest),
         "{}",
         status.stdout
     );
@@ -291,19 +282,15 @@ fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
         "{}",
         rollback.stdout
     );
-    assert!(
-        describe_service(&sandbox, "backend-flask")["taskDefinition"]
-            .as_str()
-            .unwrap()
-            .ends_with(":1")
-    );
+    assert!(sandbox.service("backend-flask")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .ends_with(":1"));
     sandbox.run(&["rollback", "backend", "--to", "2"]).ok();
-    assert!(
-        describe_service(&sandbox, "backend-flask")["taskDefinition"]
-            .as_str()
-            .unwrap()
-            .ends_with(":2")
-    );
+    assert!(sandbox.service("backend-flask")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .ends_with(":2"));
 }
 
 /// moto started with no running tasks: deployments stay IN_PROGRESS forever.
@@ -337,7 +324,7 @@ fn a_deployment_that_never_completes_times_out_and_rolls_back() {
         all.contains("IN_PROGRESS"),
         "the report shows the rollout state: {all}"
     );
-    let service = describe_service(&sandbox, "backend-flask");
+    let service = sandbox.service("backend-flask");
     assert!(
         service["taskDefinition"]
             .as_str()
@@ -353,7 +340,7 @@ fn a_deployment_that_never_completes_times_out_and_rolls_back() {
         "{}",
         left.all()
     );
-    let service = describe_service(&sandbox, "backend-flask");
+    let service = sandbox.service("backend-flask");
     assert!(
         service["taskDefinition"]
             .as_str()
@@ -380,7 +367,7 @@ fn deploy_all_deploys_both_services_and_sums_up() {
     );
     assert_eq!(summary.matches("succeeded").count(), 2, "{summary}");
     for (service, digest) in ["backend-flask", "frontend-react-js"].iter().zip(&digests) {
-        let live = describe_service(&sandbox, service);
+        let live = sandbox.service(service);
         assert_eq!(live["status"], "ACTIVE");
         let td = task_definition(&sandbox, live["taskDefinition"].as_str().unwrap());
         let image = td["containerDefinitions"]
@@ -417,7 +404,7 @@ fn deploy_refuses_a_local_api_address_for_a_real_ecr_before_building() {
         out.stderr
     );
     assert!(!out.all().contains("docker build"), "{}", out.all());
-    assert_eq!(revisions(&sandbox, "frontend-react-js"), 0);
+    assert_eq!(sandbox.revisions("frontend-react-js"), 0);
     let repos = sandbox.aws(&["ecr", "describe-repositories"]);
     assert_eq!(
         repos["repositories"],

@@ -1,59 +1,28 @@
 //! Deployments that fail for real on the sandbox's local ECS (tasks are
 //! containers): an image that exits at start, a health check that never
-//! passes, a secret that does not resolve. Each fails from the circuit
-//! breaker's verdict (not a timeout), names the stopped task and why, and
-//! leaves the service on the previous revision with its task still serving.
-//! The infra files are a scratch copy with fast health checks.
+//! passes, a secret that does not resolve, a container over its memory. Each
+//! fails from the circuit breaker's verdict (not a timeout), names the stopped
+//! task and why, and leaves the service on the previous revision with its task
+//! still serving. A file ECS would refuse never gets that far: deploy refuses
+//! it first. The infra files are a scratch copy with fast health checks.
 
 mod common;
 
 use std::path::Path;
 
-use common::{docker, http_get, require_prod_image, Run, Sandbox};
+use common::scratch::{self, backend_container};
+use common::{docker, http_get, registry_get, require_prod_image, Run, Sandbox};
 use serde_json::Value;
 
 /// `infra/` copied to a scratch root, the backend's health checks made fast,
 /// then `edit` applied to the backend's task definition.
 fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let infra = dir.path().join("infra");
-    let status = std::process::Command::new("cp")
-        .args(["-r", "infra"])
-        .arg(&infra)
-        .current_dir(common::repo_root())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
+    scratch::infra(|td| {
         let app = backend_container(td);
-        app["healthCheck"]["interval"] = 2.into();
         app["healthCheck"]["retries"] = 2.into();
         app["healthCheck"]["startPeriod"] = 15.into();
         edit(td);
-    });
-    edit_json(&infra.join("load-balancer.json"), |lb| {
-        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
-            tg["HealthCheckIntervalSeconds"] = 5.into();
-            tg["HealthCheckTimeoutSeconds"] = 2.into();
-            tg["DeregistrationDelaySeconds"] = 1.into();
-        }
-    });
-    dir
-}
-
-fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    edit(&mut value);
-    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
-
-fn backend_container(td: &mut Value) -> &mut Value {
-    td["containerDefinitions"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|c| c["name"] == "backend-flask")
-        .unwrap()
+    })
 }
 
 /// A sandbox with the backend deployed from `root` and answering.
@@ -62,7 +31,8 @@ fn deployed(root: &Path) -> Sandbox {
     let sandbox = Sandbox::start(&[]);
     sandbox.run(&["ecr", "create"]).ok();
     tool(&sandbox, root, &["cluster", "create"]).ok();
-    sandbox.run(&["push", "backend"]).ok();
+    // The scratch infra/ is no git checkout: `deploy --no-build` takes latest.
+    sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
     tool(
         &sandbox,
         root,
@@ -78,18 +48,6 @@ fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
     let mut c = sandbox.xtask(args);
     c.env("CRUDDUR_ROOT", root);
     common::run(c)
-}
-
-fn service(sandbox: &Sandbox) -> Value {
-    sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "cruddur",
-        "--services",
-        "backend-flask",
-    ])["services"][0]
-        .clone()
 }
 
 fn answers_health_check(address: &str) -> bool {
@@ -119,12 +77,17 @@ fn deploy_expecting_failure_with(sandbox: &Sandbox, root: &Path, extra: &[&str])
         "the breaker decides, not the timeout:\n{}",
         out.all()
     );
+    assert!(
+        out.all().contains("rolled back to backend-flask:1"),
+        "the breaker's rollback is followed to its end:\n{}",
+        out.all()
+    );
     out
 }
 
 /// The service is back on revision 1, and its task (the same one) still serves.
 fn assert_still_serving_the_first_revision(sandbox: &Sandbox, before: &[String]) {
-    let svc = service(sandbox);
+    let svc = sandbox.service("backend-flask");
     assert!(
         svc["taskDefinition"]
             .as_str()
@@ -132,14 +95,24 @@ fn assert_still_serving_the_first_revision(sandbox: &Sandbox, before: &[String])
             .ends_with("backend-flask:1"),
         "{svc}"
     );
+    // The breaker's rollback is a deployment of revision 1 (ECS starts its own
+    // task, then stops the first one): deploy follows it to its end, so by now
+    // a task of revision 1 serves, the first one or its replacement.
+    let tasks = sandbox.tasks("backend-flask", "RUNNING");
+    assert!(
+        !tasks.is_empty()
+            && tasks.iter().all(|t| t["taskDefinitionArn"]
+                .as_str()
+                .unwrap()
+                .ends_with("backend-flask:1")),
+        "{tasks:?}"
+    );
     let now = sandbox.task_addresses("backend-flask");
     assert!(
-        now.contains(&before[0]),
-        "the first task keeps serving: {before:?} -> {now:?}"
+        now.iter().any(|a| answers_health_check(a)),
+        "a task of revision 1 serves: {before:?} -> {now:?}"
     );
-    assert!(answers_health_check(&before[0]));
 }
-
 #[test]
 fn an_image_that_exits_at_start_fails_on_the_breaker_and_keeps_the_old_task_serving() {
     let root = scratch_root(|_| {});
@@ -231,7 +204,7 @@ fn a_secret_that_does_not_resolve_fails_naming_the_parameter() {
             && all.contains("deploy stopped before changing anything"),
         "{all}"
     );
-    let svc = service(&sandbox);
+    let svc = sandbox.service("backend-flask");
     assert!(
         svc["taskDefinition"]
             .as_str()
@@ -279,7 +252,7 @@ fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.all().contains("timed out after 15.0s"), "{}", out.all());
     assert!(out.all().contains("left in progress"), "{}", out.all());
-    let svc = service(&sandbox);
+    let svc = sandbox.service("backend-flask");
     let primary = svc["deployments"]
         .as_array()
         .unwrap()
@@ -291,6 +264,272 @@ fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
         .as_str()
         .unwrap()
         .ends_with("backend-flask:2"));
+
+    // The same deploy again (a CI job re-run): nothing to register or update,
+    // but the rollout is unfinished, so it is watched, never "up to date".
+    let again = tool(
+        &sandbox,
+        slow.path(),
+        &[
+            "deploy",
+            "backend",
+            "--no-build",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "10s",
+        ],
+    );
+    assert_eq!(again.code, 1, "{}", again.all());
+    let all = again.all();
+    assert!(
+        all.contains("has not finished (rollout IN_PROGRESS"),
+        "{all}"
+    );
+    assert!(all.contains("still has not completed"), "{all}");
+    assert!(!all.contains("up to date"), "{all}");
+    let diff = tool(&sandbox, slow.path(), &["diff", "backend"]);
+    assert_eq!(diff.code, 1, "{}", diff.all());
+    assert!(diff.all().contains("has not finished"), "{}", diff.all());
+}
+
+/// A scratch git repository with the backend's sources and infra/: deploys
+/// that build, each from a commit of its own.
+fn scratch_repo() -> tempfile::TempDir {
+    let root = scratch_root(|_| {});
+    let status = std::process::Command::new("cp")
+        .args(["-r", "backend-flask"])
+        .arg(root.path())
+        .current_dir(common::repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    git(root.path(), &["init", "--quiet"]);
+    commit(root.path(), "good");
+    root
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn commit(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "--quiet", "-m", message]);
+}
+
+/// What ECR lists as `repo:latest`, and the registry's own `latest`.
+fn latest(sandbox: &Sandbox) -> (Value, Option<String>) {
+    let ecr = sandbox.aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "backend-flask",
+        "--image-ids",
+        "imageTag=latest",
+    ])["imageDetails"][0]["imageDigest"]
+        .clone();
+    let (user, password) = sandbox.registry_login();
+    let head = common::registry_head(
+        &sandbox.registry(),
+        "/v2/backend-flask/manifests/latest",
+        &user,
+        &password,
+    );
+    (ecr, head)
+}
+
+/// `latest` names the image last deployed successfully: a deploy that fails
+/// (and rolls back) leaves it where it was, and `deploy --no-build` of the
+/// good commit afterwards changes nothing.
+#[test]
+fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
+    require_prod_image("backend");
+    let repo = scratch_repo();
+    let sandbox = Sandbox::start(&[]);
+    sandbox.run(&["ecr", "create"]).ok();
+    tool(&sandbox, repo.path(), &["cluster", "create"]).ok();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "backend",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "5m",
+        ];
+        args.extend_from_slice(extra);
+        tool(&sandbox, repo.path(), &args)
+    };
+    let first = deploy(&[]).ok();
+    let good = common::pushed_digest(&first.stdout);
+    assert!(
+        first.stdout.contains("ECR backend-flask:latest is now"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(latest(&sandbox).0, good.as_str());
+    let good_commit = git(repo.path(), &["rev-parse", "--short", "HEAD"]);
+
+    // A commit whose image exits at start.
+    let dockerfile = repo.path().join("backend-flask/Dockerfile.prod");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(
+        &dockerfile,
+        format!("{text}\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"),
+    )
+    .unwrap();
+    commit(repo.path(), "crashes");
+    let failed = deploy(&[]);
+    assert_eq!(failed.code, 1, "{}", failed.all());
+    assert!(failed.all().contains("exit 3"), "{}", failed.all());
+    let bad = common::pushed_digest(&failed.stdout);
+    assert_ne!(bad, good);
+    let (ecr, registry) = latest(&sandbox);
+    assert_eq!(ecr, good.as_str(), "ECR's latest is still the good image");
+    assert_eq!(
+        registry.as_deref(),
+        Some(good.as_str()),
+        "and the registry's"
+    );
+
+    git(repo.path(), &["checkout", "--quiet", &good_commit]);
+    let again = deploy(&["--no-build"]).ok();
+    assert!(
+        again
+            .stdout
+            .contains(&format!("backend-flask:{good_commit} = {good}")),
+        "the good commit's image: {}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("nothing to deploy"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("registered task definition"),
+        "{}",
+        again.stdout
+    );
+}
+
+/// A backend container with less memory than it needs (a container-level
+/// limit: the task's size stays valid) is OOM-killed: the deploy fails on the
+/// breaker with ECS's reason, rolls back, and the old task keeps serving.
+#[test]
+fn a_backend_over_its_memory_is_oom_killed_fails_on_the_breaker_and_rolls_back() {
+    let good = scratch_root(|_| {});
+    let sandbox = deployed(good.path());
+    let before = sandbox.task_addresses("backend-flask");
+    let small = scratch_root(|td| backend_container(td)["memory"] = 64.into());
+    let out = deploy_expecting_failure(&sandbox, small.path());
+    let all = out.all();
+    assert!(all.contains("FAILED"), "{all}");
+    // ECS's word for it, as DescribeTasks has it...
+    let stopped = sandbox.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        "cruddur",
+        "--service-name",
+        "backend-flask",
+        "--desired-status",
+        "STOPPED",
+    ]);
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
+    args.extend(
+        stopped["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap()),
+    );
+    let tasks = sandbox.aws(&args);
+    let oom = tasks["tasks"].as_array().unwrap().iter().any(|t| {
+        t["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:2")
+            && t["containers"].as_array().unwrap().iter().any(|c| {
+                c["name"] == "backend-flask"
+                    && c["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+            })
+    });
+    assert!(
+        oom,
+        "a stopped task of revision 2 says OutOfMemoryError: {tasks}"
+    );
+    assert_still_serving_the_first_revision(&sandbox, &before);
+    // ...and as the failure report shows it.
+    assert!(
+        all.contains("OutOfMemoryError: Container killed due to memory usage"),
+        "the report names the OOM kill:\n{all}"
+    );
+}
+
+/// A task definition ECS would refuse (a health check every second): deploy
+/// says so first, exit 2 naming the file and the field, and builds, pushes
+/// and registers nothing: the registry's tags and the task definitions are
+/// what they were.
+#[test]
+fn a_file_ecs_would_refuse_stops_deploy_before_anything_is_pushed_or_registered() {
+    require_prod_image("backend");
+    let sandbox = Sandbox::start(&[]);
+    sandbox.run(&["ecr", "create"]).ok();
+    sandbox.run(&["push", "backend"]).ok();
+    let before = (registry_tags(&sandbox), task_definitions(&sandbox));
+    assert!(!before.0.is_empty(), "the pushed commit's tag: {before:?}");
+
+    let bad = scratch_root(|td| backend_container(td)["healthCheck"]["interval"] = 1.into());
+    let out = tool(&sandbox, bad.path(), &["deploy", "backend"]).fails_with(2);
+    let all = out.all();
+    assert!(
+        all.contains("task-definitions/backend-flask.json")
+            && all.contains("containerDefinitions[1].healthCheck.interval: 1 is outside what ECS takes (5 to 300 seconds"),
+        "the file and the field are named:\n{all}"
+    );
+    assert!(!all.contains("ECR lists"), "nothing was pushed:\n{all}");
+    assert_eq!(
+        (registry_tags(&sandbox), task_definitions(&sandbox)),
+        before,
+        "the registry and ECS are as they were"
+    );
+}
+
+/// The sandbox registry's tags of backend-flask, read with ECR's credentials.
+fn registry_tags(sandbox: &Sandbox) -> String {
+    let (user, password) = sandbox.registry_login();
+    let (code, body) = registry_get(
+        &sandbox.registry(),
+        "/v2/backend-flask/tags/list",
+        &user,
+        &password,
+    );
+    assert_eq!(code, 200, "{body}");
+    let mut tags: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    tags.sort();
+    tags.join(",")
+}
+
+fn task_definitions(sandbox: &Sandbox) -> Value {
+    sandbox.aws(&["ecs", "list-task-definitions"])["taskDefinitionArns"].clone()
 }
 
 /// Removes a test image (by exact reference) when dropped.

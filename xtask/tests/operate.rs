@@ -7,12 +7,12 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
+use common::scratch;
 use common::{http_get, require_prod_image, run, Run, Sandbox};
 use serde_json::{json, Value};
 
@@ -38,7 +38,10 @@ impl Ops {
         ops.run(&["cluster", "create"]).ok();
         step("cluster");
         // From the repository: the push tags the image with its git commit.
-        ops.sandbox.run(&["push", "backend"]).ok();
+        // The scratch infra/ is no git checkout: `deploy --no-build` takes latest.
+        ops.sandbox
+            .run(&["push", "backend", "--tag", "latest"])
+            .ok();
         step("push");
         if deploy {
             ops.run(&["deploy", "backend", "--no-build", "--poll-interval", "1s"])
@@ -61,66 +64,24 @@ impl Ops {
 
     /// The backend's RUNNING tasks: (task id, address).
     fn tasks(&self) -> Vec<(String, String)> {
-        let listed = self.sandbox.aws(&[
-            "ecs",
-            "list-tasks",
-            "--cluster",
-            "cruddur",
-            "--service-name",
-            "backend-flask",
-        ]);
-        let arns: Vec<&str> = listed["taskArns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        if arns.is_empty() {
-            return vec![];
-        }
-        let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
-        args.extend(arns);
-        let described = self.sandbox.aws(&args);
-        described["tasks"]
-            .as_array()
-            .unwrap()
+        self.sandbox
+            .tasks("backend-flask", "RUNNING")
             .iter()
             .filter(|t| t["lastStatus"] == "RUNNING")
             .map(|t| {
                 let id = t["taskArn"].as_str().unwrap().rsplit('/').next().unwrap();
-                let ip = t["attachments"][0]["details"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|d| d["name"] == "privateIPv4Address")
-                    .unwrap()["value"]
-                    .as_str()
-                    .unwrap();
-                (id.to_string(), ip.to_string())
+                (id.to_string(), scratch::task_address(t).unwrap())
             })
             .collect()
     }
 
     fn revisions(&self) -> usize {
-        let out = self.sandbox.aws(&[
-            "ecs",
-            "list-task-definitions",
-            "--family-prefix",
-            "backend-flask",
-        ]);
-        out["taskDefinitionArns"].as_array().unwrap().len()
+        self.sandbox.revisions("backend-flask")
     }
 
     fn service_revision(&self) -> String {
-        let out = self.sandbox.aws(&[
-            "ecs",
-            "describe-services",
-            "--cluster",
-            "cruddur",
-            "--services",
-            "backend-flask",
-        ]);
-        let arn = out["services"][0]["taskDefinition"].as_str().unwrap();
+        let service = self.sandbox.service("backend-flask");
+        let arn = service["taskDefinition"].as_str().unwrap();
         arn.rsplit('/').next().unwrap().to_string()
     }
 }
@@ -128,45 +89,11 @@ impl Ops {
 /// `infra/` with fast health checks: the container's every 2 s (passing at
 /// once during its start period), the target group's every 5 s, 1 s drain.
 fn scratch_infra() -> tempfile::TempDir {
-    let root = tempfile::Builder::new()
-        .prefix("cruddur-operate-")
-        .tempdir()
-        .unwrap();
-    let status = Command::new("cp")
-        .args(["-r", "infra"])
-        .arg(root.path())
-        .current_dir(common::repo_root())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    edit_json(
-        &root
-            .path()
-            .join("infra/task-definitions/backend-flask.json"),
-        |td| {
-            for c in td["containerDefinitions"].as_array_mut().unwrap() {
-                if c["name"] == "backend-flask" {
-                    c["healthCheck"]["interval"] = json!(2);
-                    c["healthCheck"]["timeout"] = json!(2);
-                    c["healthCheck"]["startPeriod"] = json!(30);
-                }
-            }
-        },
-    );
-    edit_json(&root.path().join("infra/load-balancer.json"), |lb| {
-        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
-            tg["HealthCheckIntervalSeconds"] = json!(5);
-            tg["HealthCheckTimeoutSeconds"] = json!(2);
-            tg["DeregistrationDelaySeconds"] = json!(1);
-        }
-    });
-    root
-}
-
-fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    edit(&mut v);
-    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    scratch::infra(|td| {
+        let app = scratch::backend_container(td);
+        app["healthCheck"]["timeout"] = json!(2);
+        app["healthCheck"]["startPeriod"] = json!(30);
+    })
 }
 
 #[track_caller]

@@ -99,15 +99,7 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
 /// One RUNNING task, whose container (found by the ECS agent's labels) runs
 /// the digest the task definition pins, which is the one pushed.
 fn runs_the_pushed_digest(sandbox: &Sandbox, name: &str) {
-    let service = sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        "cruddur",
-        "--services",
-        name,
-    ])["services"][0]
-        .clone();
+    let service = sandbox.service(name);
     assert_eq!(service["runningCount"], 1, "{service}");
     let td = sandbox.aws(&[
         "ecs",

@@ -21,7 +21,7 @@ use xtask::produced::Produced;
 use xtask::Ctx;
 
 pub use error::{code, explain, CREDENTIALS_HINT};
-pub use signed::Service;
+pub use signed::Api;
 
 /// The configuration and clients of one run; cheap to clone.
 #[derive(Clone)]

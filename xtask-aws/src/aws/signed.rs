@@ -26,9 +26,10 @@ use serde_json::Value;
 use super::error::{AwsError, CREDENTIALS_HINT};
 use super::{http, Aws};
 
-/// A service called without its SDK crate.
+/// An AWS service the tool calls without its SDK crate (one name for one
+/// thing: `Service` is a Cruddur service, `ecs_types::Service` an ECS one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
+pub enum Api {
     Logs,
     Ssm,
     Iam,
@@ -45,36 +46,36 @@ enum Protocol {
     Query(&'static str),
 }
 
-impl Service {
+impl Api {
     /// The signing name, which is also the endpoint's first label.
     fn signing_name(self) -> &'static str {
         match self {
-            Service::Logs => "logs",
-            Service::Ssm => "ssm",
-            Service::Iam => "iam",
-            Service::Ec2 => "ec2",
-            Service::CloudMap => "servicediscovery",
+            Api::Logs => "logs",
+            Api::Ssm => "ssm",
+            Api::Iam => "iam",
+            Api::Ec2 => "ec2",
+            Api::CloudMap => "servicediscovery",
         }
     }
 
     /// The SDK's service id: `AWS_ENDPOINT_URL_<ID>` and `[services]` keys derive from it.
     fn service_id(self) -> &'static str {
         match self {
-            Service::Logs => "CloudWatch Logs",
-            Service::Ssm => "SSM",
-            Service::Iam => "IAM",
-            Service::Ec2 => "EC2",
-            Service::CloudMap => "ServiceDiscovery",
+            Api::Logs => "CloudWatch Logs",
+            Api::Ssm => "SSM",
+            Api::Iam => "IAM",
+            Api::Ec2 => "EC2",
+            Api::CloudMap => "ServiceDiscovery",
         }
     }
 
     fn protocol(self) -> Protocol {
         match self {
-            Service::Logs => Protocol::Json("Logs_20140328"),
-            Service::Ssm => Protocol::Json("AmazonSSM"),
-            Service::CloudMap => Protocol::Json("Route53AutoNaming_v20170314"),
-            Service::Iam => Protocol::Query("2010-05-08"),
-            Service::Ec2 => Protocol::Query("2016-11-15"),
+            Api::Logs => Protocol::Json("Logs_20140328"),
+            Api::Ssm => Protocol::Json("AmazonSSM"),
+            Api::CloudMap => Protocol::Json("Route53AutoNaming_v20170314"),
+            Api::Iam => Protocol::Query("2010-05-08"),
+            Api::Ec2 => Protocol::Query("2016-11-15"),
         }
     }
 }
@@ -95,7 +96,7 @@ const READ_ONLY: [&str; 10] = [
 
 impl Aws {
     /// A JSON-protocol call: `operation` with `body`.
-    pub async fn json(&self, service: Service, operation: &str, body: &Value) -> Result<Value> {
+    pub async fn json(&self, service: Api, operation: &str, body: &Value) -> Result<Value> {
         let Protocol::Json(prefix) = service.protocol() else {
             bail!("{} speaks the query protocol", service.signing_name());
         };
@@ -121,7 +122,7 @@ impl Aws {
     /// A query-protocol call: `action` with form `params`; the answer's XML text.
     pub async fn query(
         &self,
-        service: Service,
+        service: Api,
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<String> {
@@ -149,7 +150,7 @@ impl Aws {
     /// attempts at most, with jittered exponential backoff.
     async fn signed(
         &self,
-        service: Service,
+        service: Api,
         operation: &str,
         headers: &[(&str, &str)],
         payload: Vec<u8>,
@@ -205,7 +206,7 @@ impl Aws {
     /// The service's endpoint and signing region: an endpoint configured
     /// for it or for every service (aws-config's settings), else AWS's own
     /// for the region's partition.
-    fn endpoint(&self, service: Service) -> (String, String) {
+    fn endpoint(&self, service: Api) -> (String, String) {
         let key = ServiceConfigKey::builder()
             .service_id(service.service_id())
             .env("AWS_ENDPOINT_URL")
@@ -267,7 +268,7 @@ fn signed_request(
 }
 
 /// AWS's error in `answer` (JSON's `__type`, or XML's `<Error><Code>`).
-fn error_of(call: &str, service: Service, answer: &http::Answer) -> AwsError {
+fn error_of(call: &str, service: Api, answer: &http::Answer) -> AwsError {
     let text = String::from_utf8_lossy(&answer.body);
     let (code, message, request_id) = match service.protocol() {
         Protocol::Json(_) => {
@@ -453,7 +454,7 @@ mod tests {
         let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code>\
                    <Message>The role with name X cannot be found.</Message></Error>\
                    <RequestId>abc-123</RequestId></ErrorResponse>";
-        let e = error_of("iam GetRole", Service::Iam, &answer(404, xml));
+        let e = error_of("iam GetRole", Api::Iam, &answer(404, xml));
         assert_eq!(e.code.as_deref(), Some("NoSuchEntity"));
         assert_eq!(e.request_id.as_deref(), Some("abc-123"));
         let line = e.to_string();
@@ -462,11 +463,11 @@ mod tests {
             "{line}"
         );
         let json = r#"{"__type":"com.amazonaws.logs#ResourceNotFoundException","message":"gone"}"#;
-        let e = error_of("logs GetLogEvents", Service::Logs, &answer(400, json));
+        let e = error_of("logs GetLogEvents", Api::Logs, &answer(400, json));
         assert_eq!(e.code.as_deref(), Some("ResourceNotFoundException"));
         assert_eq!(e.request_id.as_deref(), Some("header-id"));
         let html = "<html><body>502 Bad Gateway</body></html>";
-        let e = error_of("ssm DescribeParameters", Service::Ssm, &answer(502, html));
+        let e = error_of("ssm DescribeParameters", Api::Ssm, &answer(502, html));
         assert_eq!(e.code.as_deref(), Some("HTTP 502"));
         assert!(e.to_string().contains("502 Bad Gateway"), "{e}");
         assert!(transient(&e.into()));

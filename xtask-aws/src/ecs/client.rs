@@ -2,6 +2,7 @@
 //! skipped in a dry run), with errors in one line; and ECS's service as the
 //! watch's data.
 
+use super::watch::{self, short_revision, Snapshot};
 use anyhow::{anyhow, Context as _, Result};
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types as ecs;
@@ -9,7 +10,6 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use xtask::infra::{self, Placeholders, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::{self, short_revision, Snapshot};
 use xtask::Ctx;
 
 use super::convert;

@@ -1,11 +1,11 @@
 //! `cluster create` and `service create`: idempotent, as a first deploy needs them.
 
+use super::watch::short_revision;
 use anyhow::{bail, Result};
 use aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest;
 use xtask::infra;
 use xtask::produced::Produced;
 use xtask::services::Selection;
-use xtask::watch::short_revision;
 use xtask::Ctx;
 
 use super::client::Ecs;

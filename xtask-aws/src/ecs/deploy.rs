@@ -1,42 +1,32 @@
 //! `deploy`: register what changed, update or create the service, and watch
 //! *our* deployment until ECS says it succeeded (see `rollout` for the watch,
-//! the failure report and the rollback). A dry run goes through the same
+//! the failure report and the rollback, `revision` for what is registered).
+//! A service already on our revision and settings is "up to date" only when
+//! its rollout completed with every task running; an unfinished one is
+//! watched as a fresh deployment would be. `latest` moves to the image only
+//! once it has been deployed successfully. A dry run goes through the same
 //! steps with planned values: every call is shown, none is made.
 
 use std::time::{Duration, Instant};
 
+use super::watch::{short_revision, Snapshot, Verdict};
 use anyhow::{anyhow, bail, Result};
-use xtask::docker;
+use aws_sdk_ecs::types::{self as ecs_types, DeploymentRolloutState};
 use xtask::errors::BadInput;
-use xtask::exec::print_line;
-use xtask::flags::{BuildArgs, DeployArgs, WatchOpts};
-use xtask::infra::{self, normalize_service_pair, normalize_task_definition, TaskDefinition};
+use xtask::flags::{DeployArgs, WatchOpts};
+use xtask::infra::{self, normalize_service_pair};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
-use xtask::watch::{short_revision, Verdict};
-use xtask::{util, Ctx};
+use xtask::{duration, Ctx};
 
 use super::client::{snapshot, Ecs};
 use super::convert;
+use super::revision::{self, say, Image};
+use super::rollout::unfinished_rollout;
 use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_deployment, Sent};
 use super::task::{run_one_off, split_command, Ended, Launch};
 use super::verify;
 use crate::ecr;
-
-/// The image a deploy pins its task definition to.
-#[derive(Clone, Debug)]
-struct Image {
-    repository: String,
-    tag: String,
-    digest: Produced<String>,
-}
-
-impl Image {
-    fn pinned(&self) -> Produced<String> {
-        let repository = self.repository.clone();
-        self.digest.clone().map(|d| format!("{repository}@{d}"))
-    }
-}
 
 #[derive(Debug)]
 enum Outcome {
@@ -63,7 +53,7 @@ pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
     if !args.no_verify {
         verify::preflight(&ecs, args.service, !args.no_build).await?;
     }
-    let images = images_to_deploy(&ecs, args.service, args.no_build).await?;
+    let images = revision::images(&ecs, args.service, args.no_build).await?;
     let started = Instant::now();
     let mut handles = Vec::new();
     for (service, image) in services.iter().zip(images) {
@@ -122,46 +112,15 @@ fn pre_command(args: &DeployArgs) -> Result<Option<Vec<String>>> {
     split_command(pre).map(Some)
 }
 
-/// Build and push (both services' builds at once), or find what ECR has.
-async fn images_to_deploy(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<Vec<Image>> {
-    let ctx = &ecs.ctx;
-    let services = selection.services();
-    if !no_build {
-        docker::build(ctx, &BuildArgs::prod(selection))?;
-        let mut images = Vec::new();
-        for service in services {
-            let pushed = ecr::push_service(ctx, &ecs.aws, service, &[], false).await?;
-            images.push(Image {
-                repository: pushed.repository,
-                tag: pushed.commit_tag,
-                digest: pushed.digest,
-            });
-        }
-        return Ok(images);
-    }
-    let registry = ecs.aws.registry(ctx).await?;
-    let mut images = Vec::new();
-    for service in services {
-        let digest = ecr::image_digest(ctx, &ecs.aws, service.repo(), "latest").await?;
-        let digest = match digest {
-            Produced::Value(None) => bail!(
-                "ECR has no {}:latest to deploy: push one (`cargo xtask push {}`) or deploy without --no-build",
-                service.repo(),
-                service.short
-            ),
-            found => found.map(Option::unwrap_or_default),
-        };
-        images.push(Image {
-            repository: format!("{registry}/{}", service.repo()),
-            tag: "latest".into(),
-            digest,
-        });
-    }
-    Ok(images)
-}
-
-fn say(service: &Service, line: &str) {
-    print_line("", &format!("{}: {line}", service.name));
+/// What deploy found the service doing, and what it did about it.
+enum Start {
+    /// A deployment to watch: one just started, or ours left unfinished.
+    Deployment {
+        id: String,
+        before: Option<Snapshot>,
+    },
+    /// Our revision and settings, rollout completed, every task running.
+    UpToDate,
 }
 
 async fn deploy_one(
@@ -178,78 +137,23 @@ async fn deploy_one(
             image.repository, image.tag, image.digest
         ),
     );
-    let (wanted, placeholders) = wanted(ecs, service, image).await?;
+    let (wanted, placeholders) = revision::wanted(ecs, service, image).await?;
     let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
-
     let live = ecs.describe_service(service).await?;
     let previous = live.clone().map(|s| s.and_then(|s| s.task_definition));
-    let task_definition = register_if_changed(ecs, service, &wanted, &previous).await?;
-    let revision = task_definition
-        .clone()
-        .map(|td| short_revision(&td).to_string());
-
+    let task_definition = revision::register_if_changed(ecs, service, &wanted, &previous).await?;
     let Produced::Value(live) = live else {
-        // A dry run does not know whether the service exists: both calls are the plan.
-        run_pre(ecs, service, &task_definition, &def, opts).await?;
-        say(service, "if the service exists:");
-        ecs.update(service, &task_definition, Some(&def)).await?;
-        say(service, "if it does not:");
-        ecs.create_service(&def, &task_definition).await?;
-        if opts.wait {
-            say(
-                service,
-                &format!(
-                    "then watch the new deployment until ECS reports it COMPLETED (timeout {})",
-                    util::secs(opts.watch.timeout)
-                ),
-            );
-        }
-        return Ok(Outcome::Planned);
+        return plan(ecs, service, &task_definition, &def, opts).await;
     };
-    let (task_definition, revision) = (task_definition.real()?, revision.real()?);
-    let previous = previous.real()?;
-    let before = live.as_ref().map(snapshot);
-    let td = Produced::Value(task_definition.clone());
-    let ours = match &live {
-        None => {
-            run_pre(ecs, service, &td, &def, opts).await?;
-            let id = ecs.create_service(&def, &td).await?.real()?;
-            say(
-                service,
-                &format!(
-                    "created service {} in cluster {} on {revision}",
-                    service.name, ecs.cluster
-                ),
-            );
-            id
+    let (task_definition, previous) = (task_definition.real()?, previous.real()?);
+    let revision = short_revision(&task_definition).to_string();
+    let start = start(ecs, service, live.as_ref(), &task_definition, &def, opts).await?;
+    let (ours, before) = match start {
+        Start::UpToDate => {
+            move_latest(ecs, service, image).await;
+            return Ok(Outcome::UpToDate { revision });
         }
-        Some(svc) => {
-            let (want, have) = normalize_service_pair(&def, &convert::service_from_sdk(svc));
-            if previous.as_deref() == Some(task_definition.as_str()) && want == have {
-                say(
-                    service,
-                    &format!("already running {revision} with these settings: nothing to deploy"),
-                );
-                return Ok(Outcome::UpToDate { revision });
-            }
-            let drifted = changed_keys(&want, &have);
-            if !drifted.is_empty() {
-                say(
-                    service,
-                    &format!(
-                        "service settings differ from infra/: {}",
-                        drifted.join(", ")
-                    ),
-                );
-            }
-            run_pre(ecs, service, &td, &def, opts).await?;
-            let id = ecs.update(service, &td, Some(&def)).await?.real()?;
-            say(
-                service,
-                &format!("updated service to {revision}: deployment {id}"),
-            );
-            id
-        }
+        Start::Deployment { id, before } => (id, before),
     };
     if !opts.wait {
         return Ok(Outcome::Started { revision });
@@ -265,9 +169,10 @@ async fn deploy_one(
                 service,
                 &format!(
                     "deployment {ours} of {revision} succeeded ({})",
-                    util::secs(started.elapsed())
+                    duration::secs(started.elapsed())
                 ),
             );
+            move_latest(ecs, service, image).await;
             Ok(Outcome::Succeeded {
                 revision,
                 took: started.elapsed(),
@@ -275,76 +180,222 @@ async fn deploy_one(
         }
         Verdict::Failed(why) => {
             report_failure(ecs, service, &ours).await;
-            bail!("deployment of {revision} failed: {why}")
+            let back = follow_breaker_rollback(ecs, service, &ours, &opts.watch).await;
+            bail!("deployment of {revision} failed: {why}{back}")
         }
         Verdict::TimedOut | Verdict::Waiting => {
             report_failure(ecs, service, &ours).await;
-            let waited = util::secs(opts.watch.timeout);
-            match previous.filter(|p| opts.rollback_on_timeout && *p != task_definition) {
-                Some(previous) => {
-                    say(
-                        service,
-                        &format!(
-                            "timed out after {waited}; rolling back to {}",
-                            short_revision(&previous)
-                        ),
-                    );
-                    let back = roll_back_to(ecs, service, &previous, &opts.watch).await;
-                    bail!(
-                        "deployment of {revision} timed out after {waited}; {}",
-                        describe_rollback(&previous, back)
-                    )
-                }
-                None if !opts.rollback_on_timeout => bail!(
-                    "deployment of {revision} timed out after {waited}; deployment {ours} is left in progress in ECS (--no-rollback): follow it with `cargo xtask status {}`",
-                    service.short
-                ),
-                None => bail!(
-                    "deployment of {revision} timed out after {waited}; no earlier revision to roll back to"
-                ),
-            }
+            timed_out(ecs, service, &ours, &task_definition, previous, opts).await
         }
     }
 }
 
-/// The task definition deploy would register for `image`, and the placeholders it used.
-async fn wanted(
+/// A dry run does not know whether the service exists: both calls are the plan.
+async fn plan(
+    ecs: &Ecs,
+    service: &'static Service,
+    task_definition: &Produced<String>,
+    def: &infra::ServiceDefinition,
+    opts: &DeployOpts,
+) -> Result<Outcome> {
+    run_pre(ecs, service, task_definition, def, opts).await?;
+    say(service, "if the service exists:");
+    ecs.update(service, task_definition, Some(def)).await?;
+    say(service, "if it does not:");
+    ecs.create_service(def, task_definition).await?;
+    if opts.wait {
+        say(
+            service,
+            &format!(
+                "then watch the new deployment until ECS reports it COMPLETED (timeout {}), and point ECR's latest at the image",
+                duration::secs(opts.watch.timeout)
+            ),
+        );
+    }
+    Ok(Outcome::Planned)
+}
+
+/// Creates or updates the service, or finds it already on our revision.
+async fn start(
+    ecs: &Ecs,
+    service: &'static Service,
+    live: Option<&ecs_types::Service>,
+    task_definition: &str,
+    def: &infra::ServiceDefinition,
+    opts: &DeployOpts,
+) -> Result<Start> {
+    let revision = short_revision(task_definition);
+    let td = Produced::Value(task_definition.to_string());
+    let Some(svc) = live else {
+        run_pre(ecs, service, &td, def, opts).await?;
+        let id = ecs.create_service(def, &td).await?.real()?;
+        say(
+            service,
+            &format!(
+                "created service {} in cluster {} on {revision}",
+                service.name, ecs.cluster
+            ),
+        );
+        return Ok(Start::Deployment { id, before: None });
+    };
+    let (want, have) = normalize_service_pair(def, &convert::service_from_sdk(svc));
+    if svc.task_definition() == Some(task_definition) && want == have {
+        return unchanged(service, svc, revision);
+    }
+    let drifted = changed_keys(&want, &have);
+    if !drifted.is_empty() {
+        say(
+            service,
+            &format!(
+                "service settings differ from infra/: {}",
+                drifted.join(", ")
+            ),
+        );
+    }
+    run_pre(ecs, service, &td, def, opts).await?;
+    let id = ecs.update(service, &td, Some(def)).await?.real()?;
+    say(
+        service,
+        &format!("updated service to {revision}: deployment {id}"),
+    );
+    Ok(Start::Deployment {
+        id,
+        before: Some(snapshot(svc)),
+    })
+}
+
+/// The service is already set to our revision and settings. Up to date only
+/// when that deployment completed and runs every task: an unfinished one (a
+/// deploy that timed out with --no-rollback, a task stopped since) is watched
+/// as a fresh deploy would; a failed one is a failure, never "up to date".
+fn unchanged(service: &Service, svc: &ecs_types::Service, revision: &str) -> Result<Start> {
+    let primary = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .ok_or_else(|| anyhow!("ECS lists no PRIMARY deployment of {}", service.name))?;
+    let id = primary.id().unwrap_or_default().to_string();
+    if primary.rollout_state() == Some(&DeploymentRolloutState::Failed) {
+        bail!(
+            "the service is set to {revision}, but its deployment {id} FAILED ({}): nothing was sent; \
+             fix what the reason says and deploy again, or go back with `cargo xtask rollback {}`",
+            primary.rollout_state_reason().unwrap_or("no reason given"),
+            service.short
+        );
+    }
+    let Some(unfinished) = unfinished_rollout(svc) else {
+        say(
+            service,
+            &format!("already running {revision} with these settings: nothing to deploy"),
+        );
+        return Ok(Start::UpToDate);
+    };
+    say(
+        service,
+        &format!(
+            "already set to {revision} with these settings, but its {unfinished}: watching it as a deploy would"
+        ),
+    );
+    Ok(Start::Deployment {
+        id,
+        before: Some(snapshot(svc)),
+    })
+}
+
+/// When the circuit breaker started a rollback (a new PRIMARY deployment of
+/// another revision), watches it to its end: the deploy then ends on a
+/// settled service, and says what it settled on.
+async fn follow_breaker_rollback(
     ecs: &Ecs,
     service: &Service,
-    image: &Image,
-) -> Result<(Produced<TaskDefinition>, infra::Placeholders)> {
-    let pinned = image.pinned();
-    let placeholders = ecs
-        .placeholders_for(service, Some(&pinned.to_string()))
-        .await?;
-    let wanted =
-        infra::load_task_definition(&service.task_definition_file(&ecs.ctx.root), &placeholders)?;
-    infra::refuse_local_addresses_for_ecr(&ecs.aws.registry(&ecs.ctx).await?, &wanted)?;
-    let wanted = match pinned {
-        Produced::Value(_) => Produced::Value(wanted),
-        Produced::Planned(_) => {
-            Produced::planned(format!("{} with the pushed image", service.name))
-        }
+    ours: &str,
+    watch: &WatchOpts,
+) -> String {
+    let Ok(now) = ecs.snapshot(service).await else {
+        return String::new();
     };
-    Ok((wanted, placeholders))
+    let Some(rollback) = now
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY" && d.id != ours)
+    else {
+        return String::new();
+    };
+    let (id, target) = (rollback.id.clone(), rollback.task_definition.clone());
+    say(
+        service,
+        &format!(
+            "ECS rolls back to {} (deployment {id}): watching it",
+            short_revision(&target)
+        ),
+    );
+    let sent = Sent::Rollback {
+        to: short_revision(&target).to_string(),
+        deployment: id.clone(),
+    };
+    let result = watch_deployment(ecs, service, &id, Some(&now), watch, &sent).await;
+    format!("; {}", describe_rollback(&target, result))
 }
 
-/// Build, push and register `service`'s task definition as deploy does (a new
-/// revision only when it changed), without touching the service: `task --build`.
-pub async fn build_and_register(ecs: &Ecs, service: &'static Service) -> Result<Produced<String>> {
-    let image = images_to_deploy(ecs, Selection::One(service), false)
-        .await?
-        .remove(0);
-    let (wanted, _) = wanted(ecs, service, &image).await?;
-    let current = ecs
-        .describe_service(service)
-        .await?
-        .map(|s| s.and_then(|s| s.task_definition));
-    register_if_changed(ecs, service, &wanted, &current).await
+/// After a timeout: roll back to the revision before ours when there is one
+/// (and --no-rollback was not given), and fail saying what was left.
+async fn timed_out(
+    ecs: &Ecs,
+    service: &'static Service,
+    ours: &str,
+    task_definition: &str,
+    previous: Option<String>,
+    opts: &DeployOpts,
+) -> Result<Outcome> {
+    let revision = short_revision(task_definition);
+    let waited = duration::secs(opts.watch.timeout);
+    let unchanged = previous.as_deref() == Some(task_definition);
+    match previous.filter(|p| opts.rollback_on_timeout && p != task_definition) {
+        Some(previous) => {
+            say(
+                service,
+                &format!(
+                    "timed out after {waited}; rolling back to {}",
+                    short_revision(&previous)
+                ),
+            );
+            let back = roll_back_to(ecs, service, &previous, &opts.watch).await;
+            bail!(
+                "deployment of {revision} timed out after {waited}; {}",
+                describe_rollback(&previous, back)
+            )
+        }
+        None if !opts.rollback_on_timeout => bail!(
+            "deployment of {revision} timed out after {waited}; deployment {ours} is left in progress in ECS (--no-rollback): follow it with `cargo xtask status {}`",
+            service.short
+        ),
+        None if unchanged => bail!(
+            "deployment {ours} of {revision} still has not completed after {waited}; it is left in progress: \
+             `cargo xtask rollback {}` goes back to the revision before",
+            service.short
+        ),
+        None => bail!(
+            "deployment of {revision} timed out after {waited}; no earlier revision to roll back to"
+        ),
+    }
 }
 
-/// `--pre`: a one-off task of the new revision before the service is touched;
-/// anything but exit 0 stops the deploy with the service as it was.
+/// Points ECR's `latest` at the image now deployed. The deployment has
+/// succeeded whatever happens here: a failure is said, not returned.
+async fn move_latest(ecs: &Ecs, service: &Service, image: &Image) {
+    let Produced::Value(digest) = &image.digest else {
+        return;
+    };
+    if let Err(e) = ecr::tag_latest(&ecs.ctx, &ecs.aws, service, digest).await {
+        say(
+            service,
+            &format!(
+                "warning: the deployment succeeded, but ECR's latest was not moved to it: {e:#}"
+            ),
+        );
+    }
+}
+
 async fn run_pre(
     ecs: &Ecs,
     service: &'static Service,
@@ -395,7 +446,6 @@ async fn run_pre(
     }
 }
 
-/// Top-level settings whose values differ.
 fn changed_keys(want: &serde_json::Value, have: &serde_json::Value) -> Vec<String> {
     let Some(want) = want.as_object() else {
         return vec![];
@@ -406,50 +456,6 @@ fn changed_keys(want: &serde_json::Value, have: &serde_json::Value) -> Vec<Strin
         .collect()
 }
 
-/// Registers `wanted` unless the service's current revision (or, for a new
-/// service, the family's latest) already has exactly these settings.
-async fn register_if_changed(
-    ecs: &Ecs,
-    service: &Service,
-    wanted: &Produced<TaskDefinition>,
-    current: &Produced<Option<String>>,
-) -> Result<Produced<String>> {
-    let name = match current {
-        Produced::Value(Some(arn)) => Produced::Value(arn.clone()),
-        Produced::Value(None) => Produced::Value(service.name.to_string()),
-        Produced::Planned(_) => Produced::planned(format!("{}'s current revision", service.name)),
-    };
-    let existing = ecs.describe_task_definition(&name).await?;
-    if let (Produced::Value(Some(existing)), Produced::Value(wanted)) = (&existing, wanted) {
-        let live = convert::task_definition_from(existing);
-        if normalize_task_definition(&live) == normalize_task_definition(wanted) {
-            let arn = existing
-                .task_definition_arn()
-                .unwrap_or_default()
-                .to_string();
-            say(
-                service,
-                &format!(
-                    "task definition unchanged ({}): no new revision registered",
-                    short_revision(&arn)
-                ),
-            );
-            return Ok(Produced::Value(arn));
-        }
-    }
-    let arn = ecs.register(service.name, wanted).await?;
-    if let Produced::Planned(_) = existing {
-        say(service, &format!("(only if it differs from {name})"));
-    }
-    if let Produced::Value(arn) = &arn {
-        say(
-            service,
-            &format!("registered task definition {}", short_revision(arn)),
-        );
-    }
-    Ok(arn)
-}
-
 fn summarize(results: Vec<(&Service, Result<Outcome>)>, took: Duration) -> Result<()> {
     if results
         .iter()
@@ -457,13 +463,13 @@ fn summarize(results: Vec<(&Service, Result<Outcome>)>, took: Duration) -> Resul
     {
         return Ok(());
     }
-    println!("deploy summary ({}):", util::secs(took));
+    println!("deploy summary ({}):", duration::secs(took));
     let mut failed = Vec::new();
     let mut all_bad_input = true;
     for (service, result) in results {
         let line = match result {
             Ok(Outcome::Succeeded { revision, took }) => {
-                format!("succeeded: {revision} in {}", util::secs(took))
+                format!("succeeded: {revision} in {}", duration::secs(took))
             }
             Ok(Outcome::UpToDate { revision }) => format!("up to date: {revision}"),
             Ok(Outcome::Started { revision }) => format!("started: {revision} (not watched)"),

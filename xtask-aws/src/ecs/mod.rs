@@ -3,21 +3,28 @@
 //! failure from ECS's events and stopped tasks, and rolls back on timeout.
 
 mod client;
+mod connect;
 mod convert;
 mod create;
 mod deploy;
+mod diff;
+mod log_streams;
 mod logs;
+mod revision;
 mod rollout;
 mod scale;
+mod status;
 mod task;
 mod verify;
-mod views;
+mod watch;
 
+pub use connect::connect;
 pub use create::{create_cluster, create_load_balancer, create_services};
 pub use deploy::deploy;
+pub use diff::diff;
 pub use logs::logs;
 pub use rollout::rollback;
 pub use scale::scale;
+pub use status::status;
 pub use task::task;
 pub use verify::verify;
-pub use views::{connect, diff, status};

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::watch::{short_revision, Snapshot, Verdict, Watch};
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
 use xtask::errors::BadInput;
@@ -11,11 +12,10 @@ use xtask::exec::print_line;
 use xtask::flags::{RollbackArgs, WatchOpts};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::{short_revision, Snapshot, Verdict, Watch};
-use xtask::{util, Ctx};
+use xtask::{duration, Ctx};
 
 use super::client::{secs, Ecs};
-use super::logs;
+use super::log_streams;
 
 /// What was already sent to ECS when a watch began: said if the user stops it.
 pub enum Sent {
@@ -64,7 +64,7 @@ pub async fn watch_deployment(
         &format!(
             "{}: watching deployment {ours} (timeout {})",
             service.name,
-            util::secs(opts.timeout)
+            duration::secs(opts.timeout)
         ),
     );
     loop {
@@ -146,14 +146,14 @@ pub async fn report_failure(ecs: &Ecs, service: &Service, ours: &str) {
         Ok(lines) => lines.into_iter().for_each(&say),
         Err(e) => say(format!("could not list stopped tasks: {e:#}")),
     }
-    match logs::last_lines(ecs, service, ours, FAILURE_LOG_LINES).await {
+    match log_streams::last_lines(ecs, service, ours, FAILURE_LOG_LINES).await {
         Ok(lines) if lines.is_empty() => {}
         Ok(lines) => {
             say(format!(
                 "the last {} log lines of its stopped tasks:",
                 lines.len()
             ));
-            lines.iter().for_each(logs::Line::print);
+            lines.iter().for_each(log_streams::Line::print);
         }
         Err(e) => say(format!("could not read the stopped tasks' logs: {e:#}")),
     }
@@ -313,4 +313,27 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
                 short_revision(current)
             )
         })
+}
+
+/// The service's PRIMARY deployment when it has not finished: its rollout is
+/// not COMPLETED, or it runs fewer tasks than it wants (what `deploy` does not
+/// call "up to date").
+pub fn unfinished_rollout(live: &aws_sdk_ecs::types::Service) -> Option<String> {
+    let primary = live
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))?;
+    let state = primary.rollout_state().map_or("-", |s| s.as_str());
+    let done = state == "COMPLETED"
+        && live.deployments().len() == 1
+        && primary.running_count() >= primary.desired_count();
+    (!done).then(|| {
+        format!(
+            "deployment {} of {} has not finished (rollout {state}, running {} of {})",
+            primary.id().unwrap_or_default(),
+            short_revision(primary.task_definition().unwrap_or_default()),
+            primary.running_count(),
+            primary.desired_count()
+        )
+    })
 }

@@ -4,16 +4,17 @@
 
 use std::time::Instant;
 
+use super::watch::Watch;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{HealthStatus, Tag};
 use xtask::exec::print_line;
 use xtask::flags::{ScaleArgs, WatchOpts};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::Watch;
-use xtask::{util, Ctx};
+use xtask::{duration, Ctx};
 
 use super::client::{primary_deployment, snapshot, Ecs};
+use super::log_streams;
 use super::logs::{self, Tasks};
 use super::rollout::report_failure;
 use crate::aws::explain;
@@ -162,7 +163,7 @@ async fn unhealthy(ecs: &Ecs, service: &Service, n: i32, checked: bool) -> Resul
         .iter()
         .filter(|t| t.last_status() == Some("RUNNING") && t.desired_status() == Some("RUNNING"))
         .filter(|t| t.health_status() != Some(&HealthStatus::Healthy))
-        .map(|t| logs::task_id(t.task_arn().unwrap_or_default()).to_string())
+        .map(|t| log_streams::task_id(t.task_arn().unwrap_or_default()).to_string())
         .collect())
 }
 
@@ -212,7 +213,7 @@ async fn wait_for_count(
                     "{}: {n} of {n} tasks running{} ({})",
                     service.name,
                     if n > 0 { " and healthy" } else { "" },
-                    util::secs(started.elapsed())
+                    duration::secs(started.elapsed())
                 ),
             );
             return Ok(());
@@ -224,7 +225,7 @@ async fn wait_for_count(
                 "{} runs {} of {n} tasks after {} (desired {}, {} deployments): see `cargo xtask status {}`",
                 service.name,
                 live.running_count(),
-                util::secs(opts.timeout),
+                duration::secs(opts.timeout),
                 live.desired_count(),
                 live.deployments().len(),
                 service.short

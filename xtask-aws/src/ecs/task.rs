@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::watch::short_revision;
 use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ContainerOverride, LaunchType, NetworkConfiguration, Task,
@@ -16,12 +17,11 @@ use xtask::exec::{print_line, shell_quote};
 use xtask::flags::TaskArgs;
 use xtask::produced::Produced;
 use xtask::services::Service;
-use xtask::watch::short_revision;
-use xtask::{util, Ctx};
+use xtask::{duration, Ctx};
 
 use super::client::Ecs;
-use super::deploy;
-use super::logs::{task_id, Reader, Streams};
+use super::log_streams::{task_id, Reader, Streams};
+use super::revision;
 use crate::aws::explain;
 
 /// What one-off tasks are started by (ECS's `startedBy`), to tell them apart.
@@ -70,7 +70,9 @@ impl Ended {
         match self {
             Ended::Exited(code) => format!("exited {code}"),
             Ended::DidNotRun(why) => format!("did not run: {why}"),
-            Ended::TimedOut(after) => format!("timed out after {} (stopped)", util::secs(*after)),
+            Ended::TimedOut(after) => {
+                format!("timed out after {} (stopped)", duration::secs(*after))
+            }
             Ended::Interrupted => "was interrupted (Ctrl-C; stopped)".into(),
             Ended::Planned => "(dry run)".into(),
         }
@@ -107,7 +109,7 @@ pub async fn run_one_off(
         println!(
             "{}: then stream the task's log lines until it stops (timeout {})",
             service.name,
-            util::secs(timeout)
+            duration::secs(timeout)
         );
         return Ok(Ended::Planned);
     }
@@ -151,6 +153,19 @@ pub async fn run_one_off(
         .first()
         .cloned()
         .context("RunTask returned no task")?;
+    follow(ecs, service, task, &task_definition, &shown, timeout).await
+}
+
+/// Streams a started one-off task's lines until it stops; on timeout or
+/// Ctrl-C stops it (with a reason) and waits for it.
+async fn follow(
+    ecs: &Ecs,
+    service: &'static Service,
+    task: Task,
+    task_definition: &str,
+    shown: &str,
+    timeout: Duration,
+) -> Result<Ended> {
     let arn = task.task_arn().unwrap_or_default().to_string();
     let started = Instant::now();
     print_line(
@@ -159,7 +174,7 @@ pub async fn run_one_off(
             "{}: task {} of {} started: {shown}",
             service.name,
             task_id(&arn),
-            short_revision(&task_definition)
+            short_revision(task_definition)
         ),
     );
     let streams = Streams::new(ecs, service, None).of(&[task]).await?;
@@ -186,7 +201,7 @@ pub async fn run_one_off(
                     service.name,
                     task_id(&arn),
                     ended.describe(),
-                    util::secs(started.elapsed())
+                    duration::secs(started.elapsed())
                 ),
             );
             return Ok(ended);
@@ -204,7 +219,7 @@ pub async fn run_one_off(
                 stopping = Some(Ended::Interrupted);
             }
             () = tokio::time::sleep_until(deadline), if stopping.is_none() => {
-                stop(ecs, service, &arn, &format!("timed out after {} (cargo xtask task --timeout)", util::secs(timeout))).await?;
+                stop(ecs, service, &arn, &format!("timed out after {} (cargo xtask task --timeout)", duration::secs(timeout))).await?;
                 stopping = Some(Ended::TimedOut(timeout));
             }
             () = tokio::time::sleep(POLL) => {}
@@ -294,7 +309,7 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
         ),
     };
     let task_definition = if args.build {
-        deploy::build_and_register(&ecs, service).await?
+        revision::build_and_register(&ecs, service).await?
     } else {
         task_definition
     };
@@ -322,7 +337,7 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
         }
         Ended::TimedOut(after) => bail!(
             "the one-off task timed out after {} and was stopped (give it longer with --timeout)",
-            util::secs(after)
+            duration::secs(after)
         ),
         Ended::DidNotRun(why) => bail!("the one-off task did not run: {why}"),
     }

@@ -93,7 +93,7 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// `cargo xtask …` pointed at the bench's sandbox.
     fn tool(&self, args: &[&str]) -> Result<Cmd> {
-        let (sh, cargo) = (shell()?, crate::util::cargo());
+        let (sh, cargo) = (shell()?, crate::host::cargo());
         Ok(self.on_sandbox(Cmd::from(cmd!(sh, "{cargo} xtask {args...}")).dir(&self.ctx.root)))
     }
 
@@ -101,7 +101,7 @@ impl Bench<'_> {
     /// deploy): its output kept in `target/logs/bench.log` and returned, a
     /// heartbeat line every 10 s meanwhile.
     fn long(&self, c: &Cmd) -> Result<String> {
-        let log = crate::util::log_file(self.ctx, "bench")?;
+        let log = crate::files::log_file(self.ctx, "bench")?;
         let stream = crate::exec::Stream {
             effect: false,
             ..crate::exec::Stream::logged(&log)

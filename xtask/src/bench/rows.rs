@@ -45,7 +45,7 @@ fn floor_crate(b: &Bench) -> Result<PathBuf> {
         dir.join("src/main.rs"),
         "fn main() -> anyhow::Result<()> { Ok(()) }\n",
     )?;
-    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let (sh, cargo) = (shell()?, crate::host::cargo());
     sh.change_dir(&dir);
     Cmd::from(cmd!(sh, "{cargo} build --quiet")).read(b.ctx)?;
     Ok(dir)
@@ -54,7 +54,7 @@ fn floor_crate(b: &Bench) -> Result<PathBuf> {
 fn warm(b: &Bench) -> Result<()> {
     println!("== warm commands, side by side with `cargo run` of a one-dependency crate");
     let floor_dir = floor_crate(b)?;
-    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let (sh, cargo) = (shell()?, crate::host::cargo());
     sh.change_dir(&floor_dir);
     let floor = measure(b.runs, nothing, |_| {
         Cmd::from(cmd!(sh, "{cargo} run --quiet"))
@@ -89,7 +89,7 @@ fn cold(b: &Bench) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let clone = tmp.join("repo");
-    let (sh, cargo, root) = (shell()?, crate::util::cargo(), &b.ctx.root);
+    let (sh, cargo, root) = (shell()?, crate::host::cargo(), &b.ctx.root);
     Cmd::from(cmd!(sh, "git clone --quiet {root} {clone}")).read(b.ctx)?;
     let in_clone = |args: &[&str]| {
         Cmd::from(cmd!(sh, "{cargo} xtask {args...}"))
@@ -138,7 +138,7 @@ fn aws_build_cold(b: &Bench) -> Result<()> {
         b.ctx.tool_root.join("xtask-aws/Cargo.lock"),
         floor_dir.join("Cargo.lock"),
     )?;
-    let (sh, cargo) = (shell()?, crate::util::cargo());
+    let (sh, cargo) = (shell()?, crate::host::cargo());
     let aws_manifest = b.ctx.tool_root.join("xtask-aws/Cargo.toml");
     let cold_build = |manifest: &Path, name: &str| {
         let target = tmp.join(format!("target-{name}"));
@@ -237,7 +237,7 @@ fn push(b: &Bench) -> Result<()> {
     println!("== push of an unchanged image: what a user types, against the shell's login + push");
     b.tool(&["ecr", "create"])?.read(b.ctx)?;
     b.tool(&["push", "backend"])?.read(b.ctx)?;
-    let sha = crate::util::git_tag(b.ctx)?;
+    let sha = crate::git::commit_tag(b.ctx)?;
     let registry = b.state.registry();
     let image = BACKEND.image(false);
     let shell_push = || -> Result<super::Stats> {

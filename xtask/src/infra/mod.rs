@@ -5,6 +5,7 @@
 //! converts them to and from the SDK's types.
 
 mod addresses;
+mod fargate;
 mod load_balancer;
 mod normalize;
 mod service;
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 use crate::errors::BadInput;
 use crate::flags::Settings;
+use crate::services::Service;
 
 pub use addresses::*;
 pub use load_balancer::*;
@@ -99,13 +101,13 @@ impl Placeholders {
 }
 
 /// The settings' placeholders, and stand-ins for what only AWS knows
-/// (account, region, registry, image, target group).
-fn with_stand_ins(settings: &Settings) -> Placeholders {
+/// (account, region, target group); the image is `service`'s in `registry`.
+fn with_stand_ins(settings: &Settings, registry: &str, service: &Service) -> Placeholders {
     let mut p = Placeholders::from_settings(settings);
     p.set("AWS_ACCOUNT_ID", "000000000000")
         .set("AWS_REGION", "us-east-1")
-        .set("REGISTRY", "registry.invalid")
-        .set("IMAGE", "registry.invalid/image@sha256:0")
+        .set("REGISTRY", registry)
+        .set("IMAGE", format!("{registry}/{}@sha256:0", service.name))
         .set(
             "TARGET_GROUP_ARN",
             "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/tg/0",
@@ -113,13 +115,35 @@ fn with_stand_ins(settings: &Settings) -> Placeholders {
     p
 }
 
+/// The registry deploy pushes to: the settings', else (a stand-in for) the account's ECR.
+fn stand_in_registry(settings: &Settings) -> String {
+    settings
+        .registry
+        .clone()
+        .unwrap_or_else(|| "000000000000.dkr.ecr.us-east-1.amazonaws.com".into())
+}
+
 /// Parses a service's task and service definitions with the settings, and
-/// stand-ins for what only AWS knows (account, region, registry, image): bad
-/// input is reported before any credentials are needed.
-pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service) -> Result<()> {
-    let mut p = with_stand_ins(&ctx.settings);
-    load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
-    load_service(&service.service_definition_file(&ctx.root), &p)?;
+/// stand-ins for what only AWS knows (account, region, registry, image), then
+/// holds the task definition to what ECS refuses of it on Fargate
+/// (`fargate.rs`): bad input is reported before any credentials are needed and
+/// before anything is built or pushed.
+pub fn check_service_files(ctx: &crate::Ctx, service: &Service) -> Result<()> {
+    let registry = stand_in_registry(&ctx.settings);
+    let mut p = with_stand_ins(&ctx.settings, &registry, service);
+    let td_file = service.task_definition_file(&ctx.root);
+    let td = load_task_definition(&td_file, &p)?;
+    let def = load_service(&service.service_definition_file(&ctx.root), &p)?;
+    let is_ecr_image = |image: &str| is_private_ecr_image(image, &registry);
+    let problems = fargate::problems(&td, Some(&def), &is_ecr_image);
+    if !problems.is_empty() {
+        return Err(BadInput(format!(
+            "{}: {} (fix the file: ECS would refuse it)",
+            td_file.display(),
+            problems.join("; ")
+        ))
+        .into());
+    }
     let lb_file = load_balancer_file(&ctx.root);
     if lb_file.exists() {
         // Deploy reads only the target groups' names; `cluster create` needs the rest.
@@ -139,12 +163,21 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &crate::services::Service)
 /// pushes or registers anything.
 pub fn refuse_local_addresses_in_files(
     ctx: &crate::Ctx,
-    service: &crate::services::Service,
+    service: &Service,
     registry: &str,
 ) -> Result<()> {
-    let p = with_stand_ins(&ctx.settings);
+    let p = with_stand_ins(&ctx.settings, registry, service);
     let td = load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
     refuse_local_addresses_for_ecr(registry, &td)
+}
+
+/// An image from a private ECR registry (the account's, or the registry the
+/// settings name in its place): pulling it takes the task's execution role.
+pub fn is_private_ecr_image(image: &str, registry: &str) -> bool {
+    let host = image.split('/').next().unwrap_or_default();
+    host == registry
+        || (host.contains(".dkr.ecr.")
+            && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")))
 }
 
 /// A task definition file, filled and parsed. An environment entry whose

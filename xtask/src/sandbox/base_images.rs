@@ -15,9 +15,10 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 
 use crate::ctx::Ctx;
+use crate::duration;
 use crate::exec::{shell, Cmd, Stream};
+use crate::files;
 use crate::services::{BaseImage, NGINX_BASE, NODE_BASE, POSTGRES_BASE, PYTHON_BASE};
-use crate::util;
 use xshell::cmd;
 
 struct Recipe {
@@ -108,7 +109,7 @@ const IMPORT_CHANGES: &[&str] = &[
 impl Recipe {
     /// Changes whenever anything that goes into the image changes.
     fn hash(&self) -> String {
-        util::recipe_hash(&[
+        files::recipe_hash(&[
             self.suite,
             SUITE_PACKAGES,
             self.packages,
@@ -197,12 +198,12 @@ pub fn ensure_base_images(ctx: &Ctx, force: bool, keyring: &Path) -> Result<()> 
         println!(
             "base images present: {} ({})",
             TAGS.join(", "),
-            util::secs(started.elapsed())
+            duration::secs(started.elapsed())
         );
     } else if !ctx.dry_run {
         println!(
             "base images ready ({built} built, {})",
-            util::secs(started.elapsed())
+            duration::secs(started.elapsed())
         );
     }
     Ok(())
@@ -280,7 +281,7 @@ fn build(
         ctx,
         &Stream {
             prefix: &prefix,
-            ..Stream::logged(&util::log_file(
+            ..Stream::logged(&files::log_file(
                 ctx,
                 &format!("base-image-build-{}", recipe.name),
             )?)
@@ -288,9 +289,9 @@ fn build(
     )?;
     println!(
         "{prefix}{tag}: system {}, import {}, build {}",
-        util::secs(debootstrap_took),
-        util::secs(import_took),
-        util::secs(step.elapsed())
+        duration::secs(debootstrap_took),
+        duration::secs(import_took),
+        duration::secs(step.elapsed())
     );
     Ok(())
 }
@@ -336,7 +337,7 @@ fn suite_system(
     let sh = shell()?;
     println!("{prefix}debootstrap of Debian {suite} (shared by its images)");
     let args = debootstrap_args(suite, &debs, keyring, &tmp);
-    let log = util::log_file(ctx, &format!("debootstrap-{suite}"))?;
+    let log = files::log_file(ctx, &format!("debootstrap-{suite}"))?;
     Cmd::from(cmd!(sh, "debootstrap {args...}"))
         .stream(
             ctx,
@@ -428,7 +429,7 @@ fn install(ctx: &Ctx, recipe: &Recipe, system: &Path, rootfs: &Path, prefix: &st
         ctx,
         &Stream {
             prefix,
-            ..Stream::logged(&util::log_file(ctx, &format!("apt-{}", recipe.name))?)
+            ..Stream::logged(&files::log_file(ctx, &format!("apt-{}", recipe.name))?)
         },
     )
     .with_context(|| {

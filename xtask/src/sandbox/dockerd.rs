@@ -13,7 +13,7 @@ use super::processes::{self, Part};
 use super::Layout;
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd};
-use crate::{docker, poll, util};
+use crate::{docker, duration, host, poll};
 
 /// A docker daemon: the user's if one answers; else, as root under CI (or
 /// when asked), one started here with the settings this kind of machine needs.
@@ -22,7 +22,7 @@ pub fn ensure(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
     if docker::ensure_daemon(ctx).is_ok() {
         return Ok(());
     }
-    if !((allowed || util::ci()) && util::is_root()) {
+    if !((allowed || host::ci()) && host::is_root()) {
         // The local ECS runs tasks as containers and the base images are
         // docker images: nothing of the sandbox works without a daemon.
         bail!(
@@ -48,7 +48,7 @@ pub fn ensure(ctx: &Ctx, layout: &Layout, allowed: bool) -> Result<()> {
     .with_context(|| format!("see {}", Part::Dockerd.log_file(layout).display()))?;
     println!(
         "docker daemon started ({}); the last `sandbox down` stops it",
-        util::secs(started.elapsed())
+        duration::secs(started.elapsed())
     );
     Ok(())
 }

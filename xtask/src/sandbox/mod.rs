@@ -26,11 +26,11 @@ use xshell::cmd;
 
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd};
+use crate::files::write_atomic;
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
 use crate::steps::Steps;
-use crate::util::write_atomic;
-use crate::{docker, poll, util};
+use crate::{docker, duration, poll};
 pub use base_images::ensure_base_images;
 use processes::Part;
 
@@ -267,7 +267,7 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
         })?,
     };
     write_exports(&layout, &state)?;
-    println!("sandbox up ({})", util::secs(steps.elapsed()));
+    println!("sandbox up ({})", duration::secs(steps.elapsed()));
     println!(
         "# point the tool and the aws CLI at it: source {}",
         layout.env_file().display()
@@ -366,11 +366,16 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
     )
     .with_context(|| format!("see {}", Part::Agent.log_file(layout).display()))?;
 
-    write_atomic(
-        &layout.path("registry.yml"),
-        setup::registry_config(layout, registry_port, bridge_port, &secret).as_bytes(),
-    )?;
+    // The agent writes the registry's config (`sandbox/README.md`: registry.yml),
+    // the same file the sandbox's own tests start their registry with.
     let config = layout.path("registry.yml");
+    if !config.exists() {
+        bail!(
+            "the agent wrote no {} (see {})",
+            config.display(),
+            Part::Agent.log_file(layout).display()
+        );
+    }
     let registry_cmd = Cmd::from(cmd!(sh, "docker-registry serve {config}"));
     processes::spawn(ctx, layout, Part::Registry, &registry_cmd)?;
     // 401: up, and asking for the credentials ECR's token carries.
@@ -439,8 +444,8 @@ fn healthy(layout: &Layout, state: &State) -> bool {
     [Part::Agent, Part::Registry]
         .iter()
         .all(|&p| processes::pid_of(layout, p).is_some())
-        && util::http_status(&format!("{}/moto-api/", state.endpoint())).is_ok_and(|c| c == 200)
-        && util::http_status(&format!("http://{}/v2/", state.registry())).is_ok_and(|c| c == 401)
+        && poll::http_status(&format!("{}/moto-api/", state.endpoint())).is_ok_and(|c| c == 200)
+        && poll::http_status(&format!("http://{}/v2/", state.registry())).is_ok_and(|c| c == 401)
 }
 
 pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use super::Layout;
 use crate::ctx::Ctx;
 use crate::exec::Cmd;
-use crate::{poll, util};
+use crate::poll;
 
 /// The processes a sandbox runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,7 +122,7 @@ pub fn wait_for(layout: &Layout, part: Part, url: &str, expected: &[u16]) -> Res
         Duration::from_secs(60),
         Duration::from_millis(200),
         || {
-            Ok(util::http_status(url)
+            Ok(poll::http_status(url)
                 .is_ok_and(|code| expected.contains(&code))
                 .then_some(()))
         },

@@ -1,5 +1,6 @@
 //! What the sandbox's processes need before they start: the Python side
-//! (`sandbox/`, the agent) in a virtualenv, and the registry's config.
+//! (`sandbox/`, the agent) in a virtualenv. (The registry's config is the
+//! agent's: it writes `registry.yml` into the state directory.)
 
 use std::time::Instant;
 
@@ -8,8 +9,9 @@ use xshell::cmd;
 
 use super::Layout;
 use crate::ctx::Ctx;
+use crate::duration;
 use crate::exec::{shell, Cmd, Stream};
-use crate::util;
+use crate::files;
 
 /// `sandbox/requirements.txt` (moto, boto3, docker, …) in `target/sandbox/venv`,
 /// installed again only when the pins change.
@@ -30,7 +32,7 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
     std::fs::create_dir_all(layout.shared_path(""))?;
     let sh = shell()?;
     Cmd::from(cmd!(sh, "python3 -m venv {venv}")).run(ctx)?;
-    let log = util::log_file(ctx, "pip-install-sandbox")?;
+    let log = files::log_file(ctx, "pip-install-sandbox")?;
     let pip = layout.venv_bin("pip");
     Cmd::from(cmd!(
         sh,
@@ -40,43 +42,8 @@ pub fn ensure_venv(ctx: &Ctx, layout: &Layout) -> Result<()> {
     std::fs::write(&stamp, requirements)?;
     println!(
         "sandbox virtualenv ready ({}; log {})",
-        util::secs(started.elapsed()),
+        duration::secs(started.elapsed()),
         log.display()
     );
     Ok(())
-}
-
-/// The registry's config: loopback only, ECR's token as basic auth, and push
-/// notifications to the agent's bridge carrying a secret the bridge checks.
-pub fn registry_config(layout: &Layout, port: u16, bridge_port: u16, secret: &str) -> String {
-    format!(
-        r"version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: {data}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-  secret: cruddur-sandbox-{port}
-auth:
-  htpasswd:
-    realm: cruddur-sandbox
-    path: {htpasswd}
-notifications:
-  endpoints:
-    - name: moto-ecr
-      url: http://127.0.0.1:{bridge_port}/events
-      headers:
-        Authorization: [Bearer {secret}]
-      timeout: 5s
-      threshold: 5
-      backoff: 1s
-",
-        data = layout.path("registry-data").display(),
-        htpasswd = layout.path("htpasswd").display(),
-    )
 }

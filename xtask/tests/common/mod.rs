@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod scratch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -255,39 +256,10 @@ impl Sandbox {
 
     /// The addresses of a service's RUNNING tasks (awsvpc: the ENI's address).
     pub fn task_addresses(&self, service: &str) -> Vec<String> {
-        let arns = self.aws(&[
-            "ecs",
-            "list-tasks",
-            "--cluster",
-            "cruddur",
-            "--service-name",
-            service,
-            "--desired-status",
-            "RUNNING",
-        ]);
-        let arns: Vec<&str> = arns["taskArns"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
-        if arns.is_empty() {
-            return vec![];
-        }
-        let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
-        args.extend(arns);
-        let tasks = self.aws(&args);
-        tasks["tasks"]
-            .as_array()
-            .unwrap()
+        self.tasks(service, "RUNNING")
             .iter()
             .filter(|t| t["lastStatus"] == "RUNNING")
-            .filter_map(|t| {
-                t["attachments"].as_array()?.iter().find_map(|a| {
-                    a["details"].as_array()?.iter().find_map(|d| {
-                        (d["name"] == "privateIPv4Address")
-                            .then(|| d["value"].as_str().unwrap().to_string())
-                    })
-                })
-            })
+            .filter_map(scratch::task_address)
             .collect()
     }
 
@@ -317,6 +289,50 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.down();
+    }
+}
+
+/// The registry's digest for a manifest path (HEAD with basic auth), if it has one.
+pub fn registry_head(registry: &str, path: &str, user: &str, password: &str) -> Option<String> {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(registry).expect("connecting to the registry");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+    write!(
+        stream,
+        "HEAD {path} HTTP/1.0\r\nHost: {registry}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    if !response.starts_with("HTTP/1.0 200") && !response.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    response.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("docker-content-digest")
+            .then(|| v.trim().to_string())
+    })
+}
+
+impl Sandbox {
+    /// The registry's user and password, as ECR hands them out.
+    pub fn registry_login(&self) -> (String, String) {
+        use base64::Engine as _;
+        let token = self.aws(&["ecr", "get-authorization-token"]);
+        let token = token["authorizationData"][0]["authorizationToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap();
+        let (user, password) = std::str::from_utf8(&decoded)
+            .unwrap()
+            .split_once(':')
+            .unwrap();
+        (user.to_string(), password.to_string())
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::{fail, ok, unknown, Check, Planned};
-use crate::aws::{self, signed, Service as Api};
+use crate::aws::{self, signed, Api};
 use crate::ecs::client::Ecs;
 
 const TRUSTED: &str = "ecs-tasks.amazonaws.com";

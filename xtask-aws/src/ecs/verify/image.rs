@@ -24,11 +24,12 @@ pub(super) async fn images(ecs: &Ecs, planned: &[Planned], deploy_builds: bool) 
             )));
             continue;
         }
-        let digest = match ecr::image_digest(&ecs.ctx, &ecs.aws, repo, "latest").await {
-            Ok(Produced::Value(Some(d))) => d,
+        // What `deploy --no-build` takes: this commit's image, else `latest`.
+        let (tag, digest) = match ecr::deployable_image(&ecs.ctx, &ecs.aws, p.service).await {
+            Ok(Produced::Value(Some(found))) => (found.tag, found.digest),
             Ok(Produced::Value(None)) => {
                 checks.push(fail(format!(
-                    "{}: ECR has no {repo}:latest: push one (`cargo xtask push {}`), or deploy without --no-build",
+                    "{}: ECR has no image of this commit and no {repo}:latest: push one (`cargo xtask push {}`), or deploy without --no-build",
                     p.service.name, p.service.short
                 )));
                 continue;
@@ -46,12 +47,12 @@ pub(super) async fn images(ecs: &Ecs, planned: &[Planned], deploy_builds: bool) 
         };
         checks.push(match platform(ecs, repo, &digest).await {
             Ok(platform) if platform == format!("{}/{}", PLATFORM.0, PLATFORM.1) => ok(format!(
-                "{}: image {repo}:latest ({}) is in ECR, {platform}",
+                "{}: image {repo}:{tag} ({}) is in ECR, {platform}",
                 p.service.name,
                 short_digest(&digest)
             )),
             Ok(platform) => fail(format!(
-                "{}: image {repo}:latest ({}) is {platform}, Fargate runs {}/{}: build it for that platform \
+                "{}: image {repo}:{tag} ({}) is {platform}, Fargate runs {}/{}: build it for that platform \
                  (`docker build --platform {}/{}`, or `cargo xtask build` on an x86-64 machine) and push it",
                 p.service.name,
                 short_digest(&digest),
@@ -61,7 +62,7 @@ pub(super) async fn images(ecs: &Ecs, planned: &[Planned], deploy_builds: bool) 
                 PLATFORM.1
             )),
             Err(e) => fail(format!(
-                "{}: image {repo}:latest: could not read its platform from the registry ({e:#})",
+                "{}: image {repo}:{tag}: could not read its platform from the registry ({e:#})",
                 p.service.name
             )),
         });

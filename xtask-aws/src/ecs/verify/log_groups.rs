@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{fail, ok, unknown, Check, Planned};
-use crate::aws::Service as Api;
+use crate::aws::Api;
 use crate::ecs::client::Ecs;
 
 pub(super) async fn log_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {

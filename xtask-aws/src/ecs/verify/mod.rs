@@ -12,7 +12,7 @@ use xtask::services::{Selection, Service};
 use xtask::Ctx;
 
 use super::client::Ecs;
-use crate::aws::Service as Api;
+use crate::aws::Api;
 
 mod iam;
 mod image;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use xtask::infra;
 
 use super::{fail, ok, skip, unknown, Check, Planned};
-use crate::aws::{explain, signed, Service as Api};
+use crate::aws::{explain, signed, Api};
 use crate::ecs::client::Ecs;
 
 pub(super) async fn network(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> {
@@ -132,121 +132,135 @@ pub(super) async fn target_groups(ecs: &Ecs, planned: &[Planned]) -> Vec<Check> 
             )));
             continue;
         };
-        // The service definition's side: its own container, on its port.
-        let ports: Vec<i32> =
-            p.td.container_definitions
-                .iter()
-                .filter(|c| c.name == name)
-                .flat_map(|c| c.port_mappings.iter().map(|m| m.container_port))
-                .collect();
-        if p.def.load_balancers.is_empty() {
-            checks.push(fail(format!(
-                "{name}: infra/services/{name}.json has no loadBalancers: its tasks would not join {}; \
-                 add {{\"targetGroupArn\": \"${{TARGET_GROUP_ARN}}\", \"containerName\": \"{name}\", \"containerPort\": {}}}",
-                tg.name, p.service.port
-            )));
-        }
-        for l in &p.def.load_balancers {
-            if l.container_name != name || l.container_port != i32::from(p.service.port) {
-                checks.push(fail(format!(
-                    "{name}: infra/services/{name}.json registers container {} port {} in the load balancer; \
-                     the service's container is {name} on port {}: set containerName and containerPort to those",
-                    l.container_name, l.container_port, p.service.port
-                )));
-            } else if !ports.contains(&l.container_port) {
-                checks.push(fail(format!(
-                    "{name}: container {name} of infra/task-definitions/{name}.json maps no port {}: \
-                     add it to its portMappings",
-                    l.container_port
-                )));
-            }
-        }
-        // The target group's side, as ELBv2 has it.
-        ctx.announce(&format!("elbv2 DescribeTargetGroups Names=[{}]", tg.name));
-        if ctx.dry_run {
-            continue;
-        }
-        let found = match ecs
-            .aws
-            .elb
-            .describe_target_groups()
-            .names(&tg.name)
-            .send()
-            .await
-        {
-            Ok(out) => out.target_groups().first().cloned(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::is_target_group_not_found_exception) =>
-            {
-                None
-            }
-            Err(e) => {
-                let e = explain("elbv2 DescribeTargetGroups", &e);
-                checks.push(unknown(&format!("{name}: target group {}", tg.name), &e));
-                continue;
-            }
-        };
-        let Some(found) = found else {
-            checks.push(fail(format!(
-                "{name}: target group {} does not exist: run `cargo xtask lb create` (or `cargo xtask cluster create`)",
-                tg.name
-            )));
-            continue;
-        };
-        let live = |v: Option<&str>| v.unwrap_or_default().to_string();
-        let wanted = [
-            (
-                "HealthCheckPath",
-                p.service.health_path.to_string(),
-                live(found.health_check_path()),
-            ),
-            (
-                "Port",
-                p.service.port.to_string(),
-                found.port().map(|p| p.to_string()).unwrap_or_default(),
-            ),
-            (
-                "Protocol",
-                tg.protocol.clone(),
-                live(
-                    found
-                        .protocol()
-                        .map(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::as_str),
-                ),
-            ),
-            (
-                "TargetType",
-                tg.target_type.clone(),
-                live(
-                    found
-                        .target_type()
-                        .map(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::as_str),
-                ),
-            ),
-        ];
-        let differs: Vec<String> = wanted
-            .iter()
-            .filter(|(_, want, have)| have != want)
-            .map(|(key, want, have)| format!("{key} {have} (wanted {want})"))
-            .collect();
-        checks.push(if differs.is_empty() {
-            ok(format!(
-                "{name}: target group {} exists: container {name} port {}, health check {} {}",
-                tg.name, p.service.port, tg.protocol, p.service.health_path
-            ))
-        } else {
-            fail(format!(
-                "{name}: target group {} differs: {}: run `cargo xtask lb create` to bring it in line{}",
-                tg.name,
-                differs.join(", "),
-                if differs.iter().any(|d| !d.starts_with("HealthCheck")) {
-                    " (port, protocol and target type only change by deleting the target group first)"
-                } else {
-                    ""
-                }
-            ))
-        });
+        checks.extend(service_side(p, tg));
+        checks.extend(elb_side(ecs, p, tg).await);
     }
+    checks
+}
+
+/// The service definition's side: it registers its own container, on its port.
+fn service_side(p: &Planned, tg: &infra::TargetGroup) -> Vec<Check> {
+    let name = p.service.name;
+    let mut checks = Vec::new();
+    let ports: Vec<i32> =
+        p.td.container_definitions
+            .iter()
+            .filter(|c| c.name == name)
+            .flat_map(|c| c.port_mappings.iter().map(|m| m.container_port))
+            .collect();
+    if p.def.load_balancers.is_empty() {
+        checks.push(fail(format!(
+            "{name}: infra/services/{name}.json has no loadBalancers: its tasks would not join {}; \
+             add {{\"targetGroupArn\": \"${{TARGET_GROUP_ARN}}\", \"containerName\": \"{name}\", \"containerPort\": {}}}",
+            tg.name, p.service.port
+        )));
+    }
+    for l in &p.def.load_balancers {
+        if l.container_name != name || l.container_port != i32::from(p.service.port) {
+            checks.push(fail(format!(
+                "{name}: infra/services/{name}.json registers container {} port {} in the load balancer; \
+                 the service's container is {name} on port {}: set containerName and containerPort to those",
+                l.container_name, l.container_port, p.service.port
+            )));
+        } else if !ports.contains(&l.container_port) {
+            checks.push(fail(format!(
+                "{name}: container {name} of infra/task-definitions/{name}.json maps no port {}: \
+                 add it to its portMappings",
+                l.container_port
+            )));
+        }
+    }
+    checks
+}
+
+/// The target group's side, as ELBv2 has it: the service's port and health path.
+async fn elb_side(ecs: &Ecs, p: &Planned, tg: &infra::TargetGroup) -> Vec<Check> {
+    let (ctx, name) = (&ecs.ctx, p.service.name);
+    let mut checks = Vec::new();
+    ctx.announce(&format!("elbv2 DescribeTargetGroups Names=[{}]", tg.name));
+    if ctx.dry_run {
+        return checks;
+    }
+    let found = match ecs
+        .aws
+        .elb
+        .describe_target_groups()
+        .names(&tg.name)
+        .send()
+        .await
+    {
+        Ok(out) => out.target_groups().first().cloned(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::is_target_group_not_found_exception) =>
+        {
+            None
+        }
+        Err(e) => {
+            let e = explain("elbv2 DescribeTargetGroups", &e);
+            checks.push(unknown(&format!("{name}: target group {}", tg.name), &e));
+            return checks;
+        }
+    };
+    let Some(found) = found else {
+        checks.push(fail(format!(
+            "{name}: target group {} does not exist: run `cargo xtask lb create` (or `cargo xtask cluster create`)",
+            tg.name
+        )));
+        return checks;
+    };
+    let live = |v: Option<&str>| v.unwrap_or_default().to_string();
+    let wanted = [
+        (
+            "HealthCheckPath",
+            p.service.health_path.to_string(),
+            live(found.health_check_path()),
+        ),
+        (
+            "Port",
+            p.service.port.to_string(),
+            found.port().map(|p| p.to_string()).unwrap_or_default(),
+        ),
+        (
+            "Protocol",
+            tg.protocol.clone(),
+            live(
+                found
+                    .protocol()
+                    .map(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::as_str),
+            ),
+        ),
+        (
+            "TargetType",
+            tg.target_type.clone(),
+            live(
+                found
+                    .target_type()
+                    .map(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::as_str),
+            ),
+        ),
+    ];
+    let differs: Vec<String> = wanted
+        .iter()
+        .filter(|(_, want, have)| have != want)
+        .map(|(key, want, have)| format!("{key} {have} (wanted {want})"))
+        .collect();
+    checks.push(if differs.is_empty() {
+        ok(format!(
+            "{name}: target group {} exists: container {name} port {}, health check {} {}",
+            tg.name, p.service.port, tg.protocol, p.service.health_path
+        ))
+    } else {
+        fail(format!(
+            "{name}: target group {} differs: {}: run `cargo xtask lb create` to bring it in line{}",
+            tg.name,
+            differs.join(", "),
+            if differs.iter().any(|d| !d.starts_with("HealthCheck")) {
+                " (port, protocol and target type only change by deleting the target group first)"
+            } else {
+                ""
+            }
+        ))
+    });
     checks
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{fail, ok, skip, unknown, Check, Planned};
-use crate::aws::Service as Api;
+use crate::aws::Api;
 use crate::ecs::client::Ecs;
 
 /// `arn:aws:ssm:r:a:parameter/cruddur/x` -> `/cruddur/x`; a plain name as is;

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from docker.errors import ImageNotFound
 
-from .dockerx import POSTGRES_IMAGE, Network
-from .util import LABEL_ROLE, LABEL_SANDBOX
+from .labels import LABEL_ROLE, LABEL_SANDBOX
+from .network import Network
 
 log = logging.getLogger("cruddur_sandbox.postgres")
 
@@ -22,6 +22,7 @@ USER = "postgres"
 DATABASE = "cruddur"
 PORT = 5432
 CONNECTION_URL_PARAMETER = "/cruddur/backend-flask/CONNECTION_URL"
+POSTGRES_IMAGE = "cruddur-base/postgres:15-bookworm"
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The agent's records of tasks, deployments and services, and how each reads
-through the ECS API (DescribeTasks / DescribeServices shapes)."""
+"""The agent's record of a task and its containers, and how it reads through
+DescribeTasks; the statuses and stop codes ECS uses."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .util import ACCOUNT_ID, REGION, new_deployment_id, new_event_id, now
+from .account import ACCOUNT_ID, REGION
+from .clock import now
+
+if TYPE_CHECKING:
+    from .service_record import ScheduledService
 
 # Task lastStatus values in the order ECS walks them.
 PROVISIONING = "PROVISIONING"
@@ -83,7 +87,7 @@ class Task:
     overrides: dict[str, Any]
     tags: list[dict[str, str]]
     enable_execute_command: bool = False
-    service: "ServiceState | None" = None
+    service: "ScheduledService | None" = None
     deployment_id: str | None = None
     last_status: str = PROVISIONING
     desired_status: str = "RUNNING"
@@ -124,6 +128,33 @@ class Task:
     @property
     def revision(self) -> int:
         return self.task_definition.revision
+
+    @property
+    def cpu(self) -> str | None:
+        """The task's cpu: RunTask's override, else the definition's."""
+        return (self.overrides or {}).get("cpu") or self.task_definition.cpu
+
+    @property
+    def memory(self) -> str | None:
+        return (self.overrides or {}).get("memory") or self.task_definition.memory
+
+    def container_override(self, name: str) -> dict[str, Any]:
+        for o in (self.overrides or {}).get("containerOverrides") or []:
+            if o.get("name") == name:
+                return o
+        return {}
+
+    def rendered_overrides(self) -> dict[str, Any]:
+        """RunTask's overrides as DescribeTasks shows them."""
+        o = self.overrides or {}
+        out: dict[str, Any] = {
+            "containerOverrides": o.get("containerOverrides", []),
+            "inferenceAcceleratorOverrides": [],
+        }
+        for key in ("cpu", "memory", "taskRoleArn", "executionRoleArn"):
+            if o.get(key):
+                out[key] = o[key]
+        return out
 
     @property
     def live(self) -> bool:
@@ -198,8 +229,8 @@ class Task:
             "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
             "availabilityZone": f"{REGION}a",
             "containers": containers,
-            "cpu": td.cpu,
-            "memory": td.memory,
+            "cpu": self.cpu,
+            "memory": self.memory,
             "createdAt": self.created_at,
             "desiredStatus": self.desired_status,
             "lastStatus": self.last_status,
@@ -209,10 +240,7 @@ class Task:
             "launchType": self.launch_type,
             "platformVersion": platform_version(self.platform_version),
             "platformFamily": "Linux",
-            "overrides": {
-                "containerOverrides": (self.overrides or {}).get("containerOverrides", []),
-                "inferenceAcceleratorOverrides": [],
-            },
+            "overrides": self.rendered_overrides(),
             "startedBy": self.started_by or None,
             "tags": self.tags,
             "version": self.version,
@@ -229,110 +257,3 @@ class Task:
             "stoppedReason": self.stopped_reason,
         }
         return {k: v for k, v in out.items() if v is not None}
-
-
-@dataclass
-class Deployment:
-    task_definition: Any  # moto TaskDefinition
-    desired_count: int
-    launch_type: str | None
-    platform_version: str | None
-    network_configuration: dict[str, Any] | None
-    service_connect_configuration: dict[str, Any] | None
-    id: str = field(default_factory=new_deployment_id)
-    status: str = "PRIMARY"
-    running_count: int = 0
-    pending_count: int = 0
-    failed_tasks: int = 0
-    rollout_state: str = "IN_PROGRESS"
-    rollout_state_reason: str = ""
-    created_at: datetime = field(default_factory=now)
-    updated_at: datetime = field(default_factory=now)
-    # the circuit breaker's failure count (reset when a task becomes healthy)
-    breaker_failures: int = 0
-    rollback_of: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.rollout_state_reason:
-            self.rollout_state_reason = f"ECS deployment {self.id} in progress."
-
-    def render(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "status": self.status,
-            "taskDefinition": self.task_definition.arn,
-            "desiredCount": self.desired_count,
-            "pendingCount": self.pending_count,
-            "runningCount": self.running_count,
-            "failedTasks": self.failed_tasks,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "launchType": self.launch_type,
-            "platformVersion": platform_version(self.platform_version) if self.launch_type == "FARGATE" else None,
-            "platformFamily": "Linux",
-            "networkConfiguration": self.network_configuration,
-            "rolloutState": self.rollout_state,
-            "rolloutStateReason": self.rollout_state_reason,
-        }
-        if self.service_connect_configuration:
-            out["serviceConnectConfiguration"] = self.service_connect_configuration
-        return {k: v for k, v in out.items() if v is not None}
-
-
-@dataclass
-class ServiceState:
-    """What the agent keeps for one ECS service beside moto's ledger object."""
-
-    moto: Any  # moto.ecs.models.Service, which DescribeServices serializes
-    cluster_name: str
-    name: str
-    desired_count: int
-    deployment_configuration: dict[str, Any]
-    load_balancers: list[dict[str, Any]]
-    health_check_grace_period: int
-    launch_type: str | None
-    platform_version: str | None
-    network_configuration: dict[str, Any] | None
-    service_connect_configuration: dict[str, Any] | None
-    enable_execute_command: bool = False
-    enable_ecs_managed_tags: bool = False
-    tags: list[dict[str, str]] = field(default_factory=list)
-    propagate_tags: str = "NONE"
-    status: str = "ACTIVE"
-    deployments: list[Deployment] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    last_completed: Deployment | None = None
-    steady: bool = False
-    created_at: datetime = field(default_factory=now)
-
-    @property
-    def label(self) -> str:
-        return f"(service {self.name})"
-
-    @property
-    def primary(self) -> Deployment | None:
-        return self.deployments[0] if self.deployments else None
-
-    @property
-    def breaker(self) -> dict[str, Any]:
-        return self.deployment_configuration.get("deploymentCircuitBreaker") or {}
-
-    def event(self, message: str) -> None:
-        self.events = [{"id": new_event_id(), "createdAt": now(), "message": message}] + self.events[:99]
-
-    def new_deployment(self, task_definition: Any, rollback_of: str | None = None) -> Deployment:
-        for d in self.deployments:
-            d.status = "ACTIVE"
-            d.updated_at = now()
-        dep = Deployment(
-            task_definition=task_definition,
-            desired_count=self.desired_count,
-            launch_type=self.launch_type,
-            platform_version=self.platform_version,
-            network_configuration=self.network_configuration,
-            service_connect_configuration=self.service_connect_configuration,
-            rollback_of=rollback_of,
-        )
-        self.deployments = [dep] + self.deployments
-        self.steady = False
-        return dep

@@ -12,6 +12,8 @@ from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException, ServiceNotFoundException
 from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 
+from . import fargate_rules
+
 if TYPE_CHECKING:
     from .agent import Agent
 
@@ -65,15 +67,16 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
     td = backend.describe_task_definition(td_str)
     token = self._get_param("clientToken")
     with a.lock:
-        existing = a.get_service(cluster.name, name)
+        existing = a.deployments.get_service(cluster.name, name)
         if existing is not None and existing.status != "INACTIVE":
-            if token and _CLIENT_TOKENS.get(("CreateService", token)) == existing.moto.arn:
-                return ActionResult({"service": existing.moto})
+            if token and _CLIENT_TOKENS.get(("CreateService", token)) == existing.ledger.arn:
+                return ActionResult({"service": existing.ledger})
             raise InvalidParameterException("Creation of service was not idempotent.")
         if td.network_mode == "awsvpc" and not p.get("networkConfiguration"):
             raise InvalidParameterException(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified."
             )
+        a.deployments.check(cluster, td, p)
         net = p.get("networkConfiguration")
         if net is not None:
             vpc = dict(net.get("awsvpcConfiguration") or {})
@@ -99,7 +102,7 @@ def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
             role_arn=self._get_param("role"),
         )
         # moto counted its pretend tasks on the cluster; the agent counts real ones
-        a.create_service(service, cluster, td, p)
+        a.deployments.create_service(service, cluster, td, p)
         if token:
             _CLIENT_TOKENS[("CreateService", token)] = service.arn
     return ActionResult({"service": service})
@@ -115,10 +118,10 @@ def update_service(self: EC2ContainerServiceResponse) -> ActionResult:
     service = backend._get_service(cluster_str, name.rsplit("/", 1)[-1])
     td = backend.describe_task_definition(td_str) if td_str else None
     with a.lock:
-        svc = a.get_service(cluster.name, service.name)
-        if svc is None or svc.moto is not service:
+        svc = a.deployments.get_service(cluster.name, service.name)
+        if svc is None or svc.ledger is not service:
             raise ServiceNotFoundException()
-        a.update_service(svc, td, _params(self))
+        a.deployments.update_service(svc, td, _params(self))
     return ActionResult({"service": service})
 
 
@@ -131,10 +134,10 @@ def delete_service(self: EC2ContainerServiceResponse) -> ActionResult:
     cluster = backend._get_cluster(cluster_str)
     service = backend._get_service(cluster_str, name.rsplit("/", 1)[-1])
     with a.lock:
-        svc = a.get_service(cluster.name, service.name)
+        svc = a.deployments.get_service(cluster.name, service.name)
         if svc is None:
             raise ServiceNotFoundException()
-        a.delete_service(svc, force)
+        a.deployments.delete_service(svc, force)
     return ActionResult({"service": service})
 
 
@@ -146,13 +149,15 @@ def run_task(self: EC2ContainerServiceResponse) -> ActionResult:
     launch_type = self._get_param("launchType") or "FARGATE"
     if launch_type not in ("FARGATE", "EC2", "EXTERNAL"):
         raise InvalidParameterException("launch type should be one of [EC2,FARGATE,EXTERNAL]")
+    fargate_rules.check_launch_type(td, launch_type)
+    fargate_rules.check_overrides(td, self._get_param("overrides"))
     token = self._get_param("clientToken")
     with a.lock:
         earlier = _CLIENT_TOKENS.get(("RunTask", token)) if token else None
         if earlier is not None:
-            tasks = [a.find_task(cluster.name, arn) for arn in earlier]
+            tasks = [a.lifecycle.find(cluster.name, arn) for arn in earlier]
             return ActionResult({"tasks": [t.render() for t in tasks if t], "failures": []})
-        tasks = a.run_task(
+        tasks = a.lifecycle.run_task(
             cluster,
             td,
             count=self._get_int_param("count", 1),
@@ -182,9 +187,13 @@ def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     backend = self.ecs_backend
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
     service_name = self._get_param("serviceName")
-    if service_name and a.get_service(cluster.name, service_name) is None:
+    fargate_rules.check_list_tasks(
+        self._get_param("startedBy"), serviceName=service_name, family=self._get_param("family"),
+        containerInstance=self._get_param("containerInstance"), launchType=self._get_param("launchType"),
+    )
+    if service_name and a.deployments.get_service(cluster.name, service_name) is None:
         raise ServiceNotFoundException()
-    tasks = a.list_tasks(
+    tasks = a.lifecycle.list_tasks(
         cluster.name,
         service_name=service_name,
         family=self._get_param("family"),
@@ -216,7 +225,7 @@ def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     tasks, failures = [], []
     with a.lock:
         for ref in refs:
-            t = a.find_task(cluster.name, ref)
+            t = a.lifecycle.find(cluster.name, ref)
             if t is None:
                 arn = ref if ref.startswith("arn:") else f"{cluster.arn.replace(':cluster/', ':task/')}/{ref}"
                 failures.append({"arn": arn, "reason": "MISSING"})
@@ -233,7 +242,7 @@ def stop_task(self: EC2ContainerServiceResponse) -> ActionResult:
     a = agent()
     backend = self.ecs_backend
     cluster = backend._get_cluster(self._get_param("cluster", "default"))
-    task = a.stop_task_api(cluster.name, self._get_param("task"), self._get_param("reason"))
+    task = a.lifecycle.stop_task(cluster.name, self._get_param("task"), self._get_param("reason"))
     with a.lock:
         rendered = task.render()
     return ActionResult({"task": rendered})
@@ -255,9 +264,19 @@ def list_services(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult(_page(self, arns, "serviceArns", default=10))
 
 
+_MOTO_REGISTER_TASK_DEFINITION = EC2ContainerServiceResponse.register_task_definition
+
+
+def register_task_definition(self: EC2ContainerServiceResponse) -> ActionResult:
+    """moto's, after what ECS refuses of the definition."""
+    keys = ("containerDefinitions", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn")
+    fargate_rules.check_task_definition({k: self._get_param(k) for k in keys}, agent().images.is_ecr)
+    return _MOTO_REGISTER_TASK_DEFINITION(self)
+
+
 def install(the_agent: "Agent") -> None:
     global _AGENT
     _AGENT = the_agent
     for fn in (create_service, update_service, delete_service, list_services, run_task, start_task, list_tasks,
-               describe_tasks, stop_task):
+               describe_tasks, stop_task, register_task_definition):
         setattr(EC2ContainerServiceResponse, fn.__name__, fn)

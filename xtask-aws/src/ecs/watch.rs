@@ -4,7 +4,9 @@
 //!
 //! "Stable" is not success: after a circuit-breaker rollback the service is
 //! stable again on the old revision. Success is *our* deployment (the id
-//! UpdateService returned) PRIMARY with rolloutState COMPLETED.
+//! UpdateService returned) PRIMARY with rolloutState COMPLETED and every
+//! task it wants running (a completed deployment whose task has since
+//! stopped serves nothing until ECS replaces it).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -85,7 +87,9 @@ pub fn judge(ours: &str, s: &Snapshot) -> Verdict {
     let reason = dep.rollout_state_reason.clone().unwrap_or_default();
     match dep.rollout_state.as_deref() {
         Some("FAILED") => return Verdict::Failed(format!("rollout FAILED: {reason}")),
-        Some("COMPLETED") if dep.status == "PRIMARY" => return Verdict::Succeeded,
+        Some("COMPLETED") if dep.status == "PRIMARY" && dep.running_count >= dep.desired_count => {
+            return Verdict::Succeeded
+        }
         _ => {}
     }
     if dep.status != "PRIMARY" {
@@ -208,8 +212,8 @@ impl Watch {
             "{}: still waiting for deployment {} ({} of {}): {what}",
             self.label,
             self.ours,
-            crate::util::secs(elapsed),
-            crate::util::secs(self.timeout)
+            xtask::duration::secs(elapsed),
+            xtask::duration::secs(self.timeout)
         )
     }
 }
@@ -449,6 +453,26 @@ mod tests {
             verdict,
             Verdict::Failed(format!("rollout FAILED: {reason}"))
         );
+    }
+
+    /// A deployment completed earlier whose task has stopped since (deploy
+    /// of an unchanged revision watches it): done once ECS has replaced it.
+    #[test]
+    fn a_completed_deployment_missing_a_task_is_done_once_it_runs_again() {
+        let polls = sequence(&[
+            poll(
+                TD7,
+                &[dep("ecs-svc/new", "PRIMARY", TD7, 0, Some("COMPLETED"), "")],
+                &[],
+            ),
+            poll(
+                TD7,
+                &[dep("ecs-svc/new", "PRIMARY", TD7, 1, Some("COMPLETED"), "")],
+                &[],
+            ),
+        ]);
+        let (verdict, at, _) = replay(&polls, "ecs-svc/new", 100);
+        assert_eq!((verdict, at), (Verdict::Succeeded, 1));
     }
 
     #[test]

@@ -20,7 +20,7 @@ from typing import Any
 
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeTargetGroup, elbv2_backends
 
-from .util import ACCOUNT_ID, REGION
+from .account import ACCOUNT_ID, REGION
 
 log = logging.getLogger("cruddur_sandbox.elb")
 
@@ -59,7 +59,7 @@ def _codes_match(matcher: dict[str, Any] | None, status: int) -> bool:
     return False
 
 
-class Elb:
+class TargetHealth:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.targets: dict[tuple[str, str, int], TargetState] = {}
@@ -239,14 +239,14 @@ class Elb:
             conn.close()
 
 
-_ELB: Elb | None = None
+_TARGET_HEALTH: "TargetHealth | None" = None
 
 
 def _health_for(self: FakeTargetGroup, target: dict[str, Any], ec2_backend: Any) -> FakeHealthStatus:
     port = int(target.get("Port") or (self.targets.get(target["Id"]) or {}).get("Port") or self.port or 0)
-    if _ELB is not None:
-        with _ELB.lock:
-            st = _ELB.targets.get((self.arn, target["Id"], port))
+    if _TARGET_HEALTH is not None:
+        with _TARGET_HEALTH.lock:
+            st = _TARGET_HEALTH.targets.get((self.arn, target["Id"], port))
         if st is not None:
             return st.health(self.health_check_port)
     if target["Id"] in self.targets:
@@ -264,11 +264,11 @@ def _describe_target_health(self: ELBv2Backend, target_group_arn: str, targets: 
         raise TargetGroupNotFoundError()
     if not targets:
         targets = [dict(t) for t in tg.targets.values()]
-        if _ELB is not None:
-            with _ELB.lock:
+        if _TARGET_HEALTH is not None:
+            with _TARGET_HEALTH.lock:
                 targets += [
                     {"Id": s.id, "Port": s.port}
-                    for s in _ELB.targets.values()
+                    for s in _TARGET_HEALTH.targets.values()
                     if s.tg == target_group_arn and s.state == "draining"
                 ]
     return [tg.health_for(t, self.ec2_backend) for t in targets]
@@ -284,9 +284,9 @@ def _create_load_balancer(self: ELBv2Backend, *args: Any, **kwargs: Any):
     return lb
 
 
-def install(elb: Elb) -> None:
-    global _ELB
-    _ELB = elb
+def install(health: TargetHealth) -> None:
+    global _TARGET_HEALTH
+    _TARGET_HEALTH = health
     FakeTargetGroup.health_for = _health_for
     ELBv2Backend.describe_target_health = _describe_target_health
     ELBv2Backend.create_load_balancer = _create_load_balancer

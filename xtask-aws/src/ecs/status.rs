@@ -1,105 +1,16 @@
-//! The read-only views: `diff`, `status`, and `connect` (ECS exec).
+//! `status`: who the credentials are, the load balancer's URL, and per
+//! service its revision, image, counts, deployments, tasks (address, health,
+//! target health) and recent events.
 
-use anyhow::{anyhow, bail, Result};
-use xshell::cmd;
-use xtask::exec::{shell, Cmd};
-use xtask::infra::{self, normalize_service_pair, normalize_task_definition};
+use anyhow::Result;
+use aws_sdk_ecs::types as ecs;
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
-use xtask::watch::short_revision;
-use xtask::{util, Ctx};
+use xtask::Ctx;
 
 use super::client::{snapshot, Ecs};
-use super::convert;
-use crate::ecr;
-use aws_sdk_ecs::types as ecs;
-pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
-    infra::check_service_files(ctx, service)?;
-    let ecs = Ecs::new(ctx).await?;
-    let registry = ecs.aws.registry(ctx).await?;
-    let digest = ecr::image_digest(ctx, &ecs.aws, service.repo(), "latest").await?;
-    let live = ecs.describe_service(service).await?;
-    let (Produced::Value(digest), Produced::Value(live)) = (digest, live) else {
-        println!("{service}: (then the live task definition, and the differences from infra/)");
-        return Ok(());
-    };
-    let image = digest.map(|d| format!("{registry}/{}@{d}", service.repo()));
-    let placeholders = ecs.placeholders_for(service, image.as_deref()).await?;
-    let wanted =
-        infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
-    let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
-    let Some(live) = live else {
-        println!(
-            "{service}: no such service in cluster {}: deploy would create it",
-            ecs.cluster
-        );
-        bail!("{service} differs: the service does not exist");
-    };
-    let live_arn = live.task_definition().unwrap_or_default().to_string();
-    let current = Produced::Value(live_arn.clone());
-    let live_td = ecs.describe_task_definition(&current).await?.real()?;
-    let live_td = match &live_td {
-        Some(td) => convert::task_definition_from(td),
-        None => infra::TaskDefinition::default(),
-    };
-    let td_file = service
-        .task_definition_file(&ctx.root)
-        .display()
-        .to_string();
-    let revision = short_revision(&live_arn).to_string();
-    let td_diff = unified(
-        &normalize_task_definition(&live_td),
-        &normalize_task_definition(&wanted),
-        &revision,
-        &td_file,
-    );
-    let (want, have) = normalize_service_pair(&def, &convert::service_from_sdk(&live));
-    let svc_file = service
-        .service_definition_file(&ctx.root)
-        .display()
-        .to_string();
-    let svc_diff = unified(&have, &want, &format!("service {service}"), &svc_file);
-    let lb_file = crate::lb::load(ctx, &placeholders)?;
-    let lb_drift = crate::lb::drift(&ecs.aws, &lb_file).await?;
-    if td_diff.is_empty() && svc_diff.is_empty() && lb_drift.is_empty() {
-        println!(
-            "{service}: no differences: {revision}, the service and the load balancer match infra/"
-        );
-        return Ok(());
-    }
-    print!("{td_diff}{svc_diff}");
-    if !lb_drift.is_empty() {
-        println!(
-            "--- load balancer (live)\n+++ {}",
-            infra::load_balancer_file(&ctx.root).display()
-        );
-        for line in lb_drift {
-            println!("{line}");
-        }
-    }
-    bail!("{service}: deploy would change what is shown above")
-}
-
-fn unified(
-    old: &serde_json::Value,
-    new: &serde_json::Value,
-    old_name: &str,
-    new_name: &str,
-) -> String {
-    let (old, new) = (pretty(old), pretty(new));
-    if old == new {
-        return String::new();
-    }
-    similar::TextDiff::from_lines(&old, &new)
-        .unified_diff()
-        .context_radius(3)
-        .header(old_name, new_name)
-        .to_string()
-}
-
-fn pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
-}
+use super::rollout::unfinished_rollout;
+use super::watch::short_revision;
 
 pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
@@ -155,6 +66,9 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
             live.status().unwrap_or_default()
         );
         println!("  image    {image}");
+        if let Some(unfinished) = unfinished_rollout(&live) {
+            println!("  NOTE     {unfinished}");
+        }
         println!(
             "  tasks    desired {}  running {}  pending {}",
             live.desired_count(),
@@ -244,38 +158,4 @@ fn utc(secs: f64) -> String {
     aws_smithy_types::DateTime::from_secs(secs.floor() as i64)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
-}
-
-pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> {
-    for (program, hint) in [
-        ("aws", "install the AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"),
-        ("session-manager-plugin", "install the Session Manager plugin: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html"),
-    ] {
-        if !ctx.dry_run && !util::on_path(program) {
-            bail!("`cargo xtask connect` needs `{program}`: {hint}");
-        }
-    }
-    let ecs = Ecs::new(ctx).await?;
-    ctx.announce(&format!(
-        "ecs ListTasks cluster={} serviceName={} desiredStatus=RUNNING",
-        ecs.cluster, service.name
-    ));
-    let task: Produced<String> = if ctx.dry_run {
-        Produced::planned(format!("a running task of {}", service.name))
-    } else {
-        let arns = ecs.task_arns(service, ecs::DesiredStatus::Running).await?;
-        Produced::Value(
-            arns.into_iter()
-                .next()
-                .ok_or_else(|| anyhow!("{service} has no running task to connect to"))?,
-        )
-    };
-    let (sh, cluster, container) = (shell()?, &ecs.cluster, service.name);
-    let task = task.to_string();
-    Cmd::from(cmd!(
-        sh,
-        "aws ecs execute-command --cluster {cluster} --task {task} --container {container} --interactive --command {command}"
-    ))
-    .interactive()
-    .run(ctx)
 }

@@ -14,7 +14,7 @@ from typing import Any
 from moto.logs.exceptions import ResourceAlreadyExistsException
 from moto.logs.models import logs_backends
 
-from .util import ACCOUNT_ID, REGION
+from .account import ACCOUNT_ID, REGION
 
 log = logging.getLogger("cruddur_sandbox.logs")
 

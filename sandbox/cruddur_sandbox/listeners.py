@@ -17,9 +17,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .elb import Elb
+from .target_health import TargetHealth
 
-log = logging.getLogger("cruddur_sandbox.proxy")
+log = logging.getLogger("cruddur_sandbox.listeners")
 
 HOP_BY_HOP = {
     "connection",
@@ -93,9 +93,9 @@ class Listener:
         self.proxies = proxies
         self.arn = arn
         self.port = port
-        handler = _handler(self)
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), ListenerHandler)
         self.server.daemon_threads = True
+        self.server.listener = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name=f"listener-{port}")
 
     def start(self) -> None:
@@ -141,156 +141,168 @@ def _target_group(action: dict[str, Any]) -> str | None:
     return random.choices(groups, weights=weights)[0]["TargetGroupArn"]
 
 
-def _handler(owner: Listener):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "awselb/2.0"
-        sys_version = ""
+class ListenerHandler(BaseHTTPRequestHandler):
+    """One client connection to a listener; the listener is the server's."""
 
-        def log_message(self, fmt: str, *args: Any) -> None:
-            pass
+    protocol_version = "HTTP/1.1"
+    server_version = "awselb/2.0"
+    sys_version = ""
 
-        def _simple(self, status: int, body: bytes, content_type: str = "text/html", extra=None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+    @property
+    def listener(self) -> "Listener":
+        return self.server.listener  # type: ignore[attr-defined]
 
-        def _body(self):
-            """The request body: (bytes or chunk iterator, is_chunked)."""
-            te = (self.headers.get("Transfer-Encoding") or "").lower()
-            if "chunked" in te:
-                def chunks():
-                    while True:
-                        line = self.rfile.readline(65537)
-                        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                                pass
-                            return
-                        data = self.rfile.read(size)
-                        self.rfile.readline(65537)
-                        yield data
-                return chunks(), True
-            length = int(self.headers.get("Content-Length") or 0)
-            return (self.rfile.read(length) if length else None), False
+    def log_message(self, fmt: str, *args: Any) -> None:
+        pass
 
-        def _forward(self) -> None:
-            path, _, query = self.path.partition("?")
-            action = owner.route(self.command, path, query, self.headers)
-            body, chunked = self._body()
-            if action is None:
-                self._simple(503, PAGE_503)
-                return
-            kind = action.get("Type")
-            if kind == "fixed-response":
-                conf = action.get("FixedResponseConfig") or {}
-                self._simple(int(conf.get("StatusCode", 200)), (conf.get("MessageBody") or "").encode(),
-                             conf.get("ContentType") or "text/plain")
-                return
-            if kind == "redirect":
-                conf = action.get("RedirectConfig") or {}
-                host = conf.get("Host", "#{host}").replace("#{host}", (self.headers.get("Host") or "").split(":")[0])
-                port = conf.get("Port", "#{port}").replace("#{port}", str(owner.port))
-                proto = conf.get("Protocol", "#{protocol}").replace("#{protocol}", "http").lower()
-                rpath = conf.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
-                rquery = conf.get("Query", "#{query}").replace("#{query}", query)
-                location = f"{proto}://{host}:{port}{rpath}" + (f"?{rquery}" if rquery else "")
-                code = 301 if conf.get("StatusCode") == "HTTP_301" else 302
-                self._simple(code, b"", extra={"Location": location})
-                return
-            tg = _target_group(action)
-            target = owner.proxies.elb.pick(tg) if tg else None
-            if target is None:
-                self._simple(503, PAGE_503)
-                return
-            headers = {}
-            for k, v in self.headers.items():
-                if k.lower() in HOP_BY_HOP or k.lower() in ("content-length", "x-forwarded-port", "x-forwarded-proto"):
-                    continue
-                headers[k] = v
-            client = self.client_address[0]
-            xff = self.headers.get("X-Forwarded-For")
-            headers["X-Forwarded-For"] = f"{xff}, {client}" if xff else client
-            headers["X-Forwarded-Proto"] = "http"
-            headers["X-Forwarded-Port"] = str(owner.port)
-            headers["Connection"] = "close"
-            conn = http.client.HTTPConnection(target.id, target.port, timeout=UPSTREAM_TIMEOUT)
-            try:
-                if chunked:
-                    conn.request(self.command, self.path, body=body, headers=headers, encode_chunked=True)
-                else:
-                    if body is not None:
-                        headers["Content-Length"] = str(len(body))
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-            except (socket.timeout, TimeoutError):
-                conn.close()
-                self._simple(504, PAGE_504)
-                return
-            except (OSError, http.client.HTTPException) as e:
-                conn.close()
-                log.info("listener %d: target %s:%s failed: %s", owner.port, target.id, target.port, e)
-                self._simple(502, PAGE_502)
-                return
-            try:
-                self._relay(resp)
-            finally:
-                conn.close()
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        action = self.listener.route(self.command, path, query, self.headers)
+        body, chunked = self._body()
+        kind = (action or {}).get("Type")
+        if kind == "fixed-response":
+            self._fixed_response(action)
+        elif kind == "redirect":
+            self._redirect(action, path, query)
+        elif kind == "forward":
+            self._forward(action, body, chunked)
+        else:
+            self._simple(503, PAGE_503)
 
-        def _relay(self, resp: http.client.HTTPResponse) -> None:
-            self.send_response_only(resp.status, resp.reason)
-            length = resp.getheader("Content-Length")
-            no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
-            for k, v in resp.getheaders():
-                if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
-                    continue
-                self.send_header(k, v)
-            rechunk = False
-            if no_body:
-                if length is not None:
-                    self.send_header("Content-Length", length)
-            elif length is not None:
-                self.send_header("Content-Length", length)
-            elif self.request_version == "HTTP/1.1":
-                self.send_header("Transfer-Encoding", "chunked")
-                rechunk = True
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _simple(self, status: int, body: bytes, content_type: str = "text/html", extra=None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _body(self):
+        """The request body: (bytes or chunk iterator, is_chunked)."""
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            return self._chunks(), True
+        length = int(self.headers.get("Content-Length") or 0)
+        return (self.rfile.read(length) if length else None), False
+
+    def _chunks(self):
+        while True:
+            line = self.rfile.readline(65537)
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            data = self.rfile.read(size)
+            self.rfile.readline(65537)
+            yield data
+
+    def _fixed_response(self, action: dict[str, Any]) -> None:
+        conf = action.get("FixedResponseConfig") or {}
+        self._simple(int(conf.get("StatusCode", 200)), (conf.get("MessageBody") or "").encode(),
+                     conf.get("ContentType") or "text/plain")
+
+    def _redirect(self, action: dict[str, Any], path: str, query: str) -> None:
+        conf = action.get("RedirectConfig") or {}
+        host = conf.get("Host", "#{host}").replace("#{host}", (self.headers.get("Host") or "").split(":")[0])
+        port = conf.get("Port", "#{port}").replace("#{port}", str(self.listener.port))
+        proto = conf.get("Protocol", "#{protocol}").replace("#{protocol}", "http").lower()
+        rpath = conf.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
+        rquery = conf.get("Query", "#{query}").replace("#{query}", query)
+        location = f"{proto}://{host}:{port}{rpath}" + (f"?{rquery}" if rquery else "")
+        code = 301 if conf.get("StatusCode") == "HTTP_301" else 302
+        self._simple(code, b"", extra={"Location": location})
+
+    def _upstream_headers(self) -> dict[str, str]:
+        headers = {}
+        for k, v in self.headers.items():
+            if k.lower() in HOP_BY_HOP or k.lower() in ("content-length", "x-forwarded-port", "x-forwarded-proto"):
+                continue
+            headers[k] = v
+        client = self.client_address[0]
+        xff = self.headers.get("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{xff}, {client}" if xff else client
+        headers["X-Forwarded-Proto"] = "http"
+        headers["X-Forwarded-Port"] = str(self.listener.port)
+        headers["Connection"] = "close"
+        return headers
+
+    def _forward(self, action: dict[str, Any], body, chunked: bool) -> None:
+        tg = _target_group(action)
+        target = self.listener.proxies.elb.pick(tg) if tg else None
+        if target is None:
+            self._simple(503, PAGE_503)
+            return
+        headers = self._upstream_headers()
+        conn = http.client.HTTPConnection(target.id, target.port, timeout=UPSTREAM_TIMEOUT)
+        try:
+            if chunked:
+                conn.request(self.command, self.path, body=body, headers=headers, encode_chunked=True)
             else:
-                self.close_connection = True
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if no_body:
-                return
-            while True:
-                data = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
-                if not data:
-                    break
-                if rechunk:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                else:
-                    self.wfile.write(data)
-                self.wfile.flush()
+                if body is not None:
+                    headers["Content-Length"] = str(len(body))
+                conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+        except (socket.timeout, TimeoutError):
+            conn.close()
+            self._simple(504, PAGE_504)
+            return
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            log.info("listener %d: target %s:%s failed: %s", self.listener.port, target.id, target.port, e)
+            self._simple(502, PAGE_502)
+            return
+        try:
+            self._relay(resp)
+        finally:
+            conn.close()
+
+    def _relay(self, resp: http.client.HTTPResponse) -> None:
+        self.send_response_only(resp.status, resp.reason)
+        length = resp.getheader("Content-Length")
+        no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+        for k, v in resp.getheaders():
+            if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
+                continue
+            self.send_header(k, v)
+        rechunk = False
+        if no_body or length is not None:
+            if length is not None:
+                self.send_header("Content-Length", length)
+        elif self.request_version == "HTTP/1.1":
+            self.send_header("Transfer-Encoding", "chunked")
+            rechunk = True
+        else:
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not no_body:
+            self._stream(resp, rechunk)
+
+    def _stream(self, resp: http.client.HTTPResponse, rechunk: bool) -> None:
+        while True:
+            data = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+            if not data:
+                break
             if rechunk:
-                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                self.wfile.write(data)
             self.wfile.flush()
-
-        def do_GET(self) -> None:
-            self._forward()
-
-        do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
-
-    return Handler
+        if rechunk:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
 
 class Proxies:
     """Keeps one Listener per HTTP listener in the ledger, on its port."""
 
-    def __init__(self, elb: Elb):
+    def __init__(self, elb: TargetHealth):
         self.elb = elb
         self.listeners: dict[str, Listener] = {}
         self.refused: dict[str, str] = {}

@@ -1,0 +1,111 @@
+//! Scratch copies of the repository's files for tests that change them, and
+//! the few views of the sandbox's ECS that several test files read.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{repo_root, Sandbox};
+
+/// A scratch root (`CRUDDUR_ROOT`) holding a copy of `infra/` with fast
+/// health checks: the backend container's every 5 s (ECS's shortest: the tool
+/// refuses a shorter one), the target groups' every 5 s with a 1 s drain;
+/// `edit` changes the backend's task definition further.
+pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
+    let root = tempfile::Builder::new()
+        .prefix("cruddur-infra-")
+        .tempdir()
+        .unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-r", "infra"])
+        .arg(root.path())
+        .current_dir(repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let infra = root.path().join("infra");
+    edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
+        backend_container(td)["healthCheck"]["interval"] = 5.into();
+        edit(td);
+    });
+    edit_json(&infra.join("load-balancer.json"), |lb| {
+        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
+            tg["HealthCheckIntervalSeconds"] = 5.into();
+            tg["HealthCheckTimeoutSeconds"] = 2.into();
+            tg["DeregistrationDelaySeconds"] = 1.into();
+        }
+    });
+    root
+}
+
+pub fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+/// The backend's own container in its task definition.
+pub fn backend_container(td: &mut Value) -> &mut Value {
+    td["containerDefinitions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == "backend-flask")
+        .unwrap()
+}
+
+impl Sandbox {
+    /// DescribeServices of `name` in the `cruddur` cluster, as the aws CLI sees it.
+    pub fn service(&self, name: &str) -> Value {
+        self.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "cruddur",
+            "--services",
+            name,
+        ])["services"][0]
+            .clone()
+    }
+
+    /// The tasks of service `name` whose desired status is `desired`, described.
+    pub fn tasks(&self, name: &str, desired: &str) -> Vec<Value> {
+        let listed = self.aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            "cruddur",
+            "--service-name",
+            name,
+            "--desired-status",
+            desired,
+        ]);
+        let arns: Vec<&str> = listed["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if arns.is_empty() {
+            return vec![];
+        }
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", "cruddur", "--tasks"];
+        args.extend(arns);
+        self.aws(&args)["tasks"].as_array().unwrap().clone()
+    }
+
+    /// How many revisions of `family` are registered.
+    pub fn revisions(&self, family: &str) -> usize {
+        let out = self.aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
+        out["taskDefinitionArns"].as_array().unwrap().len()
+    }
+}
+
+/// A task's address on its network (awsvpc: the ENI's private IPv4 address).
+pub fn task_address(task: &Value) -> Option<String> {
+    task["attachments"].as_array()?.iter().find_map(|a| {
+        a["details"].as_array()?.iter().find_map(|d| {
+            (d["name"] == "privateIPv4Address").then(|| d["value"].as_str().unwrap().to_string())
+        })
+    })
+}
