@@ -17,7 +17,9 @@ use crate::steps::Steps;
 use crate::{aws_build, docker, util};
 use xshell::cmd;
 
-/// actionlint on the CI workflows, parliament on the IAM policies (`lint.rs`).
+/// actionlint on the CI workflows, parliament on the IAM policies (`lint.rs`):
+/// a step of the unit run; the full run has them in its integration tests
+/// (`xtask/tests/ci_lint.rs`).
 const LINT_STEP: &str = "workflows (actionlint) and IAM policies (parliament)";
 
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
@@ -78,7 +80,6 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     });
     let _ = steps.run("rust tests of the AWS build", || aws_unit_tests(ctx, &[]));
     let _ = steps.run("fmt and clippy, both builds", || lints(ctx));
-    let _ = steps.run(LINT_STEP, || lint::check(ctx));
     let _ = steps.run("rust tests (unit and integration)", || {
         nextest(ctx, &[], &args.nextest)
     });
