@@ -1,4 +1,4 @@
-"""python -m cruddur_sandbox {serve,status,cleanup,seed,ecr-bridge}"""
+"""python -m cruddur_sandbox {serve,status,cleanup,seed,ecr-bridge,oidc-token}"""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("seed", help="seed a moto endpoint (the former seed.py)", add_help=False)
     sub.add_parser("ecr-bridge", help="the ECR push bridge as its own process (the former ecr_bridge.py)",
                    add_help=False)
+    sub.add_parser("oidc-token", help="an OIDC token signed with the sandbox's key (web_identity.py)", add_help=False)
     return p
 
 
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from .ecr_bridge import main as bridge_main
 
         return bridge_main(argv[1:])
+    if argv and argv[0] == "oidc-token":
+        from .web_identity import main as token_main
+
+        return token_main(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "serve":
         from .serve import serve

@@ -21,6 +21,8 @@ import bcrypt
 import boto3
 from botocore.exceptions import ClientError
 
+from .web_identity import seed as seed_web_identity
+
 SECURITY_GROUP = "cruddur-srv-sg"
 LOG_GROUP = "cruddur"
 NAMESPACE = "cruddur"
@@ -230,6 +232,7 @@ def seed(endpoint, policies, htpasswd, password_override=None):
     ec2 = client("ec2", endpoint)
     vpc_id, subnets, group_id = ensure_security_group(ec2)
     ensure_roles(client("iam", endpoint), pathlib.Path(policies))
+    deploy = seed_web_identity(client("iam", endpoint), pathlib.Path(policies))
     ensure_log_group(client("logs", endpoint))
     ensure_parameters(client("ssm", endpoint))
     ensure_namespace(client("servicediscovery", endpoint))
@@ -253,6 +256,7 @@ def seed(endpoint, policies, htpasswd, password_override=None):
         "user_pool_client_id": user_pool_client_id,
         "certificate_arn": certificate_arn,
         "registry_user": user,
+        **deploy,
     }
 
 

@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import ecs_api, helper_images, registry_config, target_health, teardown
+from . import ecs_api, helper_images, registry_config, target_health, teardown, web_identity
 from .account import ACCOUNT_ID, REGION
 from .agent import Agent
 from .clock import now
@@ -98,6 +98,7 @@ class Serving:
         self.agent.target_health = self.health
         ecs_api.install(self.agent)
         target_health.install(self.health)
+        web_identity.install(self.state_dir)
         for s in self.servers:
             s.start()
         return endpoint, task_endpoint

@@ -29,7 +29,7 @@ def test_seed_is_idempotent_and_keeps_the_agents_connection_url(sandbox, tmp_pat
 
 def test_the_commands_explain_themselves():
     for args in (["--help"], ["serve", "--help"], ["status", "--help"], ["cleanup", "--help"], ["seed", "--help"],
-                 ["ecr-bridge", "--help"]):
+                 ["ecr-bridge", "--help"], ["oidc-token", "--help"]):
         out = run(*args)
         assert out.returncode == 0 and "usage:" in out.stdout, (args, out.stderr)
     out = run("status", "--state-dir", "/nonexistent-sandbox-dir")

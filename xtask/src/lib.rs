@@ -21,6 +21,7 @@ pub mod git;
 pub mod host;
 pub mod infra;
 mod install;
+pub mod lint;
 pub mod poll;
 pub mod produced;
 mod sandbox;

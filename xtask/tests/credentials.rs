@@ -129,20 +129,24 @@ fn a_profile_with_role_arn_and_source_profile_assumes_the_role() {
     );
 }
 
+/// The source CI uses: a GitHub-like OIDC token of the repository's main
+/// branch, which the sandbox's STS checks against the deploy role's trust
+/// policy (`web_identity.rs` has the refusals and a deploy).
 #[test]
 fn web_identity_from_the_environment_assumes_the_role() {
     let sandbox = sandbox("creds-oidc");
     let dir = tempfile::tempdir().unwrap();
-    let token = write(dir.path(), "token", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln");
+    let token = sandbox.oidc_token_file(dir.path(), &[]);
+    let role = sandbox.seeded("deploy_role_arn");
     let out = status_with(&sandbox, "creds-oidc", |c| {
         c.env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
-            .env("AWS_ROLE_ARN", ROLE)
+            .env("AWS_ROLE_ARN", &role)
             .env("AWS_ROLE_SESSION_NAME", "ci-deploy");
     })
     .ok();
     assert_eq!(
         identity(&out),
-        "arn:aws:sts::123456789012:assumed-role/CruddurServiceExecutionRole/ci-deploy"
+        "arn:aws:sts::123456789012:assumed-role/CruddurDeployRole/ci-deploy"
     );
 }
 

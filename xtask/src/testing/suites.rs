@@ -28,6 +28,11 @@ pub fn unit(ctx: &Ctx, args: &TestArgs) -> Result<()> {
         }
         Cmd::from(cmd!(sh, "npm test")).env("CI", "true").run(ctx)
     });
+    // The full run lints them in its integration tests (xtask/tests/ci_lint.rs).
+    let _ = steps.run(
+        "workflows (actionlint) and IAM policies (parliament)",
+        || crate::lint::check(ctx),
+    );
     let _ = steps.run("rust unit tests", || {
         nextest(ctx, &["--lib", "--bins"], &args.nextest)?.run(ctx)
     });

@@ -218,6 +218,39 @@ impl Sandbox {
             .unwrap_or_default()
     }
 
+    /// What the sandbox's AWS side seeded (agent.json's `seed`): subnets,
+    /// the deploy roles' ARNs, the repository they trust, ...
+    pub fn seeded(&self, key: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("agent.json")).unwrap();
+        let agent: serde_json::Value = serde_json::from_str(&text).unwrap();
+        agent["seed"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("agent.json's seed has no {key}"))
+            .to_string()
+    }
+
+    /// An OIDC token signed with the sandbox's key, as GitHub's token service
+    /// gives a job one (`python -m cruddur_sandbox oidc-token ARGS`), written
+    /// to a file in `dir`: what `AWS_WEB_IDENTITY_TOKEN_FILE` names.
+    pub fn oidc_token_file(&self, dir: &Path, args: &[&str]) -> String {
+        let path = dir.join(format!("token-{}", file_name_of(args)));
+        let out = Command::new(repo_root().join("target/sandbox/venv/bin/python"))
+            .args(["-m", "cruddur_sandbox", "oidc-token", "--state-dir"])
+            .arg(self.dir.path())
+            .arg("--output")
+            .arg(&path)
+            .args(args)
+            .env("PYTHONPATH", repo_root().join("sandbox"))
+            .output()
+            .expect("running the sandbox's oidc-token");
+        assert!(
+            out.status.success(),
+            "oidc-token {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path.display().to_string()
+    }
+
     pub fn registry(&self) -> String {
         self.export("CRUDDUR_ECR_REGISTRY")
     }
@@ -324,6 +357,14 @@ pub fn registry_get(registry: &str, path: &str, user: &str, password: &str) -> (
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (code, body.to_string())
+}
+
+/// A file name made of a token's arguments.
+fn file_name_of(args: &[&str]) -> String {
+    args.join("_")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 pub fn alive(pid: u32) -> bool {
