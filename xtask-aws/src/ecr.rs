@@ -127,6 +127,17 @@ async fn docker_login(ctx: &Ctx, aws: &Aws, token: Option<Token>) -> Result<()> 
     Ok(())
 }
 
+/// `docker login` to the account's registry unless docker has a login for
+/// it: a build whose base image is the account's ECR mirror pulls from there
+/// before anything is pushed (a fresh CI runner has no login yet).
+pub async fn login_if_needed(ctx: &Ctx, aws: &Aws) -> Result<()> {
+    let registry = aws.registry(ctx).await?;
+    if ctx.dry_run || !docker_has_login(&registry) {
+        docker_login(ctx, aws, None).await?;
+    }
+    Ok(())
+}
+
 /// ECR's token, asked for while docker works (a push logged out first waits
 /// for docker, not for ECR and then docker).
 type Token = tokio::task::JoinHandle<Result<(String, String)>>;

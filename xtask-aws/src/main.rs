@@ -51,7 +51,10 @@ fn run(ctx: &Ctx, command: AwsCommand) -> Result<()> {
             AwsCommand::Logs(args) => ecs::logs(ctx, &args).await,
             AwsCommand::Task(args) => ecs::task(ctx, &args).await,
             AwsCommand::Scale(args) => ecs::scale(ctx, &args).await,
-            AwsCommand::Verify { service } => ecs::verify(ctx, service).await,
+            AwsCommand::Verify {
+                service,
+                before_build,
+            } => ecs::verify(ctx, service, before_build).await,
         }
     })
 }

@@ -118,6 +118,10 @@ pub enum AwsCommand {
     Verify {
         #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
         service: Selection,
+        /// Check what a deploy that builds needs: the image is built then, not
+        /// looked up in ECR (CI verifies before `deploy` builds and pushes).
+        #[arg(long)]
+        before_build: bool,
     },
 }
 

@@ -162,7 +162,7 @@ fn deploy_assumes_its_roles_with_github_oidc_and_gates_production() {
         );
     }
     let order = [
-        "cargo xtask --env staging verify",
+        "cargo xtask --env staging verify --before-build",
         "cargo xtask --env staging deploy all",
     ];
     let at: Vec<usize> = order.iter().map(|c| staging.find(c).unwrap()).collect();

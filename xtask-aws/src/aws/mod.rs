@@ -89,6 +89,13 @@ impl Aws {
             caller: Arc::new(OnceCell::new()),
         };
         if !ctx.dry_run {
+            if let Some(cache) = &aws.credentials {
+                if let Err(e) = cache.get().await {
+                    if let Some(refusal) = sts_refusal(&e) {
+                        bail!(BadInput(refusal));
+                    }
+                }
+            }
             if let Err(e) = aws.credentials().await {
                 bail!(BadInput(format!(
                     "no usable AWS credentials ({e:#}): {CREDENTIALS_HINT}"
@@ -175,4 +182,35 @@ fn one_line(e: &dyn std::error::Error) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// What STS said when aws-config asked it for the credentials (a web
+/// identity, a profile's role), when that is why there are none: the
+/// generic hint ("set AWS_ACCESS_KEY_ID") would send the user the wrong way.
+fn sts_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_sdk_sts::error::{ProvideErrorMetadata as _, SdkError};
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
+    use aws_smithy_runtime_api::http::Response;
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(s) = err.downcast_ref::<SdkError<AssumeRoleWithWebIdentityError, Response>>() {
+            return Some(format!(
+                "STS refused the web identity token for AWS_ROLE_ARN (AssumeRoleWithWebIdentity): {}: {}; \
+                 check the role's trust policy (the token's issuer, audience and subject) and the account's OIDC provider",
+                s.code().unwrap_or("no code"),
+                s.message().unwrap_or("no message")
+            ));
+        }
+        if let Some(s) = err.downcast_ref::<SdkError<AssumeRoleError, Response>>() {
+            return Some(format!(
+                "STS refused to assume the profile's role_arn (AssumeRole): {}: {}; \
+                 check the role's trust policy and the source profile's permissions",
+                s.code().unwrap_or("no code"),
+                s.message().unwrap_or("no message")
+            ));
+        }
+        source = err.source();
+    }
+    None
 }

@@ -6,7 +6,7 @@ use super::watch::short_revision;
 use anyhow::{bail, Result};
 use xtask::docker;
 use xtask::exec::print_line;
-use xtask::flags::BuildArgs;
+use xtask::flags::{BaseImages, BuildArgs};
 use xtask::infra::{self, normalize_task_definition, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
@@ -41,6 +41,9 @@ pub async fn images(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<V
     let services = selection.services();
     let mut images = Vec::new();
     if !no_build {
+        if ctx.base_images() == BaseImages::Mirror {
+            ecr::login_if_needed(ctx, &ecs.aws).await?;
+        }
         docker::build(ctx, &BuildArgs::prod(selection))?;
         for service in services {
             let pushed = ecr::push_service(ctx, &ecs.aws, service, &[], false).await?;

@@ -19,7 +19,7 @@ pub(super) async fn images(ecs: &Ecs, planned: &[Planned], deploy_builds: bool) 
         let repo = p.service.repo();
         if deploy_builds {
             checks.push(skip(format!(
-                "{}: image: this deploy builds and pushes it",
+                "{}: image: the deploy builds and pushes it (not looked up in ECR)",
                 p.service.name
             )));
             continue;

@@ -78,12 +78,12 @@ struct Planned {
     def: ServiceDefinition,
 }
 
-pub async fn verify(ctx: &Ctx, selection: Selection) -> Result<()> {
+pub async fn verify(ctx: &Ctx, selection: Selection, before_build: bool) -> Result<()> {
     for service in selection.services() {
         infra::check_service_files(ctx, service)?;
     }
     let ecs = Ecs::new(ctx).await?;
-    let failed = run(&ecs, selection, false).await?;
+    let failed = run(&ecs, selection, before_build).await?;
     if failed > 0 {
         bail!(
             "{failed} check{} failed: fix what is shown above",
