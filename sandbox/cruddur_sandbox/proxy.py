@@ -88,14 +88,24 @@ def _action_dict(action: Any) -> dict[str, Any]:
     return getattr(action, "data", None) or dict(action)
 
 
+class ListenerServer(ThreadingHTTPServer):
+    """A listener's socket. An ALB takes every connection a burst of clients
+    opens at once; socketserver's accept queue of 5 made the kernel drop the
+    SYNs past the fifth while this (GIL-sharing) process was busy, and those
+    clients waited for TCP's retries: 1 s, 3 s, 7 s, 15 s before their first
+    request (seen as the load bench's p99 and max)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class Listener:
     def __init__(self, proxies: "Proxies", arn: str, port: int):
         self.proxies = proxies
         self.arn = arn
         self.port = port
         handler = _handler(self)
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
+        self.server = ListenerServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name=f"listener-{port}")
 
     def start(self) -> None:
