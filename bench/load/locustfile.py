@@ -46,6 +46,15 @@ def on_init(environment, **_):
     if not TOKEN:
         sys.exit("locustfile: CRUDDUR_LOAD_TOKEN is not set")
     run["environment"] = environment
+    gevent.spawn(stop_with_parent, environment, os.getppid())
+
+
+def stop_with_parent(environment, parent):
+    # The bench starts the load in a process group of its own (a Ctrl-C in its
+    # terminal does not reach it): if the bench dies, the load stops too.
+    while os.getppid() == parent:
+        gevent.sleep(1)
+    environment.runner.quit()
 
 
 @events.request.add_listener

@@ -76,9 +76,10 @@ fn check_host(host: &str) -> Result<()> {
 /// when it stops.
 pub fn arguments(load: &Load, files: &Files) -> Result<Vec<String>> {
     check_host(&load.host)?;
-    if load.users == 0 || load.posters > load.users || load.max_requests == 0 {
+    // locust reads a fixed count of 0 as "not fixed": posters are 1 or more.
+    if load.posters == 0 || load.posters >= load.users || load.max_requests == 0 {
         bail!(BadInput(format!(
-            "a load needs users (got {}), at most as many posters (got {}) and a request bound (got {})",
+            "a load needs readers and posters (got {} users, {} posting) and a request bound (got {})",
             load.users, load.posters, load.max_requests
         )));
     }
@@ -333,13 +334,20 @@ mod tests {
     }
 
     #[test]
-    fn a_load_without_users_or_bound_is_refused() {
-        let mut l = load("http://127.0.0.1:80");
-        l.posters = 51;
-        assert!(arguments(&l, &files()).is_err());
-        l.posters = 0;
-        l.max_requests = 0;
-        assert!(arguments(&l, &files()).is_err());
+    fn a_load_without_readers_posters_or_bound_is_refused() {
+        let l = load("http://127.0.0.1:80");
+        for (posters, max_requests) in [(50, 100), (51, 100), (0, 100), (10, 0)] {
+            let bad = Load {
+                posters,
+                max_requests,
+                ..l.clone()
+            };
+            let err = arguments(&bad, &files()).unwrap_err();
+            assert!(
+                err.downcast_ref::<BadInput>().is_some(),
+                "{posters} {max_requests}: {err}"
+            );
+        }
     }
 
     /// Recorded from a real run (locust 2.47.0, bench/load/locustfile.py) with
