@@ -36,6 +36,9 @@ pub(super) struct Window {
     pub routes: Vec<Route>,
     /// The deploy's length, for a window during one.
     pub deploy_s: Option<f64>,
+    /// The machine's 1-minute load average as the window ended: what else
+    /// shared the cores.
+    pub load_average: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -177,10 +180,20 @@ fn read_window(files: &Files, deploy: Option<Duration>) -> Result<Window> {
     let stats = std::fs::read_to_string(files.stats())
         .with_context(|| format!("the load wrote no results ({})", files.stats().display()))?;
     let errors = std::fs::read_to_string(&files.errors).unwrap_or_default();
+    let mut routes = locust::routes(&stats, &errors)?;
+    // locust lists them in no fixed order.
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Window {
-        routes: locust::routes(&stats, &errors)?,
+        routes,
         deploy_s: deploy.map(|d| d.as_secs_f64()),
+        load_average: load_average(),
     })
+}
+
+/// The 1-minute load average (Linux's /proc/loadavg).
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Shows a window's figures, and what failed.
@@ -420,8 +433,22 @@ pub(super) fn markdown(r: &Report) -> String {
     out.push_str(
         "\nrequests/s, p50, p99: median over the runs (min–max), as locust records times (to the ms \
          below 100 ms, to 10 ms below 1 s); failed / requests: all runs together, a failure being any \
-         answer but the route's 200 or 201, or none.\n",
+         answer but the route's 200 or 201, or none.",
     );
+    let loads: Vec<f64> = r
+        .before
+        .iter()
+        .chain(&r.during)
+        .filter_map(|w| w.load_average)
+        .collect();
+    if !loads.is_empty() {
+        let (_, min, max) = spread(loads);
+        out.push_str(&format!(
+            " The machine's 1-minute load average as the windows ended: {min:.1}–{max:.1} (all \
+             that ran on its cores, the bench included)."
+        ));
+    }
+    out.push('\n');
     out
 }
 
@@ -443,7 +470,11 @@ mod tests {
     }
 
     fn window(deploy_s: Option<f64>, routes: Vec<Route>) -> Window {
-        Window { routes, deploy_s }
+        Window {
+            routes,
+            deploy_s,
+            load_average: Some(if deploy_s.is_some() { 6.5 } else { 2.3 }),
+        }
     }
 
     #[test]
@@ -520,6 +551,13 @@ mod tests {
             lines[5].contains("| 1 / 5,250 | 0 failed |"),
             "{}",
             lines[5]
+        );
+        assert!(
+            lines[7].ends_with(
+                "as the windows ended: 2.3–6.5 (all that ran on its cores, the bench included)."
+            ),
+            "{}",
+            lines[7]
         );
         assert_eq!(lines.len(), 8, "{table}");
     }
