@@ -76,6 +76,7 @@ class Client(FastHttpUser):
     abstract = True
     wait_time = constant(0)
     max_redirects = 0  # a redirect elsewhere is never followed: it fails
+    insecure = True  # an HTTPS listener's certificate is the sandbox's own CA's (loopback only)
 
     def expect(self, response, status):
         if response.status_code == status:
