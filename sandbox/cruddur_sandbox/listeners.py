@@ -104,6 +104,17 @@ def redirect_location(conf: dict[str, Any], scheme: str, port: int, host_header:
     return f"{proto}://{netloc}{rpath}" + (f"?{rquery}" if rquery else "")
 
 
+class ListenerServer(ThreadingHTTPServer):
+    """A plain-HTTP listener's socket. An ALB takes every connection a burst of
+    clients opens at once; socketserver's accept queue of 5 made the kernel
+    drop the SYNs past the fifth while this (GIL-sharing) process was busy,
+    and those clients waited for TCP's retries: 1 s, 3 s, 7 s, 15 s before
+    their first request (seen as the load bench's p99 and max)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class Listener:
     def __init__(self, proxies: "Proxies", arn: str, port: int, context=None):
         self.proxies = proxies
@@ -114,7 +125,7 @@ class Listener:
         if context is not None:
             self.server = TLSServer(("127.0.0.1", port), ListenerHandler, context)
         else:
-            self.server = ThreadingHTTPServer(("127.0.0.1", port), ListenerHandler)
+            self.server = ListenerServer(("127.0.0.1", port), ListenerHandler)
         self.server.daemon_threads = True
         self.server.listener = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name=f"listener-{port}")

@@ -61,6 +61,8 @@ class TLSServer(ThreadingHTTPServer):
     the connection's own thread, so a slow or failing client holds up no one."""
 
     daemon_threads = True
+    # A burst of clients' connections queue in the kernel (see ListenerServer).
+    request_queue_size = 1024
 
     def __init__(self, address, handler, context: ssl.SSLContext):
         self.context = context

@@ -292,11 +292,12 @@ pub struct BenchArgs {
     /// Runs per row (uncached builds and cold rows run once).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Write the table into the README's Performance section.
-    #[arg(long, conflicts_with = "only")]
+    /// Write the table into the README's Performance section: the rows measured
+    /// replace theirs, the others stay as they are.
+    #[arg(long)]
     pub update_readme: bool,
     /// Only these groups of rows (repeatable).
-    #[arg(long, value_parser = ["warm", "cold", "build", "push", "deploy"])]
+    #[arg(long, value_parser = ["warm", "cold", "build", "push", "deploy", "load"])]
     pub only: Vec<String>,
 }
 

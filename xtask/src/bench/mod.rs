@@ -6,6 +6,8 @@
 //! section. Every tool row is the whole `cargo xtask …` process, cargo's check
 //! included.
 
+mod load;
+mod locust;
 mod rows;
 
 use std::cell::RefCell;
@@ -88,6 +90,8 @@ struct Bench<'a> {
     state: State,
     runs: usize,
     rows: RefCell<Vec<Row>>,
+    /// The load rows, when they ran: a table of their own.
+    load: RefCell<Option<load::Report>>,
 }
 
 impl Bench<'_> {
@@ -162,39 +166,116 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
         state,
         runs: args.runs,
         rows: RefCell::default(),
+        load: RefCell::default(),
     };
     let result = rows::all(&bench, args);
     sandbox::down(ctx, &sandbox::Layout::new(ctx, &state_dir))?;
     result?;
     let rows = bench.rows.into_inner();
     let table = markdown(&rows);
+    let load_table = bench.load.borrow().as_ref().map(load::markdown);
     println!("\n{table}");
     std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&rows)?)?;
-    std::fs::write(dir.join("bench.md"), &table)?;
+    let mut md = table.clone();
+    if let (Some(report), Some(load_table)) = (bench.load.borrow().as_ref(), &load_table) {
+        println!("\n{load_table}");
+        std::fs::write(dir.join("load.json"), serde_json::to_string_pretty(report)?)?;
+        md = format!("{md}\n{load_table}");
+    }
+    std::fs::write(dir.join("bench.md"), md)?;
     println!(
         "written to {} and bench.md",
         dir.join("bench.json").display()
     );
     if args.update_readme {
-        update_readme(ctx, &table)?;
+        update_readme(ctx, &table, load_table.as_deref())?;
     }
     Ok(())
 }
 
 const README_START: &str = "<!-- bench table: written by `cargo xtask bench --update-readme` -->";
 const README_END: &str = "<!-- end of bench table -->";
+const LOAD_START: &str = "<!-- load table: written by `cargo xtask bench --update-readme` -->";
+const LOAD_END: &str = "<!-- end of load table -->";
 
-/// Replaces the table between the README's markers.
-fn update_readme(ctx: &Ctx, table: &str) -> Result<()> {
+/// Writes the tables between the README's markers: the rows measured replace
+/// the rows of the same name, the others stay; the load table is replaced
+/// when the load ran.
+fn update_readme(ctx: &Ctx, table: &str, load_table: Option<&str>) -> Result<()> {
     let path = ctx.root.join("README.md");
     let text = std::fs::read_to_string(&path).context("reading README.md")?;
-    let (Some(start), Some(end)) = (text.find(README_START), text.find(README_END)) else {
-        bail!("README.md has no bench markers ({README_START} … {README_END})");
+    let text = between(&text, README_START, README_END, |old| {
+        merge_rows(old, table)
+    })?;
+    let text = match load_table {
+        Some(load) => between(&text, LOAD_START, LOAD_END, |_| load.to_string())?,
+        None => text,
     };
-    let updated = format!("{}{README_START}\n{table}{}", &text[..start], &text[end..]);
-    std::fs::write(&path, updated).context("writing README.md")?;
-    println!("README.md's Performance table updated");
+    crate::files::write_atomic(&path, text.as_bytes())?;
+    println!("README.md's Performance section updated");
     Ok(())
+}
+
+/// `text` with what lies between the two marker lines replaced by `with(it)`.
+fn between(
+    text: &str,
+    start: &str,
+    end: &str,
+    with: impl FnOnce(&str) -> String,
+) -> Result<String> {
+    let (Some(s), Some(e)) = (text.find(start), text.find(end)) else {
+        bail!("README.md has no markers {start} … {end}");
+    };
+    let inner = text[s + start.len()..e].trim_start_matches('\n');
+    Ok(format!(
+        "{}{start}\n{}{}",
+        &text[..s],
+        with(inner),
+        &text[e..]
+    ))
+}
+
+/// A markdown table's lines: before its rows (up to the separator line), its
+/// rows, and what follows.
+fn table_parts(section: &str) -> (Vec<&str>, Vec<&str>, Vec<&str>) {
+    let lines: Vec<&str> = section.lines().collect();
+    let head = lines
+        .iter()
+        .position(|l| l.starts_with("| ---"))
+        .map_or(0, |i| i + 1);
+    let rows_end = head
+        + lines[head..]
+            .iter()
+            .take_while(|l| l.starts_with('|'))
+            .count();
+    (
+        lines[..head].to_vec(),
+        lines[head..rows_end].to_vec(),
+        lines[rows_end..].to_vec(),
+    )
+}
+
+/// `new`'s table with the rows of `old` it did not measure kept in their
+/// place, and its new rows at the end. A row is known by its first cell.
+fn merge_rows(old: &str, new: &str) -> String {
+    let key = |row: &str| row.split(" | ").next().unwrap_or(row).to_string();
+    let (head, new_rows, tail) = table_parts(new);
+    let (_, old_rows, _) = table_parts(old);
+    let measured = |k: &str| new_rows.iter().find(|r| key(r) == k).copied();
+    let mut rows: Vec<&str> = old_rows
+        .iter()
+        .map(|r| measured(&key(r)).unwrap_or(r))
+        .collect();
+    let added: Vec<&str> = new_rows
+        .iter()
+        .filter(|r| !old_rows.iter().any(|o| key(o) == key(r)))
+        .copied()
+        .collect();
+    rows.extend(added);
+    let mut out: Vec<&str> = head;
+    out.extend(rows);
+    out.extend(tail);
+    out.join("\n") + "\n"
 }
 
 fn markdown(rows: &[Row]) -> String {
@@ -231,4 +312,57 @@ fn markdown(rows: &[Row]) -> String {
         "\nratio = cargo xtask median / the other's median (below 1: the tool is faster).\n",
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "| measurement | tool | goal |\n| --- | --- | --- |\n| warm env | 0.11 s | ≤ 2× floor |\n| build all | 0.39 s | — |\n| deploy | 38.80 s | — |\n\nratio = old footnote.\n";
+
+    #[test]
+    fn measured_rows_replace_theirs_and_the_others_stay_in_place() {
+        let new = "| measurement | tool | goal |\n| --- | --- | --- |\n| build all | 0.41 s | — |\n| deploy under load | 52.00 s | — |\n\nratio = new footnote.\n";
+        assert_eq!(
+            merge_rows(OLD, new),
+            "| measurement | tool | goal |\n| --- | --- | --- |\n| warm env | 0.11 s | ≤ 2× floor |\n| build all | 0.41 s | — |\n| deploy | 38.80 s | — |\n| deploy under load | 52.00 s | — |\n\nratio = new footnote.\n"
+        );
+    }
+
+    #[test]
+    fn a_whole_run_keeps_its_own_order_for_rows_the_readme_lacked() {
+        let new = "| measurement | tool | goal |\n| --- | --- | --- |\n| warm env | 0.10 s | ≤ 2× floor |\n| build all | 0.40 s | — |\n| deploy | 38.00 s | — |\n\nratio = new footnote.\n";
+        assert_eq!(merge_rows(OLD, new), new);
+        assert_eq!(
+            merge_rows("", new),
+            new,
+            "an empty section takes the new table"
+        );
+    }
+
+    #[test]
+    fn only_the_text_between_the_markers_changes() {
+        let text = format!("# T\n\nbefore\n{LOAD_START}\n| old |\n{LOAD_END}\nafter\n");
+        let updated = between(&text, LOAD_START, LOAD_END, |old| {
+            assert_eq!(old, "| old |\n");
+            "| new |\n".into()
+        })
+        .unwrap();
+        assert_eq!(
+            updated,
+            format!("# T\n\nbefore\n{LOAD_START}\n| new |\n{LOAD_END}\nafter\n")
+        );
+        assert!(between("no markers", LOAD_START, LOAD_END, |_| String::new()).is_err());
+    }
+
+    #[test]
+    fn the_readme_has_both_tables_markers() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        for marker in [README_START, README_END, LOAD_START, LOAD_END] {
+            assert!(readme.contains(marker), "README.md lacks {marker}");
+        }
+    }
 }

@@ -30,6 +30,9 @@ pub(super) fn all(b: &Bench, args: &BenchArgs) -> Result<()> {
     if wanted("deploy") {
         deploy(b)?;
     }
+    if wanted("load") {
+        super::load::load(b)?;
+    }
     Ok(())
 }
 
