@@ -11,9 +11,9 @@ use askama::Template;
 
 use crate::ctx::Ctx;
 use crate::errors::BadInput;
+use crate::files::write_atomic;
 use crate::flags::EnvArgs;
 use crate::services::{Service, BACKEND, FRONTEND};
-use crate::files::write_atomic;
 
 pub const DEFAULT_CONNECTION_URL: &str = "postgresql://postgres:password@db:5432/cruddur";
 pub const DEFAULT_DYNAMODB_ENDPOINT: &str = "http://dynamodb-local:8000";

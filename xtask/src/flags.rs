@@ -6,11 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{
+    ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
+};
 
-use crate::services::{self, Selection, Service};
-pub use crate::settings::{BaseImages, Settings};
 use crate::duration::parse_duration;
+use crate::services::{self, Selection, Service};
+pub use crate::settings::{BaseImages, Given, Settings};
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
@@ -21,10 +24,61 @@ pub struct Cli {
     /// Print more: read-only commands too.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// `json`: one JSON document on stdout (status, diff, verify, deploy, rollback), progress on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Output,
     #[command(flatten)]
     pub settings: Settings,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What stdout carries.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// Lines that read well in a terminal and a CI log.
+    #[default]
+    Text,
+    /// One JSON document (the shape of `xtask/schemas/result.schema.json`); progress goes to stderr.
+    Json,
+}
+
+impl Cli {
+    /// The process's command line, noting which settings came from flags and
+    /// which from variables (an environment file yields to the first only).
+    pub fn parse_args() -> Cli {
+        Cli::from_matches(&Cli::command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// `parse_args` of `argv` (tests).
+    pub fn try_parse_args_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::from_matches(&Cli::command().try_get_matches_from(argv)?)
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::from_arg_matches(matches)?;
+        let mut given = Given::default();
+        for arg in Cli::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            match matches.value_source(id) {
+                Some(ValueSource::CommandLine) => given.flags.push(id.to_string()),
+                Some(ValueSource::EnvVariable) => {
+                    if let Some(var) = arg.get_env() {
+                        given
+                            .variables
+                            .push((id.to_string(), var.to_string_lossy().into_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        cli.settings.given = given;
+        Ok(cli)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,6 +173,22 @@ pub enum AwsCommand {
         #[arg(value_parser = services::parse_selection, default_value = "all", value_name = "backend|frontend|all")]
         service: Selection,
     },
+    /// Deploy to one environment the image digests that run in another (no build).
+    Promote(PromoteArgs),
+}
+
+impl AwsCommand {
+    /// Whether `--output json` is understood.
+    pub fn has_json_output(&self) -> bool {
+        matches!(
+            self,
+            AwsCommand::Status { .. }
+                | AwsCommand::Diff { .. }
+                | AwsCommand::Verify { .. }
+                | AwsCommand::Deploy(_)
+                | AwsCommand::Rollback(_)
+        )
+    }
 }
 
 #[derive(Args, Debug)]
@@ -371,6 +441,23 @@ pub struct DeployArgs {
     /// one-off task of the new revision; deploy only if it exits 0.
     #[arg(long, value_name = "CMD")]
     pub pre: Option<String>,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// The environment whose running image digests are promoted.
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+    /// The environment they are deployed to (after its `verify`).
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// On timeout, leave the deployment as it is instead of rolling back.
+    #[arg(long)]
+    pub no_rollback: bool,
     #[command(flatten)]
     pub watch: WatchOpts,
 }

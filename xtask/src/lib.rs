@@ -13,6 +13,7 @@ mod demo;
 pub mod docker;
 pub mod duration;
 pub mod env;
+pub mod environment;
 pub mod errors;
 pub mod exec;
 mod files;
@@ -37,6 +38,20 @@ use flags::LocalCommand;
 
 /// Runs a command that needs no AWS SDK (both builds call this).
 pub fn run(ctx: &Ctx, command: LocalCommand) -> anyhow::Result<()> {
+    if ctx.output == flags::Output::Json {
+        return Err(BadInput(
+            "--output json: only status, diff, verify, deploy and rollback print a JSON result"
+                .into(),
+        )
+        .into());
+    }
+    match &command {
+        LocalCommand::Sandbox { .. } => ctx.refuse_environment("sandbox")?,
+        LocalCommand::Demo(_) => ctx.refuse_environment("demo")?,
+        LocalCommand::Test(_) => ctx.refuse_environment("test")?,
+        LocalCommand::Bench(_) => ctx.refuse_environment("bench")?,
+        _ => ctx.announce_environment(),
+    }
     match command {
         LocalCommand::Env(args) => env::run(ctx, &args),
         LocalCommand::Build(args) => docker::build(ctx, &args),

@@ -26,10 +26,10 @@ use xshell::cmd;
 
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd};
+use crate::files::write_atomic;
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
 use crate::steps::Steps;
-use crate::files::write_atomic;
 use crate::{docker, duration, poll};
 pub use base_images::ensure_base_images;
 use processes::Part;
@@ -161,7 +161,7 @@ impl State {
         Settings {
             registry: Some(self.registry()),
             subnets: self.subnets.clone(),
-            security_group: Some(self.security_group.clone()),
+            security_groups: vec![self.security_group.clone()],
             vpc_id: Some(self.vpc_id.clone()),
             base_images: Some(BaseImages::Sandbox),
             build_network: Some("host".into()),
