@@ -50,12 +50,12 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
         .send()
         .await;
     match created {
-        Ok(_) => println!("created ECR repository {name}"),
+        Ok(_) => xtask::outln!("created ECR repository {name}"),
         Err(e)
             if e.as_service_error()
                 .is_some_and(aws_sdk_ecr::operation::create_repository::CreateRepositoryError::is_repository_already_exists_exception) =>
         {
-            println!("ECR repository {name} already exists");
+            xtask::outln!("ECR repository {name} already exists");
         }
         Err(e) => return Err(explain("ecr CreateRepository", &e)),
     }
@@ -63,7 +63,7 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
 }
 
 /// A missing repository is an error that says how to make it, unless asked to create it.
-async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<()> {
+pub async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<()> {
     ctx.announce(&format!(
         "ecr DescribeRepositories repositoryNames=[{name}]"
     ));
@@ -301,9 +301,9 @@ async fn push_tags(
     let digest = digest.context("docker push printed no digest")?;
     let shown_tags = tags.join(", ");
     if uploaded == 0 {
-        println!("{label}: nothing to upload, every layer was already in the registry; {repository} [{shown_tags}] is {digest}");
+        xtask::outln!("{label}: nothing to upload, every layer was already in the registry; {repository} [{shown_tags}] is {digest}");
     } else {
-        println!(
+        xtask::outln!(
             "{label}: pushed {repository} [{shown_tags}] {digest} ({uploaded} layers uploaded, {present} already there, {})",
             duration::secs(started.elapsed())
         );
@@ -325,13 +325,13 @@ async fn push_with_login(
     let push = Cmd::from(cmd!(sh, "docker push {remote}"));
     let registry = remote.split('/').next().unwrap_or_default();
     if !ctx.dry_run && !docker_has_login(registry) {
-        println!("{label}: docker has no login for {registry}; logging in");
+        xtask::outln!("{label}: docker has no login for {registry}; logging in");
         docker_login(ctx, aws, token.take()).await?;
         return push.run_lines(ctx, &prefix);
     }
     match push.run_lines(ctx, &prefix) {
         Err(e) if needs_login(&format!("{e:#}")) => {
-            println!("{label}: docker has no valid credentials for the registry; logging in");
+            xtask::outln!("{label}: docker has no valid credentials for the registry; logging in");
             docker_login(ctx, aws, token.take()).await?;
             push.run_lines(ctx, &prefix)
         }
@@ -370,7 +370,7 @@ async fn confirm_in_ecr(
     loop {
         let listed = image_digest(ctx, aws, repo, tag).await?.real()?;
         if listed.as_deref() == Some(digest) {
-            println!("{service}: ECR lists {repo}:{tag} as {digest}");
+            xtask::outln!("{service}: ECR lists {repo}:{tag} as {digest}");
             return Ok(());
         }
         if deadline.expired() {
@@ -388,13 +388,20 @@ async fn confirm_in_ecr(
 /// last deployed successfully.
 pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
     let repo = service.repo();
+    // Per environment when environments share the account (`latest-stg`).
+    let latest = ctx.settings.latest_tag();
     ctx.announce(&format!(
-        "ecr BatchGetImage repositoryName={repo} imageDigest={digest}; ecr PutImage imageTag=latest"
+        "ecr BatchGetImage repositoryName={repo} imageDigest={digest}; ecr PutImage imageTag={latest}"
     ));
     if ctx.dry_run {
         return Ok(());
     }
-    if image_digest(ctx, aws, repo, "latest").await?.real()?.as_deref() == Some(digest) {
+    if image_digest(ctx, aws, repo, &latest)
+        .await?
+        .real()?
+        .as_deref()
+        == Some(digest)
+    {
         return Ok(());
     }
     let got = aws
@@ -408,28 +415,29 @@ pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -
     let image = got
         .images()
         .first()
-        .with_context(|| format!("ECR has no image {repo}@{digest} to tag as latest"))?;
-    let manifest = image
-        .image_manifest()
-        .context("ECR returned no manifest")?;
+        .with_context(|| format!("ECR has no image {repo}@{digest} to tag as {latest}"))?;
+    let manifest = image.image_manifest().context("ECR returned no manifest")?;
     let put = aws
         .ecr
         .put_image()
         .repository_name(repo)
         .image_manifest(manifest)
         .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_string))
-        .image_tag("latest")
+        .image_tag(&latest)
         .image_digest(digest)
         .send()
         .await;
     match put {
         Ok(_) => {}
         Err(e)
-            if e.as_service_error()
-                .is_some_and(aws_sdk_ecr::operation::put_image::PutImageError::is_image_already_exists_exception) => {}
+            if e.as_service_error().is_some_and(
+                aws_sdk_ecr::operation::put_image::PutImageError::is_image_already_exists_exception,
+            ) => {}
         Err(e) => return Err(explain("ecr PutImage", &e)),
     }
-    println!("{service}: ECR {repo}:latest is now {digest} (the image last deployed successfully)");
+    xtask::outln!(
+        "{service}: ECR {repo}:{latest} is now {digest} (the image last deployed successfully)"
+    );
     Ok(())
 }
 
@@ -461,12 +469,33 @@ pub async fn deployable_image(
             Produced::Value(None) => {}
         }
     }
-    Ok(image_digest(ctx, aws, repo, "latest").await?.map(|d| {
+    let latest = ctx.settings.latest_tag();
+    Ok(image_digest(ctx, aws, repo, &latest).await?.map(|d| {
         d.map(|digest| Found {
-            tag: "latest".into(),
+            tag: latest,
             digest,
         })
     }))
+}
+
+/// The tags ECR lists for `repo@digest` (none when it is untagged).
+pub async fn tags_of(ctx: &Ctx, aws: &Aws, repo: &str, digest: &str) -> Result<Vec<String>> {
+    ctx.announce(&format!(
+        "ecr DescribeImages repositoryName={repo} imageDigest={digest}"
+    ));
+    let found = aws
+        .ecr
+        .describe_images()
+        .repository_name(repo)
+        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+        .send()
+        .await
+        .map_err(|e| explain("ecr DescribeImages", &e))?;
+    Ok(found
+        .image_details()
+        .iter()
+        .flat_map(|d| d.image_tags().iter().cloned())
+        .collect())
 }
 
 /// The digest ECR has for `repo:tag`, if any.
@@ -536,7 +565,7 @@ pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
         None,
     )
     .await?;
-    println!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");
+    xtask::outln!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");
     Ok(())
 }
 

@@ -67,6 +67,13 @@ impl Ctx {
         self.settings.environment.as_ref()
     }
 
+    /// ` in environment NAME`, or nothing without `--env` (for lines that name it).
+    pub fn in_environment(&self) -> String {
+        self.environment()
+            .map(|e| format!(" in environment {}", e.name))
+            .unwrap_or_default()
+    }
+
     /// Every command's first line names the environment it acts on; and
     /// what the file set aside of the process environment is said once.
     pub fn announce_environment(&self) {

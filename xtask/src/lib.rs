@@ -68,19 +68,22 @@ pub fn run(ctx: &Ctx, command: LocalCommand) -> anyhow::Result<()> {
 /// The process's end: one line for the user (the chain of causes with -v),
 /// exit 2 for bad input, 1 for any other failure.
 pub fn exit(verbose: bool, result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            if verbose {
-                eprintln!("error: {err:?}");
-            } else {
-                eprintln!("error: {err:#}");
-            }
-            if err.downcast_ref::<BadInput>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+    let code = exit_code(&result);
+    if let Err(err) = result {
+        if verbose {
+            eprintln!("error: {err:?}");
+        } else {
+            eprintln!("error: {err:#}");
         }
+    }
+    ExitCode::from(code)
+}
+
+/// 0, 2 for bad input, 1 for any other failure.
+pub fn exit_code(result: &anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(err) if err.downcast_ref::<BadInput>().is_some() => 2,
+        Err(_) => 1,
     }
 }

@@ -2,6 +2,7 @@
 //! skipped in a dry run), with errors in one line; and ECS's service as the
 //! watch's data.
 
+use super::watch::{self, short_revision, Snapshot};
 use anyhow::{anyhow, Context as _, Result};
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types as ecs;
@@ -9,7 +10,6 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use xtask::infra::{self, Placeholders, TaskDefinition};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use super::watch::{self, short_revision, Snapshot};
 use xtask::Ctx;
 
 use super::convert;
@@ -34,6 +34,14 @@ impl Ecs {
 
     pub fn client(&self) -> &aws_sdk_ecs::Client {
         &self.aws.ecs
+    }
+
+    /// The desired count the environment's file sets for `service`, if any.
+    pub fn desired_count(&self, service: &Service) -> Option<i32> {
+        self.ctx
+            .environment()
+            .and_then(|e| e.desired_count(service))
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
     }
 
     /// The placeholders of `service`'s files: those of every file, plus the
@@ -199,6 +207,10 @@ impl Ecs {
             .service(service.name)
             .task_definition(task_definition)
             .force_new_deployment(true);
+        // An environment that sets the count owns it (else autoscaling or `scale` may).
+        if let Some(n) = self.desired_count(service) {
+            update = update.desired_count(n);
+        }
         if let Some(def) = def {
             // What UpdateService takes of the file (not the name, count or launch type).
             update = update

@@ -44,4 +44,3 @@ pub async fn connect(ctx: &Ctx, service: &Service, command: &str) -> Result<()> 
     .interactive()
     .run(ctx)
 }
-

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::watch::short_revision;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 use serde_json::{json, Value};
@@ -17,11 +18,10 @@ use xtask::exec::print_line;
 use xtask::flags::LogsArgs;
 use xtask::produced::Produced;
 use xtask::services::Service;
-use super::watch::short_revision;
 use xtask::Ctx;
 
 use super::client::{primary_deployment, secs, Ecs};
-use crate::aws::{self, Aws, Api};
+use crate::aws::{self, Api, Aws};
 
 /// How often `-f` looks for new lines and new tasks.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
@@ -403,7 +403,7 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
             );
         }
         if args.follow {
-            println!(
+            xtask::outln!(
                 "then every {}s: the same again, until Ctrl-C",
                 FOLLOW_INTERVAL.as_secs()
             );

@@ -4,13 +4,13 @@
 
 use std::time::Instant;
 
+use super::watch::Watch;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{HealthStatus, Tag};
 use xtask::exec::print_line;
 use xtask::flags::{ScaleArgs, WatchOpts};
 use xtask::produced::Produced;
 use xtask::services::Service;
-use super::watch::Watch;
 use xtask::{duration, Ctx};
 
 use super::client::{primary_deployment, snapshot, Ecs};
@@ -144,7 +144,7 @@ fn plan(ecs: &Ecs, service: &Service, target: Target) {
         "ecs UpdateService cluster={} service={} desiredCount={n}",
         ecs.cluster, service.name
     ));
-    println!(
+    xtask::outln!(
         "{}: then watch until {n} tasks run (one deployment, running = desired)",
         service.name
     );

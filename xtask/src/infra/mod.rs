@@ -163,6 +163,28 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &Service) -> Result<()> {
     Ok(())
 }
 
+/// The Service Connect namespace the service files name: the one a new
+/// cluster gets as its default (with the environment's suffix).
+pub fn service_connect_namespace(ctx: &crate::Ctx) -> Result<Option<String>> {
+    let registry = stand_in_registry(&ctx.settings);
+    for service in crate::services::ALL {
+        let mut p = with_stand_ins(&ctx.settings, &registry, service);
+        for name in ["SUBNETS", "SECURITY_GROUP"] {
+            if !p.values.contains_key(name) {
+                p.set(name, "not-needed-for-the-namespace");
+            }
+        }
+        let def = load_service(&service.service_definition_file(&ctx.root), &p)?;
+        if let Some(ns) = def
+            .service_connect_configuration
+            .and_then(|sc| sc.namespace)
+        {
+            return Ok(Some(ns));
+        }
+    }
+    Ok(None)
+}
+
 /// [`refuse_local_addresses_for_ecr`] on the service's task definition as the
 /// settings fill it (the addresses a browser calls come from the settings
 /// only): deploy's first check once it knows the registry, before it builds,
