@@ -29,11 +29,10 @@ pub async fn promote(ctx: &Ctx, args: &PromoteArgs) -> Result<()> {
     let (from, to) = environments(ctx, args)?;
     let services = args.service.services();
     let names: Vec<&str> = services.iter().map(|s| s.name).collect();
+    let (from_name, to_name) = (env_name(&from), env_name(&to));
     xtask::outln!(
-        "promote {} from environment {} to environment {} (no build)",
+        "promote {} from environment {from_name} to environment {to_name} (no build)",
         names.join(" and "),
-        args.from,
-        args.to
     );
     for (end, label) in [(&from, "from"), (&to, "to")] {
         if let Some(env) = end.environment() {
@@ -57,11 +56,10 @@ pub async fn promote(ctx: &Ctx, args: &PromoteArgs) -> Result<()> {
     let copy = from_registry != to_registry;
     for r in &running {
         xtask::outln!(
-            "{}: promotes {}@{} (what runs in {}){}",
+            "{}: promotes {}@{} (what runs in {from_name}){}",
             r.service.name,
             r.repository,
             r.digest,
-            args.from,
             if copy {
                 format!(", copied into {to_registry} by digest first")
             } else {
@@ -104,6 +102,11 @@ pub async fn promote(ctx: &Ctx, args: &PromoteArgs) -> Result<()> {
         pre: None,
     };
     ecs::deploy_images(&target, images, &opts).await
+}
+
+fn env_name(ctx: &Ctx) -> String {
+    ctx.environment()
+        .map_or_else(|| "?".to_string(), |e| e.name.clone())
 }
 
 /// The two environments' runs; promote takes every target setting from their files.

@@ -51,9 +51,10 @@ pub struct Environment {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct ServiceResult {
     pub service: String,
-    /// status: `active`, `missing`; diff: `same`, `differs`, `unfinished`, `missing`;
-    /// verify: `ok`, `failed`; deploy: `succeeded`, `up_to_date`, `started`,
-    /// `failed`, `planned`; rollback: `succeeded`, `failed`, `planned`.
+    /// status: `active`, `missing`; diff: `same`, `differs`, `unfinished`,
+    /// `missing`, `planned`; verify: `ok`, `failed`; deploy: `succeeded`,
+    /// `up_to_date`, `started`, `failed`, `planned`, `not_started`; rollback:
+    /// `succeeded`, `failed`, `planned`; any: `error` (failed before it could say).
     pub outcome: String,
     /// The task definition revision (`family:N`): the one running, deployed or rolled back to.
     pub revision: Option<String>,
@@ -200,6 +201,15 @@ pub fn service(name: &str, f: impl FnOnce(&mut ServiceResult)) {
     });
 }
 
+/// Gives `service` the outcome `fallback` unless it has one of `allowed`.
+pub fn settle(name: &str, allowed: &[&str], fallback: &str) {
+    service(name, |s| {
+        if !allowed.contains(&s.outcome.as_str()) {
+            s.outcome = fallback.to_string();
+        }
+    });
+}
+
 /// One more reason for `service`'s outcome.
 pub fn reason(name: &str, line: impl Into<String>) {
     let line = line.into();
@@ -228,6 +238,11 @@ pub fn load_balancer(name: &str, url: Option<String>) {
 /// The document, finished with the command's result: what `--output json` prints.
 pub fn finish(result: &anyhow::Result<()>, exit_code: u8) -> String {
     with(|d| {
+        for s in &mut d.services {
+            if s.outcome.is_empty() {
+                s.outcome = "error".into();
+            }
+        }
         d.ok = result.is_ok();
         d.exit_code = exit_code;
         d.error = result.as_ref().err().map(|e| format!("{e:#}"));

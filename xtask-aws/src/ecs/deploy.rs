@@ -38,6 +38,20 @@ enum Outcome {
 }
 
 pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
+    let result = deploy_selection(ctx, args).await;
+    if result.is_err() {
+        // What a failed check, build or push stopped before anything was sent.
+        for service in args.service.services() {
+            report::settle(service.name, DEPLOY_OUTCOMES, "not_started");
+        }
+    }
+    result
+}
+
+/// The outcomes a deploy's document gives a service (`xtask/schemas/`).
+const DEPLOY_OUTCOMES: &[&str] = &["succeeded", "up_to_date", "started", "failed", "planned"];
+
+async fn deploy_selection(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
     let services = args.service.services();
     // Bad input first: every file must parse with the settings before AWS is asked anything.
     for service in &services {
