@@ -65,6 +65,15 @@ fn shared() -> (String, String) {
     ("dedicated_account = true\n".into(), String::new())
 }
 
+/// The edit that sends the tool's AWS calls through `proxy` (and nothing else there).
+fn through(sandbox: &Sandbox, proxy: &Proxy) -> (String, String) {
+    let endpoint = sandbox.export("AWS_ENDPOINT_URL");
+    (
+        format!("endpoint_url = \"{endpoint}\""),
+        format!("endpoint_url = \"{}\"", proxy.url),
+    )
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -215,7 +224,7 @@ fn credentials_of_another_account_are_refused_before_any_call_that_writes() {
                 "account_id = \"123456789012\"".into(),
                 "account_id = \"999999999999\"".into(),
             ),
-            (sandbox.export("AWS_ENDPOINT_URL"), proxy.url.clone()),
+            through(&sandbox, &proxy),
         ],
     );
     for args in [
@@ -273,17 +282,15 @@ fn credentials_of_another_account_are_refused_before_any_call_that_writes() {
     );
 }
 
-#[test]
-fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
-    require_prod_image("frontend-react-js");
-    let sandbox = Sandbox::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
+/// Environments `a` and `b` sharing the sandbox's account, each with its own
+/// load balancer port, log group and Service Connect namespace.
+fn two_environments(sandbox: &Sandbox, dir: &Path) -> (String, String) {
     let lb = sandbox.export("CRUDDUR_LB_PORT");
     let other_lb = free_port().to_string();
-    let a = environment(&sandbox, dir.path(), "a", &[shared()]);
+    let a = environment(sandbox, dir, "a", &[shared()]);
     let b = environment(
-        &sandbox,
-        dir.path(),
+        sandbox,
+        dir,
         "b",
         &[
             shared(),
@@ -297,6 +304,35 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
         sandbox.aws(&["logs", "create-log-group", "--log-group-name", &name]);
         sandbox.aws(&["servicediscovery", "create-http-namespace", "--name", &name]);
     }
+    (a, b)
+}
+
+/// What `b` has: its service and revisions are as they were.
+fn assert_untouched(sandbox: &Sandbox, before: &Value) {
+    let after = describe_service(sandbox, "cruddur-b", "frontend-react-js");
+    for key in [
+        "taskDefinition",
+        "deployments",
+        "desiredCount",
+        "loadBalancers",
+    ] {
+        assert_eq!(before[key], after[key], "{key}");
+    }
+    let revisions = sandbox.aws(&[
+        "ecs",
+        "list-task-definitions",
+        "--family-prefix",
+        "frontend-react-js-b",
+    ]);
+    assert_eq!(revisions["taskDefinitionArns"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
+    require_prod_image("frontend-react-js");
+    let sandbox = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_environments(&sandbox, dir.path());
     sandbox.run(&["ecr", "create"]).ok();
     let digest = pushed_digest(&sandbox.run(&["push", "frontend"]).ok().stdout);
     for env in [&a, &b] {
@@ -323,10 +359,7 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
         &sandbox,
         proxied_dir.path(),
         "a",
-        &[
-            shared(),
-            (sandbox.export("AWS_ENDPOINT_URL"), proxy.url.clone()),
-        ],
+        &[shared(), through(&sandbox, &proxy)],
     );
     let deployed = sandbox.run(&[
         "--env",
@@ -352,30 +385,10 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
         let touched: Vec<&String> = sent.iter().filter(|r| r.contains(name)).collect();
         assert!(touched.is_empty(), "a's deploy sent {name}: {touched:?}");
     }
-    let b_after = describe_service(&sandbox, "cruddur-b", "frontend-react-js");
-    for key in [
-        "taskDefinition",
-        "deployments",
-        "desiredCount",
-        "loadBalancers",
-    ] {
-        assert_eq!(b_before[key], b_after[key], "{key}");
-    }
+    assert_untouched(&sandbox, &b_before);
 
     json_of_each_command(&sandbox, &a, &digest);
-    let b_end = describe_service(&sandbox, "cruddur-b", "frontend-react-js");
-    assert_eq!(b_before["taskDefinition"], b_end["taskDefinition"]);
-    assert_eq!(b_before["deployments"], b_end["deployments"]);
-    let b_revisions = sandbox.aws(&[
-        "ecs",
-        "list-task-definitions",
-        "--family-prefix",
-        "frontend-react-js-b",
-    ]);
-    assert_eq!(
-        b_revisions["taskDefinitionArns"].as_array().unwrap().len(),
-        1
-    );
+    assert_untouched(&sandbox, &b_before);
     // Each environment's `latest` names what it runs.
     for tag in ["latest-a", "latest-b"] {
         let found = sandbox.aws(&[

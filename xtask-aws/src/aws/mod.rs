@@ -32,6 +32,8 @@ pub struct Aws {
     pub ecr: aws_sdk_ecr::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     credentials: Option<signed::Cached>,
+    /// The environment's `[aws] endpoint_url`, which wins everywhere.
+    endpoint_override: Option<String>,
     signed: Arc<Signer>,
     caller: Arc<OnceCell<Produced<Caller>>>,
 }
@@ -55,6 +57,7 @@ impl Aws {
     /// credentials can be had, so a missing key fails here in one line (with
     /// what aws-config tried) instead of deep in a call.
     pub async fn load(ctx: &Ctx) -> Result<Aws> {
+        let endpoint_override = ctx.environment().and_then(|e| e.aws().endpoint_url);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http::client())
             // The SDK's standard mode, said once here: three attempts with
@@ -95,6 +98,7 @@ impl Aws {
             config,
             region,
             credentials,
+            endpoint_override,
             signed: Arc::new(Signer {
                 connector: http::connector(),
             }),
