@@ -559,3 +559,47 @@ fn promote_deploys_the_digest_staging_runs_to_production_without_a_build() {
     );
     assert_eq!(copied.as_deref(), Some(digest.as_str()));
 }
+
+#[test]
+fn promote_refuses_bad_input_before_asking_aws() {
+    for (args, says) in [
+        (
+            vec!["promote", "all", "--from", "staging", "--to", "staging"],
+            "--from and --to are both staging",
+        ),
+        (
+            vec![
+                "--env",
+                "staging",
+                "promote",
+                "all",
+                "--from",
+                "staging",
+                "--to",
+                "production",
+            ],
+            "promote acts on --from and --to: drop --env staging",
+        ),
+        (
+            vec!["promote", "all", "--from", "stagin", "--to", "production"],
+            "--env stagin: no such environment",
+        ),
+        (
+            vec![
+                "promote",
+                "backend",
+                "--from",
+                "staging",
+                "--to",
+                "production",
+                "--cluster",
+                "x",
+            ],
+            "not flags (--cluster)",
+        ),
+    ] {
+        let out = run(xtask(&args)).fails_with(2);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(!out.stdout.contains("[dry-run]"), "{}", out.stdout);
+    }
+}
