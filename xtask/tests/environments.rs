@@ -1,83 +1,18 @@
-//! Environments (`--env`), promotion by digest and `--output json`, on
-//! sandboxes of their own: two environments of one account never touch each
-//! other's things; an environment of another account is refused before any
-//! call that writes; a misspelt key names the file and the key; `promote`
-//! deploys the digest staging runs, copied into production's registry, with
-//! nothing built; every JSON result validates against the schema in the repo
-//! (Python's jsonschema, the one in the sandbox's virtualenv).
+//! Environments (`--env`) and `--output json`, on sandboxes of their own: two
+//! environments of one account never touch each other's things; an
+//! environment of another account is refused before any call that writes; a
+//! misspelt key names the file and the key; every JSON result validates
+//! against the schema in the repo (Python's jsonschema, the one in the
+//! sandbox's virtualenv). `promote.rs` has promotion.
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
+use common::envs::{environment, free_port, shared, through, validate};
 use common::proxy::Proxy;
-use common::{pushed_digest, repo_root, require_prod_image, run, xtask, Sandbox};
+use common::{pushed_digest, require_prod_image, run, xtask, Sandbox};
 use serde_json::Value;
-
-/// The document validated against `xtask/schemas/result.schema.json` (every
-/// error listed on failure), then parsed.
-#[track_caller]
-fn validate(doc: &str) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("result.json");
-    std::fs::write(&path, doc).unwrap();
-    let python = repo_root().join("target/sandbox/venv/bin/python");
-    let schema = repo_root().join("xtask/schemas/result.schema.json");
-    let script = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        checker = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())\n\
-        errors = list(checker.iter_errors(json.load(open(sys.argv[2]))))\n\
-        for e in errors: print(e.json_path, e.message)\n\
-        sys.exit(1 if errors else 0)";
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(schema)
-        .arg(&path)
-        .output()
-        .expect("running the sandbox's python (made by `sandbox up`)");
-    assert!(
-        out.status.success(),
-        "the result does not match the schema:\n{}{}\n{doc}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(doc).unwrap()
-}
-
-/// The sandbox's own environment file (`sandbox up` writes it) as environment
-/// `name` in `dir`, with `edits` (text replacements) made.
-fn environment(sandbox: &Sandbox, dir: &Path, name: &str, edits: &[(String, String)]) -> String {
-    let mut text = std::fs::read_to_string(sandbox.dir.path().join("sandbox.toml"))
-        .expect("sandbox up writes sandbox.toml");
-    for (from, to) in edits {
-        assert!(text.contains(from.as_str()), "{from} not in\n{text}");
-        text = text.replace(from.as_str(), to);
-    }
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// The edit that makes a sandbox's file an environment sharing the account.
-fn shared() -> (String, String) {
-    ("dedicated_account = true\n".into(), String::new())
-}
-
-/// The edit that sends the tool's AWS calls through `proxy` (and nothing else there).
-fn through(sandbox: &Sandbox, proxy: &Proxy) -> (String, String) {
-    let endpoint = sandbox.export("AWS_ENDPOINT_URL");
-    (
-        format!("endpoint_url = \"{endpoint}\""),
-        format!("endpoint_url = \"{}\"", proxy.url),
-    )
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 fn describe_service(sandbox: &Sandbox, cluster: &str, name: &str) -> Value {
     let out = sandbox.aws(&[
@@ -89,19 +24,6 @@ fn describe_service(sandbox: &Sandbox, cluster: &str, name: &str) -> Value {
         name,
     ]);
     out["services"][0].clone()
-}
-
-fn container_image(sandbox: &Sandbox, arn: &str, container: &str) -> String {
-    let td = sandbox.aws(&["ecs", "describe-task-definition", "--task-definition", arn]);
-    td["taskDefinition"]["containerDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == container)
-        .unwrap()["image"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -473,133 +395,4 @@ fn json_of_each_command(sandbox: &Sandbox, a: &str, digest: &str) {
     assert_eq!(s["previous_revision"], "frontend-react-js-a:1");
     assert_eq!(s["revision"], "frontend-react-js-a:2");
     assert_eq!(s["rollout_state"], "COMPLETED");
-}
-
-#[test]
-fn promote_deploys_the_digest_staging_runs_to_production_without_a_build() {
-    require_prod_image("frontend-react-js");
-    // Two accounts: a sandbox each, with a registry each.
-    let staging_account = Sandbox::start(&[]);
-    let production_account = Sandbox::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let staging = environment(&staging_account, dir.path(), "staging", &[]);
-    let production = environment(&production_account, dir.path(), "production", &[]);
-    staging_account.run(&["ecr", "create"]).ok();
-    let digest = pushed_digest(&staging_account.run(&["push", "frontend"]).ok().stdout);
-    staging_account
-        .run(&["--env", &staging, "cluster", "create"])
-        .ok();
-    staging_account
-        .run(&["--env", &staging, "deploy", "frontend", "--no-build"])
-        .ok();
-    production_account
-        .run(&["--env", &production, "ecr", "create"])
-        .ok();
-    production_account
-        .run(&["--env", &production, "cluster", "create"])
-        .ok();
-    let image_id = || {
-        common::docker(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{.Id}}",
-            "frontend-react-js-prod",
-        ])
-        .stdout
-    };
-    let local_before = image_id();
-
-    let promoted = staging_account
-        .run(&[
-            "promote",
-            "frontend",
-            "--from",
-            &staging,
-            "--to",
-            &production,
-        ])
-        .ok();
-    let out = promoted.stdout;
-    assert!(
-        out.starts_with(
-            "promote frontend-react-js from environment staging to environment production"
-        ),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!(
-            "frontend-react-js: promotes {}/frontend-react-js@{digest}",
-            staging_account.registry()
-        )),
-        "{out}"
-    );
-    assert!(out.contains("digest unchanged; its ECR lists it"), "{out}");
-    assert!(out.contains("succeeded"), "{out}");
-    for built in ["docker build", "docker push", "docker tag"] {
-        assert!(!out.contains(built), "nothing is built or pushed: {out}");
-    }
-    assert_eq!(image_id(), local_before, "the local image is untouched");
-    let service = describe_service(&production_account, "cruddur", "frontend-react-js");
-    let arn = service["taskDefinition"].as_str().unwrap();
-    assert_eq!(
-        container_image(&production_account, arn, "frontend-react-js"),
-        format!(
-            "{}/frontend-react-js@{digest}",
-            production_account.registry()
-        ),
-        "production pins staging's digest, in its own registry"
-    );
-    let (user, password) = production_account.registry_login();
-    let copied = common::registry_head(
-        &production_account.registry(),
-        &format!("/v2/frontend-react-js/manifests/{digest}"),
-        &user,
-        &password,
-    );
-    assert_eq!(copied.as_deref(), Some(digest.as_str()));
-}
-
-#[test]
-fn promote_refuses_bad_input_before_asking_aws() {
-    for (args, says) in [
-        (
-            vec!["promote", "all", "--from", "staging", "--to", "staging"],
-            "--from and --to are both staging",
-        ),
-        (
-            vec![
-                "--env",
-                "staging",
-                "promote",
-                "all",
-                "--from",
-                "staging",
-                "--to",
-                "production",
-            ],
-            "promote acts on --from and --to: drop --env staging",
-        ),
-        (
-            vec!["promote", "all", "--from", "stagin", "--to", "production"],
-            "--env stagin: no such environment",
-        ),
-        (
-            vec![
-                "promote",
-                "backend",
-                "--from",
-                "staging",
-                "--to",
-                "production",
-                "--cluster",
-                "x",
-            ],
-            "not flags (--cluster)",
-        ),
-    ] {
-        let out = run(xtask(&args)).fails_with(2);
-        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
-        assert!(!out.stdout.contains("[dry-run]"), "{}", out.stdout);
-    }
 }

@@ -138,6 +138,14 @@ async fn note_end(ecs: &Ecs, service: &Service, took: Duration) {
             s.desired_count = Some(live.desired_count());
             s.running_count = Some(live.running_count());
             s.pending_count = Some(live.pending_count());
+            // Our deployment's state, else (up to date) the PRIMARY one's.
+            let ours = live.deployments().iter().find(|d| {
+                d.id() == s.deployment_id.as_deref()
+                    || (s.deployment_id.is_none() && d.status() == Some("PRIMARY"))
+            });
+            s.rollout_state = ours
+                .and_then(|d| d.rollout_state())
+                .map(|r| r.as_str().to_string());
         });
     }
 }

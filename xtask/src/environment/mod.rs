@@ -183,17 +183,10 @@ impl Environment {
     /// Fills `settings` from the file: a setting given as a flag keeps the
     /// flag's value; every other target setting is the file's (or its
     /// default), whatever the process environment says. Returns the
-    /// variables whose values were set aside.
+    /// variables whose values were set aside (those the file changed).
     pub fn apply(&self, s: &mut Settings) -> Vec<String> {
         let v = &self.values;
         let keep = |id: &str| s.given.flags.iter().any(|f| f == id);
-        let ignored = s
-            .given
-            .variables
-            .iter()
-            .filter(|(id, _)| TARGET.contains(&id.as_str()) && !keep(id))
-            .map(|(_, var)| var.clone())
-            .collect();
         let cognito = v.cognito.clone().unwrap_or_default();
         let mut out = s.clone();
         // `field` takes the file's value unless its flag was on the command line.
@@ -228,6 +221,17 @@ impl Environment {
             from_file!(build_network, v.build_network.clone());
         }
         out.environment = Some(self.clone());
+        let (before, after) = (s.to_env(), out.to_env());
+        let value = |env: &[(&str, String)], var: &str| {
+            env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.clone())
+        };
+        let ignored = s
+            .given
+            .variables
+            .iter()
+            .map(|(_, var)| var.clone())
+            .filter(|var| value(&before, var) != value(&after, var))
+            .collect();
         *s = out;
         ignored
     }
