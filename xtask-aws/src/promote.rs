@@ -153,9 +153,10 @@ async fn running_image(source: &Ecs, service: &'static Service) -> Result<Runnin
     let live = source.describe_service(service).await?;
     let Produced::Value(live) = live else {
         let planned = Produced::planned(format!("digest {service} runs in {env}"));
+        let registry = source.aws.registry(&source.ctx).await?;
         return Ok(Running {
             service,
-            repository: format!("<{env}'s registry>/{}", service.repo()),
+            repository: format!("{registry}/{}", service.repo()),
             digest: planned,
             tags: vec![],
         });

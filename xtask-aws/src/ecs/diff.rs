@@ -112,7 +112,9 @@ fn show(
         }
         return Ok(());
     }
-    xtask::outln!("{service}: deploy would change{env}:");
+    if !env.is_empty() {
+        xtask::outln!("{service}: deploy would change{env}:");
+    }
     for line in format!("{}{}", found.task_definition, found.service).lines() {
         xtask::outln!("{line}");
     }
