@@ -114,7 +114,7 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
     }
     let found = match describe_load_balancer(aws, &lb.name).await? {
         Some(found) => {
-            println!("load balancer {} already exists", lb.name);
+            xtask::outln!("load balancer {} already exists", lb.name);
             found
         }
         None => {
@@ -131,7 +131,7 @@ pub async fn ensure(ctx: &Ctx, aws: &Aws, file: &LoadBalancerFile) -> Result<Pro
                 .send()
                 .await
                 .map_err(|e| explain("elbv2 CreateLoadBalancer", &e))?;
-            println!("created load balancer {}", lb.name);
+            xtask::outln!("created load balancer {}", lb.name);
             out.load_balancers().first().cloned().unwrap_or_else(|| {
                 LiveLoadBalancer::builder()
                     .load_balancer_name(&lb.name)
@@ -250,7 +250,7 @@ async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
                     .await
                     .map_err(|e| explain("elbv2 ModifyTargetGroup", &e))?;
                 let keys: Vec<&str> = drift.iter().map(|(k, _)| *k).collect();
-                println!("target group {}: updated {}", tg.name, keys.join(", "));
+                xtask::outln!("target group {}: updated {}", tg.name, keys.join(", "));
             }
             arn
         }
@@ -279,7 +279,7 @@ async fn ensure_target_group(aws: &Aws, tg: &TargetGroup) -> Result<String> {
                 .send()
                 .await
                 .map_err(|e| explain("elbv2 CreateTargetGroup", &e))?;
-            println!("created target group {} ({})", tg.name, service.name);
+            xtask::outln!("created target group {} ({})", tg.name, service.name);
             out.target_groups()
                 .first()
                 .and_then(LiveTargetGroup::target_group_arn)
@@ -322,7 +322,7 @@ async fn ensure_deregistration_delay(aws: &Aws, name: &str, arn: &str, delay: i3
         .send()
         .await
         .map_err(|e| explain("elbv2 ModifyTargetGroupAttributes", &e))?;
-    println!("target group {name}: deregistration delay {delay}s");
+    xtask::outln!("target group {name}: deregistration delay {delay}s");
     Ok(())
 }
 

@@ -5,22 +5,44 @@ mod aws;
 mod ecr;
 mod ecs;
 mod lb;
+mod promote;
+mod registry;
+mod report;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser as _;
+use xtask::errors::BadInput;
 use xtask::flags::{
-    AwsCommand, Cli, ClusterCommand, Command, EcrCommand, LbCommand, ServiceCommand,
+    AwsCommand, Cli, ClusterCommand, Command, EcrCommand, LbCommand, Output, ServiceCommand,
 };
 use xtask::Ctx;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    let json = cli.output == Output::Json;
+    if let Command::Aws(command) = &cli.command {
+        report::named(command.name());
+    }
     let result = Ctx::new(&cli).and_then(|ctx| match cli.command {
         Command::Local(command) => xtask::run(&ctx, command),
-        Command::Aws(command) => run(&ctx, command),
+        Command::Aws(command) => {
+            if json && !command.has_json_output() {
+                return Err(BadInput(
+                    "--output json: only status, diff, verify, deploy and rollback print a JSON result"
+                        .into(),
+                )
+                .into());
+            }
+            report::begin(&ctx, command.name());
+            ctx.announce_environment();
+            run(&ctx, command)
+        }
     });
+    if json {
+        // The one thing on stdout: the document, whatever happened.
+        println!("{}", report::finish(&result, xtask::exit_code(&result)));
+    }
     xtask::exit(cli.verbose, result)
 }
 
@@ -55,6 +77,7 @@ fn run(ctx: &Ctx, command: AwsCommand) -> Result<()> {
                 service,
                 before_build,
             } => ecs::verify(ctx, service, before_build).await,
+            AwsCommand::Promote(args) => promote::promote(ctx, &args).await,
         }
     })
 }

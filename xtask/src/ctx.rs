@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use crate::flags::{BaseImages, Cli, Settings};
+use crate::environment::Environment;
+use crate::errors::BadInput;
+use crate::flags::{BaseImages, Cli, Output, Settings};
 
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -16,13 +18,19 @@ pub struct Ctx {
     pub tool_root: PathBuf,
     pub dry_run: bool,
     pub verbose: bool,
+    /// What stdout carries (`--output`).
+    pub output: Output,
+    /// The settings, the environment's file applied (`settings.environment`).
     pub settings: Settings,
+    /// The variables the environment file set aside (said once, on stderr).
+    pub ignored_variables: Vec<String>,
 }
 
 impl Ctx {
     pub fn new(cli: &Cli) -> Result<Ctx> {
         let tool_root = tool_root()?;
-        Ok(Ctx {
+        crate::exec::set_progress_to_stderr(cli.output == Output::Json);
+        let ctx = Ctx {
             root: cli
                 .settings
                 .root
@@ -31,8 +39,67 @@ impl Ctx {
             tool_root,
             dry_run: cli.dry_run,
             verbose: cli.verbose,
+            output: cli.output,
             settings: cli.settings.clone(),
+            ignored_variables: Vec::new(),
+        };
+        match cli.settings.env.clone() {
+            Some(name) => ctx.with_environment(&name),
+            None => Ok(ctx),
+        }
+    }
+
+    /// The same run acting on environment `name` (its file read and checked).
+    pub fn with_environment(&self, name: &str) -> Result<Ctx> {
+        let env = Environment::load(&self.root, name)?;
+        let mut settings = self.settings.clone();
+        settings.env = Some(name.to_string());
+        let ignored_variables = env.apply(&mut settings);
+        Ok(Ctx {
+            settings,
+            ignored_variables,
+            ..self.clone()
         })
+    }
+
+    /// The environment this run acts on, if `--env` named one.
+    pub fn environment(&self) -> Option<&Environment> {
+        self.settings.environment.as_ref()
+    }
+
+    /// ` in environment NAME`, or nothing without `--env` (for lines that name it).
+    pub fn in_environment(&self) -> String {
+        self.environment()
+            .map(|e| format!(" in environment {}", e.name))
+            .unwrap_or_default()
+    }
+
+    /// Every command's first line names the environment it acts on; and
+    /// what the file set aside of the process environment is said once.
+    pub fn announce_environment(&self) {
+        let Some(env) = self.environment() else {
+            return;
+        };
+        crate::outln!("{}", env.describe(&self.settings.cluster));
+        if !self.ignored_variables.is_empty() {
+            eprintln!(
+                "note: {} decides these, so their variables in this process are ignored: {}",
+                env.file,
+                self.ignored_variables.join(", ")
+            );
+        }
+    }
+
+    /// Commands that act on the local sandbox only take no environment.
+    pub fn refuse_environment(&self, command: &str) -> Result<()> {
+        match self.environment() {
+            Some(env) => Err(BadInput(format!(
+                "`{command}` works on this machine's own sandbox, not an environment: drop --env {} (or CRUDDUR_ENV)",
+                env.name
+            ))
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// A context for unit tests: root `/repo`, dry run, default settings.
@@ -43,10 +110,12 @@ impl Ctx {
             tool_root: PathBuf::from("/repo"),
             dry_run: true,
             verbose: false,
+            output: Output::Text,
             settings: Settings {
                 cluster: "cruddur".into(),
                 ..Settings::default()
             },
+            ignored_variables: Vec::new(),
         }
     }
 
@@ -61,9 +130,9 @@ impl Ctx {
     /// Printed for AWS calls and other effects that are not a command line.
     pub fn announce(&self, what: &str) {
         if self.dry_run {
-            println!("[dry-run] {what}");
+            crate::outln!("[dry-run] {what}");
         } else if self.verbose {
-            println!("{what}");
+            crate::outln!("{what}");
         }
     }
 
@@ -74,10 +143,11 @@ impl Ctx {
             return Some(registry.clone());
         }
         let account = self.settings.account.as_ref()?;
-        Some(format!(
-            "{account}.dkr.ecr.{}.amazonaws.com",
-            sdk_region_from_env()?
-        ))
+        let region = match self.environment() {
+            Some(env) => env.region().to_string(),
+            None => sdk_region_from_env()?,
+        };
+        Some(format!("{account}.dkr.ecr.{region}.amazonaws.com"))
     }
 
     /// The base-image source: the setting, else the account's mirror when its

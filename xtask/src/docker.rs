@@ -63,7 +63,7 @@ fn build_args(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> BTreeMa
 /// `run` reads the service's env file: written first when missing.
 fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
     if !service.env_file(&ctx.root).exists() {
-        println!(
+        crate::outln!(
             "{} is missing: generating it",
             service.env_file(&ctx.root).display()
         );
@@ -153,7 +153,7 @@ fn report_builds(
     for (service, result) in results {
         match result {
             Ok(()) if !ctx.dry_run => {
-                println!("built {} ({})", service.image(dev), duration::secs(took));
+                crate::outln!("built {} ({})", service.image(dev), duration::secs(took));
             }
             Ok(()) => {}
             Err(e) => {
@@ -253,7 +253,7 @@ fn wait_until_answering(ctx: &Ctx, service: &Service, limit: Duration) -> Result
             service.name
         ))
     })?;
-    println!(
+    crate::outln!(
         "{} answers on http://{}:{} ({})",
         service.name,
         ctx.settings.publish_address(),

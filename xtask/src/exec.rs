@@ -190,8 +190,11 @@ impl Cmd {
         if self.announce(ctx) {
             return Ok(());
         }
-        let status = self
-            .expression()
+        let mut expression = self.expression();
+        if progress_to_stderr() {
+            expression = expression.stdout_to_stderr();
+        }
+        let status = expression
             .unchecked()
             .run()
             .map_err(|e| self.spawn_error(&e))?;
@@ -306,7 +309,7 @@ impl Cmd {
     /// Failure carries the program's stderr.
     pub fn read(&self, ctx: &Ctx) -> Result<String> {
         if ctx.verbose {
-            println!("+ {}", self.display());
+            print_line("", &format!("+ {}", self.display()));
         }
         let out = self
             .expression()
@@ -508,8 +511,36 @@ pub fn plain_line(raw: &[u8]) -> String {
 
 static STDOUT_BROKEN: AtomicBool = AtomicBool::new(false);
 
-/// One whole line to stdout, never interleaved with another thread's line.
+/// Set once at start by `--output json`: stdout then carries only the result
+/// document, and every progress line (the tool's and its programs') goes to stderr.
+static PROGRESS_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+pub fn set_progress_to_stderr(on: bool) {
+    PROGRESS_TO_STDERR.store(on, Ordering::Relaxed);
+}
+
+pub fn progress_to_stderr() -> bool {
+    PROGRESS_TO_STDERR.load(Ordering::Relaxed)
+}
+
+/// A progress line: `print_line` of `format!(…)`.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::exec::print_line("", "")
+    };
+    ($($arg:tt)*) => {
+        $crate::exec::print_line("", &format!($($arg)*))
+    };
+}
+
+/// One whole line of progress, never interleaved with another thread's line:
+/// to stdout, or to stderr when stdout carries a JSON result.
 pub fn print_line(prefix: &str, line: &str) {
+    if progress_to_stderr() {
+        eprintln!("{prefix}{line}");
+        return;
+    }
     if STDOUT_BROKEN.load(Ordering::Relaxed) {
         return;
     }

@@ -6,11 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{
+    ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
+};
 
 use crate::duration::parse_duration;
 use crate::services::{self, Selection, Service};
-pub use crate::settings::{BaseImages, Settings};
+pub use crate::settings::{BaseImages, Given, Settings};
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
@@ -21,10 +24,61 @@ pub struct Cli {
     /// Print more: read-only commands too.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// `json`: one JSON document on stdout (status, diff, verify, deploy, rollback), progress on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Output,
     #[command(flatten)]
     pub settings: Settings,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What stdout carries.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// Lines that read well in a terminal and a CI log.
+    #[default]
+    Text,
+    /// One JSON document (the shape of `xtask/schemas/result.schema.json`); progress goes to stderr.
+    Json,
+}
+
+impl Cli {
+    /// The process's command line, noting which settings came from flags and
+    /// which from variables (an environment file yields to the first only).
+    pub fn parse_args() -> Cli {
+        Cli::from_matches(&Cli::command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// `parse_args` of `argv` (tests).
+    pub fn try_parse_args_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::from_matches(&Cli::command().try_get_matches_from(argv)?)
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::from_arg_matches(matches)?;
+        let mut given = Given::default();
+        for arg in Cli::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            match matches.value_source(id) {
+                Some(ValueSource::CommandLine) => given.flags.push(id.to_string()),
+                Some(ValueSource::EnvVariable) => {
+                    if let Some(var) = arg.get_env() {
+                        given
+                            .variables
+                            .push((id.to_string(), var.to_string_lossy().into_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        cli.settings.given = given;
+        Ok(cli)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +177,43 @@ pub enum AwsCommand {
         #[arg(long)]
         before_build: bool,
     },
+    /// Deploy to one environment the image digests that run in another (no build).
+    Promote(PromoteArgs),
+}
+
+impl AwsCommand {
+    /// The command as typed (the JSON result's `command`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AwsCommand::Ecr { .. } => "ecr",
+            AwsCommand::Push(_) => "push",
+            AwsCommand::Cluster { .. } => "cluster",
+            AwsCommand::Lb { .. } => "lb",
+            AwsCommand::Service { .. } => "service",
+            AwsCommand::Deploy(_) => "deploy",
+            AwsCommand::Diff { .. } => "diff",
+            AwsCommand::Rollback(_) => "rollback",
+            AwsCommand::Status { .. } => "status",
+            AwsCommand::Connect { .. } => "connect",
+            AwsCommand::Logs(_) => "logs",
+            AwsCommand::Task(_) => "task",
+            AwsCommand::Scale(_) => "scale",
+            AwsCommand::Verify { .. } => "verify",
+            AwsCommand::Promote(_) => "promote",
+        }
+    }
+
+    /// Whether `--output json` is understood.
+    pub fn has_json_output(&self) -> bool {
+        matches!(
+            self,
+            AwsCommand::Status { .. }
+                | AwsCommand::Diff { .. }
+                | AwsCommand::Verify { .. }
+                | AwsCommand::Deploy(_)
+                | AwsCommand::Rollback(_)
+        )
+    }
 }
 
 #[derive(Args, Debug)]
@@ -382,6 +473,23 @@ pub struct DeployArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PromoteArgs {
+    #[arg(value_parser = services::parse_selection, value_name = "backend|frontend|all")]
+    pub service: Selection,
+    /// The environment whose running image digests are promoted.
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+    /// The environment they are deployed to (after its `verify`).
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// On timeout, leave the deployment as it is instead of rolling back.
+    #[arg(long)]
+    pub no_rollback: bool,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[derive(Args, Debug)]
 pub struct RollbackArgs {
     #[arg(value_parser = services::parse_one, value_name = "backend|frontend")]
     pub service: &'static Service,
@@ -443,65 +551,4 @@ pub struct ScaleArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory as _;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    /// A child process of the tool gets every setting: `to_env` names each
-    /// variable the command line reads.
-    #[test]
-    fn every_setting_is_handed_to_child_processes() {
-        let mut argv = vec!["xtask".to_string(), "status".to_string()];
-        let command = Cli::command();
-        let declared: Vec<String> = command
-            .get_arguments()
-            .filter_map(|a| {
-                let env = a.get_env()?.to_string_lossy().to_string();
-                argv.push(format!("--{}", a.get_long()?));
-                argv.push(match a.get_id().as_str() {
-                    "base_images" => "public".into(),
-                    "lb_port" => "8080".into(),
-                    "lb_https_port" => "8443".into(),
-                    _ => "x".into(),
-                });
-                Some(env)
-            })
-            .collect();
-        let cli = Cli::try_parse_from(&argv).unwrap();
-        let handed: Vec<&str> = cli.settings.to_env().iter().map(|(k, _)| *k).collect();
-        for name in &declared {
-            assert!(handed.contains(&name.as_str()), "{name} is not handed on");
-        }
-        assert_eq!(handed.len(), declared.len());
-    }
-
-    #[test]
-    fn build_arg_needs_a_key() {
-        assert_eq!(parse_build_arg("A=b=c"), Ok(("A".into(), "b=c".into())));
-        assert!(parse_build_arg("=x").is_err());
-        assert!(parse_build_arg("nokey").is_err());
-    }
-
-    #[test]
-    fn settings_come_from_flags_and_the_environment_only_through_clap() {
-        let cli = Cli::try_parse_from([
-            "xtask",
-            "status",
-            "--cluster",
-            "c2",
-            "--subnets",
-            "subnet-a,subnet-b",
-            "--base-images",
-            "sandbox",
-        ])
-        .unwrap();
-        assert_eq!(cli.settings.cluster, "c2");
-        assert_eq!(cli.settings.subnets, ["subnet-a", "subnet-b"]);
-        assert_eq!(cli.settings.base_images, Some(BaseImages::Sandbox));
-    }
-}
+mod tests;

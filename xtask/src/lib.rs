@@ -13,6 +13,7 @@ mod demo;
 pub mod docker;
 pub mod duration;
 pub mod env;
+pub mod environment;
 pub mod errors;
 pub mod exec;
 mod files;
@@ -38,6 +39,20 @@ use flags::LocalCommand;
 
 /// Runs a command that needs no AWS SDK (both builds call this).
 pub fn run(ctx: &Ctx, command: LocalCommand) -> anyhow::Result<()> {
+    if ctx.output == flags::Output::Json {
+        return Err(BadInput(
+            "--output json: only status, diff, verify, deploy and rollback print a JSON result"
+                .into(),
+        )
+        .into());
+    }
+    match &command {
+        LocalCommand::Sandbox { .. } => ctx.refuse_environment("sandbox")?,
+        LocalCommand::Demo(_) => ctx.refuse_environment("demo")?,
+        LocalCommand::Test(_) => ctx.refuse_environment("test")?,
+        LocalCommand::Bench(_) => ctx.refuse_environment("bench")?,
+        _ => ctx.announce_environment(),
+    }
     match command {
         LocalCommand::Env(args) => env::run(ctx, &args),
         LocalCommand::Build(args) => docker::build(ctx, &args),
@@ -54,19 +69,22 @@ pub fn run(ctx: &Ctx, command: LocalCommand) -> anyhow::Result<()> {
 /// The process's end: one line for the user (the chain of causes with -v),
 /// exit 2 for bad input, 1 for any other failure.
 pub fn exit(verbose: bool, result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            if verbose {
-                eprintln!("error: {err:?}");
-            } else {
-                eprintln!("error: {err:#}");
-            }
-            if err.downcast_ref::<BadInput>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+    let code = exit_code(&result);
+    if let Err(err) = result {
+        if verbose {
+            eprintln!("error: {err:?}");
+        } else {
+            eprintln!("error: {err:#}");
         }
+    }
+    ExitCode::from(code)
+}
+
+/// 0, 2 for bad input, 1 for any other failure.
+pub fn exit_code(result: &anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(err) if err.downcast_ref::<BadInput>().is_some() => 2,
+        Err(_) => 1,
     }
 }

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use xtask::flags::{Cli, Command};
 use xtask::{aws_build, Ctx};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let result = Ctx::new(&cli).and_then(|ctx| match cli.command {
         Command::Local(command) => xtask::run(&ctx, command),
         Command::Aws(_) => aws_build::run_this_command(&ctx),

@@ -5,12 +5,25 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::environment::Environment;
+use crate::services::Service;
+
 /// Values that differ between the sandbox, a developer's AWS account and
 /// production. Read once, here (flag or environment variable); commands get
 /// them through `Ctx`, never from the process environment.
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Settings (a flag, or the environment variable named)")]
 pub struct Settings {
+    /// The environment to act on: `infra/environments/NAME.toml` (`sandbox`: the one
+    /// `sandbox up` writes), or a path to such a file. Its values win over the
+    /// variables below; a flag given on the command line wins over it.
+    #[arg(
+        long = "env",
+        global = true,
+        env = "CRUDDUR_ENV",
+        value_name = "NAME|FILE"
+    )]
+    pub env: Option<String>,
     /// ECS cluster.
     #[arg(
         long,
@@ -37,9 +50,15 @@ pub struct Settings {
         value_name = "IDS"
     )]
     pub subnets: Vec<String>,
-    /// Security group of the services (needed to create a service).
-    #[arg(long, global = true, env = "CRUDDUR_SECURITY_GROUP", value_name = "ID")]
-    pub security_group: Option<String>,
+    /// Security groups of the services (comma-separated; needed to create a service).
+    #[arg(
+        long = "security-group",
+        global = true,
+        env = "CRUDDUR_SECURITY_GROUP",
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
+    pub security_groups: Vec<String>,
     /// `--network` for `docker build` (`host` on daemons without a bridge).
     #[arg(
         long,
@@ -144,9 +163,41 @@ pub struct Settings {
     /// The repository to act on (tests point it at a scratch copy).
     #[arg(long, global = true, env = "CRUDDUR_ROOT", hide = true)]
     pub root: Option<PathBuf>,
+    /// The environment `--env` named, loaded (`Ctx::new` fills it).
+    #[arg(skip)]
+    pub environment: Option<Environment>,
+    /// Which settings the command line and the process environment gave.
+    #[arg(skip)]
+    pub given: Given,
+}
+
+/// Where the settings came from: an environment file yields to a flag, and
+/// sets aside a variable.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    /// The ids (field names) of the settings given as flags.
+    pub flags: Vec<String>,
+    /// The ids of the settings taken from variables, with the variable's name.
+    pub variables: Vec<(String, String)>,
 }
 
 impl Settings {
+    /// What the names of `infra/` end in: the environment's suffix, or nothing.
+    pub fn env_suffix(&self) -> &str {
+        self.environment.as_ref().map_or("", |e| e.suffix.as_str())
+    }
+
+    /// `service`'s task definition family (the file's `family` with the suffix).
+    pub fn family(&self, service: &Service) -> String {
+        format!("{}{}", service.name, self.env_suffix())
+    }
+
+    /// The ECR tag naming the image last deployed successfully to this
+    /// environment (environments sharing an account share the repositories).
+    pub fn latest_tag(&self) -> String {
+        format!("latest{}", self.env_suffix())
+    }
+
     pub fn publish_address(&self) -> &str {
         self.publish_address.as_deref().unwrap_or("127.0.0.1")
     }
@@ -155,6 +206,9 @@ impl Settings {
     /// tool's own child processes (demo and bench run AWS commands as children).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![("CRUDDUR_CLUSTER", self.cluster.clone())];
+        if let Some(name) = &self.env {
+            env.push(("CRUDDUR_ENV", name.clone()));
+        }
         let mut put = |name: &'static str, value: Option<String>| {
             if let Some(value) = value {
                 env.push((name, value));
@@ -172,7 +226,10 @@ impl Settings {
             "CRUDDUR_SUBNETS",
             Some(self.subnets.join(",")).filter(|s| !s.is_empty()),
         );
-        put("CRUDDUR_SECURITY_GROUP", self.security_group.clone());
+        put(
+            "CRUDDUR_SECURITY_GROUP",
+            Some(self.security_groups.join(",")).filter(|s| !s.is_empty()),
+        );
         put("CRUDDUR_BUILD_NETWORK", self.build_network.clone());
         put("CRUDDUR_FRONTEND_URL", self.frontend_url.clone());
         put("CRUDDUR_BACKEND_URL", self.backend_url.clone());

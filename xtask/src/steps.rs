@@ -24,13 +24,13 @@ impl Steps {
 
     /// Runs one step between its `==` lines and records how it went.
     pub fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        println!("== {name}");
+        crate::outln!("== {name}");
         let started = Instant::now();
         let result = f();
         let took = started.elapsed();
         match &result {
-            Ok(_) => println!("== {name}: ok ({})", secs(took)),
-            Err(e) => println!("== {name}: FAILED ({}): {e:#}", secs(took)),
+            Ok(_) => crate::outln!("== {name}: ok ({})", secs(took)),
+            Err(e) => crate::outln!("== {name}: FAILED ({}): {e:#}", secs(took)),
         }
         self.done.push((name.to_string(), result.is_ok(), took));
         result
@@ -58,10 +58,10 @@ impl Steps {
 
     /// Prints every step's outcome; fails naming the failed steps.
     pub fn finish(self) -> Result<()> {
-        println!("\n{} summary ({}):", self.job, secs(self.elapsed()));
+        crate::outln!("\n{} summary ({}):", self.job, secs(self.elapsed()));
         for (name, ok, took) in &self.done {
             let mark = if *ok { "ok" } else { "FAILED" };
-            println!("  {mark:<7} {name} ({})", secs(*took));
+            crate::outln!("  {mark:<7} {name} ({})", secs(*took));
         }
         let failed: Vec<&str> = self
             .done

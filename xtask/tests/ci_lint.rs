@@ -7,7 +7,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use xtask::flags::Settings;
 use xtask::{lint, Ctx};
 
 fn ctx() -> Ctx {
@@ -15,8 +14,7 @@ fn ctx() -> Ctx {
         root: common::repo_root(),
         tool_root: common::repo_root(),
         dry_run: false,
-        verbose: false,
-        settings: Settings::default(),
+        ..Ctx::for_tests()
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Aws {
     pub ecr: aws_sdk_ecr::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     credentials: Option<signed::Cached>,
+    /// The environment's `[aws] endpoint_url`, which wins everywhere.
+    endpoint_override: Option<String>,
     signed: Arc<Signer>,
     caller: Arc<OnceCell<Produced<Caller>>>,
 }
@@ -55,13 +57,25 @@ impl Aws {
     /// credentials can be had, so a missing key fails here in one line (with
     /// what aws-config tried) instead of deep in a call.
     pub async fn load(ctx: &Ctx) -> Result<Aws> {
-        let loaded = aws_config::defaults(BehaviorVersion::latest())
+        let endpoint_override = ctx.environment().and_then(|e| e.aws().endpoint_url);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http::client())
             // The SDK's standard mode, said once here: three attempts with
             // jittered backoff, a retry quota, clock-skew correction.
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
+            .retry_config(RetryConfig::standard().with_max_attempts(3));
+        // An environment names its region, and how to reach its account when
+        // not as the process's AWS settings say (a profile, an emulator).
+        if let Some(env) = ctx.environment() {
+            loader = loader.region(aws_config::Region::new(env.region().to_string()));
+            let access = env.aws();
+            if let Some(profile) = access.profile {
+                loader = loader.profile_name(profile);
+            }
+            if let Some(url) = access.endpoint_url {
+                loader = loader.endpoint_url(url);
+            }
+        }
+        let loaded = loader.load().await;
         let region = match loaded.region() {
             Some(r) => r.to_string(),
             None if ctx.dry_run => "<region>".to_string(),
@@ -76,6 +90,7 @@ impl Aws {
                 .build(),
             None => loaded,
         };
+        crate::report::aws(&region);
         let aws = Aws {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
@@ -83,6 +98,7 @@ impl Aws {
             config,
             region,
             credentials,
+            endpoint_override,
             signed: Arc::new(Signer {
                 connector: http::connector(),
             }),
@@ -102,7 +118,38 @@ impl Aws {
                 )));
             }
         }
+        aws.check_account(ctx).await?;
         Ok(aws)
+    }
+
+    /// An environment's account is checked (STS GetCallerIdentity, a read)
+    /// before anything else is asked or sent: other credentials stop the
+    /// command with exit 2 and nothing changed. A dry run lists the call.
+    async fn check_account(&self, ctx: &Ctx) -> Result<()> {
+        let Some(env) = ctx.environment() else {
+            return Ok(());
+        };
+        let Produced::Value(caller) = self.caller(ctx).await? else {
+            ctx.announce(&format!(
+                "(the credentials must be account {} of environment {}, else nothing is sent)",
+                env.account_id(),
+                env.name
+            ));
+            return Ok(());
+        };
+        if caller.account != env.account_id() {
+            bail!(BadInput(format!(
+                "environment {} ({}) is account {}, but the credentials are account {} ({}): nothing was sent; \
+                 use credentials of account {} (AWS_PROFILE, or the environment's [aws] profile)",
+                env.name,
+                env.file,
+                env.account_id(),
+                caller.account,
+                caller.arn,
+                env.account_id()
+            )));
+        }
+        Ok(())
     }
 
     /// The credentials to sign with (looked up once, renewed before they expire).
@@ -137,7 +184,10 @@ impl Aws {
                     .await
                     .map_err(|e| explain("sts GetCallerIdentity", &e))?;
                 match (out.account, out.arn) {
-                    (Some(account), Some(arn)) => Ok(Produced::Value(Caller { account, arn })),
+                    (Some(account), Some(arn)) => {
+                        crate::report::caller(&account, &arn);
+                        Ok(Produced::Value(Caller { account, arn }))
+                    }
                     _ => Err(anyhow!("STS returned no account id")),
                 }
             })

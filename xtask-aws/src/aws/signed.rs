@@ -220,11 +220,14 @@ impl Aws {
             .profile("endpoint_url")
             .build()
             .expect("every field is set");
-        let configured = self
-            .config
-            .service_config()
-            .and_then(|c| c.load_config(key))
-            .or_else(|| self.config.endpoint_url().map(str::to_string));
+        // An environment's endpoint is set in code: as for the SDK's clients,
+        // it wins over the process's AWS_ENDPOINT_URL* and the profile.
+        let configured = self.endpoint_override.clone().or_else(|| {
+            self.config
+                .service_config()
+                .and_then(|c| c.load_config(key))
+                .or_else(|| self.config.endpoint_url().map(str::to_string))
+        });
         let fips = self.config.use_fips().unwrap_or(false);
         let dual_stack = self.config.use_dual_stack().unwrap_or(false);
         let (url, region) = super::endpoints::default_endpoint(

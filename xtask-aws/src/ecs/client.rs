@@ -36,6 +36,14 @@ impl Ecs {
         &self.aws.ecs
     }
 
+    /// The desired count the environment's file sets for `service`, if any.
+    pub fn desired_count(&self, service: &Service) -> Option<i32> {
+        self.ctx
+            .environment()
+            .and_then(|e| e.desired_count(service))
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
     /// The placeholders of `service`'s files: those of every file, plus the
     /// target group its tasks go into (looked up in ELBv2 by its name in
     /// `infra/load-balancer.json`).
@@ -199,6 +207,10 @@ impl Ecs {
             .service(service.name)
             .task_definition(task_definition)
             .force_new_deployment(true);
+        // An environment that sets the count owns it (else autoscaling or `scale` may).
+        if let Some(n) = self.desired_count(service) {
+            update = update.desired_count(n);
+        }
         if let Some(def) = def {
             // What UpdateService takes of the file (not the name, count or launch type).
             update = update

@@ -14,28 +14,34 @@ pub async fn create_cluster(ctx: &Ctx) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
     ctx.announce(&format!("ecs DescribeClusters clusters=[{}]", ecs.cluster));
     if !ctx.dry_run && active_cluster(&ecs).await? {
-        println!("ECS cluster {} already exists", ecs.cluster);
+        xtask::outln!("ECS cluster {} already exists", ecs.cluster);
         return load_balancer(&ecs).await;
     }
+    let namespace = infra::service_connect_namespace(ctx)?;
     ctx.announce(&format!(
-        "ecs CreateCluster clusterName={} serviceConnectDefaults.namespace=cruddur",
-        ecs.cluster
+        "ecs CreateCluster clusterName={} serviceConnectDefaults.namespace={}",
+        ecs.cluster,
+        namespace.as_deref().unwrap_or("-")
     ));
     if ctx.dry_run {
         return load_balancer(&ecs).await;
     }
+    let defaults = match namespace {
+        Some(ns) => Some(
+            ClusterServiceConnectDefaultsRequest::builder()
+                .namespace(ns)
+                .build()?,
+        ),
+        None => None,
+    };
     ecs.client()
         .create_cluster()
         .cluster_name(&ecs.cluster)
-        .service_connect_defaults(
-            ClusterServiceConnectDefaultsRequest::builder()
-                .namespace("cruddur")
-                .build()?,
-        )
+        .set_service_connect_defaults(defaults)
         .send()
         .await
         .map_err(|e| crate::aws::explain("ecs CreateCluster", &e))?;
-    println!("created ECS cluster {}", ecs.cluster);
+    xtask::outln!("created ECS cluster {}", ecs.cluster);
     load_balancer(&ecs).await
 }
 
@@ -60,7 +66,7 @@ async fn load_balancer(ecs: &Ecs) -> Result<()> {
     let file = crate::lb::load(&ecs.ctx, &ecs.placeholders(None).await?)?;
     let url = crate::lb::ensure(&ecs.ctx, &ecs.aws, &file).await?;
     if let Produced::Value(url) = url {
-        println!("load balancer {}: {url}", file.load_balancer.name);
+        xtask::outln!("load balancer {}: {url}", file.load_balancer.name);
     }
     Ok(())
 }
@@ -72,34 +78,32 @@ pub async fn create_services(ctx: &Ctx, selection: Selection) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
     for service in selection.services() {
         if let Produced::Value(Some(_)) = ecs.describe_service(service).await? {
-            println!(
+            xtask::outln!(
                 "ECS service {service} already exists in cluster {}",
                 ecs.cluster
             );
             continue;
         }
-        let family = Produced::Value(service.name.to_string());
+        let family = Produced::Value(ctx.settings.family(service));
         let latest = ecs.describe_task_definition(&family).await?;
         let task_definition = match latest {
             Produced::Value(latest) => match latest.and_then(|t| t.task_definition_arn) {
                 Some(arn) => Produced::Value(arn),
                 None => bail!(
                     "no task definition {} is registered yet: run `cargo xtask deploy {}` (it registers one and creates the service)",
-                    service.name,
+                    ctx.settings.family(service),
                     service.short
                 ),
             },
-            Produced::Planned(_) => Produced::planned(format!("latest revision of {}", service.name)),
+            Produced::Planned(_) => Produced::planned(format!("latest revision of {}", ctx.settings.family(service))),
         };
-        let def = infra::load_service(
-            &service.service_definition_file(&ctx.root),
-            &ecs.placeholders_for(service, None).await?,
-        )?;
+        let def =
+            infra::service_definition(ctx, service, &ecs.placeholders_for(service, None).await?)?;
         ecs.create_service(&def, &task_definition).await?;
         if let Produced::Value(td) = &task_definition {
-            println!("created ECS service {service} on {}", short_revision(td));
+            xtask::outln!("created ECS service {service} on {}", short_revision(td));
         } else {
-            println!("{service}: (only if the service does not exist yet)");
+            xtask::outln!("{service}: (only if the service does not exist yet)");
         }
     }
     Ok(())

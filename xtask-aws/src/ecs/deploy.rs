@@ -13,7 +13,7 @@ use super::watch::{short_revision, Snapshot, Verdict};
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{self as ecs_types, DeploymentRolloutState};
 use xtask::errors::BadInput;
-use xtask::flags::{DeployArgs, WatchOpts};
+use xtask::flags::{DeployArgs, Output, WatchOpts};
 use xtask::infra::{self, normalize_service_pair};
 use xtask::produced::Produced;
 use xtask::services::{Selection, Service};
@@ -27,6 +27,7 @@ use super::rollout::{describe_rollback, report_failure, roll_back_to, watch_depl
 use super::task::{run_one_off, split_command, Ended, Launch};
 use super::verify;
 use crate::ecr;
+use crate::report;
 
 #[derive(Debug)]
 enum Outcome {
@@ -37,6 +38,20 @@ enum Outcome {
 }
 
 pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
+    let result = deploy_selection(ctx, args).await;
+    if result.is_err() {
+        // What a failed check, build or push stopped before anything was sent.
+        for service in args.service.services() {
+            report::settle(service.name, DEPLOY_OUTCOMES, "not_started");
+        }
+    }
+    result
+}
+
+/// The outcomes a deploy's document gives a service (`xtask/schemas/`).
+const DEPLOY_OUTCOMES: &[&str] = &["succeeded", "up_to_date", "started", "failed", "planned"];
+
+async fn deploy_selection(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
     let services = args.service.services();
     // Bad input first: every file must parse with the settings before AWS is asked anything.
     for service in &services {
@@ -54,17 +69,32 @@ pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
         verify::preflight(&ecs, args.service, !args.no_build).await?;
     }
     let images = revision::images(&ecs, args.service, args.no_build).await?;
+    let opts = DeployOpts {
+        pre,
+        ..DeployOpts::from(args)
+    };
+    deploy_images(&ecs, services.into_iter().zip(images).collect(), &opts).await
+}
+
+/// Deploys each service's image at once, and sums up.
+pub async fn deploy_images(
+    ecs: &Ecs,
+    images: Vec<(&'static Service, Image)>,
+    opts: &DeployOpts,
+) -> Result<()> {
     let started = Instant::now();
     let mut handles = Vec::new();
-    for (service, image) in services.iter().zip(images) {
-        let (ecs, service) = (ecs.clone(), *service);
-        let opts = DeployOpts {
-            pre: pre.clone(),
-            ..DeployOpts::from(args)
-        };
+    for (service, image) in images {
+        let (ecs, opts) = (ecs.clone(), opts.clone());
+        note_image(service, &image);
         handles.push((
             service,
-            tokio::spawn(async move { deploy_one(&ecs, service, &image, &opts).await }),
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let result = deploy_one(&ecs, service, &image, &opts).await;
+                note_end(&ecs, service, started.elapsed()).await;
+                result
+            }),
         ));
     }
     let mut results = Vec::new();
@@ -80,12 +110,44 @@ pub async fn deploy(ctx: &Ctx, args: &DeployArgs) -> Result<()> {
 }
 
 #[derive(Clone)]
-struct DeployOpts {
-    wait: bool,
-    rollback_on_timeout: bool,
-    watch: WatchOpts,
+pub struct DeployOpts {
+    pub wait: bool,
+    pub rollback_on_timeout: bool,
+    pub watch: WatchOpts,
     /// `--pre`, split into words.
-    pre: Option<Vec<String>>,
+    pub pre: Option<Vec<String>>,
+}
+
+fn note_image(service: &Service, image: &Image) {
+    report::service(service.name, |s| {
+        s.image = image.pinned().as_value().cloned();
+        s.image_digest = image.digest.as_value().cloned();
+    });
+}
+
+/// The time a service's deploy took, and (for `--output json`) the counts it ended with.
+async fn note_end(ecs: &Ecs, service: &Service, took: Duration) {
+    report::service(service.name, |s| {
+        s.duration_seconds = Some(report::seconds(took));
+    });
+    if ecs.ctx.dry_run || ecs.ctx.output != Output::Json {
+        return;
+    }
+    if let Ok(Produced::Value(Some(live))) = ecs.describe_service(service).await {
+        report::service(service.name, |s| {
+            s.desired_count = Some(live.desired_count());
+            s.running_count = Some(live.running_count());
+            s.pending_count = Some(live.pending_count());
+            // Our deployment's state, else (up to date) the PRIMARY one's.
+            let ours = live.deployments().iter().find(|d| {
+                d.id() == s.deployment_id.as_deref()
+                    || (s.deployment_id.is_none() && d.status() == Some("PRIMARY"))
+            });
+            s.rollout_state = ours
+                .and_then(|d| d.rollout_state())
+                .map(|r| r.as_str().to_string());
+        });
+    }
 }
 
 impl From<&DeployArgs> for DeployOpts {
@@ -138,10 +200,16 @@ async fn deploy_one(
         ),
     );
     let (wanted, placeholders) = revision::wanted(ecs, service, image).await?;
-    let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
+    let def = infra::service_definition(ctx, service, &placeholders)?;
     let live = ecs.describe_service(service).await?;
     let previous = live.clone().map(|s| s.and_then(|s| s.task_definition));
     let task_definition = revision::register_if_changed(ecs, service, &wanted, &previous).await?;
+    if let Produced::Value(arn) = &task_definition {
+        report::service(service.name, |s| {
+            s.task_definition_arn = Some(arn.clone());
+            s.revision = Some(short_revision(arn).to_string());
+        });
+    }
     let Produced::Value(live) = live else {
         return plan(ecs, service, &task_definition, &def, opts).await;
     };
@@ -155,6 +223,7 @@ async fn deploy_one(
         }
         Start::Deployment { id, before } => (id, before),
     };
+    report::service(service.name, |s| s.deployment_id = Some(ours.clone()));
     if !opts.wait {
         return Ok(Outcome::Started { revision });
     }
@@ -207,8 +276,9 @@ async fn plan(
         say(
             service,
             &format!(
-                "then watch the new deployment until ECS reports it COMPLETED (timeout {}), and point ECR's latest at the image",
-                duration::secs(opts.watch.timeout)
+                "then watch the new deployment until ECS reports it COMPLETED (timeout {}), and point ECR's {} at the image",
+                duration::secs(opts.watch.timeout),
+                ecs.ctx.settings.latest_tag()
             ),
         );
     }
@@ -239,10 +309,19 @@ async fn start(
         return Ok(Start::Deployment { id, before: None });
     };
     let (want, have) = normalize_service_pair(def, &convert::service_from_sdk(svc));
-    if svc.task_definition() == Some(task_definition) && want == have {
+    let count = ecs
+        .desired_count(service)
+        .filter(|n| *n != svc.desired_count());
+    if svc.task_definition() == Some(task_definition) && want == have && count.is_none() {
         return unchanged(service, svc, revision);
     }
-    let drifted = changed_keys(&want, &have);
+    let mut drifted = changed_keys(&want, &have);
+    if let Some(n) = count {
+        drifted.push(format!(
+            "desiredCount ({} -> {n}, the environment's)",
+            svc.desired_count()
+        ));
+    }
     if !drifted.is_empty() {
         say(
             service,
@@ -461,26 +540,34 @@ fn summarize(results: Vec<(&Service, Result<Outcome>)>, took: Duration) -> Resul
         .iter()
         .all(|(_, r)| matches!(r, Ok(Outcome::Planned)))
     {
+        for (service, _) in results {
+            report::service(service.name, |s| s.outcome = "planned".into());
+        }
         return Ok(());
     }
-    println!("deploy summary ({}):", duration::secs(took));
+    xtask::outln!("deploy summary ({}):", duration::secs(took));
     let mut failed = Vec::new();
     let mut all_bad_input = true;
     for (service, result) in results {
-        let line = match result {
-            Ok(Outcome::Succeeded { revision, took }) => {
-                format!("succeeded: {revision} in {}", duration::secs(took))
+        let (outcome, line) = match result {
+            Ok(Outcome::Succeeded { revision, took }) => (
+                "succeeded",
+                format!("succeeded: {revision} in {}", duration::secs(took)),
+            ),
+            Ok(Outcome::UpToDate { revision }) => ("up_to_date", format!("up to date: {revision}")),
+            Ok(Outcome::Started { revision }) => {
+                ("started", format!("started: {revision} (not watched)"))
             }
-            Ok(Outcome::UpToDate { revision }) => format!("up to date: {revision}"),
-            Ok(Outcome::Started { revision }) => format!("started: {revision} (not watched)"),
-            Ok(Outcome::Planned) => "planned (dry run)".into(),
+            Ok(Outcome::Planned) => ("planned", "planned (dry run)".into()),
             Err(e) => {
                 failed.push(service.name);
                 all_bad_input &= e.downcast_ref::<BadInput>().is_some();
-                format!("FAILED: {e:#}")
+                report::reason(service.name, format!("{e:#}"));
+                ("failed", format!("FAILED: {e:#}"))
             }
         };
-        println!("  {:<18} {line}", service.name);
+        report::service(service.name, |s| s.outcome = outcome.into());
+        xtask::outln!("  {:<18} {line}", service.name);
     }
     if failed.is_empty() {
         return Ok(());

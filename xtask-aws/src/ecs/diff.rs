@@ -13,6 +13,7 @@ use super::convert;
 use super::rollout::unfinished_rollout;
 use super::watch::short_revision;
 use crate::ecr;
+use crate::report;
 
 pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
     infra::check_service_files(ctx, service)?;
@@ -22,19 +23,27 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
     let found = ecr::deployable_image(ctx, &ecs.aws, service).await?;
     let live = ecs.describe_service(service).await?;
     let (Produced::Value(found), Produced::Value(live)) = (found, live) else {
-        println!("{service}: (then the live task definition, and the differences from infra/)");
+        xtask::outln!(
+            "{service}: (then the live task definition, and the differences from infra/)"
+        );
+        report::service(service.name, |s| s.outcome = "planned".into());
         return Ok(());
     };
     let image = found.map(|f| format!("{registry}/{}@{}", service.repo(), f.digest));
+    report::service(service.name, |s| {
+        s.image.clone_from(&image);
+        s.image_digest = image.as_deref().and_then(report::digest_of);
+    });
     let placeholders = ecs.placeholders_for(service, image.as_deref()).await?;
-    let wanted =
-        infra::load_task_definition(&service.task_definition_file(&ctx.root), &placeholders)?;
-    let def = infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?;
+    let wanted = infra::task_definition(ctx, service, &placeholders)?;
+    let def = infra::service_definition(ctx, service, &placeholders)?;
     let Some(live) = live else {
-        println!(
-            "{service}: no such service in cluster {}: deploy would create it",
-            ecs.cluster
+        xtask::outln!(
+            "{service}: no such service in cluster {}{}: deploy would create it",
+            ecs.cluster,
+            ctx.in_environment()
         );
+        report::service(service.name, |s| s.outcome = "missing".into());
         bail!("{service} differs: the service does not exist");
     };
     let live_arn = live.task_definition().unwrap_or_default().to_string();
@@ -44,42 +53,78 @@ pub async fn diff(ctx: &Ctx, service: &'static Service) -> Result<()> {
         Some(td) => convert::task_definition_from(td),
         None => infra::TaskDefinition::default(),
     };
-    let td_file = service
-        .task_definition_file(&ctx.root)
-        .display()
-        .to_string();
     let revision = short_revision(&live_arn).to_string();
-    let td_diff = unified(
-        &normalize_task_definition(&live_td),
-        &normalize_task_definition(&wanted),
-        &revision,
-        &td_file,
-    );
+    let td_file = service.task_definition_file(&ctx.root);
+    let svc_file = service.service_definition_file(&ctx.root);
     let (want, have) = normalize_service_pair(&def, &convert::service_from_sdk(&live));
-    let svc_file = service
-        .service_definition_file(&ctx.root)
-        .display()
-        .to_string();
-    let svc_diff = unified(&have, &want, &format!("service {service}"), &svc_file);
-    let lb_file = crate::lb::load(ctx, &placeholders)?;
-    let lb_drift = crate::lb::drift(&ecs.aws, &lb_file).await?;
-    if td_diff.is_empty() && svc_diff.is_empty() && lb_drift.is_empty() {
-        println!(
-            "{service}: no differences: {revision}, the service and the load balancer match infra/"
+    let found = report::Diff {
+        task_definition: unified(
+            &normalize_task_definition(&live_td),
+            &normalize_task_definition(&wanted),
+            &revision,
+            &td_file.display().to_string(),
+        ),
+        service: unified(
+            &have,
+            &want,
+            &format!("service {service}"),
+            &svc_file.display().to_string(),
+        ),
+        load_balancer: crate::lb::drift(&ecs.aws, &crate::lb::load(ctx, &placeholders)?).await?,
+    };
+    report::service(service.name, |s| {
+        s.revision = Some(revision.clone());
+        s.task_definition_arn = Some(live_arn.clone());
+    });
+    show(ctx, service, &live, &revision, &found)
+}
+
+/// Prints the differences (or that there are none) and notes them for
+/// `--output json`; an error when deploy would change something.
+fn show(
+    ctx: &Ctx,
+    service: &Service,
+    live: &aws_sdk_ecs::types::Service,
+    revision: &str,
+    found: &report::Diff,
+) -> Result<()> {
+    let env = ctx.in_environment();
+    let same = found.task_definition.is_empty()
+        && found.service.is_empty()
+        && found.load_balancer.is_empty();
+    let unfinished = unfinished_rollout(live);
+    let outcome = match (same, &unfinished) {
+        (false, _) => "differs",
+        (true, Some(_)) => "unfinished",
+        (true, None) => "same",
+    };
+    report::service(service.name, |s| {
+        s.outcome = outcome.into();
+        s.reasons = unfinished.iter().cloned().collect();
+        s.diff = Some(found.clone());
+    });
+    if same {
+        xtask::outln!(
+            "{service}: no differences{env}: {revision}, the service and the load balancer match infra/"
         );
-        if let Some(unfinished) = unfinished_rollout(&live) {
+        if let Some(unfinished) = unfinished {
             bail!("{service}: {unfinished}: deploy would watch it until it completes");
         }
         return Ok(());
     }
-    print!("{td_diff}{svc_diff}");
-    if !lb_drift.is_empty() {
-        println!(
+    if !env.is_empty() {
+        xtask::outln!("{service}: deploy would change{env}:");
+    }
+    for line in format!("{}{}", found.task_definition, found.service).lines() {
+        xtask::outln!("{line}");
+    }
+    if !found.load_balancer.is_empty() {
+        xtask::outln!(
             "--- load balancer (live)\n+++ {}",
             infra::load_balancer_file(&ctx.root).display()
         );
-        for line in lb_drift {
-            println!("{line}");
+        for line in &found.load_balancer {
+            xtask::outln!("{line}");
         }
     }
     bail!("{service}: deploy would change what is shown above")

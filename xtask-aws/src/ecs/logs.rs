@@ -121,7 +121,7 @@ async fn plan(ecs: &Ecs, args: &LogsArgs) -> Result<()> {
         );
     }
     if args.follow {
-        println!(
+        xtask::outln!(
             "then every {}s: the same again, until Ctrl-C",
             FOLLOW_INTERVAL.as_secs()
         );

@@ -60,10 +60,11 @@ pub async fn images(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<V
         let (tag, digest) = match ecr::deployable_image(ctx, &ecs.aws, service).await? {
             Produced::Value(Some(found)) => (found.tag, Produced::Value(found.digest)),
             Produced::Value(None) => bail!(
-                "ECR has no image of this commit ({}:{}) and no {}:latest to deploy: push one (`cargo xtask push {}`) or deploy without --no-build",
+                "ECR has no image of this commit ({}:{}) and no {}:{} to deploy: push one (`cargo xtask push {}`) or deploy without --no-build",
                 service.repo(),
                 xtask::git::commit_tag(ctx).unwrap_or_else(|_| "<not a git checkout>".into()),
                 service.repo(),
+                ctx.settings.latest_tag(),
                 service.short
             ),
             Produced::Planned(what) => ("<this commit's tag, else latest>".into(), Produced::Planned(what)),
@@ -87,8 +88,7 @@ pub async fn wanted(
     let placeholders = ecs
         .placeholders_for(service, Some(&pinned.to_string()))
         .await?;
-    let wanted =
-        infra::load_task_definition(&service.task_definition_file(&ecs.ctx.root), &placeholders)?;
+    let wanted = infra::task_definition(&ecs.ctx, service, &placeholders)?;
     infra::refuse_local_addresses_for_ecr(&ecs.aws.registry(&ecs.ctx).await?, &wanted)?;
     let wanted = match pinned {
         Produced::Value(_) => Produced::Value(wanted),
@@ -121,7 +121,7 @@ pub async fn register_if_changed(
 ) -> Result<Produced<String>> {
     let name = match current {
         Produced::Value(Some(arn)) => Produced::Value(arn.clone()),
-        Produced::Value(None) => Produced::Value(service.name.to_string()),
+        Produced::Value(None) => Produced::Value(ecs.ctx.settings.family(service)),
         Produced::Planned(_) => Produced::planned(format!("{}'s current revision", service.name)),
     };
     let existing = ecs.describe_task_definition(&name).await?;
@@ -142,7 +142,9 @@ pub async fn register_if_changed(
             return Ok(Produced::Value(arn));
         }
     }
-    let arn = ecs.register(service.name, wanted).await?;
+    let arn = ecs
+        .register(&ecs.ctx.settings.family(service), wanted)
+        .await?;
     if let Produced::Planned(_) = existing {
         say(service, &format!("(only if it differs from {name})"));
     }

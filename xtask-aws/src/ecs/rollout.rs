@@ -16,6 +16,7 @@ use xtask::{duration, Ctx};
 
 use super::client::{secs, Ecs};
 use super::log_streams;
+use crate::report;
 
 /// What was already sent to ECS when a watch began: said if the user stops it.
 pub enum Sent {
@@ -123,7 +124,11 @@ pub fn describe_rollback(target: &str, result: Result<Verdict>) -> String {
 /// stopped tasks of deployment `ours` with their reasons and exit codes.
 pub async fn report_failure(ecs: &Ecs, service: &Service, ours: &str) {
     let label = service.name;
-    let say = |line: String| print_line("", &format!("{label}: {line}"));
+    // Also the failure's reasons in `--output json`.
+    let say = |line: String| {
+        print_line("", &format!("{label}: {line}"));
+        crate::report::reason(label, line);
+    };
     if let Ok(s) = ecs.snapshot(service).await {
         if let Some(d) = s.deployments.iter().find(|d| d.id == ours) {
             say(format!(
@@ -207,7 +212,7 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
         if args.to.is_none() {
             ctx.announce(&format!(
                 "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
-                service.name
+                ctx.settings.family(service)
             ));
         }
         let target = args.to.map_or_else(
@@ -217,10 +222,11 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
                     service.name
                 ))
             },
-            |rev| Produced::Value(format!("{}:{rev}", service.name)),
+            |rev| Produced::Value(format!("{}:{rev}", ctx.settings.family(service))),
         );
         ecs.update(service, &target, None).await?;
-        println!("{service}: then watch the rollback until ECS reports it COMPLETED");
+        xtask::outln!("{service}: then watch the rollback until ECS reports it COMPLETED");
+        report::service(service.name, |s| s.outcome = "planned".into());
         return Ok(());
     };
     let current = live
@@ -234,7 +240,7 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
         })?
         .to_string();
     let target = match args.to {
-        Some(rev) => format!("{}:{rev}", service.name),
+        Some(rev) => format!("{}:{rev}", ctx.settings.family(service)),
         None => previous_revision(&ecs, service, &current).await?,
     };
     if short_revision(&target) == short_revision(&current) {
@@ -246,30 +252,54 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<()> {
     print_line(
         "",
         &format!(
-            "{}: rolling back from {} to {}",
+            "{}: rolling back from {} to {}{}",
             service.name,
             short_revision(&current),
-            short_revision(&target)
+            short_revision(&target),
+            ctx.in_environment()
         ),
     );
-    match roll_back_to(&ecs, service, &target, watch).await? {
+    report::service(service.name, |s| {
+        s.previous_revision = Some(short_revision(&current).to_string());
+        s.revision = Some(short_revision(&target).to_string());
+        s.task_definition_arn = Some(target.clone()).filter(|t| t.starts_with("arn:"));
+    });
+    let started = Instant::now();
+    let verdict = roll_back_to(&ecs, service, &target, watch).await;
+    let primary = ecs
+        .snapshot(service)
+        .await
+        .ok()
+        .and_then(|s| s.deployments.into_iter().find(|d| d.status == "PRIMARY"));
+    report::service(service.name, |s| {
+        s.duration_seconds = Some(report::seconds(started.elapsed()));
+        s.outcome = match &verdict {
+            Ok(Verdict::Succeeded) => "succeeded",
+            _ => "failed",
+        }
+        .into();
+        if let Some(d) = &primary {
+            s.deployment_id = Some(d.id.clone());
+            s.rollout_state.clone_from(&d.rollout_state);
+            s.desired_count = Some(d.desired_count);
+            s.running_count = Some(d.running_count);
+            s.pending_count = Some(d.pending_count);
+        }
+    });
+    match verdict? {
         Verdict::Succeeded => {
-            println!("{service}: rolled back to {}", short_revision(&target));
+            xtask::outln!("{service}: rolled back to {}", short_revision(&target));
             Ok(())
         }
         other => {
-            let primary = ecs
-                .snapshot(service)
-                .await
-                .ok()
-                .and_then(|s| s.deployments.into_iter().find(|d| d.status == "PRIMARY"))
-                .map(|d| d.id)
-                .unwrap_or_default();
+            let primary = primary.map(|d| d.id).unwrap_or_default();
             report_failure(&ecs, service, &primary).await;
-            bail!(
+            let why = format!(
                 "rollback of {service} to {} did not succeed: {other:?}",
                 short_revision(&target)
-            )
+            );
+            report::reason(service.name, why.clone());
+            bail!(why)
         }
     }
 }
@@ -281,14 +311,14 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
         .next()
         .and_then(|r| r.parse().ok())
         .unwrap_or(u32::MAX);
+    let family = ecs.ctx.settings.family(service);
     ecs.ctx.announce(&format!(
-        "ecs ListTaskDefinitions familyPrefix={} status=ACTIVE",
-        service.name
+        "ecs ListTaskDefinitions familyPrefix={family} status=ACTIVE"
     ));
     let arns: Vec<String> = ecs
         .client()
         .list_task_definitions()
-        .family_prefix(service.name)
+        .family_prefix(&family)
         .status(TaskDefinitionStatus::Active)
         .sort(SortOrder::Desc)
         .into_paginator()
@@ -301,7 +331,7 @@ async fn previous_revision(ecs: &Ecs, service: &Service, current: &str) -> Resul
         .filter(|arn| {
             short_revision(arn)
                 .rsplit_once(':')
-                .is_some_and(|(family, _)| family == service.name)
+                .is_some_and(|(f, _)| f == family)
         })
         .filter_map(|arn| Some((arn.rsplit(':').next()?.parse::<u32>().ok()?, arn)))
         .filter(|(rev, _)| *rev < current_rev)

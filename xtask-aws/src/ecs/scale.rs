@@ -145,7 +145,7 @@ fn plan(ecs: &Ecs, service: &Service, target: Target) {
         "ecs UpdateService cluster={} service={} desiredCount={n}",
         ecs.cluster, service.name
     ));
-    println!(
+    xtask::outln!(
         "{}: then watch until {n} tasks run (one deployment, running = desired)",
         service.name
     );

@@ -11,37 +11,22 @@ use xtask::Ctx;
 use super::client::{snapshot, Ecs};
 use super::rollout::unfinished_rollout;
 use super::watch::short_revision;
+use crate::report;
 
 pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
     let ecs = Ecs::new(ctx).await?;
-    if let Produced::Value(caller) = ecs.aws.caller(ctx).await? {
-        println!(
-            "AWS account {} region {} as {}",
-            caller.account, ecs.aws.region, caller.arn
-        );
-    }
-    let lb_file = if ctx.dry_run {
-        None
-    } else {
-        crate::lb::load(ctx, &ecs.placeholders(None).await?).ok()
-    };
-    if let Some(file) = &lb_file {
-        match crate::lb::live_url(&ecs.aws, file).await? {
-            Some(url) => println!("load balancer {}: {url}", file.load_balancer.name),
-            None => println!(
-                "load balancer {}: not created (`cargo xtask cluster create`)",
-                file.load_balancer.name
-            ),
-        }
-    }
+    account_and_load_balancer(ctx, &ecs).await?;
     for service in selection.services() {
         let Produced::Value(live) = ecs.describe_service(service).await? else {
             continue; // a dry run: the call is the plan
         };
         let Some(live) = live else {
-            println!(
-                "{service}: no such service in cluster {} (`cargo xtask deploy {}` creates it)",
-                ecs.cluster, service.short
+            report::service(service.name, |s| s.outcome = "missing".into());
+            xtask::outln!(
+                "{service}: no such service in cluster {}{} (`cargo xtask deploy {}` creates it)",
+                ecs.cluster,
+                ctx.in_environment(),
+                service.short
             );
             continue;
         };
@@ -59,24 +44,24 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
             })
             .and_then(ecs::ContainerDefinition::image)
             .unwrap_or("?");
-        println!(
+        xtask::outln!(
             "{service}  cluster {}  {}  {}",
             ecs.cluster,
             short_revision(td_arn),
             live.status().unwrap_or_default()
         );
-        println!("  image    {image}");
+        xtask::outln!("  image    {image}");
         if let Some(unfinished) = unfinished_rollout(&live) {
-            println!("  NOTE     {unfinished}");
+            xtask::outln!("  NOTE     {unfinished}");
         }
-        println!(
+        xtask::outln!(
             "  tasks    desired {}  running {}  pending {}",
             live.desired_count(),
             live.running_count(),
             live.pending_count()
         );
         for d in snapshot(&live).deployments {
-            println!(
+            xtask::outln!(
                 "  deploy   {} {} {} {} running {}/{} pending {} failed {}",
                 d.id,
                 d.status,
@@ -88,22 +73,113 @@ pub async fn status(ctx: &Ctx, selection: Selection) -> Result<()> {
                 d.failed_tasks
             );
         }
-        for line in task_lines(&ecs, service, &live).await? {
-            println!("  task     {line}");
+        let tasks = task_lines(&ecs, service, &live).await?;
+        for (line, _) in &tasks {
+            xtask::outln!("  task     {line}");
         }
         let mut events = snapshot(&live).events;
         events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
         for e in events.iter().take(5) {
             let when = utc(e.created_at);
-            println!("  event    {when} {}", e.message);
+            xtask::outln!("  event    {when} {}", e.message);
+        }
+        note(
+            service,
+            &live,
+            image,
+            tasks.into_iter().map(|(_, t)| t).collect(),
+        );
+    }
+    Ok(())
+}
+
+/// Who the credentials are, and the load balancer's URL.
+async fn account_and_load_balancer(ctx: &Ctx, ecs: &Ecs) -> Result<()> {
+    if let Produced::Value(caller) = ecs.aws.caller(ctx).await? {
+        xtask::outln!(
+            "AWS account {} region {} as {}{}",
+            caller.account,
+            ecs.aws.region,
+            caller.arn,
+            ctx.in_environment()
+        );
+    }
+    let lb_file = if ctx.dry_run {
+        None
+    } else {
+        crate::lb::load(ctx, &ecs.placeholders(None).await?).ok()
+    };
+    if let Some(file) = &lb_file {
+        let url = crate::lb::live_url(&ecs.aws, file).await?;
+        report::load_balancer(&file.load_balancer.name, url.clone());
+        match url {
+            Some(url) => xtask::outln!("load balancer {}: {url}", file.load_balancer.name),
+            None => xtask::outln!(
+                "load balancer {}: not created (`cargo xtask cluster create`)",
+                file.load_balancer.name
+            ),
         }
     }
     Ok(())
 }
 
+/// What `status` says of a service, for `--output json`.
+fn note(service: &Service, live: &ecs::Service, image: &str, tasks: Vec<report::Task>) {
+    let snap = snapshot(live);
+    let primary = snap.deployments.iter().find(|d| d.status == "PRIMARY");
+    let mut events = snap.events.clone();
+    events.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+    report::service(service.name, |s| {
+        s.outcome = "active".into();
+        s.task_definition_arn = live.task_definition().map(str::to_string);
+        s.revision = live
+            .task_definition()
+            .map(|t| short_revision(t).to_string());
+        s.image = Some(image.to_string());
+        s.image_digest = report::digest_of(image);
+        s.desired_count = Some(live.desired_count());
+        s.running_count = Some(live.running_count());
+        s.pending_count = Some(live.pending_count());
+        s.deployment_id = primary.map(|d| d.id.clone());
+        s.rollout_state = primary.and_then(|d| d.rollout_state.clone());
+        s.reasons = unfinished_rollout(live).into_iter().collect();
+        s.deployments = Some(
+            snap.deployments
+                .iter()
+                .map(|d| report::Deployment {
+                    id: d.id.clone(),
+                    status: d.status.clone(),
+                    revision: short_revision(&d.task_definition).to_string(),
+                    rollout_state: d.rollout_state.clone(),
+                    rollout_state_reason: d.rollout_state_reason.clone(),
+                    desired_count: d.desired_count,
+                    running_count: d.running_count,
+                    pending_count: d.pending_count,
+                    failed_tasks: d.failed_tasks,
+                })
+                .collect(),
+        );
+        s.tasks = Some(tasks);
+        s.events = Some(
+            events
+                .iter()
+                .take(5)
+                .map(|e| report::Event {
+                    at: utc(e.created_at),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        );
+    });
+}
+
 /// The service's running tasks: address, status, health, and each task's
 /// health in its target group (with the reason when it is not healthy).
-async fn task_lines(ecs: &Ecs, service: &Service, live: &ecs::Service) -> Result<Vec<String>> {
+async fn task_lines(
+    ecs: &Ecs,
+    service: &Service,
+    live: &ecs::Service,
+) -> Result<Vec<(String, report::Task)>> {
     let tasks = ecs
         .tasks(service, None, ecs::DesiredStatus::Running)
         .await?;
@@ -117,9 +193,8 @@ async fn task_lines(ecs: &Ecs, service: &Service, live: &ecs::Service) -> Result
         .iter()
         .map(|t| {
             let address = task_address(t).unwrap_or_default();
-            let target = health
-                .iter()
-                .find(|h| h.address == address)
+            let found = health.iter().find(|h| h.address == address);
+            let target = found
                 .map(|h| {
                     let why = [h.reason.as_str(), h.description.as_str()]
                         .into_iter()
@@ -133,13 +208,23 @@ async fn task_lines(ecs: &Ecs, service: &Service, live: &ecs::Service) -> Result
                     }
                 })
                 .unwrap_or_default();
-            format!(
+            let task = report::Task {
+                id: short_revision(t.task_arn().unwrap_or_default()).to_string(),
+                revision: short_revision(t.task_definition_arn().unwrap_or_default()).to_string(),
+                last_status: t.last_status().unwrap_or_default().to_string(),
+                health: t
+                    .health_status()
+                    .map_or("-", ecs::HealthStatus::as_str)
+                    .to_string(),
+                address: Some(address.clone()).filter(|a| !a.is_empty()),
+                target_health: found.map(|h| h.state.clone()),
+                target_health_reason: found.map(|h| h.reason.clone()).filter(|r| !r.is_empty()),
+            };
+            let line = format!(
                 "{} {} {} health {} {address}{target}",
-                short_revision(t.task_arn().unwrap_or_default()),
-                short_revision(t.task_definition_arn().unwrap_or_default()),
-                t.last_status().unwrap_or_default(),
-                t.health_status().map_or("-", ecs::HealthStatus::as_str),
-            )
+                task.id, task.revision, task.last_status, task.health,
+            );
+            (line, task)
         })
         .collect())
 }

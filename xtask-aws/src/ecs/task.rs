@@ -106,7 +106,7 @@ pub async fn run_one_off(
         service.name,
     ));
     if ecs.ctx.dry_run {
-        println!(
+        xtask::outln!(
             "{}: then stream the task's log lines until it stops (timeout {})",
             service.name,
             duration::secs(timeout)

@@ -182,7 +182,7 @@ pub(super) async fn ensure(
         .iter()
         .filter(|l| !file.listeners.iter().any(|w| Some(w.port) == l.port()))
     {
-        println!(
+        xtask::outln!(
             "listener :{} is not in infra/load-balancer.json: left as it is",
             extra.port().unwrap_or_default()
         );
@@ -206,7 +206,7 @@ async fn create(aws: &Aws, lb_arn: &str, want: &Listener, arns: &Arns) -> Result
         .send()
         .await
         .map_err(|e| explain("elbv2 CreateListener", &e))?;
-    println!("created listener :{} {}", want.port, describe(want));
+    xtask::outln!("created listener :{} {}", want.port, describe(want));
     Ok(out
         .listeners()
         .first()
@@ -234,7 +234,7 @@ async fn modify(aws: &Aws, want: &Listener, live: &LiveListener, arns: &Arns) ->
         .send()
         .await
         .map_err(|e| explain("elbv2 ModifyListener", &e))?;
-    println!(
+    xtask::outln!(
         "listener :{}: updated {} ({})",
         want.port,
         differs.join(", "),
@@ -292,7 +292,7 @@ async fn ensure_rules(aws: &Aws, listener_arn: &str, want: &Listener, arns: &Arn
                     .send()
                     .await
                     .map_err(|e| explain("elbv2 ModifyRule", &e))?;
-                println!("listener :{}: rule {priority}: {shown}", want.port);
+                xtask::outln!("listener :{}: rule {priority}: {shown}", want.port);
             }
             None => {
                 aws.elb
@@ -304,7 +304,7 @@ async fn ensure_rules(aws: &Aws, listener_arn: &str, want: &Listener, arns: &Arn
                     .send()
                     .await
                     .map_err(|e| explain("elbv2 CreateRule", &e))?;
-                println!("listener :{}: created rule {priority}: {shown}", want.port);
+                xtask::outln!("listener :{}: created rule {priority}: {shown}", want.port);
             }
         }
     }
@@ -315,7 +315,7 @@ async fn ensure_rules(aws: &Aws, listener_arn: &str, want: &Listener, arns: &Arn
             .send()
             .await
             .map_err(|e| explain("elbv2 DeleteRule", &e))?;
-        println!(
+        xtask::outln!(
             "listener :{}: deleted rule {} ({}), which the file does not have",
             want.port,
             extra.priority().unwrap_or_default(),

@@ -137,6 +137,28 @@ impl Listener {
     }
 }
 
+/// What ELBv2 refuses of a load balancer's or target group's name: more
+/// than 32 characters, anything but letters, digits and hyphens, or a hyphen
+/// at either end. Environments sharing an account add their suffix to these.
+fn elb_name_problem(name: &str) -> Option<String> {
+    if name.len() > 32 {
+        return Some(format!(
+            "is {} characters, AWS allows 32 (an environment sharing its account adds its name_suffix: give it a shorter one)",
+            name.len()
+        ));
+    }
+    if name.is_empty()
+        || name.starts_with('-')
+        || name.ends_with('-')
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Some(
+            "must be letters, digits and hyphens, not starting or ending with a hyphen".into(),
+        );
+    }
+    None
+}
+
 impl LoadBalancerFile {
     /// The target group holding `service`'s tasks, if any.
     pub fn target_group_for(&self, service: &Service) -> Option<&TargetGroup> {
@@ -193,6 +215,18 @@ impl LoadBalancerFile {
     /// port of its own.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        let names = std::iter::once(("LoadBalancer.Name".to_string(), &self.load_balancer.name))
+            .chain(
+                self.target_groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, tg)| (format!("TargetGroups[{i}].Name"), &tg.name)),
+            );
+        for (at, name) in names {
+            if let Some(problem) = elb_name_problem(name) {
+                problems.push(format!("{at}: `{name}` {problem}"));
+            }
+        }
         for (i, tg) in self.target_groups.iter().enumerate() {
             if tg.service().is_none() {
                 problems.push(format!(

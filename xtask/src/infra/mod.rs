@@ -73,10 +73,16 @@ impl Placeholders {
         if !settings.subnets.is_empty() {
             p.set_list("SUBNETS", settings.subnets.clone());
         }
+        if !settings.security_groups.is_empty() {
+            p.set_list("SECURITY_GROUP", settings.security_groups.clone());
+        }
+        // The names of `infra/` (load balancer, target groups, log group, SSM
+        // paths, namespace, task definition families) end in it, so two
+        // environments in one account never share one.
+        p.set("ENV_SUFFIX", settings.env_suffix());
         let lb_port = settings.lb_port.map(|p| p.to_string());
         let lb_https_port = settings.lb_https_port.map(|p| p.to_string());
         let optional = [
-            ("SECURITY_GROUP", &settings.security_group),
             ("VPC_ID", &settings.vpc_id),
             ("LB_PORT", &lb_port),
             ("LB_HTTPS_PORT", &lb_https_port),
@@ -135,8 +141,8 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &Service) -> Result<()> {
     let registry = stand_in_registry(&ctx.settings);
     let mut p = with_stand_ins(&ctx.settings, &registry, service);
     let td_file = service.task_definition_file(&ctx.root);
-    let td = load_task_definition(&td_file, &p)?;
-    let def = load_service(&service.service_definition_file(&ctx.root), &p)?;
+    let td = task_definition(ctx, service, &p)?;
+    let def = service_definition(ctx, service, &p)?;
     let is_ecr_image = |image: &str| is_private_ecr_image(image, &registry);
     let problems = fargate::problems(&td, Some(&def), &is_ecr_image);
     if !problems.is_empty() {
@@ -160,6 +166,28 @@ pub fn check_service_files(ctx: &crate::Ctx, service: &Service) -> Result<()> {
     Ok(())
 }
 
+/// The Service Connect namespace the service files name: the one a new
+/// cluster gets as its default (with the environment's suffix).
+pub fn service_connect_namespace(ctx: &crate::Ctx) -> Result<Option<String>> {
+    let registry = stand_in_registry(&ctx.settings);
+    for service in crate::services::ALL {
+        let mut p = with_stand_ins(&ctx.settings, &registry, service);
+        for name in ["SUBNETS", "SECURITY_GROUP"] {
+            if !p.values.contains_key(name) {
+                p.set(name, "not-needed-for-the-namespace");
+            }
+        }
+        let def = load_service(&service.service_definition_file(&ctx.root), &p)?;
+        if let Some(ns) = def
+            .service_connect_configuration
+            .and_then(|sc| sc.namespace)
+        {
+            return Ok(Some(ns));
+        }
+    }
+    Ok(None)
+}
+
 /// [`refuse_local_addresses_for_ecr`] on the service's task definition as the
 /// settings fill it (the addresses a browser calls come from the settings
 /// only): deploy's first check once it knows the registry, before it builds,
@@ -170,8 +198,37 @@ pub fn refuse_local_addresses_in_files(
     registry: &str,
 ) -> Result<()> {
     let p = with_stand_ins(&ctx.settings, registry, service);
-    let td = load_task_definition(&service.task_definition_file(&ctx.root), &p)?;
+    let td = task_definition(ctx, service, &p)?;
     refuse_local_addresses_for_ecr(registry, &td)
+}
+
+/// `service`'s task definition file filled with `p`, and the environment's
+/// cpu and memory for it merged in.
+pub fn task_definition(
+    ctx: &crate::Ctx,
+    service: &Service,
+    p: &Placeholders,
+) -> Result<TaskDefinition> {
+    let mut td = load_task_definition(&service.task_definition_file(&ctx.root), p)?;
+    if let Some(o) = ctx.environment().and_then(|e| e.overrides(service)) {
+        td.cpu = o.cpu.clone().or(td.cpu);
+        td.memory = o.memory.clone().or(td.memory);
+    }
+    Ok(td)
+}
+
+/// `service`'s service definition file filled with `p`, and the
+/// environment's desired count for it merged in.
+pub fn service_definition(
+    ctx: &crate::Ctx,
+    service: &Service,
+    p: &Placeholders,
+) -> Result<ServiceDefinition> {
+    let mut def = load_service(&service.service_definition_file(&ctx.root), p)?;
+    if let Some(n) = ctx.environment().and_then(|e| e.desired_count(service)) {
+        def.desired_count = Some(i32::try_from(n).unwrap_or(i32::MAX));
+    }
+    Ok(def)
 }
 
 /// An image from a private ECR registry (the account's, or the registry the
@@ -324,172 +381,4 @@ fn fill_string(s: &str, path: &str, vars: &Placeholders, problems: &mut Vec<Stri
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sandbox_placeholders() -> Placeholders {
-        let mut p = Placeholders::default();
-        p.set("AWS_ACCOUNT_ID", "123456789012")
-            .set("AWS_REGION", "us-east-1")
-            .set("IMAGE", "127.0.0.1:4701/backend-flask@sha256:abc")
-            .set("CLUSTER", "cruddur")
-            .set("SECURITY_GROUP", "sg-1")
-            .set_list("SUBNETS", vec!["subnet-a".into(), "subnet-b".into()])
-            .set("VPC_ID", "vpc-1")
-            .set("TARGET_GROUP_ARN", "arn:tg");
-        p
-    }
-
-    fn repo_file(path: &str) -> String {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap();
-        std::fs::read_to_string(root.join(path)).unwrap()
-    }
-
-    #[test]
-    fn every_infra_file_parses_and_round_trips() {
-        let p = sandbox_placeholders();
-        for svc in crate::services::ALL {
-            let path = format!("infra/task-definitions/{}.json", svc.name);
-            let td: TaskDefinition = parse(&repo_file(&path), &path, &p).unwrap();
-            assert_eq!(td.family, svc.name);
-            let again: TaskDefinition =
-                parse(&serde_json::to_string(&td).unwrap(), "again", &p).unwrap();
-            assert_eq!(td, again);
-            let raw: Value = serde_json::from_str(&repo_file(&path)).unwrap();
-            assert_eq!(
-                raw["containerDefinitions"].as_array().unwrap().len(),
-                td.container_definitions.len()
-            );
-
-            let path = format!("infra/services/{}.json", svc.name);
-            let s: ServiceDefinition = parse(&repo_file(&path), &path, &p).unwrap();
-            assert_eq!(s.service_name, svc.name);
-            let vpc = &s
-                .network_configuration
-                .as_ref()
-                .unwrap()
-                .awsvpc_configuration;
-            assert_eq!(
-                vpc.subnets,
-                ["subnet-a", "subnet-b"],
-                "list placeholder expands"
-            );
-            assert_eq!(s.cluster.as_deref(), Some("cruddur"));
-        }
-    }
-
-    #[test]
-    fn backend_task_definition_has_what_the_issue_asks() {
-        let td: TaskDefinition = parse(
-            &repo_file("infra/task-definitions/backend-flask.json"),
-            "x",
-            &sandbox_placeholders(),
-        )
-        .unwrap();
-        assert_eq!(
-            (td.cpu.as_deref(), td.memory.as_deref()),
-            (Some("256"), Some("512"))
-        );
-        let app = td
-            .container_definitions
-            .iter()
-            .find(|c| c.name == "backend-flask")
-            .unwrap();
-        assert_eq!(app.image, "127.0.0.1:4701/backend-flask@sha256:abc");
-        assert_eq!(app.port_mappings[0].app_protocol.as_deref(), Some("http"));
-        assert!(app
-            .health_check
-            .as_ref()
-            .unwrap()
-            .command
-            .join(" ")
-            .contains("health-check"));
-        let secrets: Vec<&str> = app.secrets.iter().map(|s| s.name.as_str()).collect();
-        for name in [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "CONNECTION_URL",
-            "ROLLBAR_ACCESS_TOKEN",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ] {
-            assert!(secrets.contains(&name), "{name}");
-        }
-        assert!(app
-            .secrets
-            .iter()
-            .all(|s| s.value_from.contains("parameter/cruddur/backend-flask/")));
-        assert!(td.container_definitions.iter().any(|c| c.name == "xray"));
-    }
-
-    #[test]
-    fn a_misspelled_field_is_reported_with_file_and_path() {
-        let text = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
-            "portMappings": [{"contianerPort": 80}]}]}"#;
-        let err = parse::<TaskDefinition>(
-            text,
-            "infra/task-definitions/x.json",
-            &Placeholders::default(),
-        )
-        .unwrap_err();
-        let msg = err.to_string();
-        assert!(err.downcast_ref::<BadInput>().is_some());
-        assert!(msg.starts_with("infra/task-definitions/x.json"), "{msg}");
-        assert!(
-            msg.contains("containerDefinitions[0].portMappings[0]"),
-            "{msg}"
-        );
-        assert!(msg.contains("contianerPort"), "{msg}");
-    }
-
-    #[test]
-    fn missing_placeholders_are_all_named_with_their_field() {
-        let text = r#"{"family": "${FAM_X1}", "containerDefinitions": [{"name": "a", "image": "${IMG_X2}"}]}"#;
-        let mut p = Placeholders::default();
-        p.hint("IMG_X2", "deploy sets it");
-        let msg = parse::<TaskDefinition>(text, "f.json", &p)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("family: no value for ${FAM_X1}"), "{msg}");
-        assert!(msg.contains("containerDefinitions[0].image: no value for ${IMG_X2}: set IMG_X2 (deploy sets it)"), "{msg}");
-    }
-
-    #[test]
-    fn defaults_apply_when_a_placeholder_is_unset() {
-        let text = r#"{"family": "${NOT_SET_ANYWHERE_X:-fallback}", "containerDefinitions": []}"#;
-        let td: TaskDefinition = parse(text, "f", &Placeholders::default()).unwrap();
-        assert_eq!(td.family, "fallback");
-    }
-
-    #[test]
-    fn normalising_ignores_order_and_ecs_defaults() {
-        let p = sandbox_placeholders();
-        let td: TaskDefinition = parse(
-            &repo_file("infra/task-definitions/backend-flask.json"),
-            "x",
-            &p,
-        )
-        .unwrap();
-        let mut shuffled = td.clone();
-        shuffled.container_definitions.reverse();
-        for c in &mut shuffled.container_definitions {
-            c.environment.reverse();
-            c.secrets.reverse();
-            c.essential = Some(true);
-            for port in &mut c.port_mappings {
-                port.host_port = Some(port.container_port);
-            }
-        }
-        assert_eq!(
-            normalize_task_definition(&td),
-            normalize_task_definition(&shuffled)
-        );
-        let mut changed = td.clone();
-        changed.container_definitions[1].image = "other".into();
-        assert_ne!(
-            normalize_task_definition(&td),
-            normalize_task_definition(&changed)
-        );
-    }
-}
+mod tests;

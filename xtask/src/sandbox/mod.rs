@@ -15,6 +15,7 @@ mod base_images;
 mod dockerd;
 mod processes;
 mod setup;
+mod state;
 mod tls;
 
 use std::fs::File;
@@ -22,18 +23,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use xshell::cmd;
 
 use crate::ctx::Ctx;
+use crate::environment;
 use crate::exec::{shell, Cmd};
 use crate::files::write_atomic;
-use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
+use crate::flags::{SandboxCommand, SandboxUpArgs, StateDirArg};
 use crate::install::{self, Need};
 use crate::steps::Steps;
 use crate::{docker, duration, poll};
 pub use base_images::ensure_base_images;
 use processes::Part;
+pub use state::{read_state, State, REGION};
 
 pub fn run(ctx: &Ctx, command: SandboxCommand) -> Result<()> {
     match command {
@@ -121,105 +124,6 @@ impl Layout {
     }
 }
 
-/// What `up` leaves for `status`, `down`, demo, test and bench.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
-    pub moto_port: u16,
-    pub registry_port: u16,
-    pub bridge_port: u16,
-    /// The load balancer's HTTP listener port (what `lb create` gives it: it redirects to HTTPS).
-    pub lb_port: u16,
-    /// Its HTTPS listener's port, with `certificate_arn` (the sandbox's ACM), signed by `ca_file`.
-    pub lb_https_port: u16,
-    pub certificate_arn: String,
-    pub ca_file: PathBuf,
-    pub region: String,
-    pub vpc_id: String,
-    pub subnets: Vec<String>,
-    pub security_group: String,
-    /// moto as the tasks reach it: on their network's gateway address.
-    pub task_endpoint: String,
-    pub network: String,
-    pub gateway: String,
-    pub user_pool_id: String,
-    pub user_pool_client_id: String,
-    pub ecs_running: u32,
-}
-
-pub const REGION: &str = "us-east-1";
-
-impl State {
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.moto_port)
-    }
-    pub fn registry(&self) -> String {
-        format!("127.0.0.1:{}", self.registry_port)
-    }
-    /// The load balancer, as a browser on this machine reaches it (trusting `ca_file`).
-    pub fn lb_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.lb_https_port)
-    }
-
-    /// The tool's settings for this sandbox: what demo, test and bench use,
-    /// and what `env.sh` exports.
-    pub fn settings(&self, base: &Settings) -> Settings {
-        Settings {
-            registry: Some(self.registry()),
-            subnets: self.subnets.clone(),
-            security_group: Some(self.security_group.clone()),
-            vpc_id: Some(self.vpc_id.clone()),
-            base_images: Some(BaseImages::Sandbox),
-            build_network: Some("host".into()),
-            lb_port: Some(self.lb_port),
-            lb_https_port: Some(self.lb_https_port),
-            certificate_arn: Some(self.certificate_arn.clone()),
-            frontend_url: Some(self.lb_url()),
-            backend_url: Some(self.lb_url()),
-            cognito_user_pool_id: Some(self.user_pool_id.clone()),
-            cognito_client_id: Some(self.user_pool_client_id.clone()),
-            cognito_endpoint: Some(self.endpoint()),
-            cognito_jwks_url: Some(format!(
-                "{}/{}/.well-known/jwks.json",
-                self.task_endpoint, self.user_pool_id
-            )),
-            task_aws_endpoint: Some(self.task_endpoint.clone()),
-            // The load balancer's proxy reaches the tasks from the network's gateway.
-            forwarded_allow_ips: Some(self.gateway.clone()),
-            ..base.clone()
-        }
-    }
-
-    /// The AWS SDK's variables that point the tool (and the aws CLI) at this sandbox.
-    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ACCESS_KEY_ID", "sandbox".into()),
-            ("AWS_SECRET_ACCESS_KEY", "sandbox".into()),
-            ("AWS_REGION", self.region.clone()),
-            ("AWS_DEFAULT_REGION", self.region.clone()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
-    }
-
-    /// Everything a shell (or a child process) needs: the SDK's variables and the settings.
-    pub fn exports(&self) -> Vec<(&'static str, String)> {
-        let mut exports = self.aws_env();
-        let settings = self.settings(&Settings::default());
-        exports.extend(
-            settings
-                .to_env()
-                .into_iter()
-                .filter(|(name, value)| *name != "CRUDDUR_CLUSTER" && !value.is_empty()),
-        );
-        exports
-    }
-}
-
-pub fn read_state(layout: &Layout) -> Option<State> {
-    let text = std::fs::read_to_string(layout.path("state.json")).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
 /// Brings the sandbox up (or finds it up) and returns its state.
 pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
     let layout = Layout::new(ctx, &args.state);
@@ -277,8 +181,9 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
     println!("sandbox up ({})", duration::secs(steps.elapsed()));
     println!("TLS: {}", tls::describe(&state.ca_file));
     println!(
-        "# point the tool and the aws CLI at it: source {}",
-        layout.env_file().display()
+        "# point the tool and the aws CLI at it: source {} (or, for the tool, --env sandbox: {})",
+        layout.env_file().display(),
+        layout.path(environment::SANDBOX_FILE).display()
     );
     for (k, v) in state.exports() {
         println!("export {k}={v}");
@@ -479,7 +384,13 @@ pub fn down(ctx: &Ctx, layout: &Layout) -> Result<()> {
     if dockerd::release(layout)? {
         stopped.push(Part::Dockerd.name());
     }
-    for name in ["state.json", "env.sh", "htpasswd", "registry.yml"] {
+    for name in [
+        "state.json",
+        "env.sh",
+        environment::SANDBOX_FILE,
+        "htpasswd",
+        "registry.yml",
+    ] {
         let _ = std::fs::remove_file(layout.path(name));
     }
     // The CA stays: a browser that trusts it keeps trusting the next sandbox's certificate.
@@ -574,5 +485,11 @@ fn write_exports(layout: &Layout, state: &State) -> Result<()> {
     for (k, v) in state.exports() {
         text.push_str(&format!("export {k}={v}\n"));
     }
-    write_atomic(&layout.env_file(), text.as_bytes())
+    write_atomic(&layout.env_file(), text.as_bytes())?;
+    let toml = basic_toml::to_string(&state.environment())?;
+    let text = format!(
+        "# Written by `cargo xtask sandbox up`: this sandbox as an environment (`cargo xtask --env sandbox …`).\n\
+         # Its ids change with every sandbox: never commit it.\n{toml}"
+    );
+    write_atomic(&layout.path(environment::SANDBOX_FILE), text.as_bytes())
 }

@@ -4,6 +4,7 @@
 //! A missing prerequisite fails the test with the reason; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod envs;
 pub mod https;
 pub mod proxy;
 pub mod scratch;

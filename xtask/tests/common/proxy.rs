@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 pub struct Proxy {
     pub url: String,
     seen: Arc<Mutex<Vec<String>>>,
+    sent: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -20,21 +21,31 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let sent = Arc::new(Mutex::new(Vec::new()));
         let lose = Arc::new(Mutex::new(lose.map(str::to_string)));
-        let recorded = Arc::clone(&seen);
+        let (recorded, bodies) = (Arc::clone(&seen), Arc::clone(&sent));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, seen, lose) =
-                    (upstream.clone(), Arc::clone(&recorded), Arc::clone(&lose));
-                std::thread::spawn(move || serve(client, &upstream, &seen, &lose));
+                let (upstream, seen, sent, lose) = (
+                    upstream.clone(),
+                    Arc::clone(&recorded),
+                    Arc::clone(&bodies),
+                    Arc::clone(&lose),
+                );
+                std::thread::spawn(move || serve(client, &upstream, (&seen, &sent), &lose));
             }
         });
-        Proxy { url, seen }
+        Proxy { url, seen, sent }
     }
 
     /// The targets of the requests seen so far, in order.
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Each request so far as its first line and its body, in order.
+    pub fn sent(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
     }
 }
 
@@ -42,7 +53,7 @@ impl Proxy {
 fn serve(
     client: TcpStream,
     upstream: &str,
-    seen: &Mutex<Vec<String>>,
+    (seen, sent): (&Mutex<Vec<String>>, &Mutex<Vec<String>>),
     lose: &Mutex<Option<String>>,
 ) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
@@ -53,6 +64,11 @@ fn serve(
         };
         let target = target(&head, &body);
         seen.lock().unwrap().push(target.clone());
+        sent.lock().unwrap().push(format!(
+            "{} {}",
+            head.lines().next().unwrap_or_default(),
+            String::from_utf8_lossy(&body)
+        ));
         let answer = forward(upstream, &head, &body);
         let mut lose = lose.lock().unwrap();
         if lose.as_deref().is_some_and(|l| target.contains(l)) {

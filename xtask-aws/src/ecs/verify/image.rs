@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use xtask::produced::Produced;
 
-use super::{fail, ok, skip, Check, Planned};
+use super::{fail, ok, skip, Check, Images, Planned};
 use crate::aws::Aws;
 use crate::ecr;
 use crate::ecs::client::Ecs;
@@ -13,24 +13,47 @@ use crate::ecs::client::Ecs;
 /// What Fargate runs (and the only platform ECS pulls for it here).
 const PLATFORM: (&str, &str) = ("linux", "amd64");
 
-pub(super) async fn images(ecs: &Ecs, planned: &[Planned], deploy_builds: bool) -> Vec<Check> {
+pub(super) async fn images(ecs: &Ecs, planned: &[Planned], source: &Images) -> Vec<Check> {
     let mut checks = Vec::new();
     for p in planned {
         let repo = p.service.repo();
-        if deploy_builds {
-            checks.push(skip(format!(
-                "{}: image: the deploy builds and pushes it (not looked up in ECR)",
-                p.service.name
-            )));
-            continue;
-        }
-        // What `deploy --no-build` takes: this commit's image, else `latest`.
-        let (tag, digest) = match ecr::deployable_image(&ecs.ctx, &ecs.aws, p.service).await {
+        let promoted = match source {
+            Images::Built => {
+                checks.push(skip(format!(
+                    "{}: image: the deploy builds and pushes it (not looked up in ECR)",
+                    p.service.name
+                )));
+                continue;
+            }
+            Images::Promoted { digests, copied } => {
+                let digest = digests.iter().find(|(s, _)| *s == p.service.name);
+                match (digest, copied) {
+                    (Some((_, digest)), false) => Some(digest.clone()),
+                    _ => {
+                        checks.push(skip(format!(
+                            "{}: image: promote copies it into this registry first, by digest",
+                            p.service.name
+                        )));
+                        continue;
+                    }
+                }
+            }
+            Images::Deployable => None,
+        };
+        let found = match promoted {
+            Some(digest) => Ok(Produced::Value(Some(ecr::Found {
+                tag: digest.clone(),
+                digest,
+            }))),
+            // What `deploy --no-build` takes: this commit's image, else `latest`.
+            None => ecr::deployable_image(&ecs.ctx, &ecs.aws, p.service).await,
+        };
+        let (tag, digest) = match found {
             Ok(Produced::Value(Some(found))) => (found.tag, found.digest),
             Ok(Produced::Value(None)) => {
                 checks.push(fail(format!(
-                    "{}: ECR has no image of this commit and no {repo}:latest: push one (`cargo xtask push {}`), or deploy without --no-build",
-                    p.service.name, p.service.short
+                    "{}: ECR has no image of this commit and no {repo}:{}: push one (`cargo xtask push {}`), or deploy without --no-build",
+                    p.service.name, ecs.ctx.settings.latest_tag(), p.service.short
                 )));
                 continue;
             }

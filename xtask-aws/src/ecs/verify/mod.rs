@@ -67,7 +67,33 @@ impl Check {
             Status::Fail => "FAIL",
             Status::Skip => "skip",
         };
-        println!("{tag:<5} {}", self.line);
+        xtask::outln!("{tag:<5} {}", self.line);
+        crate::report::check(&tag.to_lowercase(), self.service(), &self.line);
+    }
+
+    /// The service a check is about: its line starts with the service's name.
+    fn service(&self) -> Option<&'static str> {
+        xtask::services::ALL
+            .iter()
+            .map(|s| s.name)
+            .find(|name| self.line.starts_with(&format!("{name}: ")))
+    }
+}
+
+/// Per service for `--output json`: failed when a check about it, or about
+/// what every service needs (the cluster, the roles), failed.
+fn note(planned: &[Planned], checks: &[Check]) {
+    for p in planned {
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .filter(|c| c.service().is_none_or(|s| s == p.service.name))
+            .map(|c| c.line.clone())
+            .collect();
+        crate::report::service(p.service.name, |s| {
+            s.outcome = if failed.is_empty() { "ok" } else { "failed" }.into();
+            s.reasons = failed;
+        });
     }
 }
 
@@ -83,7 +109,12 @@ pub async fn verify(ctx: &Ctx, selection: Selection, before_build: bool) -> Resu
         infra::check_service_files(ctx, service)?;
     }
     let ecs = Ecs::new(ctx).await?;
-    let failed = run(&ecs, selection, before_build).await?;
+    let images = if before_build {
+        Images::Built
+    } else {
+        Images::Deployable
+    };
+    let failed = run(&ecs, selection, &images).await?;
     if failed > 0 {
         bail!(
             "{failed} check{} failed: fix what is shown above",
@@ -96,7 +127,30 @@ pub async fn verify(ctx: &Ctx, selection: Selection, before_build: bool) -> Resu
 /// `deploy`'s first step: the same checks; the image is skipped when deploy
 /// builds and pushes it.
 pub async fn preflight(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<()> {
-    let failed = run(ecs, selection, deploy_builds).await?;
+    let images = if deploy_builds {
+        Images::Built
+    } else {
+        Images::Deployable
+    };
+    preflight_images(ecs, selection, &images).await
+}
+
+/// Which image of each service the image check is about.
+pub enum Images {
+    /// None yet: the deploy builds and pushes them.
+    Built,
+    /// What `deploy --no-build` takes: this commit's in ECR, else the latest deployed.
+    Deployable,
+    /// `promote`'s digests by service name; `copied`: copied into ECR after the checks.
+    Promoted {
+        digests: Vec<(&'static str, String)>,
+        copied: bool,
+    },
+}
+
+/// `preflight` of the given images.
+pub async fn preflight_images(ecs: &Ecs, selection: Selection, images: &Images) -> Result<()> {
+    let failed = run(ecs, selection, images).await?;
     if failed > 0 {
         bail!(
             "deploy stopped before changing anything: {failed} preflight check{} failed (above); fix {}, or skip the checks with --no-verify",
@@ -108,7 +162,7 @@ pub async fn preflight(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> 
 }
 
 /// Runs every check at once, prints one line each; the number that failed.
-async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usize> {
+async fn run(ecs: &Ecs, selection: Selection, source: &Images) -> Result<usize> {
     let ctx = &ecs.ctx;
     let registry = ecs.aws.registry(ctx).await?;
     let mut planned = Vec::new();
@@ -119,24 +173,22 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
         placeholders.set("TARGET_GROUP_ARN", "<the service's target group>");
         planned.push(Planned {
             service,
-            td: infra::load_task_definition(
-                &service.task_definition_file(&ctx.root),
-                &placeholders,
-            )?,
-            def: infra::load_service(&service.service_definition_file(&ctx.root), &placeholders)?,
+            td: infra::task_definition(ctx, service, &placeholders)?,
+            def: infra::service_definition(ctx, service, &placeholders)?,
         });
     }
     let names: Vec<&str> = planned.iter().map(|p| p.service.name).collect();
-    println!(
-        "verify {} (cluster {}, region {}): read-only checks",
+    xtask::outln!(
+        "verify {} (cluster {}, region {}{}): read-only checks",
         names.join(" and "),
         ecs.cluster,
-        ecs.aws.region
+        ecs.aws.region,
+        ctx.in_environment()
     );
     let (cluster, namespaces, images, roles, parameters, groups, network, targets, certs) = tokio::join!(
         cluster(ecs),
         namespaces(ecs, &planned),
-        images(ecs, &planned, deploy_builds),
+        images(ecs, &planned, source),
         roles(ecs, &planned),
         parameters(ecs, &planned),
         log_groups(ecs, &planned),
@@ -154,8 +206,9 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
     .flatten()
     .collect();
     checks.iter().for_each(Check::print);
+    note(&planned, &checks);
     if let Some(endpoint) = ecs.aws.config.endpoint_url() {
-        println!(
+        xtask::outln!(
             "note: AWS is {endpoint}, an emulator such as the sandbox: there the IAM trust check reads a stored \
              document (nothing assumes the roles, no permission is evaluated), subnets and the security group \
              are only records (tasks run on the sandbox's docker network), and Service Connect resolves names \

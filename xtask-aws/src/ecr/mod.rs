@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
 
 use xshell::cmd;
@@ -17,6 +17,10 @@ use xtask::services::{Selection, Service, PYTHON_BASE};
 use xtask::{docker, duration, git, Ctx};
 
 use crate::aws::{explain, Aws};
+
+mod images;
+
+pub use images::{deployable_image, image_digest, tag_latest, tags_of, Found};
 
 pub async fn create(ctx: &Ctx, selection: Selection) -> Result<()> {
     let aws = Aws::load(ctx).await?;
@@ -50,12 +54,12 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
         .send()
         .await;
     match created {
-        Ok(_) => println!("created ECR repository {name}"),
+        Ok(_) => xtask::outln!("created ECR repository {name}"),
         Err(e)
             if e.as_service_error()
                 .is_some_and(aws_sdk_ecr::operation::create_repository::CreateRepositoryError::is_repository_already_exists_exception) =>
         {
-            println!("ECR repository {name} already exists");
+            xtask::outln!("ECR repository {name} already exists");
         }
         Err(e) => return Err(explain("ecr CreateRepository", &e)),
     }
@@ -63,7 +67,7 @@ async fn create_repo(ctx: &Ctx, aws: &Aws, name: &str) -> Result<()> {
 }
 
 /// A missing repository is an error that says how to make it, unless asked to create it.
-async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<()> {
+pub async fn ensure_repo(ctx: &Ctx, aws: &Aws, name: &str, create: bool) -> Result<()> {
     ctx.announce(&format!(
         "ecr DescribeRepositories repositoryNames=[{name}]"
     ));
@@ -312,9 +316,9 @@ async fn push_tags(
     let digest = digest.context("docker push printed no digest")?;
     let shown_tags = tags.join(", ");
     if uploaded == 0 {
-        println!("{label}: nothing to upload, every layer was already in the registry; {repository} [{shown_tags}] is {digest}");
+        xtask::outln!("{label}: nothing to upload, every layer was already in the registry; {repository} [{shown_tags}] is {digest}");
     } else {
-        println!(
+        xtask::outln!(
             "{label}: pushed {repository} [{shown_tags}] {digest} ({uploaded} layers uploaded, {present} already there, {})",
             duration::secs(started.elapsed())
         );
@@ -336,13 +340,13 @@ async fn push_with_login(
     let push = Cmd::from(cmd!(sh, "docker push {remote}"));
     let registry = remote.split('/').next().unwrap_or_default();
     if !ctx.dry_run && !docker_has_login(registry) {
-        println!("{label}: docker has no login for {registry}; logging in");
+        xtask::outln!("{label}: docker has no login for {registry}; logging in");
         docker_login(ctx, aws, token.take()).await?;
         return push.run_lines(ctx, &prefix);
     }
     match push.run_lines(ctx, &prefix) {
         Err(e) if needs_login(&format!("{e:#}")) => {
-            println!("{label}: docker has no valid credentials for the registry; logging in");
+            xtask::outln!("{label}: docker has no valid credentials for the registry; logging in");
             docker_login(ctx, aws, token.take()).await?;
             push.run_lines(ctx, &prefix)
         }
@@ -381,7 +385,7 @@ async fn confirm_in_ecr(
     loop {
         let listed = image_digest(ctx, aws, repo, tag).await?.real()?;
         if listed.as_deref() == Some(digest) {
-            println!("{service}: ECR lists {repo}:{tag} as {digest}");
+            xtask::outln!("{service}: ECR lists {repo}:{tag} as {digest}");
             return Ok(());
         }
         if deadline.expired() {
@@ -391,135 +395,6 @@ async fn confirm_in_ecr(
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Points `repo:latest` at `digest` with ECR's own API (the image's manifest
-/// put again under the tag, no docker involved): `latest` names the image
-/// last deployed successfully.
-pub async fn tag_latest(ctx: &Ctx, aws: &Aws, service: &Service, digest: &str) -> Result<()> {
-    let repo = service.repo();
-    ctx.announce(&format!(
-        "ecr BatchGetImage repositoryName={repo} imageDigest={digest}; ecr PutImage imageTag=latest"
-    ));
-    if ctx.dry_run {
-        return Ok(());
-    }
-    if image_digest(ctx, aws, repo, "latest")
-        .await?
-        .real()?
-        .as_deref()
-        == Some(digest)
-    {
-        return Ok(());
-    }
-    let got = aws
-        .ecr
-        .batch_get_image()
-        .repository_name(repo)
-        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
-        .send()
-        .await
-        .map_err(|e| explain("ecr BatchGetImage", &e))?;
-    let image = got
-        .images()
-        .first()
-        .with_context(|| format!("ECR has no image {repo}@{digest} to tag as latest"))?;
-    let manifest = image.image_manifest().context("ECR returned no manifest")?;
-    let put = aws
-        .ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest)
-        .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_string))
-        .image_tag("latest")
-        .image_digest(digest)
-        .send()
-        .await;
-    match put {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error().is_some_and(
-                aws_sdk_ecr::operation::put_image::PutImageError::is_image_already_exists_exception,
-            ) => {}
-        Err(e) => return Err(explain("ecr PutImage", &e)),
-    }
-    println!("{service}: ECR {repo}:latest is now {digest} (the image last deployed successfully)");
-    Ok(())
-}
-
-/// An image ECR has under a tag.
-pub struct Found {
-    pub tag: String,
-    pub digest: String,
-}
-
-/// What `deploy --no-build` deploys: the image of this commit (the tag `push`
-/// gives it), else `latest`, the last image deployed successfully.
-pub async fn deployable_image(
-    ctx: &Ctx,
-    aws: &Aws,
-    service: &Service,
-) -> Result<Produced<Option<Found>>> {
-    let repo = service.repo();
-    // Sources outside a git checkout (a test's scratch copy of infra/) have
-    // no commit of their own: only `latest` can be meant.
-    if let Ok(commit) = git::commit_tag(ctx) {
-        match image_digest(ctx, aws, repo, &commit).await? {
-            Produced::Value(Some(digest)) => {
-                return Ok(Produced::Value(Some(Found {
-                    tag: commit,
-                    digest,
-                })))
-            }
-            Produced::Planned(what) => return Ok(Produced::Planned(what)),
-            Produced::Value(None) => {}
-        }
-    }
-    Ok(image_digest(ctx, aws, repo, "latest").await?.map(|d| {
-        d.map(|digest| Found {
-            tag: "latest".into(),
-            digest,
-        })
-    }))
-}
-
-/// The digest ECR has for `repo:tag`, if any.
-pub async fn image_digest(
-    ctx: &Ctx,
-    aws: &Aws,
-    repo: &str,
-    tag: &str,
-) -> Result<Produced<Option<String>>> {
-    ctx.announce(&format!(
-        "ecr DescribeImages repositoryName={repo} imageTag={tag}"
-    ));
-    if ctx.dry_run {
-        return Ok(Produced::planned(format!(
-            "digest ECR lists for {repo}:{tag}"
-        )));
-    }
-    let found = aws
-        .ecr
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await;
-    match found {
-        Ok(out) => Ok(Produced::Value(
-            out.image_details()
-                .first()
-                .and_then(|d| d.image_digest())
-                .map(str::to_string),
-        )),
-        Err(e) => match e.as_service_error() {
-            Some(s) if s.is_image_not_found_exception() => Ok(Produced::Value(None)),
-            Some(s) if s.is_repository_not_found_exception() => {
-                bail!("ECR repository {repo} does not exist: run `cargo xtask ecr create`")
-            }
-            _ => Err(explain("ecr DescribeImages", &e)),
-        },
     }
 }
 
@@ -551,7 +426,7 @@ pub async fn mirror_base(ctx: &Ctx) -> Result<()> {
         None,
     )
     .await?;
-    println!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");
+    xtask::outln!("prod builds now use {repository}:{tag} (when AWS_ACCOUNT_ID or CRUDDUR_ECR_REGISTRY is set)");
     Ok(())
 }
 
