@@ -205,10 +205,13 @@ fn credentials_of_another_account_are_refused_before_any_call_that_writes() {
 }
 
 /// Environments `a` and `b` sharing the sandbox's account, each with its own
-/// load balancer port, log group and Service Connect namespace.
+/// load balancer ports, log group and Service Connect namespace.
 fn two_environments(sandbox: &Sandbox, dir: &Path) -> (String, String) {
-    let lb = sandbox.export("CRUDDUR_LB_PORT");
-    let other_lb = free_port().to_string();
+    let (lb, https) = (
+        sandbox.export("CRUDDUR_LB_PORT"),
+        sandbox.export("CRUDDUR_LB_HTTPS_PORT"),
+    );
+    let (other_lb, other_https) = (free_port().to_string(), free_port().to_string());
     let a = environment(sandbox, dir, "a", &[shared()]);
     let b = environment(
         sandbox,
@@ -216,8 +219,15 @@ fn two_environments(sandbox: &Sandbox, dir: &Path) -> (String, String) {
         "b",
         &[
             shared(),
-            (format!("127.0.0.1:{lb}"), format!("127.0.0.1:{other_lb}")),
-            (format!("port = {lb}"), format!("port = {other_lb}")),
+            (
+                format!("127.0.0.1:{https}"),
+                format!("127.0.0.1:{other_https}"),
+            ),
+            (format!("\nport = {lb}"), format!("\nport = {other_lb}")),
+            (
+                format!("https_port = {https}"),
+                format!("https_port = {other_https}"),
+            ),
         ],
     );
     // What an account holds for each environment: its log group and namespace.
