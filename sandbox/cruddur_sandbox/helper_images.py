@@ -25,6 +25,19 @@ PYTHON_BASE = "cruddur-base/python:3.11-bookworm"
 # containers share 127.0.0.1 and one address). It exits on SIGTERM.
 PAUSE_CMD = ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM INT; while :; do /bin/busybox sleep 3600 & wait $!; done"]
 
+TASK_ENDPOINT_ADDRESS = "169.254.170.2"  # ECS's, where the SDKs look for a task's credentials
+
+
+def pause_command(task_endpoint: bool) -> list[str]:
+    """The pause container's command. With the task endpoint it first puts
+    ECS's link-local address on the task's loopback, where the sandbox then
+    listens (task_endpoint.py), as Fargate serves it inside the task."""
+    if not task_endpoint:
+        return PAUSE_CMD
+    bb = "/bin/busybox"
+    return [bb, "sh", "-c", f"{bb} ip addr add {TASK_ENDPOINT_ADDRESS}/32 dev lo || exit 1; {PAUSE_CMD[-1]}"]
+
+
 # Images that come from public registries the sandbox cannot reach, and the
 # local stand-in each is run as. Matched on the repository, any tag or digest.
 STANDIN_IMAGES = {

@@ -424,15 +424,16 @@ mod tests {
             .join(" ")
             .contains("health-check"));
         let secrets: Vec<&str> = app.secrets.iter().map(|s| s.name.as_str()).collect();
-        for name in [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "CONNECTION_URL",
-            "ROLLBAR_ACCESS_TOKEN",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ] {
-            assert!(secrets.contains(&name), "{name}");
-        }
+        assert_eq!(
+            secrets,
+            [
+                "CONNECTION_URL",
+                "ROLLBAR_ACCESS_TOKEN",
+                "OTEL_EXPORTER_OTLP_HEADERS"
+            ],
+            "no AWS keys: the backend runs on its task role (issue 31)"
+        );
+        assert!(td.task_role_arn.as_deref().unwrap().ends_with(":role/CruddurTaskRole"));
         assert!(app
             .secrets
             .iter()
