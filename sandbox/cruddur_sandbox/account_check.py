@@ -1,11 +1,12 @@
 """`python -m cruddur_sandbox check`: is the seeded account whole? `sandbox up`
-asks before it says a running sandbox is up. A moto that lost its state
-(a reset through its control API, a crash of a backend) has new default-VPC
-subnets, no user pool, no database address: only a restart gives a whole
-account again (exit 3, one line saying what is gone). Things that keep their
-names (the roles and their policies as infra/policies/ has them, the log
-group, the SSM placeholders, the namespace, the seed users) are put back
-(exit 0, "re-seeded: ..."); "whole" when nothing was missing."""
+asks before it says a running sandbox is up; it prints one line, the verdict
+first (exit 1 only when the check itself failed). A moto that lost its
+state (a reset through its control API) has new default-VPC subnets, no user
+pool, no database address: only a restart gives a whole account again
+("lost: " and what is gone). Things that keep their names (the roles and
+their policies as infra/policies/ has them, the log group, the SSM
+placeholders, the namespace, the seed users) are put back ("re-seeded: " and
+what); "whole" when nothing was missing."""
 
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ from . import seed
 from .account import client
 from .postgres import CONNECTION_URL_PARAMETER
 from .state_dir import READY_FILE
-
-LOST = 3
-
 
 def _missing(call) -> bool:
     try:
@@ -92,13 +90,13 @@ def check(state_dir: Path, policies: Path) -> int:
         info = json.loads((state_dir / READY_FILE).read_text())
     except (OSError, ValueError):
         print(f"lost: no {state_dir / READY_FILE}: the sandbox's AWS side is not serving")
-        return LOST
+        return 0
     endpoint = info["endpoint"]
     try:
         gone = lost(endpoint, info)
         if gone is not None:
             print(f"lost: {gone}")
-            return LOST
+            return 0
         missing = missing_named(endpoint, policies)
         if missing:
             reseed(endpoint, policies, (info.get("seed") or {}).get("user_pool_id"))

@@ -42,8 +42,8 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--state-dir", required=True, type=Path)
     st.add_argument("--stopped", type=int, default=3, help="stopped tasks to show per service (default 3)")
 
-    ck = sub.add_parser("check", help="is the seeded account whole? re-seeds what a re-seed restores (exit 0), "
-                                      "exit 3 when only a restart can (moto lost its state)")
+    ck = sub.add_parser("check", help="is the seeded account whole? re-seeds what a re-seed restores; one line: "
+                                      "whole, re-seeded: ..., or lost: ... (only a restart heals it)")
     ck.add_argument("--state-dir", required=True, type=Path)
     ck.add_argument("--policies", required=True, type=Path)
 

@@ -28,14 +28,15 @@ PAUSE_CMD = ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM INT; while :; do /b
 TASK_ENDPOINT_ADDRESS = "169.254.170.2"  # ECS's, where the SDKs look for a task's credentials
 
 
-def pause_command(task_endpoint: bool) -> list[str]:
-    """The pause container's command. With the task endpoint it first puts
-    ECS's link-local address on the task's loopback, where the sandbox then
-    listens (task_endpoint.py), as Fargate serves it inside the task."""
-    if not task_endpoint:
+def pause_command(gateway: str | None) -> list[str]:
+    """The pause container's command. With the task endpoint, it first routes
+    ECS's link-local address through the sandbox network's `gateway`, where
+    the sandbox serves it (task_endpoint.py), whatever other network (Service
+    Connect's) the task is on."""
+    if gateway is None:
         return PAUSE_CMD
     bb = "/bin/busybox"
-    return [bb, "sh", "-c", f"{bb} ip addr add {TASK_ENDPOINT_ADDRESS}/32 dev lo || exit 1; {PAUSE_CMD[-1]}"]
+    return [bb, "sh", "-c", f"{bb} ip route add {TASK_ENDPOINT_ADDRESS}/32 via {gateway} || exit 1; {PAUSE_CMD[-1]}"]
 
 
 # Images that come from public registries the sandbox cannot reach, and the

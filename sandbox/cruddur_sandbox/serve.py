@@ -15,12 +15,12 @@ from . import ecs_api, helper_images, least_privilege, registry_config, target_h
 from .account import ACCOUNT_ID, REGION
 from .agent import Agent
 from .clock import now
-from .labels import LABEL_SANDBOX, sandbox_id
+from .labels import LABEL_ROLE, LABEL_SANDBOX, sandbox_id
 from .listeners import Proxies
 from .moto_server import MotoServer
 from .network import Network, client, ensure_network
 from .postgres import CONNECTION_URL_PARAMETER
-from .task_endpoint import TaskEndpoint
+from .task_endpoint import TaskEndpoint, add_address, bridge_of
 from .task_gate import TaskGate
 from .state_dir import READY_FILE, SCHEMA, lock_state_dir, state_dir_in_use, write_json_atomic
 
@@ -99,7 +99,9 @@ class Serving:
             shutdown_grace=args.shutdown_grace,
         )
         self.agent.target_health = self.health
-        self.agent.task_endpoint = TaskEndpoint(args.task_credentials_seconds).start()
+        bridge = bridge_of(self.dc, self.network.id)
+        add_address(self.dc, pause_image, bridge, {LABEL_SANDBOX: self.sid, LABEL_ROLE: "helper"})
+        self.agent.task_endpoint = TaskEndpoint(bridge, args.task_credentials_seconds).start()
         ecs_api.install(self.agent)
         target_health.install(self.health)
         for s in self.servers:

@@ -1,16 +1,18 @@
 """ECS's task endpoint at 169.254.170.2: the task role's credentials
 (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`) and the task metadata endpoint v4
-(`ECS_CONTAINER_METADATA_URI_V4`), served inside each task's network
-namespace as Fargate serves them.
+(`ECS_CONTAINER_METADATA_URI_V4`), as ECS serves them to awsvpc tasks.
 
-The pause container puts 169.254.170.2 on the task's loopback
-(helper_images.pause_command); `listen` then opens a socket on
-169.254.170.2:80 in that namespace from a thread of this process that joins
-it for the bind alone (setns(2); needs root, as docker does), and serves it
-from here. Only the task's own containers reach that address, so the
-standard SDKs (botocore, aws-config), which accept a plain-HTTP credentials
-URI only on loopback or ECS's link-local addresses, take the credentials
-unchanged, and no other task or host can ask for them.
+As the ECS agent's bridge does on EC2, 169.254.170.2 is an address of the
+host on the sandbox network's bridge (put there by a helper container with
+NET_ADMIN, gone with the network), and each task's route to it goes through
+its network's gateway (the pause container adds it); `serve` listens on
+169.254.170.2:80 bound to that bridge (SO_BINDTODEVICE: one listener per
+sandbox, each answering its own network's tasks; port 80, so root, as
+docker). Nothing listens inside the task: its containers keep every port.
+The standard SDKs (botocore, aws-config), which accept a plain-HTTP
+credentials URI only on loopback or ECS's link-local addresses, take the
+credentials unchanged. An id is answered only to the address of the task
+it belongs to.
 
 Credentials are the task role's session from the sandbox's STS (session name:
 the task id), renewed while the server still has RENEW_BEFORE of them left,
@@ -19,13 +21,10 @@ session moto no longer knows (after a reset) is replaced at once."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
-import os
 import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -58,84 +57,70 @@ class Registration:
     credentials_id: str | None = None
     containers: dict[str, str] = field(default_factory=dict)  # metadata id -> container name
     lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
 
 
-CLONE_NEWNET = 0x40000000
-BIND_ATTEMPTS = 250  # 5 s: until the pause container has put the address on its loopback
+def bridge_of(dc, network_id: str) -> str:
+    """The host's bridge interface of a docker network."""
+    attrs = dc.networks.get(network_id).attrs
+    return (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{network_id[:12]}"
 
 
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)} (the task endpoint needs root, as docker does)")
-
-
-def socket_in(netns: str) -> socket.socket:
-    """A socket listening on ADDRESS:80 in the network namespace at `netns`
-    (bound from a thread of its own that joins it; the socket stays there)."""
-    result: dict[str, Any] = {}
-
-    def bind() -> None:
-        home = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
-        target = os.open(netns, os.O_RDONLY)
-        try:
-            _setns(target)
-            try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                for attempt in range(BIND_ATTEMPTS):
-                    try:
-                        sock.bind((ADDRESS, 80))
-                        break
-                    except OSError:
-                        if attempt == BIND_ATTEMPTS - 1:
-                            raise
-                        time.sleep(0.02)
-                sock.listen(16)
-                result["socket"] = sock
-            finally:
-                _setns(home)
-        except Exception as e:  # reported in the caller's thread
-            result["error"] = e
-        finally:
-            os.close(target)
-            os.close(home)
-
-    th = threading.Thread(target=bind, name="task-endpoint-bind")
-    th.start()
-    th.join()
-    if "error" in result:
-        raise result["error"]
-    return result["socket"]
-
-
-def netns_of(pause: dict) -> str:
-    """The pause container's network namespace, as a path on this host."""
-    key = (pause.get("NetworkSettings") or {}).get("SandboxKey")
-    if key and os.path.exists(key):
-        return key
-    return f"/proc/{pause['State']['Pid']}/ns/net"
+def add_address(dc, pause_image: str, bridge: str, labels: dict[str, str]) -> None:
+    """169.254.170.2 on the host's `bridge`, by a helper container (the
+    pause image's busybox) on the host's network with NET_ADMIN."""
+    bb = "/bin/busybox"
+    script = (f"{bb} ip addr show dev {bridge} | {bb} grep -q ' {ADDRESS}/' || "
+              f"{bb} ip addr add {ADDRESS}/32 dev {bridge}")
+    dc.containers.run(pause_image, [bb, "sh", "-c", script], network_mode="host", cap_add=["NET_ADMIN"],
+                      remove=True, labels=labels)
 
 
 class TaskEndpoint:
-    def __init__(self, duration: int = DEFAULT_DURATION):
+    def __init__(self, bridge: str, duration: int = DEFAULT_DURATION):
+        self.bridge = bridge
         self.duration = duration
         self.renew_before = min(1800, duration // 2)
-        self.registrations: dict[str, Registration] = {}  # task id -> its registration
+        self.by_credentials: dict[str, Registration] = {}
+        self.by_container: dict[str, Registration] = {}
         self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                status, body = endpoint.answer(self.path, self.client_address[0])
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((ADDRESS, 80), Handler, bind_and_activate=False)
+        self.server.daemon_threads = True
+        sock = self.server.socket
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, bridge.encode())
+        try:
+            self.server.server_bind()
+            self.server.server_activate()
+        except OSError as e:
+            self.server.server_close()
+            raise SystemExit(f"the ECS task endpoint cannot listen on {ADDRESS}:80 on {bridge} ({e}): "
+                             "serve runs as root, as docker does") from None
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="task-endpoint")
 
     def start(self) -> "TaskEndpoint":
-        log.info("ECS task endpoint (credentials, metadata v4) on %s:80 in each task; credentials for %ds",
-                 ADDRESS, self.duration)
+        self.thread.start()
+        log.info("ECS task endpoint (credentials, metadata v4) on %s:80 of %s; credentials last %ds",
+                 ADDRESS, self.bridge, self.duration)
         return self
 
     def stop(self) -> None:
-        with self.lock:
-            regs = list(self.registrations.values())
-        for reg in regs:
-            self._close(reg)
+        self.server.shutdown()
+        self.server.server_close()
 
     # ------------------------------------------------------------ tasks
 
@@ -158,59 +143,31 @@ class TaskEndpoint:
                 env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = f"/v2/credentials/{reg.credentials_id}"
             out[c.name] = env
         with self.lock:
-            self.registrations[task.id] = reg
+            if reg.credentials_id:
+                self.by_credentials[reg.credentials_id] = reg
+            for metadata_id in reg.containers:
+                self.by_container[metadata_id] = reg
         return out
-
-    def listen(self, task: "Task", pause: dict) -> None:
-        """Serves the task's endpoint in its network namespace (the pause
-        container's), from now until `forget`."""
-        with self.lock:
-            reg = self.registrations[task.id]
-        sock = socket_in(netns_of(pause))
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                status, body = endpoint.answer(reg, self.path)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        server = ThreadingHTTPServer((ADDRESS, 80), Handler, bind_and_activate=False)
-        server.socket.close()
-        server.socket = sock
-        server.daemon_threads = True
-        reg.server = server
-        threading.Thread(target=server.serve_forever, daemon=True, name=f"task-endpoint-{task.id[:8]}").start()
 
     def forget(self, task: "Task") -> None:
         with self.lock:
-            reg = self.registrations.pop(task.id, None)
-        if reg is not None:
-            self._close(reg)
-
-    @staticmethod
-    def _close(reg: Registration) -> None:
-        if reg.server is not None:
-            reg.server.shutdown()
-            reg.server.server_close()
-            reg.server = None
+            for table in (self.by_credentials, self.by_container):
+                for key in [k for k, r in table.items() if r.task is task]:
+                    del table[key]
 
     # ------------------------------------------------------------ answers
 
-    def answer(self, reg: Registration, path: str) -> tuple[int, Any]:
+    def answer(self, path: str, client: str) -> tuple[int, Any]:
         parts = [p for p in path.split("?", 1)[0].split("/") if p]
         if len(parts) == 3 and parts[:2] == ["v2", "credentials"]:
-            if reg.credentials_id is None or parts[2] != reg.credentials_id:
-                return 404, {"code": "NotFound", "message": "no credentials for this id"}
+            reg = self.by_credentials.get(parts[2])
+            if reg is None or reg.task.ip != client:
+                return 404, {"code": "NotFound", "message": "no credentials for this id from this address"}
             return 200, self.credentials(reg)
-        if len(parts) >= 2 and parts[0] == "v4" and parts[1] in reg.containers:
+        if len(parts) >= 2 and parts[0] == "v4":
+            reg = self.by_container.get(parts[1])
+            if reg is None or reg.task.ip != client:
+                return 404, {"message": "no task metadata for this id from this address"}
             rest = parts[2:]
             if rest == []:
                 return 200, self._container(reg.task, self._container_state(reg, parts[1]))

@@ -155,11 +155,11 @@ class TaskRunner:
         task_endpoint = self.agent.task_endpoint
         container = api.create_container(
             image=self.agent.pause_image,
-            command=helper_images.pause_command(task_endpoint is not None),
+            command=helper_images.pause_command(self.agent.network.gateway if task_endpoint else None),
             name=container_spec.docker_name(t, "internalecspause"),
             labels=container_spec.labels(self.agent.sandbox, t, "pause"),
-            # the task endpoint's address goes on the namespace's loopback:
-            # only this busybox gets NET_ADMIN, never the task's containers
+            # the route to the task endpoint: only this busybox gets
+            # NET_ADMIN, never the task's containers
             host_config=api.create_host_config(network_mode=net, init=False,
                                                cap_add=["NET_ADMIN"] if task_endpoint is not None else None),
             stop_timeout=2,
@@ -169,10 +169,7 @@ class TaskRunner:
             namespace_net = self.agent.namespace_networks.network_for(sc.namespace)
             api.connect_container_to_network(self.pause_id, namespace_net, aliases=sc.dns_names or None)
         api.start(self.pause_id)
-        pause = api.inspect_container(self.pause_id)
-        if task_endpoint is not None:
-            task_endpoint.listen(t, pause)
-        endpoint = pause["NetworkSettings"]["Networks"][net]
+        endpoint = api.inspect_container(self.pause_id)["NetworkSettings"]["Networks"][net]
         with self.agent.lock:
             t.ip = endpoint["IPAddress"]
             t.mac = endpoint.get("MacAddress")

@@ -19,12 +19,14 @@ mod image;
 mod log_groups;
 mod network;
 mod parameters;
+mod permissions;
 
 use iam::roles;
 use image::images;
 use log_groups::log_groups;
 use network::{network, target_groups};
 use parameters::parameters;
+use permissions::permissions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -131,11 +133,12 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
         ecs.cluster,
         ecs.aws.region
     );
-    let (cluster, namespaces, images, roles, parameters, groups, network, targets) = tokio::join!(
+    let (cluster, namespaces, images, roles, permissions, parameters, groups, network, targets) = tokio::join!(
         cluster(ecs),
         namespaces(ecs, &planned),
         images(ecs, &planned, deploy_builds),
         roles(ecs, &planned),
+        permissions(ecs, &planned),
         parameters(ecs, &planned),
         log_groups(ecs, &planned),
         network(ecs, &planned),
@@ -145,7 +148,15 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
         return Ok(0);
     }
     let checks: Vec<Check> = [
-        cluster, namespaces, images, roles, parameters, groups, network, targets,
+        cluster,
+        namespaces,
+        images,
+        roles,
+        permissions,
+        parameters,
+        groups,
+        network,
+        targets,
     ]
     .into_iter()
     .flatten()
@@ -153,11 +164,11 @@ async fn run(ecs: &Ecs, selection: Selection, deploy_builds: bool) -> Result<usi
     checks.iter().for_each(Check::print);
     if let Some(endpoint) = ecs.aws.config.endpoint_url() {
         println!(
-            "note: AWS is {endpoint}, an emulator such as the sandbox: there the IAM trust check reads a stored \
-             document (nothing assumes the roles, no permission is evaluated), subnets and the security group \
-             are only records (tasks run on the sandbox's docker network), and Service Connect resolves names \
-             on that network without Cloud Map; the image, SSM parameters and log groups are what its tasks \
-             really use"
+            "note: AWS is {endpoint}, an emulator such as the sandbox: there the roles' permissions are \
+             evaluated as its tasks get them (identity policies with real ARNs; conditions, resource policies \
+             and boundaries are not: sandbox/README.md), subnets and the security group are only records \
+             (tasks run on the sandbox's docker network), and Service Connect resolves names on that network \
+             without Cloud Map; the image, SSM parameters and log groups are what its tasks really use"
         );
     }
     Ok(checks.iter().filter(|c| c.status == Status::Fail).count())
