@@ -11,9 +11,9 @@ use askama::Template;
 
 use crate::ctx::Ctx;
 use crate::errors::BadInput;
+use crate::files::write_atomic;
 use crate::flags::EnvArgs;
 use crate::services::{Service, BACKEND, FRONTEND};
-use crate::files::write_atomic;
 
 pub const DEFAULT_CONNECTION_URL: &str = "postgresql://postgres:password@db:5432/cruddur";
 pub const DEFAULT_DYNAMODB_ENDPOINT: &str = "http://dynamodb-local:8000";
@@ -419,7 +419,10 @@ mod tests {
         ("AWS_DEFAULT_REGION", "ca-central-1"),
         ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
-        ("CONNECTION_URL", "postgresql://u:db-secret-9@db:5432/cruddur"),
+        (
+            "CONNECTION_URL",
+            "postgresql://u:db-secret-9@db:5432/cruddur",
+        ),
     ];
 
     fn parse(text: &str) -> BTreeMap<String, String> {
@@ -502,7 +505,10 @@ mod tests {
         let msg = err.to_string();
         assert!(err.downcast_ref::<BadInput>().is_some());
         assert!(msg.contains("AWS_DEFAULT_REGION or AWS_REGION"), "{msg}");
-        assert!(!msg.contains("AWS_ACCESS_KEY_ID"), "keys are not asked for: {msg}");
+        assert!(
+            !msg.contains("AWS_ACCESS_KEY_ID"),
+            "keys are not asked for: {msg}"
+        );
         assert_eq!(
             msg.matches("AWS_DEFAULT_REGION").count(),
             1,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::duration::parse_duration;
 use crate::services::{self, Selection, Service};
 pub use crate::settings::{BaseImages, Settings};
-use crate::duration::parse_duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]

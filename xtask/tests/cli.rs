@@ -13,7 +13,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     // A developer's real keys: they must never reach an env file (issue 31).
     ("AWS_ACCESS_KEY_ID", "AKIACLITESTKEY000001"),
     ("AWS_SECRET_ACCESS_KEY", "cli-test-secret-value-0001"),
-    ("CONNECTION_URL", "postgresql://u:cli-db-secret-0001@db:5432/cruddur"),
+    (
+        "CONNECTION_URL",
+        "postgresql://u:cli-db-secret-0001@db:5432/cruddur",
+    ),
 ];
 
 /// The tool with its root in a scratch folder (env files land there).
@@ -99,7 +102,9 @@ fn env_writes_both_files_private_and_check_notices_drift() {
         assert_eq!(mode, 0o600, "{name}");
     }
     let backend = std::fs::read_to_string(dir.path().join("backend-flask.env")).unwrap();
-    assert!(backend.contains("\nCONNECTION_URL=postgresql://u:cli-db-secret-0001@db:5432/cruddur\n"));
+    assert!(
+        backend.contains("\nCONNECTION_URL=postgresql://u:cli-db-secret-0001@db:5432/cruddur\n")
+    );
     assert!(
         backend.contains("\nAWS_SECRET_ACCESS_KEY=cruddur-local-development\n")
             && !backend.contains("cli-test-secret-value-0001")

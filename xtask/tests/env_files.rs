@@ -13,7 +13,10 @@ const TRICKY: &[(&str, &str)] = &[
         "postgresql://u:p#a'ss w\"rd=x@db:5432/cruddur?sslmode=require&x=1",
     ),
     ("ROLLBAR_ACCESS_TOKEN", "tok en#with spaces and ünïcode"),
-    ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=wJalr/K7MDENG+bPxRfi=CY"),
+    (
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "x-honeycomb-team=wJalr/K7MDENG+bPxRfi=CY",
+    ),
     ("AWS_COGNITO_USER_POOL_ID", "us-east-1_AbC\\d"),
 ];
 

@@ -229,16 +229,30 @@ print("unsigned", status(urllib.request.Request("{gateway}/", method="POST",
 "#
         ),
     );
-    assert!(out.contains("moto-api 404") && out.contains("reset 404"), "{out}");
+    assert!(
+        out.contains("moto-api 404") && out.contains("reset 404"),
+        "{out}"
+    );
     assert!(out.contains("unsigned 403"), "{out}");
     // Nothing was reset: the account's subnets are still there.
     let subnets = sandbox.export("CRUDDUR_SUBNETS");
-    sandbox.aws(&["ec2", "describe-subnets", "--subnet-ids", subnets.split(',').next().unwrap()]);
+    sandbox.aws(&[
+        "ec2",
+        "describe-subnets",
+        "--subnet-ids",
+        subnets.split(',').next().unwrap(),
+    ]);
 
     let config = tempfile::tempdir().unwrap();
     let mut login = std::process::Command::new("docker");
     login
-        .args(["login", &sandbox.registry(), "-u", "AWS", "--password-stdin"])
+        .args([
+            "login",
+            &sandbox.registry(),
+            "-u",
+            "AWS",
+            "--password-stdin",
+        ])
         .env("DOCKER_CONFIG", config.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -279,7 +293,8 @@ fn set_up_tasks_need_their_role(sandbox: &Sandbox) {
         ])
         .ok();
     assert!(
-        ok.stdout.contains("ddb-setup: table cruddur-messages created"),
+        ok.stdout
+            .contains("ddb-setup: table cruddur-messages created"),
         "{}",
         ok.stdout
     );
@@ -300,18 +315,19 @@ fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_
         "--value",
         "not-for-cruddur",
     ]);
-    let outside = scratch_root(|td| {
-        let app = td["containerDefinitions"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|c| c["name"] == "backend-flask")
-            .unwrap();
-        app["secrets"].as_array_mut().unwrap().push(serde_json::json!({
+    let outside =
+        scratch_root(|td| {
+            let app = td["containerDefinitions"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|c| c["name"] == "backend-flask")
+                .unwrap();
+            app["secrets"].as_array_mut().unwrap().push(serde_json::json!({
             "name": "API_KEY",
             "valueFrom": "arn:aws:ssm:${AWS_REGION}:${AWS_ACCOUNT_ID}:parameter/other/API_KEY"
         }));
-    });
+        });
     let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/other/API_KEY";
     let verify = tool(&sandbox, outside.path(), &["verify", "backend"]);
     assert_eq!(verify.code, 1, "{}", verify.all());
@@ -321,7 +337,9 @@ fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_
     );
     assert!(verify.stdout.contains(&line), "{}", verify.all());
     assert!(
-        verify.stdout.contains("ok    backend-flask: task role CruddurTaskRole may do the"),
+        verify
+            .stdout
+            .contains("ok    backend-flask: task role CruddurTaskRole may do the"),
         "{}",
         verify.stdout
     );

@@ -209,8 +209,9 @@ fn tasks_run_on_their_roles(sandbox: &Sandbox) {
         let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &id]);
         let env: Vec<String> = serde_json::from_slice(&env.stdout).unwrap();
         assert!(
-            !env.iter().any(|e| e.starts_with("AWS_ACCESS_KEY_ID=")
-                || e.starts_with("AWS_SECRET_ACCESS_KEY=")),
+            !env.iter()
+                .any(|e| e.starts_with("AWS_ACCESS_KEY_ID=")
+                    || e.starts_with("AWS_SECRET_ACCESS_KEY=")),
             "{name}: {env:?}"
         );
         assert_eq!(

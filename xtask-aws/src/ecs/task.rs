@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::watch::short_revision;
 use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ContainerOverride, LaunchType, NetworkConfiguration, Task,
@@ -16,12 +17,11 @@ use xtask::exec::{print_line, shell_quote};
 use xtask::flags::TaskArgs;
 use xtask::produced::Produced;
 use xtask::services::Service;
-use super::watch::short_revision;
 use xtask::{duration, Ctx};
 
 use super::client::Ecs;
-use super::revision;
 use super::logs::{task_id, Reader, Streams};
+use super::revision;
 use crate::aws::explain;
 
 /// What one-off tasks are started by (ECS's `startedBy`), to tell them apart.
@@ -70,7 +70,9 @@ impl Ended {
         match self {
             Ended::Exited(code) => format!("exited {code}"),
             Ended::DidNotRun(why) => format!("did not run: {why}"),
-            Ended::TimedOut(after) => format!("timed out after {} (stopped)", duration::secs(*after)),
+            Ended::TimedOut(after) => {
+                format!("timed out after {} (stopped)", duration::secs(*after))
+            }
             Ended::Interrupted => "was interrupted (Ctrl-C; stopped)".into(),
             Ended::Planned => "(dry run)".into(),
         }
@@ -88,7 +90,16 @@ pub async fn run_one_off(
     launch: &Launch,
     timeout: Duration,
 ) -> Result<Ended> {
-    run_one_off_as(ecs, service, task_definition, command, launch, timeout, None).await
+    run_one_off_as(
+        ecs,
+        service,
+        task_definition,
+        command,
+        launch,
+        timeout,
+        None,
+    )
+    .await
 }
 
 /// `run_one_off` with `task_role` (an ARN) as the task's role instead of the

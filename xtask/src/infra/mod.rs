@@ -433,7 +433,11 @@ mod tests {
             ],
             "no AWS keys: the backend runs on its task role (issue 31)"
         );
-        assert!(td.task_role_arn.as_deref().unwrap().ends_with(":role/CruddurTaskRole"));
+        assert!(td
+            .task_role_arn
+            .as_deref()
+            .unwrap()
+            .ends_with(":role/CruddurTaskRole"));
         assert!(app
             .secrets
             .iter()

@@ -27,10 +27,10 @@ use xshell::cmd;
 
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd};
+use crate::files::write_atomic;
 use crate::flags::{BaseImages, SandboxCommand, SandboxUpArgs, Settings, StateDirArg};
 use crate::install::{self, Need};
 use crate::steps::Steps;
-use crate::files::write_atomic;
 use crate::{docker, duration, poll};
 pub use base_images::ensure_base_images;
 use processes::Part;

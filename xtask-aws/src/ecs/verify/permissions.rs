@@ -40,7 +40,10 @@ struct Arns<'a> {
 
 impl Arns<'_> {
     fn of(&self, service: &str, resource: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{resource}", self.region, self.account)
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
     }
 }
 
@@ -96,15 +99,25 @@ fn secret_need(value_from: &str, arns: &Arns, why: String) -> Need {
 }
 
 fn log_needs(c: &ContainerDefinition, arns: &Arns) -> Vec<Need> {
-    let Some(log) = c.log_configuration.as_ref().filter(|l| l.log_driver == "awslogs") else {
+    let Some(log) = c
+        .log_configuration
+        .as_ref()
+        .filter(|l| l.log_driver == "awslogs")
+    else {
         return vec![];
     };
     let Some(group) = log.options.get("awslogs-group") else {
         return vec![];
     };
-    let region = log.options.get("awslogs-region").map_or(arns.region, String::as_str);
+    let region = log
+        .options
+        .get("awslogs-region")
+        .map_or(arns.region, String::as_str);
     let group_arn = format!("arn:aws:logs:{region}:{}:log-group:{group}", arns.account);
-    let prefix = log.options.get("awslogs-stream-prefix").map_or("", String::as_str);
+    let prefix = log
+        .options
+        .get("awslogs-stream-prefix")
+        .map_or("", String::as_str);
     let stream = format!("{group_arn}:log-stream:{prefix}/{}/*", c.name);
     let why = format!("the log of container {} (group {group})", c.name);
     let mut needs = vec![
@@ -112,7 +125,11 @@ fn log_needs(c: &ContainerDefinition, arns: &Arns) -> Vec<Need> {
         need("logs:PutLogEvents", &stream, &why),
     ];
     if log.options.get("awslogs-create-group").map(String::as_str) == Some("true") {
-        needs.push(need("logs:CreateLogGroup", &group_arn, why + ", awslogs-create-group"));
+        needs.push(need(
+            "logs:CreateLogGroup",
+            &group_arn,
+            why + ", awslogs-create-group",
+        ));
     }
     needs
 }
@@ -306,7 +323,12 @@ async fn decisions(
         ("PolicySourceArn", role),
         ("ResourceArns.member.1", resource),
     ];
-    params.extend(names.iter().map(String::as_str).zip(actions.iter().copied()));
+    params.extend(
+        names
+            .iter()
+            .map(String::as_str)
+            .zip(actions.iter().copied()),
+    );
     let xml = ecs
         .aws
         .query(Api::Iam, "SimulatePrincipalPolicy", &params)
