@@ -118,7 +118,10 @@ fn ensure_dynamodb_image(ctx: &Ctx) -> Result<()> {
     let started = Instant::now();
     build.stream(ctx, &Stream::logged(&log))?;
     if !ctx.dry_run {
-        println!("built {DYNAMODB_IMAGE} ({})", duration::secs(started.elapsed()));
+        println!(
+            "built {DYNAMODB_IMAGE} ({})",
+            duration::secs(started.elapsed())
+        );
     }
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::{shell, Cmd, Stream};
 use crate::duration::secs;
+use crate::exec::{shell, Cmd, Stream};
 use crate::files;
 use xshell::cmd;
 

@@ -366,12 +366,29 @@ fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_
         all.contains(&format!("ssm:GetParameters on resource: {arn}")),
         "the action and the parameter are named:\n{all}"
     );
+    // The breaker rolled back (deploy follows the rollback to its end): the
+    // service is on the first revision again and a task of it serves.
+    let svc = &sandbox.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        "cruddur",
+        "--services",
+        "backend-flask",
+    ])["services"][0];
+    assert!(
+        svc["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with("backend-flask:1"),
+        "{svc}"
+    );
     let now = sandbox.task_addresses("backend-flask");
-    assert!(now.contains(&before[0]), "{before:?} -> {now:?}");
+    assert_eq!(now.len(), 1, "{before:?} -> {now:?}");
     assert_eq!(
-        http_get(&format!("http://{}:4567/api/health-check", before[0])).0,
+        http_get(&format!("http://{}:4567/api/health-check", now[0])).0,
         200,
-        "the old task keeps serving"
+        "the first revision serves"
     );
 }
 

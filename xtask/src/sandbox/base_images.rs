@@ -15,10 +15,10 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 
 use crate::ctx::Ctx;
-use crate::exec::{shell, Cmd, Stream};
-use crate::services::{BaseImage, NGINX_BASE, NODE_BASE, POSTGRES_BASE, PYTHON_BASE};
 use crate::duration;
+use crate::exec::{shell, Cmd, Stream};
 use crate::files;
+use crate::services::{BaseImage, NGINX_BASE, NODE_BASE, POSTGRES_BASE, PYTHON_BASE};
 use xshell::cmd;
 
 struct Recipe {

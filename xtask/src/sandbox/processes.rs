@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use super::Layout;
 use crate::ctx::Ctx;
 use crate::exec::Cmd;
-use crate::{poll};
+use crate::poll;
 
 /// The processes a sandbox runs.
 #[derive(Debug, Clone, Copy, PartialEq)]

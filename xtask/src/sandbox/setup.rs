@@ -9,8 +9,8 @@ use xshell::cmd;
 
 use super::Layout;
 use crate::ctx::Ctx;
-use crate::exec::{shell, Cmd, Stream};
 use crate::duration;
+use crate::exec::{shell, Cmd, Stream};
 use crate::files;
 
 /// `sandbox/requirements.txt` (moto, boto3, docker, …) in `target/sandbox/venv`,
