@@ -445,6 +445,20 @@ mod tests {
         assert!(td.container_definitions.iter().any(|c| c.name == "xray"));
     }
 
+    /// nginx serving files calls no AWS API: no task role, so no ECS Exec
+    /// (which needs one); the execution role still pulls and logs (issue 31).
+    #[test]
+    fn the_front_end_has_no_task_role_and_no_ecs_exec() {
+        let p = sandbox_placeholders();
+        let path = "infra/task-definitions/frontend-react-js.json";
+        let td: TaskDefinition = parse(&repo_file(path), path, &p).unwrap();
+        assert_eq!(td.task_role_arn, None);
+        assert!(td.execution_role_arn.is_some());
+        let path = "infra/services/frontend-react-js.json";
+        let s: ServiceDefinition = parse(&repo_file(path), path, &p).unwrap();
+        assert_eq!(s.enable_execute_command, Some(false));
+    }
+
     #[test]
     fn a_misspelled_field_is_reported_with_file_and_path() {
         let text = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
