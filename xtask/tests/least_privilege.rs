@@ -173,6 +173,22 @@ fn the_backend_runs_on_its_task_role_which_decides_and_the_doors_are_shut() {
 
     doors_are_shut(&sandbox, &container);
     set_up_tasks_need_their_role(&sandbox);
+    // The table the set-up role made: the backend's role reads and writes it.
+    let out = python_in(
+        &container,
+        &format!(
+            "{CALL}
+call('dynamodb', 'put_item', TableName='cruddur-messages',              Item={{'pk': {{'S': 'GRP#x'}}, 'sk': {{'S': '2026'}}}})
+             call('dynamodb', 'query', TableName='cruddur-messages',              KeyConditionExpression='pk = :p', ExpressionAttributeValues={{':p': {{'S': 'GRP#x'}}}})
+             call('dynamodb', 'delete_table', TableName='cruddur-messages')
+"
+        ),
+    );
+    assert!(
+        out.contains("put_item ok") && out.contains("query ok"),
+        "{out}"
+    );
+    assert!(out.contains("delete_table AccessDeniedException"), "{out}");
 }
 
 /// A seed user's access token from the sandbox's Cognito (as the browser gets one).
