@@ -177,11 +177,12 @@ fn the_backend_runs_on_its_task_role_which_decides_and_the_doors_are_shut() {
     let out = python_in(
         &container,
         &format!(
-            "{CALL}
-call('dynamodb', 'put_item', TableName='cruddur-messages',              Item={{'pk': {{'S': 'GRP#x'}}, 'sk': {{'S': '2026'}}}})
-             call('dynamodb', 'query', TableName='cruddur-messages',              KeyConditionExpression='pk = :p', ExpressionAttributeValues={{':p': {{'S': 'GRP#x'}}}})
-             call('dynamodb', 'delete_table', TableName='cruddur-messages')
-"
+            r#"{CALL}
+call('dynamodb', 'put_item', TableName='cruddur-messages', Item={{'pk': {{'S': 'GRP#x'}}, 'sk': {{'S': '2026'}}}})
+call('dynamodb', 'query', TableName='cruddur-messages', KeyConditionExpression='pk = :p',
+     ExpressionAttributeValues={{':p': {{'S': 'GRP#x'}}}})
+call('dynamodb', 'delete_table', TableName='cruddur-messages')
+"#
         ),
     );
     assert!(
