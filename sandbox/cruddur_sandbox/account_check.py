@@ -34,7 +34,7 @@ def lost(endpoint: str, info: dict) -> str | None:
     seeded = info.get("seed") or {}
     ec2 = client("ec2", endpoint)
     if seeded.get("subnets") and _missing(lambda: ec2.describe_subnets(SubnetIds=seeded["subnets"])):
-        return f"the seeded subnets {', '.join(seeded['subnets'])} are gone (moto lost its state)"
+        return f"the seeded subnets {', '.join(seeded['subnets'])} are gone"
     group = seeded.get("security_group")
     if group and _missing(lambda: ec2.describe_security_groups(GroupIds=[group])):
         return f"the seeded security group {group} is gone"
