@@ -158,10 +158,12 @@ fn stdout_hides_secrets_unless_asked() {
 
     let mut shown = in_scratch(dir.path(), &["env", "--stdout", "--show-secrets"]);
     shown.envs(ENV_VARS.iter().copied());
-    assert!(run(shown)
-        .ok()
-        .stdout
-        .contains("cli-test-secret-value-0001"));
+    let shown = run(shown).ok().stdout;
+    assert!(shown.contains("cli-db-secret-0001"), "{shown}");
+    assert!(
+        !shown.contains("cli-test-secret-value-0001"),
+        "a developer's keys are never in the env files: {shown}"
+    );
 }
 
 /// A `docker` that records every call: a dry run must leave its log empty.
