@@ -1,4 +1,8 @@
-"""boto3 clients built from the settings (region, endpoint overrides, keys)."""
+"""boto3 clients built from the settings (region, endpoint overrides).
+
+Credentials are never settings: boto3's default chain finds them (on ECS the
+task role's, from the container credentials endpoint; locally the
+environment's development keys), so no key is stored in a task definition."""
 
 from __future__ import annotations
 
@@ -22,9 +26,6 @@ def make_client(settings: Settings, service: str, *, timeout: float, region: str
     endpoint = settings.endpoint_url(service)
     if endpoint:
         kwargs["endpoint_url"] = endpoint
-    if settings.aws_access_key_id and settings.aws_secret_access_key:
-        kwargs["aws_access_key_id"] = settings.aws_access_key_id
-        kwargs["aws_secret_access_key"] = settings.aws_secret_access_key
     # A session of our own: boto3's default session is not thread-safe to create clients from.
     return boto3.session.Session().client(service, **kwargs)
 

@@ -66,8 +66,6 @@ class Settings:
 
     # AWS (DynamoDB for direct messages)
     aws_region: str = "us-east-1"
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
     aws_endpoint_url: str | None = None
     # Per-service endpoints (the AWS SDKs' own names), over aws_endpoint_url:
     # a developer may point DynamoDB at DynamoDB local and keep the real Cognito.
@@ -104,8 +102,6 @@ class Settings:
             db_pool_min_size=_get_int(env, "DB_POOL_MIN_SIZE", 1),
             db_pool_max_size=_get_int(env, "DB_POOL_MAX_SIZE", max(threads, 1)),
             aws_region=_get(env, "AWS_DEFAULT_REGION") or _get(env, "AWS_REGION") or "us-east-1",
-            aws_access_key_id=_get(env, "AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=_get(env, "AWS_SECRET_ACCESS_KEY"),
             aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL"),
             aws_endpoint_url_dynamodb=_get(env, "AWS_ENDPOINT_URL_DYNAMODB"),
             aws_endpoint_url_cognito_idp=_get(env, "AWS_ENDPOINT_URL_COGNITO_IDP"),

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ddb-setup: {exc}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError, MessagesUnavailable) as exc:
-        reason = one_line(exc, settings.aws_secret_access_key)
+        reason = one_line(exc)
         print(
             f"ddb-setup: {where}: {reason} (check AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and the AWS credentials)",
             file=sys.stderr,

@@ -369,6 +369,19 @@ def jwks():
 
 
 # --------------------------------------------------------------------------- the app
+@pytest.fixture(scope="session", autouse=True)
+def development_credentials():
+    """The app's AWS credentials come from boto3's default chain, never from
+    its settings (on ECS: the task role's): here moto's, from the process
+    environment, as the local stack gives them."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+            mp.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def base_env(postgres_url, moto_url, jwks):
     return {
@@ -376,8 +389,6 @@ def base_env(postgres_url, moto_url, jwks):
         "DB_POOL_TIMEOUT": "2",
         "DB_CONNECT_TIMEOUT": "2",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": moto_url,
         "DDB_MESSAGE_TABLE": "cruddur-messages-test",
         "AWS_COGNITO_USER_POOL_ID": POOL_ID,

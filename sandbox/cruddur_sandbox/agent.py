@@ -61,6 +61,7 @@ class Agent:
         self.fast_stop = threading.Event()
         self.stop_event = threading.Event()
         self.target_health = None  # set by serve: target_health.TargetHealth
+        self.task_endpoint = None  # set by serve: task_endpoint.TaskEndpoint (credentials, metadata)
         self.images = ImagePuller(docker, registry, standins, endpoint)
         self.namespace_networks = NamespaceNetworks(docker, sandbox, network.name)
         self.lifecycle = TaskLifecycle(self)

@@ -1,4 +1,4 @@
-"""python -m cruddur_sandbox {serve,status,cleanup,seed,ecr-bridge,oidc-token}"""
+"""python -m cruddur_sandbox {serve,status,check,cleanup,seed,ecr-bridge,oidc-token}"""
 
 from __future__ import annotations
 
@@ -33,11 +33,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--postgres-image", default=POSTGRES_IMAGE)
     s.add_argument("--shutdown-grace", type=int, default=5,
                    help="seconds between SIGTERM and SIGKILL for tasks when the sandbox stops (default 5)")
+    s.add_argument("--task-credentials-seconds", type=int, default=6 * 3600,
+                   help="how long the task role credentials tasks get last (default 21600, ECS's six hours); "
+                        "renewed while min(1800, half of it) is left")
     s.add_argument("-v", "--verbose", action="store_true")
 
     st = sub.add_parser("status", help="services, tasks, load balancers and stand-ins of a running sandbox")
     st.add_argument("--state-dir", required=True, type=Path)
     st.add_argument("--stopped", type=int, default=3, help="stopped tasks to show per service (default 3)")
+
+    ck = sub.add_parser("check", help="is the seeded account whole? re-seeds what a re-seed restores; one line: "
+                                      "whole, re-seeded: ..., or lost: ... (only a restart heals it)")
+    ck.add_argument("--state-dir", required=True, type=Path)
+    ck.add_argument("--policies", required=True, type=Path)
 
     c = sub.add_parser("cleanup", help="remove what a crashed serve of this state dir left (containers, network)")
     c.add_argument("--state-dir", required=True, type=Path)
@@ -82,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from .status import status
 
         return status(args.state_dir, args.stopped)
+    if args.command == "check":
+        from .account_check import check
+
+        return check(args.state_dir, args.policies)
     if args.command == "cleanup":
         from .serve import cleanup
 

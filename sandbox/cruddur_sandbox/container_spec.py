@@ -74,10 +74,13 @@ def labels(sandbox: str, task: Task, role: str, container: str | None = None) ->
     return out
 
 
-def environment(task: Task, definition: dict[str, Any], secrets: dict[str, str]) -> list[str]:
-    """The definition's environment, the override's on top, then the secrets."""
+def environment(task: Task, definition: dict[str, Any], secrets: dict[str, str],
+                platform: dict[str, str] | None = None) -> list[str]:
+    """What ECS itself gives the container (`platform`: the task endpoint's
+    URIs, the region), the definition's environment over it, the override's
+    on top, then the secrets."""
     override = task.container_override(definition["name"])
-    merged: dict[str, str] = {}
+    merged: dict[str, str] = dict(platform or {})
     for item in list(definition.get("environment") or []) + list(override.get("environment") or []):
         merged[item["name"]] = str(item.get("value", ""))
     env = [f"{k}={v}" for k, v in merged.items()]

@@ -25,6 +25,20 @@ PYTHON_BASE = "cruddur-base/python:3.11-bookworm"
 # containers share 127.0.0.1 and one address). It exits on SIGTERM.
 PAUSE_CMD = ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM INT; while :; do /bin/busybox sleep 3600 & wait $!; done"]
 
+TASK_ENDPOINT_ADDRESS = "169.254.170.2"  # ECS's, where the SDKs look for a task's credentials
+
+
+def pause_command(gateway: str | None) -> list[str]:
+    """The pause container's command. With the task endpoint, it first routes
+    ECS's link-local address through the sandbox network's `gateway`, where
+    the sandbox serves it (task_endpoint.py), whatever other network (Service
+    Connect's) the task is on."""
+    if gateway is None:
+        return PAUSE_CMD
+    bb = "/bin/busybox"
+    return [bb, "sh", "-c", f"{bb} ip route add {TASK_ENDPOINT_ADDRESS}/32 via {gateway} || exit 1; {PAUSE_CMD[-1]}"]
+
+
 # Images that come from public registries the sandbox cannot reach, and the
 # local stand-in each is run as. Matched on the repository, any tag or digest.
 STANDIN_IMAGES = {

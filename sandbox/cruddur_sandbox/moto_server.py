@@ -26,9 +26,10 @@ class MotoServer:
     """Like moto.server.ThreadedMotoServer, but binding in the caller's thread,
     so a port that cannot be bound is an error here and not a hang."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, gate=None):
+        """`gate`: a WSGI middleware moto is served behind on this address."""
         try:
-            self.server = make_server(host, port, app(), threaded=True)
+            self.server = make_server(host, port, gate(app()) if gate else app(), threaded=True)
         except SystemExit:  # werkzeug reports a taken port by exiting
             raise OSError(f"address {host}:{port} is in use") from None
         self.host = host

@@ -28,8 +28,6 @@ LOG_GROUP = "cruddur"
 NAMESPACE = "cruddur"
 SSM_PREFIX = "/cruddur/backend-flask/"
 SSM_SECRETS = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
     "CONNECTION_URL",
     "ROLLBAR_ACCESS_TOKEN",
     "OTEL_EXPORTER_OTLP_HEADERS",
@@ -68,11 +66,17 @@ def ensure_security_group(ec2):
     return vpc_id, sorted(s["SubnetId"] for s in subnets)[:3], group_id
 
 
+# role, its trust policy, its permissions (infra/policies/): the execution
+# role, the backend's task role, and the one-off set-up tasks' role.
+ROLES = [
+    ("CruddurServiceExecutionRole", "ecs-tasks-trust.json", "service-execution-policy.json"),
+    ("CruddurTaskRole", "ecs-tasks-trust.json", "task-policy.json"),
+    ("CruddurSetupTaskRole", "ecs-tasks-trust.json", "setup-task-policy.json"),
+]
+
+
 def ensure_roles(iam, policies):
-    for role, trust_file, policy_file in [
-        ("CruddurServiceExecutionRole", "ecs-tasks-trust.json", "service-execution-policy.json"),
-        ("CruddurTaskRole", "ecs-tasks-trust.json", "task-policy.json"),
-    ]:
+    for role, trust_file, policy_file in ROLES:
         trust = (policies / trust_file).read_text()
         try:
             iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust, Path="/")

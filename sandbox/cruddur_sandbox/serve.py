@@ -11,15 +11,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import ecs_api, helper_images, registry_config, target_health, teardown, web_identity
+from . import ecs_api, helper_images, least_privilege, registry_config, target_health, teardown, web_identity
 from .account import ACCOUNT_ID, REGION
 from .agent import Agent
 from .clock import now
-from .labels import LABEL_SANDBOX, sandbox_id
+from .labels import LABEL_ROLE, LABEL_SANDBOX, sandbox_id
 from .listeners import Proxies
 from .moto_server import MotoServer
 from .network import Network, client, ensure_network
 from .postgres import CONNECTION_URL_PARAMETER
+from .task_endpoint import TaskEndpoint, add_address, bridge_of
+from .task_gate import TaskGate
 from .state_dir import READY_FILE, SCHEMA, lock_state_dir, state_dir_in_use, write_json_atomic
 
 log = logging.getLogger("cruddur_sandbox.serve")
@@ -77,10 +79,11 @@ class Serving:
         except OSError as e:
             raise SystemExit(f"moto cannot listen on {args.host}:{args.port} ({e}): pick another --port") from None
         port = self.servers[0].port
+        least_privilege.install()
         try:
-            self.servers.append(MotoServer(self.network.gateway, port))
+            self.servers.append(MotoServer(self.network.gateway, port, gate=TaskGate))
         except OSError:
-            self.servers.append(MotoServer(self.network.gateway, 0))
+            self.servers.append(MotoServer(self.network.gateway, 0, gate=TaskGate))
         endpoint = f"http://{args.host}:{port}"
         task_endpoint = f"http://{self.network.gateway}:{self.servers[1].port}"
         self.health = target_health.TargetHealth()
@@ -96,6 +99,9 @@ class Serving:
             shutdown_grace=args.shutdown_grace,
         )
         self.agent.target_health = self.health
+        bridge = bridge_of(self.dc, self.network.id)
+        add_address(self.dc, pause_image, bridge, {LABEL_SANDBOX: self.sid, LABEL_ROLE: "helper"})
+        self.agent.task_endpoint = TaskEndpoint(bridge, args.task_credentials_seconds).start()
         ecs_api.install(self.agent)
         target_health.install(self.health)
         web_identity.install(self.state_dir)
@@ -187,6 +193,8 @@ class Serving:
                 s.stop()
             except Exception:
                 pass
+        if self.agent is not None and self.agent.task_endpoint is not None:
+            self.agent.task_endpoint.stop()
 
 
 def serve(args) -> int:

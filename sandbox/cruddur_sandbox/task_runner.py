@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 from docker.errors import APIError, NotFound
 
-from . import awslogs, container_dependencies, container_spec, service_connect, task_secrets
+from . import awslogs, container_dependencies, container_spec, helper_images, service_connect, task_roles, task_secrets
 from .clock import now
-from .helper_images import PAUSE_CMD
 from .ids import short
 from .task_failure import TaskFailure
 from .task_record import (
@@ -55,6 +54,7 @@ class TaskRunner:
         self.env: dict[str, list[str]] = {}
         self.run_images: dict[str, str] = {}
         self.forwarder_ids: list[str] = []
+        self.execution = task_roles.ExecutionRole(task)
 
     def start(self) -> None:
         self.thread.start()
@@ -88,6 +88,8 @@ class TaskRunner:
         except Exception:
             log.exception("tearing down task %s", short(t.id))
         finally:
+            if self.agent.task_endpoint is not None:
+                self.agent.task_endpoint.forget(t)
             self._mark_stopped()
         self._remove_containers()
 
@@ -114,16 +116,27 @@ class TaskRunner:
     def _provision(self) -> None:
         t = self.task
         td = t.task_definition
-        # secrets first, as the agent does (with the execution role); all missing ones are named
+        # ECS assumes both roles; then, as the execution role, it logs in to
+        # ECR and reads the secrets (all missing ones are named), each only
+        # when that role may (task_roles.py)
+        self.execution.assume()
+        role_arn = task_roles.task_role_arn(t)
+        task_roles.check_assumable(role_arn)
+        if any(self.agent.images.is_ecr(c.image) for c in t.containers):
+            self.execution.ecr_login()
         wanted = [s["valueFrom"] for cd in td.container_definitions for s in cd.get("secrets") or []]
-        secrets = task_secrets.resolve(wanted) if wanted else {}
+        secrets = task_secrets.resolve(wanted, self.execution) if wanted else {}
+        endpoint = self.agent.task_endpoint
+        platform = endpoint.register(t, role_arn) if endpoint is not None else {}
         for cdef in td.container_definitions:
-            self.env[cdef["name"]] = container_spec.environment(t, cdef, secrets)
+            self.env[cdef["name"]] = container_spec.environment(t, cdef, secrets, platform.get(cdef["name"]))
         for c in t.containers:
             opts = awslogs.options(c.definition)
             if opts is not None:
+                stream = awslogs.stream_name(opts, c.name, t.id)
+                self.execution.log_stream(opts, stream, c.name)
                 try:
-                    awslogs.prepare(opts, awslogs.stream_name(opts, c.name, t.id))
+                    awslogs.prepare(opts, stream)
                 except awslogs.LogGroupMissing as e:
                     raise TaskFailure(str(e)) from None
         self._start_network_namespace()
@@ -139,12 +152,16 @@ class TaskRunner:
         sc = service_connect.endpoints(t)
         net = self.agent.network.name
         api = self.api
+        task_endpoint = self.agent.task_endpoint
         container = api.create_container(
             image=self.agent.pause_image,
-            command=PAUSE_CMD,
+            command=helper_images.pause_command(self.agent.network.gateway if task_endpoint else None),
             name=container_spec.docker_name(t, "internalecspause"),
             labels=container_spec.labels(self.agent.sandbox, t, "pause"),
-            host_config=api.create_host_config(network_mode=net, init=False),
+            # the route to the task endpoint: only this busybox gets
+            # NET_ADMIN, never the task's containers
+            host_config=api.create_host_config(network_mode=net, init=False,
+                                               cap_add=["NET_ADMIN"] if task_endpoint is not None else None),
             stop_timeout=2,
         )
         self.pause_id = container["Id"]
@@ -189,6 +206,8 @@ class TaskRunner:
             if self._stopping():
                 return
             try:
+                if self.agent.images.is_ecr(c.image):
+                    self.execution.ecr_pull(c.image, c.name)
                 run_image, digest = self.agent.images.pull(c.image)
             except TaskFailure as f:
                 f.container = c.name
@@ -235,8 +254,13 @@ class TaskRunner:
         except APIError as e:
             raise TaskFailure(f"CannotStartContainerError: {e.explanation or e}", container=c.name) from None
         opts = awslogs.options(c.definition)
-        if opts is not None:
-            shipper = awslogs.Shipper(self.api, c.runtime_id, opts, awslogs.stream_name(opts, c.name, t.id))
+        stream = awslogs.stream_name(opts, c.name, t.id) if opts is not None else ""
+        if opts is not None and not self.execution.may_put_log_events(opts, stream):
+            # as docker's awslogs driver: the container runs, its lines are lost
+            log.warning("task %s: the execution role may not logs:PutLogEvents to %s: %s's lines are dropped",
+                        short(t.id), stream, c.name)
+        elif opts is not None:
+            shipper = awslogs.Shipper(self.api, c.runtime_id, opts, stream)
             shipper.start()
             self.shippers.append(shipper)
         with self.agent.lock:

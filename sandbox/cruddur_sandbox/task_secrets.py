@@ -11,18 +11,22 @@ from moto.ssm.models import ssm_backends
 
 from .account import ACCOUNT_ID, REGION
 from .task_failure import TaskFailure
+from .task_roles import ExecutionRole
 
 
-def resolve(value_froms: list[str]) -> dict[str, str]:
-    """Every `valueFrom` -> its value; the missing SSM parameters are all
-    named, as the agent names them."""
+def resolve(value_froms: list[str], role: ExecutionRole) -> dict[str, str]:
+    """Every `valueFrom` -> its value, each read only when the execution
+    `role` may (else the task fails naming the action); the missing SSM
+    parameters are all named, as the agent names them."""
     out: dict[str, str] = {}
     missing: list[str] = []
     for vf in value_froms:
         if vf.startswith("arn:aws:secretsmanager:"):
+            role.secret(":".join(vf.split(":")[:7]))
             out[vf] = _secrets_manager(vf)
             continue
         region, name = _ssm_parameter(vf)
+        role.ssm_parameter(f"arn:aws:ssm:{region}:{ACCOUNT_ID}:parameter/{name.lstrip('/')}")
         try:
             param = ssm_backends[ACCOUNT_ID][region].get_parameter(name)
         except Exception:

@@ -30,6 +30,18 @@ REPO = SANDBOX_DIR.parent
 APPLETS = ["sh", "httpd", "wget", "sleep", "echo", "cat", "id", "env", "sort", "mkdir", "cp", "kill", "md5sum",
            "nslookup", "printf", "ls", "nc", "test"]
 LOG_GROUP = "sbtest"
+TEST_EXECUTION_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+         "Resource": "arn:aws:ecr:*:*:repository/sbtest-*"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [f"arn:aws:logs:*:*:log-group:{LOG_GROUP}", f"arn:aws:logs:*:*:log-group:{LOG_GROUP}:*"]},
+        {"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "arn:aws:ssm:*:*:parameter/sbtest/*"},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": "arn:aws:secretsmanager:*:*:secret:sbtest/*"},
+    ],
+}
 
 
 def free_port() -> int:
@@ -165,6 +177,8 @@ def open_sandbox(workdir: Path, *serve_args: str):
         "--seed-policies", str(REPO / "infra" / "policies"),
         "--htpasswd", str(state_dir / "htpasswd"),
         "--shutdown-grace", "2",
+        # short task credentials, so a test sees them renewed (test_iam.py)
+        "--task-credentials-seconds", "20",
         *serve_args,
     )
     reg = None
@@ -196,8 +210,14 @@ def open_sandbox(workdir: Path, *serve_args: str):
         sb.build_push("sbtest-app", "v1", "1")
         sb.build_push("sbtest-app", "v2", "2")
         sb.logs.create_log_group(logGroupName=LOG_GROUP)
+        # the seeded execution role may touch Cruddur's resources only; the
+        # tests' own (repository, log group, parameters, secrets) are added here
+        boto3.client("iam", **sb.kw).put_role_policy(
+            RoleName="CruddurServiceExecutionRole", PolicyName="sbtest-resources",
+            PolicyDocument=json.dumps(TEST_EXECUTION_POLICY))
         sb.proc = proc
         sb.state_dir = state_dir
+        sb.policies = REPO / "infra" / "policies"
         yield sb
     finally:
         if reg is not None:

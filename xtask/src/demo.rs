@@ -16,6 +16,11 @@ use crate::{aws_build, docker, duration, env};
 
 const MOTO_HINT: &str = "is moto up? `cargo xtask sandbox status`";
 
+/// The role the set-up tasks run with (`infra/policies/setup-task-policy.json`):
+/// they create the messages table and list the pool's users, which the
+/// running backend's own role may not (issue 31).
+pub const SET_UP_ROLE: &str = "CruddurSetupTaskRole";
+
 /// The backend's set-up scripts `demo` runs as one-off tasks, all idempotent.
 const SET_UP_TASKS: [(&str, &str); 3] = [
     (
@@ -98,7 +103,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
         },
     )?;
     // The data, set up as the original did by hand, here as one-off tasks of
-    // the backend's revision, on every run: each script is idempotent (db-setup
+    // the backend's revision with the set-up role, on every run: each script is idempotent (db-setup
     // applies only missing migrations and seeds only an empty database,
     // ddb-setup keeps an existing table, the link step re-links nothing), so
     // a second demo keeps every user, crud and message. Nothing is guessed
@@ -106,8 +111,8 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     for (what, command) in SET_UP_TASKS {
         steps.run_or_stop(
             &format!("{what} (one-off task: {command})"),
-            "`cargo xtask logs backend` and `cargo xtask task backend -- COMMAND` retry it",
-            || aws(&["task", "backend", "--", command]),
+            "`cargo xtask logs backend` and `cargo xtask task backend --task-role CruddurSetupTaskRole -- COMMAND` retry it",
+            || aws(&["task", "backend", "--task-role", SET_UP_ROLE, "--", command]),
         )?;
     }
     steps.run_or_stop("status", "`cargo xtask status`", || aws(&["status"]))?;

@@ -19,6 +19,10 @@ pub const DEFAULT_CONNECTION_URL: &str = "postgresql://postgres:password@db:5432
 pub const DEFAULT_DYNAMODB_ENDPOINT: &str = "http://dynamodb-local:8000";
 pub const DEFAULT_XRAY_DAEMON: &str = "xray-daemon:2000";
 pub const HONEYCOMB_ENDPOINT: &str = "https://api.honeycomb.io";
+/// The local stack's AWS keys (`backend-flask.env.txt` writes them as they
+/// are): moto's DynamoDB takes any, and a developer's real keys never go
+/// into a container (issue 31); on ECS the task role's credentials are used.
+pub const DEVELOPMENT_ACCESS_KEY: &str = "cruddur-local-development";
 
 #[derive(Template)]
 #[template(path = "backend-flask.env.txt")]
@@ -27,8 +31,6 @@ struct BackendEnv {
     backend_url: Value,
     connection_url: Value,
     aws_default_region: Value,
-    aws_access_key_id: Value,
-    aws_secret_access_key: Value,
     aws_endpoint_url_dynamodb: Value,
     otel_service_name: Value,
     otel_exporter_otlp_endpoint: Value,
@@ -167,12 +169,6 @@ fn backend_env(r: &mut Resolver) -> BackendEnv {
             true,
         ),
         aws_default_region: r.required("AWS_DEFAULT_REGION", REGION, false),
-        aws_access_key_id: r.required("AWS_ACCESS_KEY_ID", &["AWS_ACCESS_KEY_ID"], true),
-        aws_secret_access_key: r.required(
-            "AWS_SECRET_ACCESS_KEY",
-            &["AWS_SECRET_ACCESS_KEY"],
-            true,
-        ),
         aws_endpoint_url_dynamodb: r.optional(
             "AWS_ENDPOINT_URL_DYNAMODB",
             &["DYNAMODB_ENDPOINT_URL"],
@@ -423,6 +419,10 @@ mod tests {
         ("AWS_DEFAULT_REGION", "ca-central-1"),
         ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
+        (
+            "CONNECTION_URL",
+            "postgresql://u:db-secret-9@db:5432/cruddur",
+        ),
     ];
 
     fn parse(text: &str) -> BTreeMap<String, String> {
@@ -443,8 +443,13 @@ mod tests {
         assert_eq!(backend.len(), 15);
         assert_eq!(backend["FRONTEND_URL"], "http://localhost:3000");
         assert_eq!(backend["BACKEND_URL"], "http://localhost:4567");
-        assert_eq!(backend["CONNECTION_URL"], DEFAULT_CONNECTION_URL);
-        assert_eq!(backend["AWS_SECRET_ACCESS_KEY"], "wJalrXUtnFEMI/K7MDENG");
+        assert_eq!(
+            backend["CONNECTION_URL"],
+            "postgresql://u:db-secret-9@db:5432/cruddur"
+        );
+        // Never the caller's keys: the development ones (issue 31).
+        assert_eq!(backend["AWS_ACCESS_KEY_ID"], DEVELOPMENT_ACCESS_KEY);
+        assert_eq!(backend["AWS_SECRET_ACCESS_KEY"], DEVELOPMENT_ACCESS_KEY);
         assert_eq!(backend["AWS_XRAY_URL"], "*localhost:4567*");
         assert_eq!(backend["OTEL_EXPORTER_OTLP_ENDPOINT"], "");
         let frontend = parse(&out[1].1);
@@ -499,13 +504,11 @@ mod tests {
         .unwrap_err();
         let msg = err.to_string();
         assert!(err.downcast_ref::<BadInput>().is_some());
-        for name in [
-            "AWS_DEFAULT_REGION or AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-        ] {
-            assert!(msg.contains(name), "{msg}");
-        }
+        assert!(msg.contains("AWS_DEFAULT_REGION or AWS_REGION"), "{msg}");
+        assert!(
+            !msg.contains("AWS_ACCESS_KEY_ID"),
+            "keys are not asked for: {msg}"
+        );
         assert_eq!(
             msg.matches("AWS_DEFAULT_REGION").count(),
             1,
@@ -526,7 +529,7 @@ mod tests {
             !text.contains("AKIAEXAMPLE") && !text.contains("wJalrXUtnFEMI"),
             "{text}"
         );
-        assert!(text.contains("AWS_SECRET_ACCESS_KEY=***"));
+        assert!(!text.contains("db-secret-9"), "{text}");
         assert!(text.contains("CONNECTION_URL=***"));
         assert!(text.contains("AWS_DEFAULT_REGION=ca-central-1"));
         assert!(

@@ -262,6 +262,27 @@ impl BuildArgs {
     }
 }
 
+/// An IAM role name (IAM's characters, 1 to 64 of them) or a role ARN.
+fn parse_role(s: &str) -> Result<String, String> {
+    let name = match s.split_once(":role/") {
+        Some((prefix, path)) if prefix.starts_with("arn:") && prefix.contains(":iam::") => {
+            path.rsplit('/').next().unwrap_or_default()
+        }
+        _ => s,
+    };
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an IAM role name (letters, digits and +=,.@_-, at most 64) or role ARN"
+        ))
+    }
+}
+
 fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .filter(|(k, _)| !k.is_empty())
@@ -531,6 +552,11 @@ pub struct TaskArgs {
     /// Build, push and register a new revision as deploy would, and run that one.
     #[arg(long)]
     pub build: bool,
+    /// Run it with this IAM role (a name in the account, or an ARN) as its task
+    /// role instead of the revision's: RunTask's `overrides.taskRoleArn` (the
+    /// set-up scripts run with `CruddurSetupTaskRole`).
+    #[arg(long, value_name = "NAME", value_parser = parse_role)]
+    pub task_role: Option<String>,
     /// The command for the service's container, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -10,8 +10,13 @@ use common::{repo_root, run, xtask};
 
 const ENV_VARS: &[(&str, &str)] = &[
     ("AWS_DEFAULT_REGION", "ca-central-1"),
+    // A developer's real keys: they must never reach an env file (issue 31).
     ("AWS_ACCESS_KEY_ID", "AKIACLITESTKEY000001"),
     ("AWS_SECRET_ACCESS_KEY", "cli-test-secret-value-0001"),
+    (
+        "CONNECTION_URL",
+        "postgresql://u:cli-db-secret-0001@db:5432/cruddur",
+    ),
 ];
 
 /// The tool with its root in a scratch folder (env files land there).
@@ -61,13 +66,12 @@ fn an_unknown_service_lists_the_valid_ones_and_exits_2() {
 fn env_names_every_missing_variable_at_once_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(in_scratch(dir.path(), &["env"])).fails_with(2);
-    for name in [
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ] {
-        assert!(out.stderr.contains(name), "{}", out.stderr);
-    }
+    assert!(out.stderr.contains("AWS_DEFAULT_REGION"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("AWS_SECRET_ACCESS_KEY"),
+        "keys are not asked for: {}",
+        out.stderr
+    );
     assert_eq!(
         out.stderr.trim().lines().count(),
         1,
@@ -98,7 +102,15 @@ fn env_writes_both_files_private_and_check_notices_drift() {
         assert_eq!(mode, 0o600, "{name}");
     }
     let backend = std::fs::read_to_string(dir.path().join("backend-flask.env")).unwrap();
-    assert!(backend.contains("\nAWS_SECRET_ACCESS_KEY=cli-test-secret-value-0001\n"));
+    assert!(
+        backend.contains("\nCONNECTION_URL=postgresql://u:cli-db-secret-0001@db:5432/cruddur\n")
+    );
+    assert!(
+        backend.contains("\nAWS_SECRET_ACCESS_KEY=cruddur-local-development\n")
+            && !backend.contains("cli-test-secret-value-0001")
+            && !backend.contains("AKIACLITESTKEY000001"),
+        "only development keys in the env file: {backend}"
+    );
     assert!(backend.contains("\nFRONTEND_URL=http://localhost:3000\n"));
 
     let mut check = in_scratch(dir.path(), &["env", "--check"]);
@@ -128,6 +140,7 @@ fn stdout_hides_secrets_unless_asked() {
     for secret in [
         "cli-test-secret-value-0001",
         "AKIACLITESTKEY000001",
+        "cli-db-secret-0001",
         "rollbar-token-xyz",
     ] {
         assert!(
@@ -136,7 +149,7 @@ fn stdout_hides_secrets_unless_asked() {
             out.stdout
         );
     }
-    assert!(out.stdout.contains("AWS_SECRET_ACCESS_KEY=***"));
+    assert!(out.stdout.contains("CONNECTION_URL=***"));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
@@ -145,10 +158,12 @@ fn stdout_hides_secrets_unless_asked() {
 
     let mut shown = in_scratch(dir.path(), &["env", "--stdout", "--show-secrets"]);
     shown.envs(ENV_VARS.iter().copied());
-    assert!(run(shown)
-        .ok()
-        .stdout
-        .contains("cli-test-secret-value-0001"));
+    let shown = run(shown).ok().stdout;
+    assert!(shown.contains("cli-db-secret-0001"), "{shown}");
+    assert!(
+        !shown.contains("cli-test-secret-value-0001"),
+        "a developer's keys are never in the env files: {shown}"
+    );
 }
 
 /// A `docker` that records every call: a dry run must leave its log empty.

@@ -6,8 +6,6 @@ mod common;
 
 use common::{assert_no_secrets, registry_get, require_prod_image, run, Run, Sandbox};
 
-/// moto's ECR token decodes to `AWS:<this>`; the sandbox registry's password.
-const REGISTRY_PASSWORD: &str = "123456789012-auth-token";
 const ACCESS_KEY: &str = "AKIAECRTEST000000001";
 const SECRET_KEY: &str = "ecr-test-secret-0123456789abcdef";
 
@@ -19,8 +17,8 @@ fn tool(sandbox: &Sandbox, args: &[&str]) -> Run {
     run(c)
 }
 
-fn secrets() -> [&'static str; 3] {
-    [REGISTRY_PASSWORD, SECRET_KEY, ACCESS_KEY]
+fn secrets() -> [&'static str; 2] {
+    [SECRET_KEY, ACCESS_KEY]
 }
 
 #[track_caller]

@@ -61,16 +61,15 @@ fn two_clones_sharing_a_target_directory_each_write_their_own_env_files() {
     let env_in = |clone: &Path, secret: &str| {
         let mut c = cargo_xtask(clone, &target, &["env"]);
         c.env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIA-FRONT-DOOR")
-            .env("AWS_SECRET_ACCESS_KEY", secret);
+            .env("ROLLBAR_ACCESS_TOKEN", secret);
         run(c).ok();
     };
     env_in(&a, "secret-of-clone-a");
     // Clone B reuses the binary cargo built for A (same target directory).
     env_in(&b, "secret-of-clone-b");
     let file = |clone: &Path| std::fs::read_to_string(clone.join("backend-flask.env")).unwrap();
-    assert!(file(&a).contains("AWS_SECRET_ACCESS_KEY=secret-of-clone-a\n"));
-    assert!(file(&b).contains("AWS_SECRET_ACCESS_KEY=secret-of-clone-b\n"));
+    assert!(file(&a).contains("ROLLBAR_ACCESS_TOKEN=secret-of-clone-a\n"));
+    assert!(file(&b).contains("ROLLBAR_ACCESS_TOKEN=secret-of-clone-b\n"));
     assert!(!file(&a).contains("clone-b"), "clone B wrote into clone A");
 }
 

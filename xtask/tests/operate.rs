@@ -394,6 +394,7 @@ fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
         &["logs", "all", "--task", "x"],
         &["deploy", "all", "--pre", "true"],
         &["deploy", "backend", "--pre", "sh -c 'exit"],
+        &["task", "backend", "--task-role", "not a role", "--", "true"],
     ] {
         let mut c = common::xtask(args);
         c.env("CRUDDUR_SUBNETS", "subnet-1")
@@ -415,6 +416,22 @@ fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
             ],
         ),
         (
+            &[
+                "task",
+                "backend",
+                "--task-role",
+                "CruddurSetupTaskRole",
+                "--dry-run",
+                "--",
+                "bin/ddb-setup",
+            ],
+            &[
+                "ecs RunTask",
+                "taskRoleArn=arn:aws:iam::",
+                ":role/CruddurSetupTaskRole",
+            ],
+        ),
+        (
             &["scale", "backend", "0", "--dry-run"],
             &["ecs TagResource", "desiredCount=0"],
         ),
@@ -423,6 +440,7 @@ fn operating_commands_refuse_bad_input_and_plan_in_dry_runs() {
             &[
                 "ecs DescribeClusters",
                 "iam GetRole",
+                "iam SimulatePrincipalPolicy PolicySourceArn=arn:aws:iam::",
                 "ssm DescribeParameters",
                 "logs DescribeLogGroups",
                 "ec2 DescribeSubnets",

@@ -7,8 +7,10 @@
 //! new user signs up, posts and messages in a real browser that trusts that
 //! CA (and nothing more); a crud posted through the API survives a second run started
 //! while the backend's task is stopped (the set-up tasks run every time and
-//! change nothing: issue 32); a second run registers no new revision;
-//! `sandbox down` leaves none of its processes.
+//! change nothing: issue 32); a second run registers no new revision; the
+//! tasks hold no AWS key, the front end no credentials at all, and a third
+//! run after moto was reset behind the sandbox's back heals it and passes
+//! (issue 31); `sandbox down` leaves none of its processes.
 
 mod common;
 
@@ -49,6 +51,7 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
     for name in ["backend-flask", "frontend-react-js"] {
         runs_the_pushed_digest(&sandbox, name);
     }
+    tasks_run_on_their_roles(&sandbox);
     let backend = sandbox.task_addresses("backend-flask")[0].clone();
     let (code, _) = http_get(&format!("http://{backend}:4567/api/health-check"));
     assert_eq!(code, 200, "the backend task answers at its address");
@@ -90,6 +93,20 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
         second.stdout.contains("nothing to upload"),
         "{}",
         second.stdout
+    );
+
+    // Issue 31: moto reset behind the sandbox's back (its control API, from
+    // the host); the next demo says so, restarts the sandbox and passes.
+    let endpoint = sandbox.export("AWS_ENDPOINT_URL");
+    let (code, _) = common::http_post_json(&format!("{endpoint}/moto-api/reset"), &[], "");
+    assert_eq!(code, 200, "moto's control API answers on loopback");
+    let third = demo().ok();
+    assert!(
+        third.stdout.contains("its account lost its state")
+            && third.stdout.contains("restarting the sandbox")
+            && third.stdout.contains("demo done"),
+        "{}",
+        third.stdout
     );
 
     let pids = sandbox.pids();
@@ -139,6 +156,24 @@ fn runs_the_pushed_digest(sandbox: &Sandbox, name: &str) {
         digest.as_str(),
         "the task definition pins the pushed digest"
     );
+    let id = container_of(sandbox, name);
+    let inspect = docker(&["inspect", "--format", "{{.Image}}", &id]);
+    let image_id = String::from_utf8_lossy(&inspect.stdout).trim().to_string();
+    let digests = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &image_id,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&digests.stdout).contains(&digest),
+        "{name}'s container runs {image_id}, not {digest}"
+    );
+}
+
+/// The docker id of the service's own container in its running task (by the ECS agent's labels).
+fn container_of(sandbox: &Sandbox, name: &str) -> String {
     let tasks = sandbox.aws(&[
         "ecs",
         "list-tasks",
@@ -159,18 +194,41 @@ fn runs_the_pushed_digest(sandbox: &Sandbox, name: &str) {
     ]);
     let id = String::from_utf8_lossy(&found.stdout).trim().to_string();
     assert!(!id.is_empty(), "no container labelled with task {task}");
-    let inspect = docker(&["inspect", "--format", "{{.Image}}", &id]);
-    let image_id = String::from_utf8_lossy(&inspect.stdout).trim().to_string();
-    let digests = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        &image_id,
+    id
+}
+
+/// Issue 31: no AWS key in either container; the backend gets its task
+/// role's credentials from ECS's endpoint, the front end (no task role) none.
+fn tasks_run_on_their_roles(sandbox: &Sandbox) {
+    for (name, has_role) in [("backend-flask", true), ("frontend-react-js", false)] {
+        let id = container_of(sandbox, name);
+        let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &id]);
+        let env: Vec<String> = serde_json::from_slice(&env.stdout).unwrap();
+        assert!(
+            !env.iter()
+                .any(|e| e.starts_with("AWS_ACCESS_KEY_ID=")
+                    || e.starts_with("AWS_SECRET_ACCESS_KEY=")),
+            "{name}: {env:?}"
+        );
+        assert_eq!(
+            env.iter()
+                .any(|e| e.starts_with("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=")),
+            has_role,
+            "{name}: {env:?}"
+        );
+    }
+    let frontend = container_of(sandbox, "frontend-react-js");
+    let asked = docker(&[
+        "exec",
+        &frontend,
+        "bash",
+        "-c",
+        "exec 3<>/dev/tcp/169.254.170.2/80 && printf 'GET /v2/credentials/ HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3",
     ]);
     assert!(
-        String::from_utf8_lossy(&digests.stdout).contains(&digest),
-        "{name}'s container runs {image_id}, not {digest}"
+        String::from_utf8_lossy(&asked.stdout).contains(" 404 "),
+        "the front end finds no credentials: {}",
+        String::from_utf8_lossy(&asked.stdout)
     );
 }
 

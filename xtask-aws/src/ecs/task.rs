@@ -90,6 +90,29 @@ pub async fn run_one_off(
     launch: &Launch,
     timeout: Duration,
 ) -> Result<Ended> {
+    run_one_off_as(
+        ecs,
+        service,
+        task_definition,
+        command,
+        launch,
+        timeout,
+        None,
+    )
+    .await
+}
+
+/// `run_one_off` with `task_role` (an ARN) as the task's role instead of the
+/// revision's: RunTask's `overrides.taskRoleArn`.
+pub async fn run_one_off_as(
+    ecs: &Ecs,
+    service: &'static Service,
+    task_definition: &Produced<String>,
+    command: &[String],
+    launch: &Launch,
+    timeout: Duration,
+    task_role: Option<&str>,
+) -> Result<Ended> {
     let shown = command
         .iter()
         .map(|a| shell_quote(a))
@@ -97,13 +120,14 @@ pub async fn run_one_off(
         .join(" ");
     ecs.ctx.announce(&format!(
         "ecs RunTask cluster={} taskDefinition={} launchType={} startedBy={STARTED_BY} \
-         containerOverrides=[name={} command={shown}] networkConfiguration=<the service's>",
+         containerOverrides=[name={} command={shown}]{} networkConfiguration=<the service's>",
         ecs.cluster,
         task_definition
             .clone()
             .map(|t| short_revision(&t).to_string()),
         launch.launch_type.as_ref().map_or("-", LaunchType::as_str),
         service.name,
+        task_role.map_or(String::new(), |r| format!(" taskRoleArn={r}")),
     ));
     if ecs.ctx.dry_run {
         xtask::outln!(
@@ -114,13 +138,36 @@ pub async fn run_one_off(
         return Ok(Ended::Planned);
     }
     let task_definition = task_definition.clone().real()?;
+    let task = start(ecs, service, &task_definition, command, launch, task_role).await?;
+    let arn = task.task_arn().unwrap_or_default().to_string();
+    print_line(
+        "",
+        &format!(
+            "{}: task {} of {} started: {shown}",
+            service.name,
+            task_id(&arn),
+            short_revision(&task_definition)
+        ),
+    );
+    follow(ecs, service, task, timeout).await
+}
+
+/// RunTask; the task ECS started.
+async fn start(
+    ecs: &Ecs,
+    service: &'static Service,
+    task_definition: &str,
+    command: &[String],
+    launch: &Launch,
+    task_role: Option<&str>,
+) -> Result<Task> {
     // The SDK gives RunTask a client token and keeps it across its retries:
     // an answer lost on the way back does not start a second task.
     let out = ecs
         .client()
         .run_task()
         .cluster(&ecs.cluster)
-        .task_definition(&task_definition)
+        .task_definition(task_definition)
         .started_by(STARTED_BY)
         .overrides(
             TaskOverride::builder()
@@ -130,6 +177,7 @@ pub async fn run_one_off(
                         .set_command(Some(command.to_vec()))
                         .build(),
                 )
+                .set_task_role_arn(task_role.map(str::to_string))
                 .build(),
         )
         .set_launch_type(launch.launch_type.clone())
@@ -148,35 +196,21 @@ pub async fn run_one_off(
             f.detail().unwrap_or_default()
         );
     }
-    let task = out
-        .tasks()
+    out.tasks()
         .first()
         .cloned()
-        .context("RunTask returned no task")?;
-    follow(ecs, service, task, &task_definition, &shown, timeout).await
+        .context("RunTask returned no task")
 }
 
-/// Streams a started one-off task's lines until it stops; on timeout or
-/// Ctrl-C stops it (with a reason) and waits for it.
+/// Streams the task's lines until it stops; stops it on timeout or Ctrl-C.
 async fn follow(
     ecs: &Ecs,
     service: &'static Service,
     task: Task,
-    task_definition: &str,
-    shown: &str,
     timeout: Duration,
 ) -> Result<Ended> {
     let arn = task.task_arn().unwrap_or_default().to_string();
     let started = Instant::now();
-    print_line(
-        "",
-        &format!(
-            "{}: task {} of {} started: {shown}",
-            service.name,
-            task_id(&arn),
-            short_revision(task_definition)
-        ),
-    );
     let streams = Streams::new(ecs, service, None).of(&[task]).await?;
     let mut reader = Reader::new(None);
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -313,13 +347,18 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
     } else {
         task_definition
     };
-    let ended = run_one_off(
+    let task_role = match &args.task_role {
+        Some(name) => Some(role_arn(&ecs, name).await?),
+        None => None,
+    };
+    let ended = run_one_off_as(
         &ecs,
         service,
         &task_definition,
         &args.command,
         &launch,
         args.timeout,
+        task_role.as_deref(),
     )
     .await?;
     match ended {
@@ -340,6 +379,29 @@ pub async fn task(ctx: &Ctx, args: &TaskArgs) -> Result<()> {
             duration::secs(after)
         ),
         Ended::DidNotRun(why) => bail!("the one-off task did not run: {why}"),
+    }
+}
+
+/// `--task-role`'s ARN: as given, or the role of that name in this account.
+async fn role_arn(ecs: &Ecs, name: &str) -> Result<String> {
+    if name.starts_with("arn:") {
+        return Ok(name.to_string());
+    }
+    let account = ecs.aws.account(&ecs.ctx).await?.to_string();
+    Ok(format!(
+        "arn:{}:iam::{account}:role/{name}",
+        partition(&ecs.aws.region)
+    ))
+}
+
+/// The ARN partition of a region.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
     }
 }
 

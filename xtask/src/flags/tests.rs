@@ -57,3 +57,13 @@ fn settings_come_from_flags_and_the_environment_only_through_clap() {
     assert_eq!(cli.settings.subnets, ["subnet-a", "subnet-b"]);
     assert_eq!(cli.settings.base_images, Some(BaseImages::Sandbox));
 }
+
+#[test]
+fn task_role_is_a_role_name_or_arn() {
+    assert!(parse_role("CruddurSetupTaskRole").is_ok());
+    assert!(parse_role("arn:aws:iam::123456789012:role/path/Setup.Role-1").is_ok());
+    assert!(parse_role("").is_err());
+    assert!(parse_role("no spaces").is_err());
+    assert!(parse_role("arn:aws:iam::123456789012:user/someone").is_err());
+    assert!(parse_role(&"r".repeat(65)).is_err());
+}

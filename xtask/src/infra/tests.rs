@@ -118,15 +118,20 @@ fn backend_task_definition_has_what_the_issue_asks() {
         .join(" ")
         .contains("health-check"));
     let secrets: Vec<&str> = app.secrets.iter().map(|s| s.name.as_str()).collect();
-    for name in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "CONNECTION_URL",
-        "ROLLBAR_ACCESS_TOKEN",
-        "OTEL_EXPORTER_OTLP_HEADERS",
-    ] {
-        assert!(secrets.contains(&name), "{name}");
-    }
+    assert_eq!(
+        secrets,
+        [
+            "CONNECTION_URL",
+            "ROLLBAR_ACCESS_TOKEN",
+            "OTEL_EXPORTER_OTLP_HEADERS"
+        ],
+        "no AWS keys: the backend runs on its task role (issue 31)"
+    );
+    assert!(td
+        .task_role_arn
+        .as_deref()
+        .unwrap()
+        .ends_with(":role/CruddurTaskRole"));
     assert!(app
         .secrets
         .iter()
@@ -208,4 +213,18 @@ fn normalising_ignores_order_and_ecs_defaults() {
         normalize_task_definition(&td),
         normalize_task_definition(&changed)
     );
+}
+
+/// nginx serving files calls no AWS API: no task role, so no ECS Exec
+/// (which needs one); the execution role still pulls and logs (issue 31).
+#[test]
+fn the_front_end_has_no_task_role_and_no_ecs_exec() {
+    let p = sandbox_placeholders();
+    let path = "infra/task-definitions/frontend-react-js.json";
+    let td: TaskDefinition = parse(&repo_file(path), path, &p).unwrap();
+    assert_eq!(td.task_role_arn, None);
+    assert!(td.execution_role_arn.is_some());
+    let path = "infra/services/frontend-react-js.json";
+    let s: ServiceDefinition = parse(&repo_file(path), path, &p).unwrap();
+    assert_eq!(s.enable_execute_command, Some(false));
 }

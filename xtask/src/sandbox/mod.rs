@@ -13,6 +13,7 @@
 
 mod base_images;
 mod dockerd;
+mod heal;
 mod processes;
 mod setup;
 mod state;
@@ -161,21 +162,31 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
         });
         images.and(venv)
     })?;
-    let state = match read_state(&layout) {
-        Some(state) if healthy(&layout, &state) => {
-            println!(
-                "sandbox already up (AWS on {}, registry on {})",
-                state.endpoint(),
-                state.registry()
-            );
-            state
+    let running = read_state(&layout).filter(|state| healthy(&layout, state));
+    let verdict = match &running {
+        Some(_) => Some(heal::check(ctx, &layout)?),
+        None => None,
+    };
+    let state = match (running, verdict) {
+        (Some(state), Some(heal::Account::Whole)) => already_up(state),
+        (Some(state), Some(heal::Account::Reseeded(what))) => {
+            println!("sandbox: its account had lost {what}: re-seeded");
+            already_up(state)
         }
-        _ => steps.run("AWS, local ECS and registry", || {
-            start(ctx, &layout, args).inspect_err(|_| {
-                // A failing `up` leaves nothing of its own running.
-                let _ = processes::stop(&layout, &[Part::Registry, Part::Agent]);
-            })
-        })?,
+        (_, verdict) => {
+            if let Some(heal::Account::Lost(why)) = verdict {
+                println!(
+                    "sandbox: its account lost its state ({why}): restarting the sandbox \
+                     (its tasks and database go with it; the registry keeps its images)"
+                );
+            }
+            steps.run("AWS, local ECS and registry", || {
+                start(ctx, &layout, args).inspect_err(|_| {
+                    // A failing `up` leaves nothing of its own running.
+                    let _ = processes::stop(&layout, &[Part::Registry, Part::Agent]);
+                })
+            })?
+        }
     };
     write_exports(&layout, &state)?;
     println!("sandbox up ({})", duration::secs(steps.elapsed()));
@@ -189,6 +200,15 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
         println!("export {k}={v}");
     }
     Ok(state)
+}
+
+fn already_up(state: State) -> State {
+    println!(
+        "sandbox already up (AWS on {}, registry on {})",
+        state.endpoint(),
+        state.registry()
+    );
+    state
 }
 
 /// What `up` will run, by the program it starts: the daemon only when none

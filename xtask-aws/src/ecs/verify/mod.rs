@@ -20,6 +20,7 @@ mod image;
 mod log_groups;
 mod network;
 mod parameters;
+mod permissions;
 
 use certificate::certificates;
 use iam::roles;
@@ -27,6 +28,7 @@ use image::images;
 use log_groups::log_groups;
 use network::{network, target_groups};
 use parameters::parameters;
+use permissions::permissions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -185,11 +187,23 @@ async fn run(ecs: &Ecs, selection: Selection, source: &Images) -> Result<usize> 
         ecs.aws.region,
         ctx.in_environment()
     );
-    let (cluster, namespaces, images, roles, parameters, groups, network, targets, certs) = tokio::join!(
+    let (
+        cluster,
+        namespaces,
+        images,
+        roles,
+        permissions,
+        parameters,
+        groups,
+        network,
+        targets,
+        certs,
+    ) = tokio::join!(
         cluster(ecs),
         namespaces(ecs, &planned),
         images(ecs, &planned, source),
         roles(ecs, &planned),
+        permissions(ecs, &planned),
         parameters(ecs, &planned),
         log_groups(ecs, &planned),
         network(ecs, &planned),
@@ -200,7 +214,16 @@ async fn run(ecs: &Ecs, selection: Selection, source: &Images) -> Result<usize> 
         return Ok(0);
     }
     let checks: Vec<Check> = [
-        cluster, namespaces, images, roles, parameters, groups, network, targets, certs,
+        cluster,
+        namespaces,
+        images,
+        roles,
+        permissions,
+        parameters,
+        groups,
+        network,
+        targets,
+        certs,
     ]
     .into_iter()
     .flatten()
@@ -209,11 +232,11 @@ async fn run(ecs: &Ecs, selection: Selection, source: &Images) -> Result<usize> 
     note(&planned, &checks);
     if let Some(endpoint) = ecs.aws.config.endpoint_url() {
         xtask::outln!(
-            "note: AWS is {endpoint}, an emulator such as the sandbox: there the IAM trust check reads a stored \
-             document (nothing assumes the roles, no permission is evaluated), subnets and the security group \
-             are only records (tasks run on the sandbox's docker network), and Service Connect resolves names \
-             on that network without Cloud Map; the image, SSM parameters and log groups are what its tasks \
-             really use"
+            "note: AWS is {endpoint}, an emulator such as the sandbox: there the roles' permissions are \
+             evaluated as its tasks get them (identity policies with real ARNs; conditions, resource policies \
+             and boundaries are not: sandbox/README.md), subnets and the security group are only records \
+             (tasks run on the sandbox's docker network), and Service Connect resolves names on that network \
+             without Cloud Map; the image, SSM parameters and log groups are what its tasks really use"
         );
     }
     Ok(checks.iter().filter(|c| c.status == Status::Fail).count())
