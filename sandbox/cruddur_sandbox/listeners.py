@@ -16,9 +16,10 @@ import logging
 import random
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from .listener_socket import ListenerServer
 from .target_health import TargetHealth
 from .tls_termination import CertificateUnusable, TLSServer, context_for
 
@@ -102,17 +103,6 @@ def redirect_location(conf: dict[str, Any], scheme: str, port: int, host_header:
     rquery = conf.get("Query", "#{query}").replace("#{query}", query)
     netloc = host if (proto, to_port) in (("http", "80"), ("https", "443")) else f"{host}:{to_port}"
     return f"{proto}://{netloc}{rpath}" + (f"?{rquery}" if rquery else "")
-
-
-class ListenerServer(ThreadingHTTPServer):
-    """A plain-HTTP listener's socket. An ALB takes every connection a burst of
-    clients opens at once; socketserver's accept queue of 5 made the kernel
-    drop the SYNs past the fifth while this (GIL-sharing) process was busy,
-    and those clients waited for TCP's retries: 1 s, 3 s, 7 s, 15 s before
-    their first request (seen as the load bench's p99 and max)."""
-
-    request_queue_size = 1024
-    daemon_threads = True
 
 
 class Listener:

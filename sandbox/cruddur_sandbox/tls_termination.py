@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from http.server import ThreadingHTTPServer
 
 from moto.acm.models import acm_backends
 
 from .account import ACCOUNT_ID, REGION
+from .listener_socket import ListenerServer
 
 log = logging.getLogger("cruddur_sandbox.listeners")
 
@@ -56,13 +56,9 @@ def context_for(certificate_arn: str | None, ssl_policy: str | None) -> ssl.SSLC
     return context
 
 
-class TLSServer(ThreadingHTTPServer):
+class TLSServer(ListenerServer):
     """A threading HTTP server whose connections are TLS: the handshake runs in
     the connection's own thread, so a slow or failing client holds up no one."""
-
-    daemon_threads = True
-    # A burst of clients' connections queue in the kernel (see ListenerServer).
-    request_queue_size = 1024
 
     def __init__(self, address, handler, context: ssl.SSLContext):
         self.context = context

@@ -6,7 +6,7 @@ import subprocess
 from conftest import wait_for
 from http.server import BaseHTTPRequestHandler
 
-from cruddur_sandbox.listeners import ListenerServer
+from cruddur_sandbox.listener_socket import ListenerServer
 
 
 def states(port: int) -> list[str]:

@@ -86,9 +86,10 @@ fn a_broken_policy_fails_parliament() {
         &[
             (r#""ecs:UpdateService""#, r#""ecs:UpdateServices""#),
             (
-                r#""Action": "iam:GetRole","#,
-                r#""Action": ["iam:GetRole", "iam:PutRolePolicy"], "NotResource": "x","#,
+                r#""Sid": "ReadAndSimulateTheTaskRoles","#,
+                r#""Sid": "ReadAndSimulateTheTaskRoles", "NotResource": "x","#,
             ),
+            (r#""iam:GetRole","#, r#""iam:GetRole", "iam:PutRolePolicy","#),
         ],
     );
     let trust = broken_copy(

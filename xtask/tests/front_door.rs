@@ -24,6 +24,8 @@ fn copy_checkout(to: &Path) {
         "xtask-aws/Cargo.toml",
         "xtask-aws/Cargo.lock",
         "xtask-aws/src",
+        // Fargate's task sizes: one file, read by the sandbox and compiled into the light build.
+        "sandbox/cruddur_sandbox/fargate_limits.json",
     ] {
         let status = Command::new("cp")
             .args(["-r", "--parents", entry])
