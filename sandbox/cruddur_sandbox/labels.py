@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 LABEL_SANDBOX = "cruddur.sandbox"  # value: this sandbox's id (see sandbox_id)
+LABEL_STATE_DIR = "cruddur.sandbox.state-dir"  # on the network: whose lock says if that sandbox runs
 LABEL_ROLE = "cruddur.sandbox.role"  # task | pause | postgres
 LABEL_SERVICE = "cruddur.sandbox.service"
 LABEL_DEPLOYMENT = "cruddur.sandbox.deployment"

@@ -3,12 +3,17 @@ the host reaches the tasks there directly."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 from docker.errors import NotFound
 
-from .labels import LABEL_SANDBOX
+from .labels import LABEL_SANDBOX, LABEL_STATE_DIR
+from .state_dir import state_dir_in_use
+
+log = logging.getLogger("cruddur_sandbox.network")
 
 
 def client() -> docker.DockerClient:
@@ -23,22 +28,44 @@ class Network:
     gateway: str
 
 
-def ensure_network(dc: docker.DockerClient, name: str, sandbox: str) -> Network:
-    """The sandbox's own network, labelled with its id. An existing network of
-    that name that is not this sandbox's is refused, never reused or removed."""
+def ensure_network(dc: docker.DockerClient, name: str, sandbox: str, state_dir: Path) -> Network:
+    """The sandbox's own network, labelled with its id and state directory. An
+    existing network of that name that is another sandbox's is removed when
+    that sandbox is gone (a machine restarted under it leaves one) and refused
+    while its `serve` runs; one that is no sandbox's is never touched."""
     try:
         net = dc.networks.get(name)
-        labels = net.attrs.get("Labels") or {}
-        if labels.get(LABEL_SANDBOX) != sandbox:
-            raise SystemExit(
-                f"docker network {name!r} exists and is not this sandbox's (label {LABEL_SANDBOX}={sandbox}): "
-                "pick another --network, or remove it yourself if it is a leftover"
-            )
+        owner = (net.attrs.get("Labels") or {}).get(LABEL_SANDBOX)
+        if owner != sandbox:
+            net = _take_over_leftover(dc, net, name, sandbox, state_dir)
     except NotFound:
-        net = dc.networks.create(name, driver="bridge", labels={LABEL_SANDBOX: sandbox}, check_duplicate=True)
-        net.reload()
+        net = _create(dc, name, sandbox, state_dir)
     config = (net.attrs.get("IPAM") or {}).get("Config") or [{}]
     subnet, gateway = config[0].get("Subnet", ""), config[0].get("Gateway", "")
     if not gateway:
         raise SystemExit(f"docker network {name!r} has no gateway address (IPAM: {config})")
     return Network(name=name, id=net.id, subnet=subnet, gateway=gateway)
+
+
+def _create(dc: docker.DockerClient, name: str, sandbox: str, state_dir: Path):
+    labels = {LABEL_SANDBOX: sandbox, LABEL_STATE_DIR: str(state_dir)}
+    net = dc.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
+    net.reload()
+    return net
+
+
+def _take_over_leftover(dc: docker.DockerClient, net, name: str, sandbox: str, state_dir: Path):
+    labels = net.attrs.get("Labels") or {}
+    owner, owner_dir = labels.get(LABEL_SANDBOX), labels.get(LABEL_STATE_DIR)
+    if owner is None:
+        raise SystemExit(f"docker network {name!r} exists and belongs to no sandbox (no {LABEL_SANDBOX} label): "
+                         "pick another --network")
+    running = sorted((c.get("Name") or cid[:12]) for cid, c in (net.attrs.get("Containers") or {}).items())
+    if running or (owner_dir and state_dir_in_use(Path(owner_dir))):
+        what = f"still runs {', '.join(running)} on it" if running else "is running"
+        raise SystemExit(f"docker network {name!r} belongs to sandbox {owner} ({owner_dir or 'state dir unknown'}), "
+                         f"which {what}: stop that sandbox (`cargo xtask sandbox down` in its checkout) "
+                         "or pick another --network")
+    net.remove()
+    log.info("removed docker network %s that sandbox %s (%s) left; nothing runs on it", name, owner, owner_dir)
+    return _create(dc, name, sandbox, state_dir)

@@ -223,7 +223,7 @@ def serve(args) -> int:
     removed, nets = teardown.remove_sandbox(dc, sid)
     if removed or nets:
         log.info("removed what an earlier serve of %s left: %d containers, %d networks", state_dir, removed, nets)
-    network = ensure_network(dc, args.network, sid)
+    network = ensure_network(dc, args.network, sid, state_dir)
     log.info("network %s (%s, gateway %s), label %s=%s", network.name, network.subnet, network.gateway,
              LABEL_SANDBOX, sid)
     serving = Serving(args, state_dir, dc, network, sid)

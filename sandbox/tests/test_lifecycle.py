@@ -170,3 +170,30 @@ def sandbox_pause_tag(dc) -> str:
         for tag in image.tags:
             return tag.split(":", 1)[1]
     pytest.skip("no pause image")
+
+
+def test_another_sandboxs_network_is_taken_over_when_idle_and_refused_while_in_use(tmp_path):
+    dc = docker.from_env()
+    net = f"sbleft-{uuid.uuid4().hex[:6]}"
+    # what a sandbox whose machine restarted under it leaves: its network, nothing running on it
+    dc.networks.create(net, driver="bridge", labels={"cruddur.sandbox": "sb-gone"})
+    proc, info = start_serve(tmp_path, "127.0.0.1:9", net, "--no-postgres")
+    try:
+        assert dc.networks.get(net).attrs["Labels"]["cruddur.sandbox"] == info["sandbox_id"]
+        assert f"removed docker network {net} that sandbox sb-gone (None) left" in (tmp_path / "serve.log").read_text()
+        # while that sandbox's serve runs (nothing else on the network), another is refused and removes nothing
+        other = tmp_path / "other"
+        other.mkdir()
+        refused = subprocess.run(
+            [sys.executable, "-m", "cruddur_sandbox", "serve", "--port", "0", "--state-dir", str(other),
+             "--registry", "127.0.0.1:9", "--network", net, "--no-postgres"],
+            capture_output=True, text=True, cwd=SANDBOX_DIR, env=dict(os.environ, PYTHONPATH=str(SANDBOX_DIR)),
+            timeout=60,
+        )
+        assert refused.returncode != 0
+        assert f"belongs to sandbox {info['sandbox_id']} ({tmp_path}), which is running" in refused.stderr, refused.stderr
+        assert dc.networks.get(net).attrs["Labels"]["cruddur.sandbox"] == info["sandbox_id"]
+    finally:
+        stop_serve(proc)
+        for leftover in dc.networks.list(names=[net]):
+            leftover.remove()
