@@ -89,7 +89,10 @@ fn a_broken_policy_fails_parliament() {
                 r#""Sid": "ReadAndSimulateTheTaskRoles","#,
                 r#""Sid": "ReadAndSimulateTheTaskRoles", "NotResource": "x","#,
             ),
-            (r#""iam:GetRole","#, r#""iam:GetRole", "iam:PutRolePolicy","#),
+            (
+                r#""iam:GetRole","#,
+                r#""iam:GetRole", "iam:PutRolePolicy","#,
+            ),
         ],
     );
     let trust = broken_copy(
