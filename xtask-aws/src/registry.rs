@@ -221,9 +221,25 @@ fn request(method: &str, url: &str, auth: &str) -> http::request::Builder {
         .header("authorization", auth)
 }
 
+/// An answer other than 200 or a redirect; verify tells the user what a 401
+/// or a 404 from the registry means.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub status: u16,
+    url: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {} from {}", self.status, self.url)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// GET `url`'s body; a redirect (ECR sends blobs to S3) is followed, up to
 /// five, without the registry's credentials.
-async fn get(aws: &Aws, url: &str, auth: &str, accept: &str) -> Result<Vec<u8>> {
+pub(crate) async fn get(aws: &Aws, url: &str, auth: &str, accept: &str) -> Result<Vec<u8>> {
     let mut url = url.to_string();
     let mut authorization = Some(auth);
     for _ in 0..=5 {
@@ -241,14 +257,14 @@ async fn get(aws: &Aws, url: &str, auth: &str, accept: &str) -> Result<Vec<u8>> 
                 url = join(&url, &next);
                 authorization = None;
             }
-            (status, _) => bail!("HTTP {status} from {url}"),
+            (status, _) => return Err(Refused { status, url }.into()),
         }
     }
     bail!("more than five redirects from {url}")
 }
 
 /// docker's default: loopback registries are plain HTTP, every other one HTTPS.
-fn scheme(registry: &str) -> &'static str {
+pub(crate) fn scheme(registry: &str) -> &'static str {
     let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
     if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
         "http"

@@ -1,6 +1,6 @@
 //! The image check: ECR has it, and it is built for the platform Fargate runs.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use base64::Engine as _;
 use serde_json::Value;
 use xtask::produced::Produced;
@@ -9,6 +9,7 @@ use super::{fail, ok, skip, Check, Images, Planned};
 use crate::aws::Aws;
 use crate::ecr;
 use crate::ecs::client::Ecs;
+use crate::registry::{self, scheme};
 
 /// What Fargate runs (and the only platform ECS pulls for it here).
 const PLATFORM: (&str, &str) = ("linux", "amd64");
@@ -148,76 +149,16 @@ async fn platform(ecs: &Ecs, repo: &str, digest: &str) -> Result<String> {
     ))
 }
 
-/// docker's default: loopback registries are plain HTTP, every other one HTTPS.
-fn scheme(registry: &str) -> &'static str {
-    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
-    if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
-        "http"
-    } else {
-        "https"
-    }
-}
-
-/// GET `url` as JSON over the SDK's HTTP stack; a redirect (ECR sends blobs
-/// to S3) is followed, up to five, without the registry's credentials.
+/// GET `url` as JSON, saying what the registry's refusals mean here.
 async fn get_json(aws: &Aws, url: &str, auth: &str, accept: &str) -> Result<Value> {
-    let mut url = url.to_string();
-    let mut authorization = Some(auth);
-    for _ in 0..=5 {
-        let mut request = http::Request::builder()
-            .method("GET")
-            .uri(&url)
-            .header("accept", accept);
-        if let Some(auth) = authorization {
-            request = request.header("authorization", auth);
-        }
-        let answer = crate::aws::http::send(aws.connector(), request.body(Vec::new())?).await?;
-        match (answer.status, answer.location) {
-            (200, _) => {
-                return serde_json::from_slice(&answer.body).context("the answer is not JSON")
+    let body = registry::get(aws, url, auth, accept).await.map_err(|e| {
+        match e.downcast_ref::<registry::Refused>().map(|r| r.status) {
+            Some(status @ (401 | 403)) => {
+                anyhow!("the registry refused ECR's token (HTTP {status})")
             }
-            (301 | 302 | 303 | 307 | 308, Some(next)) => {
-                url = join(&url, &next);
-                authorization = None;
-            }
-            (401 | 403, _) => bail!("the registry refused ECR's token (HTTP {})", answer.status),
-            (404, _) => bail!("the registry has no such manifest or blob (HTTP 404)"),
-            (status, _) => bail!("HTTP {status} from {url}"),
+            Some(404) => anyhow!("the registry has no such manifest or blob (HTTP 404)"),
+            _ => e,
         }
-    }
-    bail!("more than five redirects from {url}")
-}
-
-/// `location` as an absolute URL (registries may answer with a path).
-fn join(base: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    let origin_end = base
-        .find("://")
-        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
-        .unwrap_or(base.len());
-    format!("{}{location}", &base[..origin_end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_registries_are_plain_http() {
-        assert_eq!(scheme("127.0.0.1:4701"), "http");
-        assert_eq!(scheme("localhost:5000"), "http");
-        assert_eq!(scheme("123.dkr.ecr.us-east-1.amazonaws.com"), "https");
-    }
-
-    #[test]
-    fn relative_redirects_keep_the_origin() {
-        let base = "http://127.0.0.1:5000/v2/backend-flask/blobs/sha256:1";
-        assert_eq!(join(base, "/blob/x"), "http://127.0.0.1:5000/blob/x");
-        assert_eq!(
-            join(base, "https://s3.example/b?s=1"),
-            "https://s3.example/b?s=1"
-        );
-    }
+    })?;
+    serde_json::from_slice(&body).context("the answer is not JSON")
 }
