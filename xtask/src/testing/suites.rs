@@ -57,23 +57,12 @@ pub fn prod_images(sandbox_ctx: &Ctx, r: &Runner) -> Result<()> {
     )
 }
 
-/// The AWS build's unit tests, then every Rust test (the integration tests
-/// drive the real binary against the sandbox's programs) with fmt and clippy
-/// of both builds alongside: the tests mostly wait on containers, which
-/// leaves the cores to clippy.
+/// Both builds' unit tests, fmt and clippy, then every Rust test (the
+/// integration tests drive the real binary against the sandbox's programs).
 pub fn rust(ctx: &Ctx, r: &Runner, extra: &[String]) -> Result<()> {
     r.run("aws-unit", &aws_unit_tests(ctx, &[])?)?;
-    std::thread::scope(|scope| {
-        let lints = scope.spawn(|| lints(ctx, r));
-        let tests = r.run("nextest", &nextest(ctx, &[], extra)?);
-        let lints = lints
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the lint thread panicked")));
-        match (tests, lints) {
-            (Err(t), Err(l)) => Err(t.context(format!("and the lints failed too: {l:#}"))),
-            (tests, lints) => tests.and(lints),
-        }
-    })
+    lints(ctx, r)?;
+    r.run("nextest", &nextest(ctx, &[], extra)?)
 }
 
 /// The local ECS agent's own suite (`sandbox/tests`), in the sandbox's virtualenv.
@@ -84,14 +73,12 @@ pub fn sandbox(ctx: &Ctx, r: &Runner) -> Result<()> {
     r.run("pytest", &Cmd::from(cmd!(sh, "{python} -m pytest -q")))
 }
 
-/// `cargo fmt --check` and `cargo clippy -D warnings`, for both workspaces,
-/// in a target directory of their own: clippy shares no artifact with the
-/// builds, and cargo's lock on a shared one would make the tests' build wait.
+/// `cargo fmt --check` and `cargo clippy -D warnings`, for both workspaces.
 fn lints(ctx: &Ctx, r: &Runner) -> Result<()> {
     let (sh, cargo) = (shell()?, crate::host::cargo());
     sh.change_dir(&ctx.tool_root);
     let aws = ctx.tool_root.join("xtask-aws/Cargo.toml");
-    let target = aws_build::target_dir()?.join("lint");
+    let target = aws_build::target_dir()?;
     r.run("fmt", &Cmd::from(cmd!(sh, "{cargo} fmt --all -- --check")))?;
     r.run(
         "fmt-aws",
@@ -101,7 +88,7 @@ fn lints(ctx: &Ctx, r: &Runner) -> Result<()> {
         "clippy",
         &Cmd::from(cmd!(
             sh,
-            "{cargo} clippy --workspace --all-targets --target-dir {target} -- -D warnings"
+            "{cargo} clippy --workspace --all-targets -- -D warnings"
         )),
     )?;
     r.run(
