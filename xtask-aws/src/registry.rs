@@ -307,4 +307,23 @@ mod tests {
         assert_eq!(scheme("127.0.0.1:5000"), "http");
         assert_eq!(scheme("1.dkr.ecr.us-east-1.amazonaws.com"), "https");
     }
+
+    // verify's image check reads through `get` too: its registries, and the
+    // redirects ECR answers a blob with.
+    #[test]
+    fn loopback_registries_are_plain_http() {
+        assert_eq!(scheme("127.0.0.1:4701"), "http");
+        assert_eq!(scheme("localhost:5000"), "http");
+        assert_eq!(scheme("123.dkr.ecr.us-east-1.amazonaws.com"), "https");
+    }
+
+    #[test]
+    fn relative_redirects_keep_the_origin() {
+        let base = "http://127.0.0.1:5000/v2/backend-flask/blobs/sha256:1";
+        assert_eq!(join(base, "/blob/x"), "http://127.0.0.1:5000/blob/x");
+        assert_eq!(
+            join(base, "https://s3.example/b?s=1"),
+            "https://s3.example/b?s=1"
+        );
+    }
 }
