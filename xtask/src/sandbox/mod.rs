@@ -181,10 +181,7 @@ pub fn up(ctx: &Ctx, args: &SandboxUpArgs) -> Result<State> {
                 );
             }
             steps.run("AWS, local ECS and registry", || {
-                start(ctx, &layout, args).inspect_err(|_| {
-                    // A failing `up` leaves nothing of its own running.
-                    let _ = processes::stop(&layout, &[Part::Registry, Part::Agent]);
-                })
+                start_on_free_ports(ctx, &layout, args)
             })?
         }
     };
@@ -302,7 +299,7 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
                 .and_then(|text| serde_json::from_str(&text).ok()))
         },
     )
-    .with_context(|| format!("see {}", Part::Agent.log_file(layout).display()))?;
+    .with_context(|| processes::see_log(layout, Part::Agent))?;
 
     // The agent writes the registry's config (`sandbox/README.md`: registry.yml),
     // the same file the sandbox's own tests start their registry with.
@@ -349,6 +346,30 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
         serde_json::to_string_pretty(&state)?.as_bytes(),
     )?;
     Ok(state)
+}
+
+/// `start`, tried again on other ports when free ports were asked for and
+/// one was taken between being chosen and being listened on (parallel tests
+/// open connections all the time). A failing `up` leaves nothing of its own
+/// running.
+fn start_on_free_ports(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
+    const TRIES: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        let e = match start(ctx, layout, args) {
+            Ok(state) => return Ok(state),
+            Err(e) => e,
+        };
+        let _ = processes::stop(layout, &[Part::Registry, Part::Agent]);
+        let taken = format!("{e:#}")
+            .to_ascii_lowercase()
+            .contains("address already in use");
+        if args.port_base != 0 || !taken || attempt == TRIES {
+            return Err(e);
+        }
+        println!("sandbox: a port was taken while it started: trying other free ports");
+        attempt += 1;
+    }
 }
 
 fn random_hex() -> Result<String> {

@@ -115,6 +115,21 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Waits until `url` answers with one of `expected` (60 s at most).
+/// "see <log>" and the log's last lines: why a part stopped, in the error itself.
+pub fn see_log(layout: &Layout, part: Part) -> String {
+    let path = part.log_file(layout);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n  ");
+    if tail.is_empty() {
+        format!("see {} (empty)", path.display())
+    } else {
+        format!("see {}; it ends:\n  {tail}", path.display())
+    }
+}
+
+const LOG_TAIL: usize = 6;
+
 pub fn wait_for(layout: &Layout, part: Part, url: &str, expected: &[u16]) -> Result<()> {
     let what = format!("{} answering on {url}", part.name());
     poll::until(
@@ -122,12 +137,16 @@ pub fn wait_for(layout: &Layout, part: Part, url: &str, expected: &[u16]) -> Res
         Duration::from_secs(60),
         Duration::from_millis(200),
         || {
-            Ok(poll::http_status(url)
-                .is_ok_and(|code| expected.contains(&code))
-                .then_some(()))
+            if poll::http_status(url).is_ok_and(|code| expected.contains(&code)) {
+                return Ok(Some(()));
+            }
+            if pid_of(layout, part).is_none() {
+                anyhow::bail!("it stopped");
+            }
+            Ok(None)
         },
     )
-    .with_context(|| format!("see {}", part.log_file(layout).display()))
+    .with_context(|| see_log(layout, part))
 }
 
 /// The pid in the part's pid file, if that very process (same start time,
