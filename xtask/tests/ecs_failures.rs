@@ -10,45 +10,9 @@ mod common;
 
 use std::path::Path;
 
-use common::scratch::{self, backend_container};
+use common::scratch::{backend_container, deployed, quick_to_fail as scratch_root, tool};
 use common::{docker, http_get, registry_get, require_prod_image, Run, Sandbox};
 use serde_json::Value;
-
-/// `infra/` copied to a scratch root, the backend's health checks made fast,
-/// then `edit` applied to the backend's task definition.
-fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
-    scratch::infra(|td| {
-        let app = backend_container(td);
-        app["healthCheck"]["retries"] = 2.into();
-        app["healthCheck"]["startPeriod"] = 15.into();
-        edit(td);
-    })
-}
-
-/// A sandbox with the backend deployed from `root` and answering.
-fn deployed(root: &Path) -> Sandbox {
-    require_prod_image("backend");
-    let sandbox = Sandbox::start(&[]);
-    sandbox.run(&["ecr", "create"]).ok();
-    tool(&sandbox, root, &["cluster", "create"]).ok();
-    // The scratch infra/ is no git checkout: `deploy --no-build` takes latest.
-    sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
-    tool(
-        &sandbox,
-        root,
-        &["deploy", "backend", "--no-build", "--poll-interval", "1s"],
-    )
-    .ok();
-    let addresses = sandbox.task_addresses("backend-flask");
-    assert_eq!(addresses.len(), 1, "one task of the first revision");
-    sandbox
-}
-
-fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
-    let mut c = sandbox.xtask(args);
-    c.env("CRUDDUR_ROOT", root);
-    common::run(c)
-}
 
 fn answers_health_check(address: &str) -> bool {
     http_get(&format!("http://{address}:4567/api/health-check")).0 == 200

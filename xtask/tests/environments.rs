@@ -14,18 +14,6 @@ use common::proxy::Proxy;
 use common::{pushed_digest, require_prod_image, run, xtask, Sandbox};
 use serde_json::Value;
 
-fn describe_service(sandbox: &Sandbox, cluster: &str, name: &str) -> Value {
-    let out = sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        cluster,
-        "--services",
-        name,
-    ]);
-    out["services"][0].clone()
-}
-
 #[test]
 fn a_misspelt_key_names_the_file_and_the_key_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,7 +229,7 @@ fn two_environments(sandbox: &Sandbox, dir: &Path) -> (String, String) {
 
 /// What `b` has: its service and revisions are as they were.
 fn assert_untouched(sandbox: &Sandbox, before: &Value) {
-    let after = describe_service(sandbox, "cruddur-b", "frontend-react-js");
+    let after = sandbox.service_in("cruddur-b", "frontend-react-js");
     for key in [
         "taskDefinition",
         "deployments",
@@ -278,7 +266,7 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
         "{}",
         deployed_b.stdout
     );
-    let b_before = describe_service(&sandbox, "cruddur-b", "frontend-react-js");
+    let b_before = sandbox.service_in("cruddur-b", "frontend-react-js");
     assert!(b_before["taskDefinition"]
         .as_str()
         .unwrap()

@@ -9,73 +9,9 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{docker, http_get, require_prod_image, Run, Sandbox};
+use common::scratch::{deployed, quick_to_fail as scratch_root, tool};
+use common::{docker, http_get, Sandbox};
 use serde_json::Value;
-
-/// `infra/` copied to a scratch root with fast health checks, then `edit`
-/// applied to the backend's task definition.
-fn scratch_root(edit: impl Fn(&mut Value)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let infra = dir.path().join("infra");
-    let copied = std::process::Command::new("cp")
-        .args(["-r", "infra"])
-        .arg(&infra)
-        .current_dir(common::repo_root())
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
-        let app = td["containerDefinitions"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|c| c["name"] == "backend-flask")
-            .unwrap();
-        app["healthCheck"]["interval"] = 5.into();
-        app["healthCheck"]["retries"] = 2.into();
-        app["healthCheck"]["startPeriod"] = 15.into();
-        edit(td);
-    });
-    edit_json(&infra.join("load-balancer.json"), |lb| {
-        for tg in lb["TargetGroups"].as_array_mut().unwrap() {
-            tg["HealthCheckIntervalSeconds"] = 5.into();
-            tg["HealthCheckTimeoutSeconds"] = 2.into();
-            tg["DeregistrationDelaySeconds"] = 1.into();
-        }
-    });
-    dir
-}
-
-fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    edit(&mut value);
-    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
-
-fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
-    let mut c = sandbox.xtask(args);
-    c.env("CRUDDUR_ROOT", root);
-    common::run(c)
-}
-
-/// A sandbox with the backend deployed from `root`, one task answering.
-fn deployed(root: &Path) -> Sandbox {
-    require_prod_image("backend");
-    let sandbox = Sandbox::start(&[]);
-    sandbox.run(&["ecr", "create"]).ok();
-    tool(&sandbox, root, &["cluster", "create"]).ok();
-    sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
-    tool(
-        &sandbox,
-        root,
-        &["deploy", "backend", "--no-build", "--poll-interval", "1s"],
-    )
-    .ok();
-    assert_eq!(sandbox.task_addresses("backend-flask").len(), 1);
-    sandbox
-}
 
 /// The docker id of the backend's container in its running task.
 fn backend_container(sandbox: &Sandbox) -> String {

@@ -6,19 +6,6 @@ mod common;
 
 use common::envs::environment;
 use common::{pushed_digest, require_prod_image, run, xtask, Sandbox};
-use serde_json::Value;
-
-fn describe_service(sandbox: &Sandbox, cluster: &str, name: &str) -> Value {
-    let out = sandbox.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        cluster,
-        "--services",
-        name,
-    ]);
-    out["services"][0].clone()
-}
 
 fn container_image(sandbox: &Sandbox, arn: &str, container: &str) -> String {
     let td = sandbox.aws(&["ecs", "describe-task-definition", "--task-definition", arn]);
@@ -98,7 +85,7 @@ fn promote_deploys_the_digest_staging_runs_to_production_without_a_build() {
         assert!(!out.contains(built), "nothing is built or pushed: {out}");
     }
     assert_eq!(image_id(), local_before, "the local image is untouched");
-    let service = describe_service(&production_account, "cruddur", "frontend-react-js");
+    let service = production_account.service("frontend-react-js");
     let arn = service["taskDefinition"].as_str().unwrap();
     assert_eq!(
         container_image(&production_account, arn, "frontend-react-js"),

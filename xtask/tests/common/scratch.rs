@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{repo_root, Sandbox};
+use super::{repo_root, require_prod_image, Run, Sandbox};
 
 /// A scratch root (`CRUDDUR_ROOT`) holding a copy of `infra/` with fast
 /// health checks: the backend container's every 5 s (ECS's shortest: the tool
@@ -38,6 +38,43 @@ pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     root
 }
 
+/// `infra(edit)` whose backend also gives up quickly: unhealthy after two
+/// failed checks once a 15 s start period is over (the breaker's pace).
+pub fn quick_to_fail(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
+    infra(|td| {
+        let app = backend_container(td);
+        app["healthCheck"]["retries"] = 2.into();
+        app["healthCheck"]["startPeriod"] = 15.into();
+        edit(td);
+    })
+}
+
+/// The tool on the sandbox with `root` as its checkout (`CRUDDUR_ROOT`).
+pub fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
+    let mut c = sandbox.xtask(args);
+    c.env("CRUDDUR_ROOT", root);
+    super::run(c)
+}
+
+/// A sandbox of its own with the backend deployed from `root`, one task answering.
+pub fn deployed(root: &Path) -> Sandbox {
+    require_prod_image("backend");
+    let sandbox = Sandbox::start(&[]);
+    sandbox.run(&["ecr", "create"]).ok();
+    tool(&sandbox, root, &["cluster", "create"]).ok();
+    // The scratch infra/ is no git checkout: `deploy --no-build` takes latest.
+    sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
+    tool(
+        &sandbox,
+        root,
+        &["deploy", "backend", "--no-build", "--poll-interval", "1s"],
+    )
+    .ok();
+    let addresses = sandbox.task_addresses("backend-flask");
+    assert_eq!(addresses.len(), 1, "one task of the first revision");
+    sandbox
+}
+
 pub fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
     let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     edit(&mut value);
@@ -57,11 +94,16 @@ pub fn backend_container(td: &mut Value) -> &mut Value {
 impl Sandbox {
     /// DescribeServices of `name` in the `cruddur` cluster, as the aws CLI sees it.
     pub fn service(&self, name: &str) -> Value {
+        self.service_in("cruddur", name)
+    }
+
+    /// DescribeServices of `name` in `cluster`.
+    pub fn service_in(&self, cluster: &str, name: &str) -> Value {
         self.aws(&[
             "ecs",
             "describe-services",
             "--cluster",
-            "cruddur",
+            cluster,
             "--services",
             name,
         ])["services"][0]
