@@ -55,8 +55,6 @@ fn dry_run_deploy_all_prints_the_plan_and_changes_nothing() {
     require_prod_image("backend");
     require_prod_image("frontend");
     let sandbox = Sandbox::start(&[]);
-    // Built for this sandbox: the front end bakes in its load balancer's address.
-    sandbox.run(&["build", "all"]).ok();
     sandbox.run(&["ecr", "create"]).ok();
     sandbox.run(&["cluster", "create"]).ok();
     sandbox.run(&["push", "all"]).ok();

@@ -222,33 +222,83 @@ fn missing_credentials_and_region_fail_in_one_line_naming_what_to_set() {
     );
 }
 
-/// Retags the shared frontend image away and back: serial with the other
-/// tests that use it (the `host_ports_` group).
+/// `push` where docker has no image of the service: a daemon of the test's
+/// own, empty, so the shared daemon's images stay put for the tests alongside.
 #[test]
-fn host_ports_push_without_a_local_image_says_to_build_first() {
-    require_prod_image("frontend-react-js");
+fn push_without_a_local_image_says_to_build_first() {
     let sandbox = Sandbox::start(&[]);
     tool(&sandbox, &["ecr", "create", "frontend"]).ok();
-    let docker = |args: &[&str]| {
-        std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    docker(&[
-        "tag",
-        "frontend-react-js-prod",
-        "cruddur-test-parked:frontend",
-    ]);
-    docker(&["rmi", "frontend-react-js-prod"]);
-    let out = tool(&sandbox, &["push", "frontend"]);
-    docker(&[
-        "tag",
-        "cruddur-test-parked:frontend",
-        "frontend-react-js-prod",
-    ]);
-    docker(&["rmi", "cruddur-test-parked:frontend"]);
+    let empty = EmptyDocker::start();
+    let mut push = sandbox.xtask(&["push", "frontend"]);
+    push.env("DOCKER_HOST", empty.host())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    let out = run(push);
     let line = one_line_error(&out);
-    assert!(line.contains("cargo xtask build frontend"), "{line}");
+    assert!(
+        line.contains("no local image frontend-react-js-prod")
+            && line.contains("cargo xtask build frontend"),
+        "{line}"
+    );
     assert_eq!(out.code, 2);
+}
+
+/// A docker daemon with nothing in it (its own data and exec roots and
+/// socket under a temporary directory), stopped with SIGTERM on drop so it
+/// stops the containerd it started.
+struct EmptyDocker {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl EmptyDocker {
+    fn start() -> EmptyDocker {
+        let dir = tempfile::Builder::new()
+            .prefix("cruddur-empty-docker-")
+            .tempdir()
+            .unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let log = std::fs::File::create(path("dockerd.log")).unwrap();
+        let child = std::process::Command::new("dockerd")
+            .arg(format!("--data-root={}", path("data")))
+            .arg(format!("--exec-root={}", path("exec")))
+            .arg(format!("--pidfile={}", path("dockerd.pid")))
+            .arg(format!("--host=unix://{}", path("docker.sock")))
+            .args(["--iptables=false", "--bridge=none", "--storage-driver=vfs"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let docker = EmptyDocker { dir, child };
+        let started = std::time::Instant::now();
+        loop {
+            let version = std::process::Command::new("docker")
+                .args(["version", "--format", "{{.Server.Version}}"])
+                .env("DOCKER_HOST", docker.host())
+                .output()
+                .unwrap();
+            if version.status.success() {
+                return docker;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the empty dockerd never answered: see {}",
+                docker.dir.path().join("dockerd.log").display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+}
+
+impl Drop for EmptyDocker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
 }

@@ -5,7 +5,10 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::proxy::Proxy;
+use common::scratch::{self, tool};
 use common::{require_prod_image, run, Run, Sandbox};
 use serde_json::Value;
 
@@ -18,10 +21,6 @@ fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String
         require_prod_image(s);
     }
     let sandbox = Sandbox::start(extra);
-    for s in services {
-        // Built for this sandbox: the front end bakes in its load balancer's address.
-        sandbox.run(&["build", s]).ok();
-    }
     sandbox.run(&["ecr", "create"]).ok();
     sandbox.run(&["cluster", "create"]).ok();
     let again = sandbox.run(&["cluster", "create"]).ok();
@@ -35,7 +34,7 @@ fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String
 }
 
 /// The infra file with its placeholders filled the way deploy fills them.
-fn rendered_file(sandbox: &Sandbox, path: &str, image: &str, extra: &[(&str, &str)]) -> Value {
+fn rendered_file(sandbox: &Sandbox, path: &Path, image: &str, extra: &[(&str, &str)]) -> Value {
     let mut values: std::collections::HashMap<String, String> = [
         ("AWS_ACCOUNT_ID", ACCOUNT),
         ("AWS_REGION", REGION),
@@ -47,7 +46,7 @@ fn rendered_file(sandbox: &Sandbox, path: &str, image: &str, extra: &[(&str, &st
     .collect();
     // The settings the sandbox exports, as the tool fills them.
     values.extend(sandbox.exports.iter().cloned());
-    let mut text = std::fs::read_to_string(common::repo_root().join(path)).unwrap();
+    let mut text = std::fs::read_to_string(path).unwrap();
     // `${NAME}` and `${NAME:-default}`.
     while let Some(start) = text.find("${") {
         let end = start + text[start..].find('}').unwrap();
@@ -127,15 +126,21 @@ fn task_definition(sandbox: &Sandbox, arn: &str) -> Value {
 #[test]
 fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
     let (sandbox, digests) = sandbox_with_image(&[], &["backend-flask"]);
-    first_deploy_creates_the_service_pinned_by_digest(&sandbox, &digests[0]);
-    deploys_of_the_same_file_register_nothing(&sandbox);
-    a_changed_setting_is_diffed_deployed_and_rolled_back(&sandbox, &digests[0]);
+    // The checks of a scratch copy of infra/ are fast: five rollouts, not five
+    // minutes. It is no git checkout: `deploy --no-build` takes latest.
+    sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
+    let root = scratch::infra(|_| {});
+    let root = root.path();
+    tool(&sandbox, root, &["lb", "create"]).ok();
+    first_deploy_creates_the_service_pinned_by_digest(&sandbox, root, &digests[0]);
+    deploys_of_the_same_file_register_nothing(&sandbox, root);
+    a_changed_setting_is_diffed_deployed_and_rolled_back(&sandbox, root, &digests[0]);
 }
 
-fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: &str) {
+fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, root: &Path, digest: &str) {
     let image = format!("{}/backend-flask@{digest}", sandbox.registry());
 
-    let create_first = sandbox.run(&["service", "create", "backend"]);
+    let create_first = tool(sandbox, root, &["service", "create", "backend"]);
     assert_ne!(
         create_first.code,
         0,
@@ -152,7 +157,7 @@ fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: 
     // again with the same client token, and ECS (the sandbox) answers with the
     // service the first one made instead of making, or refusing, a second.
     let proxy = Proxy::start(&sandbox.export("AWS_ENDPOINT_URL"), Some("CreateService"));
-    let mut deploy = sandbox.xtask(&["deploy", "backend", "--no-build"]);
+    let mut deploy = scratch::command(sandbox, root, &["deploy", "backend", "--no-build"]);
     deploy.env("AWS_ENDPOINT_URL_ECS", &proxy.url);
     let deploy = run(deploy).ok();
     let creates = proxy
@@ -191,7 +196,7 @@ fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: 
         &registered,
         &rendered_file(
             sandbox,
-            "infra/task-definitions/backend-flask.json",
+            &root.join("infra/task-definitions/backend-flask.json"),
             &image,
             &[],
         ),
@@ -206,8 +211,8 @@ fn first_deploy_creates_the_service_pinned_by_digest(sandbox: &Sandbox, digest: 
     );
 }
 
-fn deploys_of_the_same_file_register_nothing(sandbox: &Sandbox) {
-    let again = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
+fn deploys_of_the_same_file_register_nothing(sandbox: &Sandbox, root: &Path) {
+    let again = tool(sandbox, root, &["deploy", "backend", "--no-build"]).ok();
     assert!(
         again.stdout.contains("no new revision registered"),
         "{}",
@@ -216,7 +221,7 @@ fn deploys_of_the_same_file_register_nothing(sandbox: &Sandbox) {
     assert_eq!(sandbox.revisions("backend-flask"), 1);
     // moto's CreateService drops enableExecuteCommand and enableECSManagedTags, so the
     // first re-deploy applies them with UpdateService; from then on nothing differs.
-    let third = sandbox.run(&["deploy", "backend", "--no-build"]).ok();
+    let third = tool(sandbox, root, &["deploy", "backend", "--no-build"]).ok();
     assert!(
         third.stdout.contains("nothing to deploy"),
         "{}",
@@ -224,20 +229,24 @@ fn deploys_of_the_same_file_register_nothing(sandbox: &Sandbox) {
     );
     assert_eq!(sandbox.revisions("backend-flask"), 1);
 
-    let exists = sandbox.run(&["service", "create", "backend"]).ok();
+    let exists = tool(sandbox, root, &["service", "create", "backend"]).ok();
     assert!(
         exists.stdout.contains("already exists"),
         "{}",
         exists.stdout
     );
-    let same = sandbox.run(&["diff", "backend"]).ok();
+    let same = tool(sandbox, root, &["diff", "backend"]).ok();
     assert!(same.stdout.contains("no differences"), "{}", same.stdout);
 }
 
 /// A changed setting: diff shows it, deploy registers revision 2, rollback returns to 1.
-fn a_changed_setting_is_diffed_deployed_and_rolled_back(sandbox: &Sandbox, digest: &str) {
+fn a_changed_setting_is_diffed_deployed_and_rolled_back(
+    sandbox: &Sandbox,
+    root: &Path,
+    digest: &str,
+) {
     let changed = |args: &[&str]| {
-        let mut c = sandbox.xtask(args);
+        let mut c = scratch::command(sandbox, root, args);
         c.env("CRUDDUR_FRONTEND_URL", "https://changed.example");
         common::run(c)
     };
@@ -269,14 +278,14 @@ fn a_changed_setting_is_diffed_deployed_and_rolled_back(sandbox: &Sandbox, diges
         .unwrap()
         .ends_with(":2"));
 
-    let status = sandbox.run(&["status", "backend"]).ok();
+    let status = tool(sandbox, root, &["status", "backend"]).ok();
     assert!(
         status.stdout.contains("backend-flask:2") && status.stdout.contains(digest),
         "{}",
         status.stdout
     );
 
-    let rollback = sandbox.run(&["rollback", "backend"]).ok();
+    let rollback = tool(sandbox, root, &["rollback", "backend"]).ok();
     assert!(
         rollback.stdout.contains("rolled back to backend-flask:1"),
         "{}",
@@ -286,7 +295,7 @@ fn a_changed_setting_is_diffed_deployed_and_rolled_back(sandbox: &Sandbox, diges
         .as_str()
         .unwrap()
         .ends_with(":1"));
-    sandbox.run(&["rollback", "backend", "--to", "2"]).ok();
+    tool(sandbox, root, &["rollback", "backend", "--to", "2"]).ok();
     assert!(sandbox.service("backend-flask")["taskDefinition"]
         .as_str()
         .unwrap()

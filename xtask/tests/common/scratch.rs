@@ -8,9 +8,11 @@ use serde_json::Value;
 use super::{repo_root, require_prod_image, Run, Sandbox};
 
 /// A scratch root (`CRUDDUR_ROOT`) holding a copy of `infra/` with fast
-/// health checks: the backend container's every 5 s (ECS's shortest: the tool
-/// refuses a shorter one), the target groups' every 5 s with a 1 s drain;
-/// `edit` changes the backend's task definition further.
+/// health checks: both containers' every 5 s (ECS's shortest: the tool
+/// refuses a shorter one), the target groups' every 5 s with a 1 s drain, and
+/// the backend service's grace period 20 s (the file's 60 s held each failing
+/// task of a breaker test a minute); `edit` changes the backend's task
+/// definition further.
 pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     let root = tempfile::Builder::new()
         .prefix("cruddur-infra-")
@@ -27,6 +29,15 @@ pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
         backend_container(td)["healthCheck"]["interval"] = 5.into();
         edit(td);
+    });
+    edit_json(
+        &infra.join("task-definitions/frontend-react-js.json"),
+        |td| {
+            td["containerDefinitions"][0]["healthCheck"]["interval"] = 5.into();
+        },
+    );
+    edit_json(&infra.join("services/backend-flask.json"), |service| {
+        service["healthCheckGracePeriodSeconds"] = 20.into();
     });
     edit_json(&infra.join("load-balancer.json"), |lb| {
         for tg in lb["TargetGroups"].as_array_mut().unwrap() {
@@ -51,9 +62,14 @@ pub fn quick_to_fail(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
 
 /// The tool on the sandbox with `root` as its checkout (`CRUDDUR_ROOT`).
 pub fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
+    super::run(command(sandbox, root, args))
+}
+
+/// [`tool`]'s command, to add to before it runs.
+pub fn command(sandbox: &Sandbox, root: &Path, args: &[&str]) -> std::process::Command {
     let mut c = sandbox.xtask(args);
     c.env("CRUDDUR_ROOT", root);
-    super::run(c)
+    c
 }
 
 /// A sandbox of its own with the backend deployed from `root`, one task answering.
