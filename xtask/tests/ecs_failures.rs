@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::scratch::{backend_container, deployed, quick_to_fail as scratch_root, tool};
+use common::scratch::{self, backend_container, deployed, quick_to_fail as scratch_root, tool};
 use common::{docker, http_get, registry_get, require_prod_image, Run, Sandbox};
 use serde_json::Value;
 
@@ -346,14 +346,18 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
     assert_eq!(latest(&sandbox).0, good.as_str());
     let good_commit = git(repo.path(), &["rev-parse", "--short", "HEAD"]);
 
-    // A commit whose image exits at start.
+    // A commit whose image is another (a label more) and whose task exits at
+    // start. The crash is in the task definition, not the image: the build
+    // tags `backend-flask-prod`, which tests alongside push.
     let dockerfile = repo.path().join("backend-flask/Dockerfile.prod");
     let text = std::fs::read_to_string(&dockerfile).unwrap();
-    std::fs::write(
-        &dockerfile,
-        format!("{text}\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"),
-    )
-    .unwrap();
+    std::fs::write(&dockerfile, format!("{text}\nLABEL cruddur.test=crashes\n")).unwrap();
+    scratch::edit_json(
+        &repo
+            .path()
+            .join("infra/task-definitions/backend-flask.json"),
+        |td| backend_container(td)["command"] = serde_json::json!(["sh", "-c", "exit 3"]),
+    );
     commit(repo.path(), "crashes");
     let failed = deploy(&[]);
     assert_eq!(failed.code, 1, "{}", failed.all());
