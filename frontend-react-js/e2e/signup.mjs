@@ -164,6 +164,25 @@ async function expectVisible(page, locator, what) {
   throw new Error(`expected ${what} within ${timeout / 1000} s (page: ${page.url()})`);
 }
 
+// Chromium fails the requests in flight when the host's addresses change
+// (net::ERR_NETWORK_CHANGED), and where sandboxes start and stop alongside,
+// docker's networks come and go. That is the host, not the app: a page load
+// it broke is tried again (three tries in all); any other failure stands.
+async function load(b, path, ready, what) {
+  for (let attempt = 1; ; attempt += 1) {
+    const seen = b.failed.length;
+    try {
+      await b.page.goto(`${origin}${path}`, { waitUntil: 'domcontentloaded' });
+      await expectVisible(b.page, ready, what);
+      return;
+    } catch (err) {
+      const texts = [String(err && err.message), ...b.failed.slice(seen)];
+      if (attempt === 3 || !texts.some((t) => t.includes('ERR_NETWORK_CHANGED'))) throw err;
+      log(`[${b.user.tag}] the host's network changed while ${what} loaded (net::ERR_NETWORK_CHANGED): loading it again`);
+    }
+  }
+}
+
 async function expectPath(page, pattern, what) {
   try {
     await page.waitForURL((u) => pattern.test(u.pathname + u.search), { timeout });
@@ -208,8 +227,7 @@ function confirmCommand(username) {
 
 async function signUp(b) {
   const { page, user } = b;
-  await page.goto(`${origin}/signup`, { waitUntil: 'domcontentloaded' });
-  await expectVisible(page, page.getByRole('heading', { name: 'Sign up for Cruddur' }), 'the sign-up page');
+  await load(b, '/signup', page.getByRole('heading', { name: 'Sign up for Cruddur' }), 'the sign-up page');
   await page.getByLabel('Name', { exact: true }).fill(user.name);
   await page.getByLabel('Email', { exact: true }).fill(user.email);
   await page.getByLabel('Username', { exact: true }).fill(user.handle);
@@ -229,7 +247,8 @@ async function confirm(b) {
     await expectPath(page, /^\/signin\?confirmed=1/, 'the sign-in page after confirming');
     return 'code entered on the confirm page';
   }
-  await page.goto(`${origin}/signin?email=${encodeURIComponent(user.email)}`, { waitUntil: 'domcontentloaded' });
+  const heading = page.getByRole('heading', { name: 'Sign in to Cruddur' });
+  await load(b, `/signin?email=${encodeURIComponent(user.email)}`, heading, 'the sign-in page');
   return 'confirmed by CRUDDUR_CONFIRM_CMD';
 }
 
@@ -268,8 +287,7 @@ async function postCrud(b, text) {
 
 async function messageSeedUser(b, text) {
   const { page } = b;
-  await page.goto(`${origin}/messages/new/${encodeURIComponent(messageTo)}`, { waitUntil: 'domcontentloaded' });
-  await expectVisible(page, page.getByText('New conversation with'), `the new conversation with @${messageTo}`);
+  await load(b, `/messages/new/${encodeURIComponent(messageTo)}`, page.getByText('New conversation with'), `the new conversation with @${messageTo}`);
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
   const response = await clickForResponse(page, page.getByRole('button', { name: 'Send' }), 'POST', (p) => p === '/api/messages');
   if (response.status() !== 201) throw new Error(await responseError(response));
@@ -279,9 +297,9 @@ async function messageSeedUser(b, text) {
   await expectVisible(page, message, 'the message in the conversation');
   await page.reload({ waitUntil: 'domcontentloaded' });
   await expectVisible(page, message, 'the message in the conversation after a reload');
-  await page.goto(`${origin}/messages`, { waitUntil: 'domcontentloaded' });
-  await expectVisible(
-    page,
+  await load(
+    b,
+    '/messages',
     page.getByTestId('message-group').filter({ hasText: `@${messageTo}` }).filter({ hasText: text }),
     `the conversation with @${messageTo} in the message list`,
   );
@@ -301,15 +319,14 @@ async function cannotSeeGroup(b, groupUrl, text) {
   }
   await expectVisible(page, page.getByRole('alert'), 'an error instead of the conversation');
   if ((await page.getByText(text).count()) > 0) throw new Error("A's message is on B's page");
-  await page.goto(`${origin}/messages`, { waitUntil: 'domcontentloaded' });
   const done = page.getByTestId('message-group').or(page.getByText('No conversations yet.'));
-  await expectVisible(page, done, "B's message list");
+  await load(b, '/messages', done, "B's message list");
   if ((await page.getByText(text).count()) > 0) throw new Error("A's message is in B's message list");
   return response.status();
 }
 
 async function ownAuthorship(b, other, otherText, text) {
-  await b.page.goto(`${origin}/`, { waitUntil: 'domcontentloaded' });
+  await load(b, '/', b.page.getByLabel('New crud'), 'the compose form');
   await postCrud(b, text);
   const theirs = b.page.getByTestId('activity').filter({ hasText: otherText });
   await expectVisible(b.page, theirs, "A's crud in B's home feed");
