@@ -114,7 +114,6 @@ pub fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
 }
 
-/// Waits until `url` answers with one of `expected` (60 s at most).
 /// "see <log>" and the log's last lines: why a part stopped, in the error itself.
 pub fn see_log(layout: &Layout, part: Part) -> String {
     let path = part.log_file(layout);
@@ -130,6 +129,8 @@ pub fn see_log(layout: &Layout, part: Part) -> String {
 
 const LOG_TAIL: usize = 6;
 
+/// Waits until `url` answers with one of `expected` (60 s at most), failing
+/// at once if the part stops.
 pub fn wait_for(layout: &Layout, part: Part, url: &str, expected: &[u16]) -> Result<()> {
     let what = format!("{} answering on {url}", part.name());
     poll::until(
