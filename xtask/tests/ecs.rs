@@ -2,6 +2,8 @@
 //! with the image pinned by digest, watches to success, registers nothing when
 //! nothing changed, times out and rolls back when the deployment never
 //! completes, diffs, rolls back on request, and deploys both services at once.
+//! The five-rollout test deploys from a scratch copy of `infra/` with fast
+//! health checks (`common::scratch`) and compares with that copy.
 
 mod common;
 

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::scratch::{self, backend_container, deployed, quick_to_fail as scratch_root, tool};
+use common::scratch::{self, backend_container, deployed, quick_to_fail, tool};
 use common::{docker, http_get, registry_get, require_prod_image, Run, Sandbox};
 use serde_json::Value;
 
@@ -79,7 +79,7 @@ fn assert_still_serving_the_first_revision(sandbox: &Sandbox, before: &[String])
 }
 #[test]
 fn an_image_that_exits_at_start_fails_on_the_breaker_and_keeps_the_old_task_serving() {
-    let root = scratch_root(|_| {});
+    let root = quick_to_fail(|_| {});
     let sandbox = deployed(root.path());
     let before = sandbox.task_addresses("backend-flask");
     // The same image with a command that exits 3, pushed as `latest`.
@@ -125,10 +125,10 @@ fn an_image_that_exits_at_start_fails_on_the_breaker_and_keeps_the_old_task_serv
 
 #[test]
 fn a_health_check_that_never_passes_fails_on_the_breaker_with_its_reason() {
-    let good = scratch_root(|_| {});
+    let good = quick_to_fail(|_| {});
     let sandbox = deployed(good.path());
     let before = sandbox.task_addresses("backend-flask");
-    let never_healthy = scratch_root(|td| {
+    let never_healthy = quick_to_fail(|td| {
         let app = backend_container(td);
         app["healthCheck"]["command"] = serde_json::json!(["CMD-SHELL", "exit 1"]);
         app["healthCheck"]["startPeriod"] = 0.into();
@@ -145,10 +145,10 @@ fn a_health_check_that_never_passes_fails_on_the_breaker_with_its_reason() {
 
 #[test]
 fn a_secret_that_does_not_resolve_fails_naming_the_parameter() {
-    let good = scratch_root(|_| {});
+    let good = quick_to_fail(|_| {});
     let sandbox = deployed(good.path());
     let before = sandbox.task_addresses("backend-flask");
-    let missing = scratch_root(|td| {
+    let missing = quick_to_fail(|td| {
         let app = backend_container(td);
         app["secrets"].as_array_mut().unwrap().push(serde_json::json!({
             "name": "NOT_THERE",
@@ -191,9 +191,9 @@ fn a_secret_that_does_not_resolve_fails_naming_the_parameter() {
 
 #[test]
 fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
-    let good = scratch_root(|_| {});
+    let good = quick_to_fail(|_| {});
     let sandbox = deployed(good.path());
-    let slow = scratch_root(|td| {
+    let slow = quick_to_fail(|td| {
         // Healthy only after a minute: still in progress when the wait ends.
         backend_container(td)["healthCheck"]["startPeriod"] = 120.into();
         backend_container(td)["healthCheck"]["command"] =
@@ -260,7 +260,7 @@ fn a_timeout_without_rollback_leaves_the_deployment_in_progress_and_says_so() {
 /// A scratch git repository with the backend's sources and infra/: deploys
 /// that build, each from a commit of its own.
 fn scratch_repo() -> tempfile::TempDir {
-    let root = scratch_root(|_| {});
+    let root = quick_to_fail(|_| {});
     let status = std::process::Command::new("cp")
         .args(["-r", "backend-flask"])
         .arg(root.path())
@@ -398,10 +398,10 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
 /// breaker with ECS's reason, rolls back, and the old task keeps serving.
 #[test]
 fn a_backend_over_its_memory_is_oom_killed_fails_on_the_breaker_and_rolls_back() {
-    let good = scratch_root(|_| {});
+    let good = quick_to_fail(|_| {});
     let sandbox = deployed(good.path());
     let before = sandbox.task_addresses("backend-flask");
-    let small = scratch_root(|td| backend_container(td)["memory"] = 64.into());
+    let small = quick_to_fail(|td| backend_container(td)["memory"] = 64.into());
     let out = deploy_expecting_failure(&sandbox, small.path());
     let all = out.all();
     assert!(all.contains("FAILED"), "{all}");
@@ -460,7 +460,7 @@ fn a_file_ecs_would_refuse_stops_deploy_before_anything_is_pushed_or_registered(
     let before = (registry_tags(&sandbox), task_definitions(&sandbox));
     assert!(!before.0.is_empty(), "the pushed commit's tag: {before:?}");
 
-    let bad = scratch_root(|td| backend_container(td)["healthCheck"]["interval"] = 1.into());
+    let bad = quick_to_fail(|td| backend_container(td)["healthCheck"]["interval"] = 1.into());
     let out = tool(&sandbox, bad.path(), &["deploy", "backend"]).fails_with(2);
     let all = out.all();
     assert!(

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::scratch::{deployed, quick_to_fail as scratch_root, tool};
+use common::scratch::{deployed, quick_to_fail, tool};
 use common::{docker, http_get, Sandbox};
 use serde_json::Value;
 
@@ -63,7 +63,7 @@ def call(service, op, **kw):
 
 #[test]
 fn the_backend_runs_on_its_task_role_which_decides_and_the_doors_are_shut() {
-    let root = scratch_root(|_| {});
+    let root = quick_to_fail(|_| {});
     let sandbox = deployed(root.path());
     let container = backend_container(&sandbox);
     let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &container]);
@@ -255,7 +255,7 @@ fn set_up_tasks_need_their_role(sandbox: &Sandbox) {
 
 #[test]
 fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_deploy() {
-    let good = scratch_root(|_| {});
+    let good = quick_to_fail(|_| {});
     let sandbox = deployed(good.path());
     let before = sandbox.task_addresses("backend-flask");
     sandbox.aws(&[
@@ -269,7 +269,7 @@ fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_
         "not-for-cruddur",
     ]);
     let outside =
-        scratch_root(|td| {
+        quick_to_fail(|td| {
             let app = td["containerDefinitions"]
                 .as_array_mut()
                 .unwrap()
