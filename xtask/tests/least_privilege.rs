@@ -10,7 +10,7 @@
 mod common;
 
 use common::scratch::{deployed, quick_to_fail, tool};
-use common::{docker, http_get, Sandbox};
+use common::{docker, Sandbox};
 use serde_json::Value;
 
 /// The docker id of the backend's container in its running task.
@@ -257,7 +257,6 @@ fn set_up_tasks_need_their_role(sandbox: &Sandbox) {
 fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_deploy() {
     let good = quick_to_fail(|_| {});
     let sandbox = deployed(good.path());
-    let before = sandbox.task_addresses("backend-flask");
     sandbox.aws(&[
         "ssm",
         "put-parameter",
@@ -336,13 +335,8 @@ fn a_secret_outside_the_execution_roles_policy_is_named_by_verify_and_fails_the_
             .ends_with("backend-flask:1"),
         "{svc}"
     );
-    let now = sandbox.task_addresses("backend-flask");
-    assert_eq!(now.len(), 1, "{before:?} -> {now:?}");
-    assert_eq!(
-        http_get(&format!("http://{}:4567/api/health-check", now[0])).0,
-        200,
-        "the first revision serves"
-    );
+    // the first revision serves
+    sandbox.backend_serves(1);
 }
 
 #[test]

@@ -42,7 +42,6 @@ pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     edit_json(&infra.join("load-balancer.json"), |lb| {
         for tg in lb["TargetGroups"].as_array_mut().unwrap() {
             tg["HealthCheckIntervalSeconds"] = 5.into();
-            tg["HealthCheckTimeoutSeconds"] = 2.into();
             tg["DeregistrationDelaySeconds"] = 1.into();
         }
     });
@@ -124,6 +123,55 @@ impl Sandbox {
             name,
         ])["services"][0]
             .clone()
+    }
+
+    /// Waits (30 s at most) until `n` RUNNING tasks of the backend answer its
+    /// health check directly, and returns their (task id, address). A task
+    /// ECS replaced meanwhile (a health check that timed out on a busy
+    /// machine) is no failure of the command before; the panic says which
+    /// task did not answer and what the service's last events said.
+    #[track_caller]
+    pub fn backend_serves(&self, n: usize) -> Vec<(String, String)> {
+        let start = std::time::Instant::now();
+        loop {
+            let tasks: Vec<(String, String)> = self
+                .tasks("backend-flask", "RUNNING")
+                .iter()
+                .filter(|t| t["lastStatus"] == "RUNNING")
+                .filter_map(|t| {
+                    let id = t["taskArn"].as_str()?.rsplit('/').next()?.to_string();
+                    Some((id, task_address(t)?))
+                })
+                .collect();
+            let answers: Vec<(&str, u16, String)> = tasks
+                .iter()
+                .map(|(id, ip)| {
+                    let (status, body) =
+                        super::http_get(&format!("http://{ip}:4567/api/health-check"));
+                    (id.as_str(), status, body)
+                })
+                .collect();
+            if tasks.len() == n && answers.iter().all(|(_, status, _)| *status == 200) {
+                return tasks;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                let service = self.service("backend-flask");
+                let events: Vec<&str> = service["events"]
+                    .as_array()
+                    .map(|e| {
+                        e.iter()
+                            .take(6)
+                            .filter_map(|e| e["message"].as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                panic!(
+                    "{n} backend tasks should answer (status 0: no connection); tasks and answers: {answers:?}\nthe service's last events:\n{}",
+                    events.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     /// The tasks of service `name` whose desired status is `desired`, described.
