@@ -1,8 +1,9 @@
 //! The prod frontend image in headless Chromium. Against the real backend
 //! (both started with `cargo xtask run --detach`) and a PostgreSQL seeded by
 //! `bin/db-setup`: the home feed shows the seeded activities; with the API
-//! down the page says so (publishes the fixed ports: `host_ports_` group). In
-//! a container of its own: its security headers, CSP and settings read at run time.
+//! down the page says so (publishes the fixed ports and writes the checkout's
+//! env files: the `checkout` test group). In a container of its own: its
+//! security headers, CSP and settings read at run time.
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! build, run, up and down on a real docker daemon with the real Dockerfiles
 //! (offline base images) and the real docker compose. Publishes the fixed
-//! ports: `host_ports_` group.
+//! ports and uses the checkout's env files: the `checkout` test group.
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! services deployed prints every docker command and AWS call it would make,
 //! and changes nothing (no revision, service, deployment, repository, image,
 //! tag or env file), checked independently with the aws CLI and docker.
+//! The checkout's env files are written by other tests too: this one runs in
+//! the `checkout` test group (`.config/nextest.toml`).
 
 mod common;
 

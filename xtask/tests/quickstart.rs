@@ -11,6 +11,7 @@
 //! tasks hold no AWS key, the front end no credentials at all, and a third
 //! run after moto was reset behind the sandbox's back heals it and passes
 //! (issue 31); `sandbox down` leaves none of its processes.
+//! `demo` writes the checkout's env files: the `checkout` test group.
 
 mod common;
 
