@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { gotoRetrying } from './network-changed.mjs';
+
 const DEFAULT_TEXT = 'This was imported as seed data!';
 const CHROMIUM_ARGS = [
   '--headless',
@@ -185,7 +187,7 @@ try {
   page.on('requestfailed', (r) => failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
 
   const deadline = Date.now() + timeoutMs;
-  const response = await page.goto(pageUrl, { waitUntil: 'domcontentloaded', timeout: timeoutMs });
+  const response = await gotoRetrying(page, pageUrl, { waitUntil: 'domcontentloaded', timeout: timeoutMs }, log);
   if (!response) throw new Error(`no response for ${pageUrl}`);
   if (!response.ok()) throw new Error(`the front end answered ${response.status()} for ${pageUrl}`);
   const result = opts.expect === 'feed' ? await expectFeed(deadline) : await expectOutage(deadline);

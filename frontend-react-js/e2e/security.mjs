@@ -30,6 +30,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { gotoRetrying } from './network-changed.mjs';
+
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -142,7 +144,7 @@ async function checkPages(page, requests) {
     const path = new URL(r.url()).pathname;
     if (new URL(r.url()).origin === appOrigin && !responses.has(path)) responses.set(path, r);
   });
-  const home = await page.goto(`${appOrigin}/`, { waitUntil: 'domcontentloaded', timeout: timeoutMs });
+  const home = await gotoRetrying(page, `${appOrigin}/`, { waitUntil: 'domcontentloaded', timeout: timeoutMs }, log);
   expectHeaders('GET /', await home.allHeaders());
   await page.locator('#root > *').first().waitFor({ timeout: timeoutMs });
   const deadline = Date.now() + timeoutMs;
@@ -165,7 +167,7 @@ async function checkPages(page, requests) {
     expectHeaders(`GET ${path}`, await r.allHeaders());
   }
   for (const path of ['/index.html', CLIENT_ROUTE]) {
-    const r = await page.goto(`${appOrigin}${path}`, { waitUntil: 'domcontentloaded', timeout: timeoutMs });
+    const r = await gotoRetrying(page, `${appOrigin}${path}`, { waitUntil: 'domcontentloaded', timeout: timeoutMs }, log);
     if (r.status() !== 200) throw new Error(`GET ${path} answered ${r.status()}`);
     expectHeaders(`GET ${path}`, await r.allHeaders());
   }
@@ -186,7 +188,7 @@ async function checkPlainRequests() {
 
 // 3: what an XSS would inject.
 async function checkInlineScripts(page, consoleLines) {
-  await page.goto(`${appOrigin}/`, { waitUntil: 'load', timeout: timeoutMs });
+  await gotoRetrying(page, `${appOrigin}/`, { waitUntil: 'load', timeout: timeoutMs }, log);
   await page.evaluate(() => {
     const script = document.createElement('script');
     script.textContent = 'window.__injectedScriptRan = true;';
@@ -232,7 +234,7 @@ async function checkFraming(page, consoleLines) {
   const { server, url } = await framer();
   try {
     const before = consoleLines.length;
-    await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+    await gotoRetrying(page, url, { waitUntil: 'load', timeout: timeoutMs }, log);
     const deadline = Date.now() + timeoutMs;
     let reported = [];
     while (Date.now() < deadline) {

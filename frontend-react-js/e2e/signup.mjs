@@ -44,6 +44,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { networkChanged, TRIES } from './network-changed.mjs';
 import { envTrusting } from './trust-ca.mjs';
 
 const CHROMIUM_ARGS = [
@@ -164,10 +165,8 @@ async function expectVisible(page, locator, what) {
   throw new Error(`expected ${what} within ${timeout / 1000} s (page: ${page.url()})`);
 }
 
-// Chromium fails the requests in flight when the host's addresses change
-// (net::ERR_NETWORK_CHANGED), and where sandboxes start and stop alongside,
-// docker's networks come and go. That is the host, not the app: a page load
-// it broke is tried again (three tries in all); any other failure stands.
+// A page load the host's network broke is tried again (network-changed.mjs);
+// here "broke" also covers a request of the page that failed meanwhile.
 async function load(b, path, ready, what) {
   for (let attempt = 1; ; attempt += 1) {
     const seen = b.failed.length;
@@ -177,7 +176,7 @@ async function load(b, path, ready, what) {
       return;
     } catch (err) {
       const texts = [String(err && err.message), ...b.failed.slice(seen)];
-      if (attempt === 3 || !texts.some((t) => t.includes('ERR_NETWORK_CHANGED'))) throw err;
+      if (attempt === TRIES || !networkChanged(texts)) throw err;
       log(`[${b.user.tag}] the host's network changed while ${what} loaded (net::ERR_NETWORK_CHANGED): loading it again`);
     }
   }
