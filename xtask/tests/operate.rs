@@ -64,15 +64,7 @@ impl Ops {
 
     /// The backend's RUNNING tasks: (task id, address).
     fn tasks(&self) -> Vec<(String, String)> {
-        self.sandbox
-            .tasks("backend-flask", "RUNNING")
-            .iter()
-            .filter(|t| t["lastStatus"] == "RUNNING")
-            .map(|t| {
-                let id = t["taskArn"].as_str().unwrap().rsplit('/').next().unwrap();
-                (id.to_string(), scratch::task_address(t).unwrap())
-            })
-            .collect()
+        self.sandbox.running_tasks("backend-flask")
     }
 
     fn revisions(&self) -> usize {

@@ -258,10 +258,9 @@ impl Sandbox {
 
     /// The addresses of a service's RUNNING tasks (awsvpc: the ENI's address).
     pub fn task_addresses(&self, service: &str) -> Vec<String> {
-        self.tasks(service, "RUNNING")
-            .iter()
-            .filter(|t| t["lastStatus"] == "RUNNING")
-            .filter_map(scratch::task_address)
+        self.running_tasks(service)
+            .into_iter()
+            .map(|(_, address)| address)
             .collect()
     }
 

@@ -125,6 +125,18 @@ impl Sandbox {
             .clone()
     }
 
+    /// A service's RUNNING tasks (desired and last status): (task id, address).
+    pub fn running_tasks(&self, name: &str) -> Vec<(String, String)> {
+        self.tasks(name, "RUNNING")
+            .iter()
+            .filter(|t| t["lastStatus"] == "RUNNING")
+            .filter_map(|t| {
+                let id = t["taskArn"].as_str()?.rsplit('/').next()?.to_string();
+                Some((id, task_address(t)?))
+            })
+            .collect()
+    }
+
     /// Waits (30 s at most) until `n` RUNNING tasks of the backend answer its
     /// health check directly, and returns their (task id, address). A task
     /// ECS replaced meanwhile (a health check that timed out on a busy
@@ -134,15 +146,7 @@ impl Sandbox {
     pub fn backend_serves(&self, n: usize) -> Vec<(String, String)> {
         let start = std::time::Instant::now();
         loop {
-            let tasks: Vec<(String, String)> = self
-                .tasks("backend-flask", "RUNNING")
-                .iter()
-                .filter(|t| t["lastStatus"] == "RUNNING")
-                .filter_map(|t| {
-                    let id = t["taskArn"].as_str()?.rsplit('/').next()?.to_string();
-                    Some((id, task_address(t)?))
-                })
-                .collect();
+            let tasks = self.running_tasks("backend-flask");
             let answers: Vec<(&str, u16, String)> = tasks
                 .iter()
                 .map(|(id, ip)| {
@@ -208,7 +212,7 @@ impl Sandbox {
 }
 
 /// A task's address on its network (awsvpc: the ENI's private IPv4 address).
-pub fn task_address(task: &Value) -> Option<String> {
+fn task_address(task: &Value) -> Option<String> {
     task["attachments"].as_array()?.iter().find_map(|a| {
         a["details"].as_array()?.iter().find_map(|d| {
             (d["name"] == "privateIPv4Address").then(|| d["value"].as_str().unwrap().to_string())
