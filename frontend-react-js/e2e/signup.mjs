@@ -44,7 +44,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { networkChanged, TRIES } from './network-changed.mjs';
+import { networkChanged, settle, TRIES } from './network-changed.mjs';
 import { envTrusting } from './trust-ca.mjs';
 
 const CHROMIUM_ARGS = [
@@ -176,8 +176,9 @@ async function load(b, path, ready, what) {
       return;
     } catch (err) {
       const texts = [String(err && err.message), ...b.failed.slice(seen)];
-      if (attempt === TRIES || !networkChanged(texts)) throw err;
+      if (attempt === TRIES || !networkChanged(texts, attempt)) throw err;
       log(`[${b.user.tag}] the host's network changed while ${what} loaded (net::ERR_NETWORK_CHANGED): loading it again`);
+      await settle(b.page);
     }
   }
 }
