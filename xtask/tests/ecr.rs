@@ -38,7 +38,8 @@ fn one_line_error(out: &Run) -> String {
 #[test]
 fn create_login_push_and_the_digests_agree() {
     require_prod_image("backend-flask");
-    let sandbox = Sandbox::start(&[]);
+    // Empty: the second push below must find what the first one uploaded.
+    let sandbox = Sandbox::start_empty(&[]);
 
     repositories_are_made_once_and_push_needs_them(&sandbox);
     login_push_and_the_digests_agree(&sandbox);

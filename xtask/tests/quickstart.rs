@@ -28,6 +28,8 @@ fn demo_deploys_both_services_that_really_run_and_a_second_run_registers_nothing
         .prefix("cruddur-demo-")
         .tempdir()
         .unwrap();
+    // Its registry starts with the prod images' layers, as the other tests' do.
+    common::layers::seed(&dir.path().join("registry-data"));
     let state_dir = dir.path().display().to_string();
     let docker_config = dir.path().join("docker-config");
     let demo = || {

@@ -6,6 +6,7 @@
 
 pub mod envs;
 pub mod https;
+pub mod layers;
 pub mod proxy;
 pub mod scratch;
 
@@ -127,10 +128,23 @@ impl Sandbox {
 
     /// A sandbox started with extra variables in `up`'s environment.
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Sandbox {
+        Sandbox::launch(extra, env, true)
+    }
+
+    /// A sandbox whose registry has no layer yet (see `layers`): for the
+    /// tests of the push itself, which check what it uploads.
+    pub fn start_empty(extra: &[&str]) -> Sandbox {
+        Sandbox::launch(extra, &[], false)
+    }
+
+    fn launch(extra: &[&str], env: &[(&str, &str)], seeded: bool) -> Sandbox {
         let dir = tempfile::Builder::new()
             .prefix("cruddur-sandbox-")
             .tempdir()
             .unwrap();
+        if seeded {
+            layers::seed(&dir.path().join("registry-data"));
+        }
         let state_dir = dir.path().display().to_string();
         let mut args = vec![
             "sandbox",
