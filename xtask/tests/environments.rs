@@ -11,7 +11,7 @@ use std::path::Path;
 
 use common::envs::{environment, free_port, shared, through, validate};
 use common::proxy::Proxy;
-use common::{pushed_digest, require_prod_image, run, xtask, Sandbox};
+use common::{pushed_digest, require_prod_image, run, scratch, xtask, Sandbox};
 use serde_json::Value;
 
 #[test]
@@ -253,14 +253,25 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
     let sandbox = Sandbox::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_environments(&sandbox, dir.path());
-    sandbox.run(&["ecr", "create"]).ok();
-    let digest = pushed_digest(&sandbox.run(&["push", "frontend"]).ok().stdout);
+    // A scratch checkout whose infra/ checks every 5 s: with the real files'
+    // 30 s checks each of this test's three rollouts took a minute longer.
+    let root = scratch::checkout(|_| {});
+    let root = root.path();
+    scratch::tool(&sandbox, root, &["ecr", "create"]).ok();
+    let digest = pushed_digest(
+        &scratch::tool(&sandbox, root, &["push", "frontend"])
+            .ok()
+            .stdout,
+    );
     for env in [&a, &b] {
-        sandbox.run(&["--env", env, "cluster", "create"]).ok();
+        scratch::tool(&sandbox, root, &["--env", env, "cluster", "create"]).ok();
     }
-    let deployed_b = sandbox
-        .run(&["--env", &b, "deploy", "frontend", "--no-build"])
-        .ok();
+    let deployed_b = scratch::tool(
+        &sandbox,
+        root,
+        &["--env", &b, "deploy", "frontend", "--no-build"],
+    )
+    .ok();
     assert!(
         deployed_b.stdout.starts_with("environment b ("),
         "{}",
@@ -281,15 +292,19 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
         "a",
         &[shared(), through(&sandbox, &proxy)],
     );
-    let deployed = sandbox.run(&[
-        "--env",
-        &a_proxied,
-        "--output",
-        "json",
-        "deploy",
-        "frontend",
-        "--no-build",
-    ]);
+    let deployed = scratch::tool(
+        &sandbox,
+        root,
+        &[
+            "--env",
+            &a_proxied,
+            "--output",
+            "json",
+            "deploy",
+            "frontend",
+            "--no-build",
+        ],
+    );
     let doc = validate(&deployed.ok().stdout);
     let s = &doc["services"][0];
     assert_eq!(doc["environment"]["name"], "a");
@@ -307,7 +322,7 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
     }
     assert_untouched(&sandbox, &b_before);
 
-    json_of_each_command(&sandbox, &a, &digest);
+    json_of_each_command(&sandbox, root, &a, &digest);
     assert_untouched(&sandbox, &b_before);
     // Each environment's `latest` names what it runs.
     for tag in ["latest-a", "latest-b"] {
@@ -329,11 +344,11 @@ fn deploy_with_one_environment_never_touches_another_of_the_same_account() {
 
 /// status, diff and verify of a deployed environment, a failed deploy and a
 /// rollback, each as JSON that validates.
-fn json_of_each_command(sandbox: &Sandbox, a: &str, digest: &str) {
+fn json_of_each_command(sandbox: &Sandbox, root: &Path, a: &str, digest: &str) {
     let json = |args: &[&str]| {
         let mut all = vec!["--env", a, "--output", "json"];
         all.extend_from_slice(args);
-        sandbox.run(&all)
+        scratch::tool(sandbox, root, &all)
     };
     let status = validate(&json(&["status", "frontend"]).ok().stdout);
     let s = &status["services"][0];

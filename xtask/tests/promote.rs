@@ -5,7 +5,7 @@
 mod common;
 
 use common::envs::environment;
-use common::{pushed_digest, require_prod_image, run, xtask, Sandbox};
+use common::{pushed_digest, require_prod_image, run, scratch, xtask, Sandbox};
 
 fn container_image(sandbox: &Sandbox, arn: &str, container: &str) -> String {
     let td = sandbox.aws(&["ecs", "describe-task-definition", "--task-definition", arn]);
@@ -23,26 +23,33 @@ fn container_image(sandbox: &Sandbox, arn: &str, container: &str) -> String {
 #[test]
 fn promote_deploys_the_digest_staging_runs_to_production_without_a_build() {
     require_prod_image("frontend-react-js");
-    // Two accounts: a sandbox each, with a registry each.
+    // Two accounts: a sandbox each, with a registry each. Production's starts
+    // empty, so the copy below uploads every layer, as it would into a new
+    // account's ECR.
     let staging_account = Sandbox::start(&[]);
-    let production_account = Sandbox::start(&[]);
+    let production_account = Sandbox::start_empty(&[]);
     let dir = tempfile::tempdir().unwrap();
     let staging = environment(&staging_account, dir.path(), "staging", &[]);
     let production = environment(&production_account, dir.path(), "production", &[]);
-    staging_account.run(&["ecr", "create"]).ok();
-    let digest = pushed_digest(&staging_account.run(&["push", "frontend"]).ok().stdout);
-    staging_account
-        .run(&["--env", &staging, "cluster", "create"])
-        .ok();
-    staging_account
-        .run(&["--env", &staging, "deploy", "frontend", "--no-build"])
-        .ok();
-    production_account
-        .run(&["--env", &production, "ecr", "create"])
-        .ok();
-    production_account
-        .run(&["--env", &production, "cluster", "create"])
-        .ok();
+    // The tool on a scratch checkout whose infra/ checks every 5 s: the real
+    // files' 30 s checks made each of the two deploys a minute longer.
+    let root = scratch::checkout(|_| {});
+    let tool = |sandbox: &Sandbox, args: &[&str]| scratch::tool(sandbox, root.path(), args).ok();
+    tool(&staging_account, &["ecr", "create"]);
+    let digest = pushed_digest(&tool(&staging_account, &["push", "frontend"]).stdout);
+    tool(&staging_account, &["--env", &staging, "cluster", "create"]);
+    tool(
+        &staging_account,
+        &["--env", &staging, "deploy", "frontend", "--no-build"],
+    );
+    tool(
+        &production_account,
+        &["--env", &production, "ecr", "create"],
+    );
+    tool(
+        &production_account,
+        &["--env", &production, "cluster", "create"],
+    );
     let image_id = || {
         common::docker(&[
             "image",
@@ -55,16 +62,17 @@ fn promote_deploys_the_digest_staging_runs_to_production_without_a_build() {
     };
     let local_before = image_id();
 
-    let promoted = staging_account
-        .run(&[
+    let promoted = tool(
+        &staging_account,
+        &[
             "promote",
             "frontend",
             "--from",
             &staging,
             "--to",
             &production,
-        ])
-        .ok();
+        ],
+    );
     let out = promoted.stdout;
     assert!(
         out.starts_with(

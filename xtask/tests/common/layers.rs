@@ -130,7 +130,9 @@ fn push_into(dir: &Path) {
     }
     drop(registry);
     for (_, repository) in IMAGES {
-        let repo = data.join("docker/registry/v2/repositories").join(repository);
+        let repo = data
+            .join("docker/registry/v2/repositories")
+            .join(repository);
         for part in ["_manifests", "_uploads"] {
             let _ = std::fs::remove_dir_all(repo.join(part));
         }

@@ -59,6 +59,35 @@ pub fn quick_to_fail(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     })
 }
 
+/// `infra(edit)` committed to a git repository of its own: the tool run on
+/// it (`tool`) tags the images it pushes with that commit and `deploy
+/// --no-build` takes that commit's image, as in the checkout, so a test of
+/// which image `latest` names needs no `latest` pushed by hand.
+pub fn checkout(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
+    let root = infra(edit);
+    for args in [
+        &["init", "-q"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=cruddur-tests",
+            "-c",
+            "user.email=tests@cruddur.invalid",
+            "commit",
+            "-qm",
+            "scratch infra",
+        ],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(root.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?} in the scratch checkout");
+    }
+    root
+}
+
 /// The tool on the sandbox with `root` as its checkout (`CRUDDUR_ROOT`).
 pub fn tool(sandbox: &Sandbox, root: &Path, args: &[&str]) -> Run {
     super::run(command(sandbox, root, args))
