@@ -1,6 +1,8 @@
 //! Ctrl-C while a deploy or a rollback is being watched: the tool stops
 //! watching (ECS carries on), says exactly what it had already sent to ECS
-//! and what it had not, and how to go on. SIGINT is sent to the real binary.
+//! and what it had not, and how to go on. SIGINT is sent to the real binary,
+//! while it waits for an answer from ECS (a proxy holds DescribeServices'
+//! answers back): a Ctrl-C then was once lost, and the watch went on.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::proxy::Proxy;
 use common::{require_prod_image, Sandbox};
 
 /// Starts `c`, waits for a stdout line containing `marker`, sends SIGINT,
@@ -42,7 +45,20 @@ fn interrupt_when(mut c: Command, marker: &str) -> (i32, String) {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = child.wait().unwrap();
+    let waited = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        if waited.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!(
+                "Ctrl-C was not acted on in 30 s; it printed:\n{}",
+                reader.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let stdout = reader.join().unwrap();
@@ -61,8 +77,17 @@ fn ctrl_c_during_a_watch_or_a_rollback_says_what_was_sent_and_how_to_go_on() {
         .run(&["deploy", "backend", "--no-build", "--no-wait"])
         .ok();
 
+    // Each poll's DescribeServices answers 3 s late: the Ctrl-C, a second
+    // after the watch begins, comes while the tool waits for the first one.
+    let slow = Proxy::slow(
+        &sandbox.export("AWS_ENDPOINT_URL"),
+        "DescribeServices",
+        Duration::from_secs(3),
+    );
     let mut deploy = sandbox.xtask(&["deploy", "backend", "--no-build", "--poll-interval", "1s"]);
-    deploy.env("CRUDDUR_FRONTEND_URL", "https://interrupted.example");
+    deploy
+        .env("CRUDDUR_FRONTEND_URL", "https://interrupted.example")
+        .env("AWS_ENDPOINT_URL", &slow.url);
     let (code, out) = interrupt_when(deploy, "watching deployment");
     assert_ne!(code, 0, "{out}");
     assert!(
@@ -72,7 +97,8 @@ fn ctrl_c_during_a_watch_or_a_rollback_says_what_was_sent_and_how_to_go_on() {
     assert!(out.contains("nothing else was sent"), "{out}");
     assert!(out.contains("cargo xtask rollback backend"), "{out}");
 
-    let rollback = sandbox.xtask(&["rollback", "backend", "--poll-interval", "1s"]);
+    let mut rollback = sandbox.xtask(&["rollback", "backend", "--poll-interval", "1s"]);
+    rollback.env("AWS_ENDPOINT_URL", &slow.url);
     let (code, out) = interrupt_when(rollback, "watching deployment");
     assert_ne!(code, 0, "{out}");
     assert!(

@@ -5,8 +5,9 @@
 use std::time::Instant;
 
 use super::watch::{short_revision, Snapshot, Verdict, Watch};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecs::types::{DesiredStatus, SortOrder, TaskDefinitionStatus};
+use tokio::signal::unix::{signal, SignalKind};
 use xtask::errors::BadInput;
 use xtask::exec::print_line;
 use xtask::flags::{RollbackArgs, WatchOpts};
@@ -60,6 +61,9 @@ pub async fn watch_deployment(
 ) -> Result<Verdict> {
     let mut watch = Watch::new(service.name, ours, before, opts.timeout);
     let started = Instant::now();
+    // One listener for the whole watch: a `ctrl_c()` made anew for each sleep
+    // missed a Ctrl-C that came during a poll, and the tool went on watching.
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     print_line(
         "",
         &format!(
@@ -69,7 +73,10 @@ pub async fn watch_deployment(
         ),
     );
     loop {
-        let snapshot = ecs.snapshot(service).await?;
+        let snapshot = tokio::select! {
+            _ = interrupt.recv() => bail!(sent.on_interrupt(service)),
+            snapshot = ecs.snapshot(service) => snapshot?,
+        };
         let (lines, verdict) = watch.observe(&snapshot, started.elapsed());
         for line in lines {
             print_line("", &line);
@@ -78,7 +85,7 @@ pub async fn watch_deployment(
             return Ok(verdict);
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => bail!(sent.on_interrupt(service)),
+            _ = interrupt.recv() => bail!(sent.on_interrupt(service)),
             () = tokio::time::sleep(opts.poll_interval) => {}
         }
     }

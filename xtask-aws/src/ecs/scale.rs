@@ -5,8 +5,9 @@
 use std::time::Instant;
 
 use super::watch::Watch;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use aws_sdk_ecs::types::{HealthStatus, Tag};
+use tokio::signal::unix::{signal, SignalKind};
 use xtask::exec::print_line;
 use xtask::flags::{ScaleArgs, WatchOpts};
 use xtask::produced::Produced;
@@ -196,6 +197,9 @@ async fn wait_for_count(
             .any(|c| c.health_check().is_some())
     });
     let started = Instant::now();
+    // Made once: a Ctrl-C during a poll is then seen at the next sleep (a
+    // `ctrl_c()` made for each sleep missed it).
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     loop {
         let live = ecs
             .describe_service(service)
@@ -232,7 +236,7 @@ async fn wait_for_count(
             );
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => bail!(
+            _ = interrupt.recv() => bail!(
                 "stopped watching {}. Already sent to ECS: UpdateService desiredCount={n}, which ECS carries on with; follow it with `cargo xtask status {}`",
                 service.name,
                 service.short

@@ -1,11 +1,13 @@
 //! A loopback HTTP proxy in front of the sandbox's AWS endpoint: it records
 //! each request's target (`X-Amz-Target`, or the query's `Action`) and can
 //! lose the answer of the first request matching a pattern (forwarded, then
-//! the connection closed without a reply), as a network may.
+//! the connection closed without a reply), as a network may, or hold back
+//! the answers of requests matching a pattern, as a slow one does.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub struct Proxy {
     pub url: String,
@@ -17,22 +19,36 @@ impl Proxy {
     /// Forwards to `upstream` (`http://host:port`); the first request whose
     /// target contains `lose` has its answer lost.
     pub fn start(upstream: &str, lose: Option<&str>) -> Proxy {
+        Proxy::with(upstream, lose, None)
+    }
+
+    /// Forwards to `upstream`; each answer to a request whose target
+    /// contains `pattern` comes `delay` late.
+    pub fn slow(upstream: &str, pattern: &str, delay: Duration) -> Proxy {
+        Proxy::with(upstream, None, Some((pattern.to_string(), delay)))
+    }
+
+    fn with(upstream: &str, lose: Option<&str>, slow: Option<(String, Duration)>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sent = Arc::new(Mutex::new(Vec::new()));
         let lose = Arc::new(Mutex::new(lose.map(str::to_string)));
+        let slow = Arc::new(slow);
         let (recorded, bodies) = (Arc::clone(&seen), Arc::clone(&sent));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, seen, sent, lose) = (
+                let (upstream, seen, sent, lose, slow) = (
                     upstream.clone(),
                     Arc::clone(&recorded),
                     Arc::clone(&bodies),
                     Arc::clone(&lose),
+                    Arc::clone(&slow),
                 );
-                std::thread::spawn(move || serve(client, &upstream, (&seen, &sent), &lose));
+                std::thread::spawn(move || {
+                    serve(client, &upstream, (&seen, &sent), (&lose, &slow));
+                });
             }
         });
         Proxy { url, seen, sent }
@@ -54,7 +70,7 @@ fn serve(
     client: TcpStream,
     upstream: &str,
     (seen, sent): (&Mutex<Vec<String>>, &Mutex<Vec<String>>),
-    lose: &Mutex<Option<String>>,
+    (lose, slow): (&Mutex<Option<String>>, &Option<(String, Duration)>),
 ) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
@@ -78,6 +94,9 @@ fn serve(
             return;
         }
         drop(lose);
+        if let Some((_, delay)) = slow.as_ref().filter(|(p, _)| target.contains(p.as_str())) {
+            std::thread::sleep(*delay);
+        }
         if client.write_all(&answer).is_err() {
             return;
         }
