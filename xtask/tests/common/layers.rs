@@ -6,7 +6,7 @@
 //! on a quiet machine and about 30 s under the suite's load, in some 30
 //! tests, against 0.4 s when the registry had the layers. So the first
 //! test that needs them pushes both prod images once into a registry of
-//! its own (`target/test-layers/<images' ids>`), and keeps the blobs and
+//! its own (`target/test-layers/<a hash of their layers>`), and keeps the blobs and
 //! each repository's layer links, not the manifests or tags: a sandbox
 //! seeded from it has repositories with no image, as ECR's new ones are.
 //! Each sandbox gets hard links (the registry never writes a blob in place:
@@ -33,20 +33,23 @@ const IMAGES: [(&str, &str); 2] = [
 /// `registry-data`, before `sandbox up`). Without both prod images built
 /// it puts nothing there: the push then uploads them, as it would anyway.
 pub fn seed(registry_data: &Path) {
-    let Some(ids) = IMAGES
+    let Some(layers) = IMAGES
         .iter()
-        .map(|(image, _)| image_id(image))
+        .map(|(image, _)| layers_of(image))
         .collect::<Option<Vec<String>>>()
     else {
         return;
     };
     let root = repo_root().join("target/test-layers");
     std::fs::create_dir_all(&root).unwrap();
-    let key: String = ids
-        .iter()
-        .map(|id| id.trim_start_matches("sha256:")[..12].to_string())
-        .collect::<Vec<_>>()
-        .join("-");
+    // By the layers, not the image ids: a test that builds the backend with
+    // a label more changes its id, not its layers.
+    let key = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        layers.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    };
     let dir = root.join(&key);
     // Tests run in parallel processes: one of them pushes, the others wait;
     // and none removes a template another is linking from.
@@ -55,7 +58,7 @@ pub fn seed(registry_data: &Path) {
     if !dir.join("complete").exists() {
         remove_old(&root);
         push_into(&dir);
-        std::fs::write(dir.join("complete"), ids.join("\n")).unwrap();
+        std::fs::write(dir.join("complete"), layers.join("\n")).unwrap();
     }
     let template = dir.join("data");
     link_tree(&template, registry_data).unwrap_or_else(|e| {
@@ -67,15 +70,22 @@ pub fn seed(registry_data: &Path) {
     });
 }
 
-fn image_id(image: &str) -> Option<String> {
-    let out = docker(&["image", "inspect", "--format", "{{.Id}}", image]);
+/// The image's layers (their uncompressed digests), if docker has it.
+fn layers_of(image: &str) -> Option<String> {
+    let out = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        image,
+    ]);
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|id| id.len() > 19)
+        .filter(|layers| layers.contains("sha256:"))
 }
 
-/// Templates of images since rebuilt (or one a test left half made).
+/// Templates of layers since rebuilt (or one a test left half made).
 fn remove_old(root: &Path) {
     for entry in std::fs::read_dir(root).unwrap().flatten() {
         if entry.path().is_dir() {
