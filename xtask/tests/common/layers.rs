@@ -6,15 +6,17 @@
 //! on a quiet machine and about 30 s under the suite's load, in some 30
 //! tests, against 0.4 s when the registry had the layers. So the first
 //! test that needs them pushes both prod images once into a registry of
-//! its own (`target/test-layers/<a hash of their layers>`), and keeps the blobs and
-//! each repository's layer links, not the manifests or tags: a sandbox
-//! seeded from it has repositories with no image, as ECR's new ones are.
+//! its own (`target/test-layers/<a hash of their layers>`), and keeps the
+//! blobs and each repository's layer links, not the manifests or tags: a
+//! sandbox seeded from it has repositories with no image, as ECR's new
+//! ones are.
 //! Each sandbox gets hard links (the registry never writes a blob in place:
 //! it renames a finished upload over it), so seeding takes milliseconds.
 //! docker checks for a layer it pushed before (it remembers the digest)
 //! with a HEAD at the new registry and skips the upload when it is there.
 //!
-//! Tests of the push itself (`ecr.rs`) start with an empty registry.
+//! The test of the push itself (`ecr.rs`) and promote's production account
+//! (its copy must upload every layer) start with an empty registry.
 
 use std::fs::File;
 use std::path::Path;
