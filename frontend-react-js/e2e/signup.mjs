@@ -192,6 +192,27 @@ async function expectPath(page, pattern, what) {
   }
 }
 
+// What the app says when a form is sent before its Cognito client has loaded
+// (src/lib/auth.jsx): slow on a busy machine, or after a reload the host's
+// network forced. The test does as the message asks.
+const STILL_LOADING = 'Sign-in is still loading, try again.';
+
+/** Clicks `button` until the page is at `pattern` (clicking again while sign-in still loads). */
+async function submit(page, button, pattern, what) {
+  const deadline = Date.now() + timeout;
+  await button.click();
+  while (Date.now() < deadline) {
+    const at = new URL(page.url());
+    if (pattern.test(at.pathname + at.search)) return;
+    if ((await alertText(page)) === STILL_LOADING) {
+      await page.waitForTimeout(500);
+      await button.click();
+    }
+    await page.waitForTimeout(200);
+  }
+  await expectPath(page, pattern, what);
+}
+
 /** Clicks `button` and returns the answer of the first request matching method + path. */
 async function clickForResponse(page, button, method, pathTest) {
   const [response] = await Promise.all([
@@ -232,8 +253,7 @@ async function signUp(b) {
   await page.getByLabel('Email', { exact: true }).fill(user.email);
   await page.getByLabel('Username', { exact: true }).fill(user.handle);
   await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await expectPath(page, /^\/confirm\?email=/, 'the confirm page after sign-up');
+  await submit(page, page.getByRole('button', { name: 'Sign up' }), /^\/confirm\?email=/, 'the confirm page after sign-up');
   const prefilled = await page.getByLabel('Email', { exact: true }).inputValue();
   if (prefilled !== user.email) throw new Error(`the confirm page has the email "${prefilled}", not ${user.email}`);
 }
@@ -243,8 +263,7 @@ async function confirm(b) {
   const code = confirmCommand(user.email);
   if (code) {
     await page.getByLabel('Confirmation code', { exact: true }).fill(code);
-    await page.getByRole('button', { name: 'Confirm' }).click();
-    await expectPath(page, /^\/signin\?confirmed=1/, 'the sign-in page after confirming');
+    await submit(page, page.getByRole('button', { name: 'Confirm' }), /^\/signin\?confirmed=1/, 'the sign-in page after confirming');
     return 'code entered on the confirm page';
   }
   const heading = page.getByRole('heading', { name: 'Sign in to Cruddur' });
@@ -258,8 +277,7 @@ async function signIn(b) {
   const email = page.getByLabel('Email', { exact: true });
   if ((await email.inputValue()) !== user.email) await email.fill(user.email);
   await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expectPath(page, /^\/$/, 'the home page after signing in');
+  await submit(page, page.getByRole('button', { name: 'Sign in' }), /^\/$/, 'the home page after signing in');
   await expectVisible(page, page.locator('.account .handle', { hasText: `@${user.handle}` }), `@${user.handle} in the sidebar`);
   // amazon-cognito-identity-js keeps the session in localStorage.
   const hasToken = await page.evaluate(() =>
