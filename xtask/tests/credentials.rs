@@ -17,9 +17,10 @@ use common::{run, Run, Sandbox};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/CruddurServiceExecutionRole";
 
-/// A sandbox with a cluster of its own: `status` reads it without failing.
+/// The shared sandbox with a cluster of the test's own: `status` reads it
+/// without failing.
 fn sandbox(cluster: &str) -> Sandbox {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::shared();
     sandbox.aws(&["ecs", "create-cluster", "--cluster-name", cluster]);
     sandbox
 }

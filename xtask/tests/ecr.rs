@@ -197,7 +197,7 @@ fn a_registry_that_refuses_the_token_fails_in_one_line() {
 
 #[test]
 fn missing_credentials_and_region_fail_in_one_line_naming_what_to_set() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::shared();
 
     let mut no_keys = sandbox.xtask(&["ecr", "create"]);
     no_keys
@@ -227,7 +227,7 @@ fn missing_credentials_and_region_fail_in_one_line_naming_what_to_set() {
 /// own, empty, so the shared daemon's images stay put for the tests alongside.
 #[test]
 fn push_without_a_local_image_says_to_build_first() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::shared();
     tool(&sandbox, &["ecr", "create", "frontend"]).ok();
     let empty = EmptyDocker::start();
     let mut push = sandbox.xtask(&["push", "frontend"]);

@@ -400,7 +400,7 @@ fn deploy_all_deploys_both_services_and_sums_up() {
 /// anything is built, pushed or registered.
 #[test]
 fn deploy_refuses_a_local_api_address_for_a_real_ecr_before_building() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::shared();
     let mut deploy = sandbox.xtask(&["deploy", "frontend"]);
     deploy
         .env(
@@ -416,10 +416,12 @@ fn deploy_refuses_a_local_api_address_for_a_real_ecr_before_building() {
     );
     assert!(!out.all().contains("docker build"), "{}", out.all());
     assert_eq!(sandbox.revisions("frontend-react-js"), 0);
+    // Nothing pushed (the shared sandbox's other tests make the repository,
+    // but push nothing to it).
     let repos = sandbox.aws(&["ecr", "describe-repositories"]);
-    assert_eq!(
-        repos["repositories"],
-        serde_json::json!([]),
-        "nothing pushed"
-    );
+    for repo in repos["repositories"].as_array().unwrap() {
+        let name = repo["repositoryName"].as_str().unwrap();
+        let images = sandbox.aws(&["ecr", "list-images", "--repository-name", name]);
+        assert_eq!(images["imageIds"], serde_json::json!([]), "{name}");
+    }
 }

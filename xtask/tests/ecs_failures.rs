@@ -100,7 +100,7 @@ fn an_image_that_exits_at_start_fails_on_the_breaker_and_keeps_the_old_task_serv
     assert!(docker(&["tag", &tag, &latest]).status.success());
     let mut push = std::process::Command::new("docker");
     push.args(["push", &latest])
-        .env("DOCKER_CONFIG", sandbox.dir.path().join("docker-config"));
+        .env("DOCKER_CONFIG", sandbox.docker_config());
     let pushed = push.output().unwrap();
     assert!(
         pushed.status.success(),

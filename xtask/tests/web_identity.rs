@@ -56,7 +56,7 @@ fn refused(out: &Run, code: &str, message: &str) {
 
 #[test]
 fn only_the_trusted_repository_branch_and_environment_get_the_deploy_roles() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::shared();
     sandbox.aws(&["ecs", "create-cluster", "--cluster-name", "oidc"]);
     let dir = tempfile::tempdir().unwrap();
     let repo = sandbox.seeded("github_repository");

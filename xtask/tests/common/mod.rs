@@ -114,14 +114,58 @@ pub fn require_base_images() {
     run(xtask(&["sandbox", "base-images"])).ok();
 }
 
-/// A sandbox of the test's own, on free loopback ports.
+/// A sandbox of the test's own, on free loopback ports, or the one the
+/// harness started for the tests to share (`Sandbox::shared`).
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    pub dir: SandboxDir,
     pub exports: Vec<(String, String)>,
     pub state: serde_json::Value,
+    /// docker's credentials store for this test's logins alone: parallel
+    /// tests' logins must not clobber each other.
+    docker_config: tempfile::TempDir,
 }
 
+/// Where a sandbox keeps its state: a test's own temporary directory (the
+/// sandbox stops when the test ends), or the shared sandbox's (it stays up).
+pub enum SandboxDir {
+    Own(tempfile::TempDir),
+    Shared(PathBuf),
+}
+
+impl SandboxDir {
+    pub fn path(&self) -> &Path {
+        match self {
+            SandboxDir::Own(dir) => dir.path(),
+            SandboxDir::Shared(dir) => dir,
+        }
+    }
+}
+
+/// Set by `cargo xtask test` for its nextest run: the state directory of
+/// the sandbox it started for the tests to share.
+const SHARED_SANDBOX_ENV: &str = "CRUDDUR_TEST_SANDBOX";
+
 impl Sandbox {
+    /// The sandbox `cargo xtask test` started for the tests that only read
+    /// what the sandbox seeded and name what they make after themselves (a
+    /// cluster of their own, ...): one moto and agent for them all instead
+    /// of one each. A test run without the harness (`cargo nextest run`)
+    /// gets a sandbox of its own, so it still stops everything it started.
+    pub fn shared() -> Sandbox {
+        match std::env::var_os(SHARED_SANDBOX_ENV) {
+            Some(dir) => {
+                let sandbox = Sandbox::read(SandboxDir::Shared(PathBuf::from(dir)));
+                assert!(
+                    !sandbox.exports.is_empty(),
+                    "the shared sandbox ({SHARED_SANDBOX_ENV}={}) has no env.sh: is it up?",
+                    sandbox.dir.path().display()
+                );
+                sandbox
+            }
+            None => Sandbox::start(&[]),
+        }
+    }
+
     pub fn start(extra: &[&str]) -> Sandbox {
         Sandbox::start_with_env(extra, &[])
     }
@@ -174,10 +218,18 @@ impl Sandbox {
 
     /// A sandbox something else started in `dir` (the demo): read its exports, stop it on drop.
     pub fn adopt(dir: tempfile::TempDir) -> Sandbox {
+        Sandbox::read(SandboxDir::Own(dir))
+    }
+
+    fn read(dir: SandboxDir) -> Sandbox {
         let mut sandbox = Sandbox {
             exports: Vec::new(),
             state: serde_json::Value::Null,
             dir,
+            docker_config: tempfile::Builder::new()
+                .prefix("cruddur-docker-config-")
+                .tempdir()
+                .unwrap(),
         };
         if let Ok(text) = std::fs::read_to_string(sandbox.dir.path().join("state.json")) {
             sandbox.state = serde_json::from_str(&text).unwrap_or_default();
@@ -196,9 +248,13 @@ impl Sandbox {
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut c = xtask(args);
         c.envs(self.exports.iter().map(|(k, v)| (k.clone(), v.clone())));
-        // Its own docker credentials store: parallel tests' logins must not clobber each other.
-        c.env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c.env("DOCKER_CONFIG", self.docker_config());
         c
+    }
+
+    /// The docker credentials store the tool run by [`Sandbox::xtask`] uses.
+    pub fn docker_config(&self) -> &Path {
+        self.docker_config.path()
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -292,6 +348,10 @@ impl Sandbox {
     }
 
     pub fn down(&self) -> Run {
+        assert!(
+            matches!(self.dir, SandboxDir::Own(_)),
+            "a test never stops the shared sandbox: the harness does"
+        );
         run(xtask(&[
             "sandbox",
             "down",
@@ -303,7 +363,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.down();
+        if let SandboxDir::Own(_) = self.dir {
+            self.down();
+        }
     }
 }
 

@@ -11,8 +11,10 @@ use super::{repo_root, require_prod_image, Run, Sandbox};
 /// health checks: both containers' every 5 s (ECS's shortest: the tool
 /// refuses a shorter one), the target groups' every 5 s with a 1 s drain, and
 /// the backend service's grace period 20 s (the file's 60 s held each failing
-/// task of a breaker test a minute); `edit` changes the backend's task
-/// definition further.
+/// task of a breaker test a minute), and one gunicorn worker instead of the
+/// file's two (each worker imports the app: CPU the two cores share with
+/// every other test, and nothing here needs a second); `edit` changes the
+/// backend's task definition further.
 pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     let root = tempfile::Builder::new()
         .prefix("cruddur-infra-")
@@ -27,7 +29,12 @@ pub fn infra(edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
     assert!(status.success());
     let infra = root.path().join("infra");
     edit_json(&infra.join("task-definitions/backend-flask.json"), |td| {
-        backend_container(td)["healthCheck"]["interval"] = 5.into();
+        let app = backend_container(td);
+        app["healthCheck"]["interval"] = 5.into();
+        app["environment"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({ "name": "GUNICORN_WORKERS", "value": "1" }));
         edit(td);
     });
     edit_json(
