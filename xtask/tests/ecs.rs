@@ -11,25 +11,26 @@ use std::path::Path;
 
 use common::proxy::Proxy;
 use common::scratch::{self, tool};
-use common::{require_prod_image, run, Run, Sandbox};
+use common::{repo_root, require_prod_image, run, Run, Sandbox};
 use serde_json::Value;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
-/// A sandbox with the repositories, the cluster and the backend image pushed.
-fn sandbox_with_image(extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String>) {
+/// A sandbox with the repositories, the cluster and the services' images
+/// pushed, by the tool run on the checkout `root`.
+fn sandbox_with_image(root: &Path, extra: &[&str], services: &[&str]) -> (Sandbox, Vec<String>) {
     for s in services {
         require_prod_image(s);
     }
     let sandbox = Sandbox::start(extra);
-    sandbox.run(&["ecr", "create"]).ok();
-    sandbox.run(&["cluster", "create"]).ok();
-    let again = sandbox.run(&["cluster", "create"]).ok();
+    tool(&sandbox, root, &["ecr", "create"]).ok();
+    tool(&sandbox, root, &["cluster", "create"]).ok();
+    let again = tool(&sandbox, root, &["cluster", "create"]).ok();
     assert!(again.stdout.contains("already exists"), "{}", again.stdout);
     let mut digests = Vec::new();
     for s in services {
-        let push = sandbox.run(&["push", s]).ok();
+        let push = tool(&sandbox, root, &["push", s]).ok();
         digests.push(common::pushed_digest(&push.stdout));
     }
     (sandbox, digests)
@@ -127,7 +128,7 @@ fn task_definition(sandbox: &Sandbox, arn: &str) -> Value {
 
 #[test]
 fn deploy_registers_the_file_pins_the_digest_and_waits_for_success() {
-    let (sandbox, digests) = sandbox_with_image(&[], &["backend-flask"]);
+    let (sandbox, digests) = sandbox_with_image(&repo_root(), &[], &["backend-flask"]);
     // The checks of a scratch copy of infra/ are fast: five rollouts, not five
     // minutes. It is no git checkout: `deploy --no-build` takes latest.
     sandbox.run(&["push", "backend", "--tag", "latest"]).ok();
@@ -307,7 +308,8 @@ fn a_changed_setting_is_diffed_deployed_and_rolled_back(
 /// moto started with no running tasks: deployments stay IN_PROGRESS forever.
 #[test]
 fn a_deployment_that_never_completes_times_out_and_rolls_back() {
-    let (sandbox, _) = sandbox_with_image(&["--ecs-running", "0"], &["backend-flask"]);
+    let (sandbox, _) =
+        sandbox_with_image(&repo_root(), &["--ecs-running", "0"], &["backend-flask"]);
     sandbox
         .run(&["deploy", "backend", "--no-build", "--no-wait"])
         .ok();
@@ -363,9 +365,14 @@ fn a_deployment_that_never_completes_times_out_and_rolls_back() {
 
 #[test]
 fn deploy_all_deploys_both_services_and_sums_up() {
-    let (sandbox, digests) = sandbox_with_image(&[], &["backend-flask", "frontend-react-js"]);
+    // A scratch checkout whose infra/ checks every 5 s: with the real files'
+    // 30 s checks both services waited half a minute longer.
+    let root = scratch::checkout(|_| {});
+    let root = root.path();
+    let services = ["backend-flask", "frontend-react-js"];
+    let (sandbox, digests) = sandbox_with_image(root, &[], &services);
     let started = std::time::Instant::now();
-    let out = sandbox.run(&["deploy", "all", "--no-build"]).ok();
+    let out = tool(&sandbox, root, &["deploy", "all", "--no-build"]).ok();
     eprintln!("deploy all took {:.1}s", started.elapsed().as_secs_f64());
     let summary = out
         .stdout

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{require_prod_image, run, Run, Sandbox};
+use common::{require_prod_image, run, scratch, Run, Sandbox};
 
 const STAGING: &str = "CruddurDeployRole";
 const PRODUCTION: &str = "CruddurDeployProductionRole";
@@ -19,6 +19,16 @@ const PRODUCTION: &str = "CruddurDeployProductionRole";
 /// The tool as a CI job runs it: the sandbox's settings, no keys, the role
 /// and the token file of `token_args` (`oidc-token`'s arguments).
 fn as_ci(sandbox: &Sandbox, dir: &Path, role: &str, token_args: &[&str], args: &[&str]) -> Run {
+    run(ci_command(sandbox, dir, role, token_args, args))
+}
+
+fn ci_command(
+    sandbox: &Sandbox,
+    dir: &Path,
+    role: &str,
+    token_args: &[&str],
+    args: &[&str],
+) -> std::process::Command {
     let token = sandbox.oidc_token_file(dir, token_args);
     let mut c = sandbox.xtask(args);
     c.env_remove("AWS_ACCESS_KEY_ID")
@@ -30,7 +40,7 @@ fn as_ci(sandbox: &Sandbox, dir: &Path, role: &str, token_args: &[&str], args: &
         )
         .env("AWS_WEB_IDENTITY_TOKEN_FILE", token)
         .env("AWS_ROLE_SESSION_NAME", "github-actions");
-    run(c)
+    c
 }
 
 /// The ARN `status` prints first: who the credentials are.
@@ -117,10 +127,15 @@ fn only_the_trusted_repository_branch_and_environment_get_the_deploy_roles() {
 fn ci_pushes_verifies_and_deploys_the_backend_as_the_deploy_role() {
     require_prod_image("backend-flask");
     let sandbox = Sandbox::start(&[]);
+    // A scratch checkout whose infra/ checks every 5 s: the real files' 30 s
+    // checks held the deploy half a minute longer (the image is tagged with
+    // the scratch checkout's commit).
+    let root = scratch::checkout(|_| {});
+    let root = root.path();
     // The team's one-time set-up, with an administrator's credentials (the sandbox's keys).
     sandbox.run(&["build", "backend"]).ok();
-    sandbox.run(&["ecr", "create"]).ok();
-    sandbox.run(&["cluster", "create"]).ok();
+    scratch::tool(&sandbox, root, &["ecr", "create"]).ok();
+    scratch::tool(&sandbox, root, &["cluster", "create"]).ok();
 
     // Then CI, with nothing but the deploy role's web identity.
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +143,11 @@ fn ci_pushes_verifies_and_deploys_the_backend_as_the_deploy_role() {
         "repo:{}:ref:refs/heads/main",
         sandbox.seeded("github_repository")
     );
-    let ci = |args: &[&str]| as_ci(&sandbox, dir.path(), STAGING, &["--sub", &main], args);
+    let ci = |args: &[&str]| {
+        let mut c = ci_command(&sandbox, dir.path(), STAGING, &["--sub", &main], args);
+        c.env("CRUDDUR_ROOT", root);
+        run(c)
+    };
     let push = ci(&["push", "backend"]).ok();
     let digest = common::pushed_digest(&push.stdout);
     let verify = ci(&["verify", "backend"]).ok();

@@ -7,6 +7,7 @@
 //! ends with a table of each suite's time. Nothing is skipped quietly: a
 //! missing prerequisite fails the run.
 
+mod shared;
 mod side_by_side;
 mod suites;
 

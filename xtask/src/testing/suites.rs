@@ -7,6 +7,7 @@
 use anyhow::Result;
 use xshell::cmd;
 
+use super::shared;
 use super::side_by_side::Runner;
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd, Stream};
@@ -62,48 +63,13 @@ pub fn prod_images(sandbox_ctx: &Ctx, r: &Runner) -> Result<()> {
 pub fn rust(ctx: &Ctx, r: &Runner, extra: &[String]) -> Result<()> {
     r.run("aws-unit", &aws_unit_tests(ctx, &[])?)?;
     lints(ctx, r)?;
-    let shared = ctx.root.join(SHARED_SANDBOX_DIR);
-    shared_sandbox(r, &shared, "up")?;
-    let tests = r.run(
-        "nextest",
-        &nextest(ctx, &[], extra)?.env(SHARED_SANDBOX_ENV, shared.display().to_string()),
-    );
-    let down = shared_sandbox(r, &shared, "down");
-    tests.and(down)
-}
-
-/// Where the integration tests find the sandbox they share (`Sandbox::shared`
-/// in `xtask/tests/common`): one moto and agent for the tests that only read
-/// what the sandbox seeded and keep to names of their own, instead of one
-/// each (4 s to start, 3 s to stop, 3.5 s of CPU).
-const SHARED_SANDBOX_ENV: &str = "CRUDDUR_TEST_SANDBOX";
-const SHARED_SANDBOX_DIR: &str = "target/test-sandbox";
-
-/// `sandbox up` or `down` of the tests' shared sandbox, through the tool
-/// itself so its lines go to this suite's log. `up` starts it afresh: a
-/// sandbox a killed run left behind is stopped first, so no test finds
-/// another run's clusters.
-fn shared_sandbox(r: &Runner, dir: &std::path::Path, verb: &str) -> Result<()> {
-    let sh = shell()?;
-    let exe = std::env::current_exe()?;
-    if verb == "up" && dir.join("state.json").exists() {
-        r.run(
-            "shared-sandbox-down",
-            &Cmd::from(cmd!(sh, "{exe} sandbox down --state-dir {dir}")),
-        )?;
-    }
-    let extra: &[&str] = if verb == "up" {
-        &["--port-base", "0", "--no-base-images"]
-    } else {
-        &[]
-    };
-    r.run(
-        &format!("shared-sandbox-{verb}"),
-        &Cmd::from(cmd!(
-            sh,
-            "{exe} sandbox {verb} --state-dir {dir} {extra...}"
-        )),
-    )
+    shared::with_shared(ctx, r, |env| {
+        let mut tests = nextest(ctx, &[], extra)?;
+        for (k, v) in env {
+            tests = tests.env(k, v);
+        }
+        r.run("nextest", &tests)
+    })
 }
 
 /// The local ECS agent's own suite (`sandbox/tests`), in the sandbox's virtualenv.

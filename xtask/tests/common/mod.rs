@@ -4,6 +4,7 @@
 //! A missing prerequisite fails the test with the reason; nothing is skipped.
 #![allow(dead_code)]
 
+mod aws_cli;
 pub mod envs;
 pub mod https;
 pub mod layers;
@@ -261,24 +262,36 @@ impl Sandbox {
         run(self.xtask(args))
     }
 
-    /// The aws CLI from the sandbox's virtualenv, as an independent view of moto.
+    /// The aws CLI from the sandbox's virtualenv, as an independent view of
+    /// moto: through the harness's server of it when there is one
+    /// (`aws_cli_server.py`: the same CLI, imported once), else run here.
     pub fn aws(&self, args: &[&str]) -> serde_json::Value {
-        let aws = repo_root().join("target/sandbox/venv/bin/aws");
-        let mut c = Command::new(aws);
-        c.args(args).args(["--output", "json"]);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                c.env_remove(&k);
+        let mut argv: Vec<&str> = args.to_vec();
+        argv.extend(["--output", "json"]);
+        // The caller's AWS settings never; the sandbox's.
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| !k.starts_with("AWS_"))
+            .chain(self.exports.iter().cloned())
+            .collect();
+        let (code, stdout, stderr) = match std::env::var_os(aws_cli::AWS_CLI_ENV) {
+            Some(socket) => aws_cli::aws_cli_server(Path::new(&socket), &argv, &env),
+            None => {
+                let aws = repo_root().join("target/sandbox/venv/bin/aws");
+                let out = Command::new(aws)
+                    .args(&argv)
+                    .env_clear()
+                    .envs(env)
+                    .output()
+                    .expect("running the aws CLI");
+                (
+                    out.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
             }
-        }
-        c.envs(self.exports.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let out = c.output().expect("running the aws CLI");
-        assert!(
-            out.status.success(),
-            "aws {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+        };
+        assert!(code == 0, "aws {args:?}: {stderr}");
+        serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null)
     }
 
     pub fn export(&self, name: &str) -> String {
