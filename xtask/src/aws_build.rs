@@ -63,30 +63,10 @@ pub fn ensure_built(ctx: &Ctx) -> Result<PathBuf> {
     let cargo = crate::host::cargo();
     let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
     let sh = shell()?;
-    let mut build = Cmd::from(cmd!(
+    let build = crate::host::nested_cargo(Cmd::from(cmd!(
         sh,
         "{cargo} build --bin xtask-aws --manifest-path {manifest} --target-dir {target}"
-    ));
-    // `cargo run` and test runners hand the light build's package variables
-    // down; build scripts (ring's) rebuild when these differ from the last
-    // build's, so the AWS build always gets a clean slate.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_MANIFEST_LINKS",
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "OUT_DIR",
-            ]
-            .contains(&key.as_ref())
-        {
-            build = build.env_remove(&key);
-        }
-    }
+    )));
     let stream = Stream {
         show: &|line: &str| !line.trim_start().starts_with("Finished "),
         to_stderr: true,

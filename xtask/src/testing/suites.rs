@@ -12,6 +12,7 @@ use super::side_by_side::Runner;
 use crate::ctx::Ctx;
 use crate::exec::{shell, Cmd, Stream};
 use crate::flags::{BuildArgs, TestArgs};
+use crate::host::nested_cargo;
 use crate::services::{Selection, BACKEND, FRONTEND, PYTHON_BASE};
 use crate::steps::Steps;
 use crate::{aws_build, docker, files};
@@ -93,17 +94,17 @@ fn lints(ctx: &Ctx, r: &Runner) -> Result<()> {
     )?;
     r.run(
         "clippy",
-        &Cmd::from(cmd!(
+        &nested_cargo(Cmd::from(cmd!(
             sh,
             "{cargo} clippy --workspace --all-targets -- -D warnings"
-        )),
+        ))),
     )?;
     r.run(
         "clippy-aws",
-        &Cmd::from(cmd!(
+        &nested_cargo(Cmd::from(cmd!(
             sh,
             "{cargo} clippy --manifest-path {aws} --target-dir {target} --all-targets -- -D warnings"
-        )),
+        ))),
     )
 }
 
@@ -172,10 +173,10 @@ fn node_modules_current(folder: &std::path::Path) -> bool {
 fn nextest(ctx: &Ctx, scope: &[&str], extra: &[String]) -> Result<Cmd> {
     let (sh, cargo) = (shell()?, crate::host::cargo());
     sh.change_dir(&ctx.root);
-    Ok(Cmd::from(cmd!(
+    Ok(nested_cargo(Cmd::from(cmd!(
         sh,
         "{cargo} nextest run --workspace --no-fail-fast {scope...} {extra...}"
-    )))
+    ))))
 }
 
 /// The AWS build's own unit tests (a workspace of its own).
@@ -183,8 +184,8 @@ fn aws_unit_tests(ctx: &Ctx, filter: &[&str]) -> Result<Cmd> {
     let (sh, cargo) = (shell()?, crate::host::cargo());
     let manifest = ctx.tool_root.join("xtask-aws/Cargo.toml");
     let target = aws_build::target_dir()?;
-    Ok(Cmd::from(cmd!(
+    Ok(nested_cargo(Cmd::from(cmd!(
         sh,
         "{cargo} nextest run --no-fail-fast --manifest-path {manifest} --target-dir {target} {filter...}"
-    )))
+    ))))
 }
