@@ -276,7 +276,7 @@ class TaskRunner:
             if not c.runtime_id or not c.started or c.exit_code is not None:
                 continue
             try:
-                state = self.api.inspect_container(c.runtime_id)["State"]
+                state = self._oom_settled(c, self.api.inspect_container(c.runtime_id)["State"])
             except NotFound:
                 state = {"Status": "exited", "ExitCode": 137, "OOMKilled": False}
             with self.agent.lock:
@@ -291,6 +291,17 @@ class TaskRunner:
             log.info("task %s: essential container %s exited with code %s", short(t.id), essential_exit.name,
                      essential_exit.exit_code)
             self._stop(ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", failure=True)
+
+    def _oom_settled(self, c: ContainerState, state: dict) -> dict:
+        """docker marks OOMKilled when containerd's OOM event comes in, which
+        on a busy machine can be after the exit already shows: an exit 137 not
+        marked yet is read again for up to 2 s before it counts as a kill."""
+        deadline = time.monotonic() + 2
+        while (state.get("Status") in ("exited", "dead") and state.get("ExitCode") == 137
+               and not state.get("OOMKilled") and time.monotonic() < deadline):
+            time.sleep(0.2)
+            state = self.api.inspect_container(c.runtime_id)["State"]
+        return state
 
     def _read_state(self, c: ContainerState, state: dict) -> bool:
         """Applies docker's view of one container; True when it has exited."""

@@ -106,7 +106,7 @@ fn ensure_dynamodb_image(ctx: &Ctx) -> Result<()> {
     let sh = shell()?;
     let build = Cmd::from(cmd!(
         sh,
-        "docker build --file {dockerfile} --tag {DYNAMODB_IMAGE} --label {label} --build-arg {base_arg} {network...} {folder}"
+        "docker build --file {dockerfile} --tag {DYNAMODB_IMAGE} --label {label} --build-arg {base_arg} {network...} --force-rm {folder}"
     ));
     let log = files::log_file(ctx, "dynamodb-local-build")?;
     if !ctx.dry_run {

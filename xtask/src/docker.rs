@@ -97,9 +97,12 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
         .iter()
         .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]);
     let sh = shell()?;
+    // --force-rm: docker without buildx builds with the legacy builder, which
+    // keeps a failed step's container for good (BuildKit accepts the flag and
+    // has nothing to remove).
     Ok(cmd!(
         sh,
-        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {build_args...} {folder}"
+        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {build_args...} --force-rm {folder}"
     )
     .into())
 }
@@ -375,6 +378,7 @@ mod tests {
         assert!(joined.contains("--tag backend-flask-prod:v1 --tag registry.example/x:y"));
         assert!(argv.iter().any(|a| a.starts_with("PYTHON_IMAGE=")));
         assert!(argv.contains(&"EXTRA=1".to_string()));
+        assert!(argv.contains(&"--force-rm".to_string()));
         assert_eq!(argv.last().unwrap(), "/repo/backend-flask");
         let dev = BuildArgs { dev: true, ..args };
         let argv = build_command(&ctx(), &BACKEND, &dev).unwrap().argv();

@@ -275,9 +275,11 @@ fn a_failing_build_exits_1_naming_the_service() {
     let root = tempfile::tempdir().unwrap();
     let folder = root.path().join("backend-flask");
     std::fs::create_dir_all(&folder).unwrap();
+    // A mark of this run's own in the failing step, to find its container by.
+    let mark = format!("broken-on-purpose-{}", std::process::id());
     std::fs::write(
         folder.join("Dockerfile.prod"),
-        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo broken on purpose && exit 3\n",
+        format!("ARG PYTHON_IMAGE\nFROM ${{PYTHON_IMAGE}}\nRUN echo {mark} && exit 3\n"),
     )
     .unwrap();
     let mut c = xtask(&["build", "backend", "--tag", "cruddur-test-broken"]);
@@ -285,4 +287,15 @@ fn a_failing_build_exits_1_naming_the_service() {
     let out = run(c).fails_with(1);
     assert!(out.stderr.contains("backend-flask"), "{}", out.stderr);
     assert!(out.stderr.contains("docker build failed"), "{}", out.stderr);
+    // docker without buildx (the legacy builder) kept the failed step's
+    // container unless told otherwise: one per run, for good.
+    let left = std::process::Command::new("docker")
+        .args(["ps", "--all", "--no-trunc", "--format", "{{.Command}}"])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(
+        !left.contains(&mark),
+        "the failed step's container is left:\n{left}"
+    );
 }

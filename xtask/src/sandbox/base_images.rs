@@ -275,7 +275,7 @@ fn build(
     let dockerfile = context.join(format!("{}.Dockerfile", recipe.name));
     Cmd::from(cmd!(
         sh,
-        "docker build --network host --build-arg {rootfs_arg} --label {label} --file {dockerfile} --tag {tag} {context}"
+        "docker build --network host --build-arg {rootfs_arg} --label {label} --file {dockerfile} --tag {tag} --force-rm {context}"
     ))
     .stream(
         ctx,
