@@ -219,6 +219,7 @@ fn dry_run_build_prints_the_exact_docker_build_and_runs_nothing() {
             "backend-flask-prod:v9",
             "--build-arg",
             "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm",
+            "--force-rm",
             &format!("{root}/backend-flask"),
         ]]
     );
@@ -321,6 +322,7 @@ fn dry_run_run_up_and_down_print_their_docker_commands() {
                 "org.cruddur.recipe=<hash of the Dockerfile and the base image>",
                 "--build-arg",
                 "PYTHON_IMAGE=cruddur-base/python:3.11-bookworm",
+                "--force-rm",
                 &ddb,
             ]
             .map(String::from)
