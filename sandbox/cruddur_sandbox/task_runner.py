@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from docker.errors import APIError, NotFound
 
-from . import awslogs, container_dependencies, container_spec, helper_images, service_connect, task_roles, task_secrets
+from . import awslogs, container_dependencies, container_exit, container_spec, helper_images, service_connect
+from . import task_roles, task_secrets
 from .clock import now
 from .ids import short
 from .task_failure import TaskFailure
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from .agent import Agent
 
 log = logging.getLogger("cruddur_sandbox.task")
-
-OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 
 
 class TaskRunner:
@@ -276,7 +275,8 @@ class TaskRunner:
             if not c.runtime_id or not c.started or c.exit_code is not None:
                 continue
             try:
-                state = self._oom_settled(c, self.api.inspect_container(c.runtime_id)["State"])
+                state = container_exit.settled(self.api, c.runtime_id,
+                                                self.api.inspect_container(c.runtime_id)["State"])
             except NotFound:
                 state = {"Status": "exited", "ExitCode": 137, "OOMKilled": False}
             with self.agent.lock:
@@ -292,17 +292,6 @@ class TaskRunner:
                      essential_exit.exit_code)
             self._stop(ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", failure=True)
 
-    def _oom_settled(self, c: ContainerState, state: dict) -> dict:
-        """docker marks OOMKilled when containerd's OOM event comes in, which
-        on a busy machine can be after the exit already shows: an exit 137 not
-        marked yet is read again for up to 2 s before it counts as a kill."""
-        deadline = time.monotonic() + 2
-        while (state.get("Status") in ("exited", "dead") and state.get("ExitCode") == 137
-               and not state.get("OOMKilled") and time.monotonic() < deadline):
-            time.sleep(0.2)
-            state = self.api.inspect_container(c.runtime_id)["State"]
-        return state
-
     def _read_state(self, c: ContainerState, state: dict) -> bool:
         """Applies docker's view of one container; True when it has exited."""
         t = self.task
@@ -316,8 +305,7 @@ class TaskRunner:
             return False
         c.exit_code = int(state.get("ExitCode", 0))
         c.last_status = "STOPPED"
-        if state.get("OOMKilled"):
-            c.reason = OOM_REASON
+        c.reason = container_exit.reason(state) or c.reason
         t.version += 1
         return True
 
@@ -388,8 +376,7 @@ class TaskRunner:
             with self.agent.lock:
                 if c.started and c.exit_code is None:
                     c.exit_code = int(state.get("ExitCode", 0))
-                    if state.get("OOMKilled"):
-                        c.reason = OOM_REASON
+                    c.reason = container_exit.reason(state) or c.reason
                 c.last_status = "STOPPED"
 
 
