@@ -34,7 +34,7 @@ pub fn cargo() -> String {
 /// Build scripts (ring's) list them as inputs: a build started under `cargo
 /// xtask` and one started from a shell or a test disagreed, and each
 /// recompiled ring and everything above it (rustls, the SDK's HTTP client,
-/// xtask-aws: about a minute of both cores) whenever they took turns, as
+/// xtask-aws: about a minute of CPU) whenever they took turns, as
 /// `cargo xtask test`'s clippy and unit tests and the tests' AWS builds did.
 pub fn nested_cargo(mut cmd: crate::exec::Cmd) -> crate::exec::Cmd {
     for (key, _) in std::env::vars_os() {
