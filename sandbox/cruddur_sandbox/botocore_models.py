@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import threading
 
-from botocore import loaders
-
 _MARK = "_cruddur_parsed_once"
 
 
 def parse_once() -> None:
+    """For the commands that serve moto (`serve`, `oidc-token`): botocore is
+    imported here, not on every command's start."""
+    from botocore import loaders
+
     original = loaders.JSONFileLoader.load_file
     if getattr(original, _MARK, False):
         return

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import botocore_models
 from .postgres import POSTGRES_IMAGE
 
 
@@ -68,11 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return bridge_main(argv[1:])
     if argv and argv[0] == "oidc-token":
+        botocore_models.parse_once()
         from .web_identity import main as token_main
 
         return token_main(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "serve":
+        # before moto is imported: its EC2 models parse botocore's files then
+        botocore_models.parse_once()
         from .serve import serve
 
         setup_logging(args.verbose)
