@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -13,6 +14,7 @@ use crate::ctx::Ctx;
 use crate::errors::BadInput;
 use crate::exec::{shell, Cmd};
 use crate::flags::{BaseImages, BuildArgs, RunArgs};
+use crate::produced::Produced;
 use crate::services::{BaseImage, Service, NETWORK};
 use crate::{duration, env, poll};
 
@@ -73,8 +75,14 @@ fn ensure_env_file(ctx: &Ctx, service: &'static Service) -> Result<()> {
 }
 
 /// The `docker build` of one image. Describing it reads nothing and writes
-/// nothing: its base images come from the settings.
-pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> Result<Cmd> {
+/// nothing: its base images come from the settings. With `iidfile`, docker
+/// writes the id of the image it made there.
+pub fn build_command(
+    ctx: &Ctx,
+    service: &'static Service,
+    args: &BuildArgs,
+    iidfile: Option<&Path>,
+) -> Result<Cmd> {
     let build_args = build_args(ctx, service, args);
     let image = service.image(args.dev);
     let folder = service.folder(&ctx.root);
@@ -93,6 +101,9 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
         .iter()
         .flat_map(|n| ["--network".to_string(), n.clone()]);
     let no_cache = args.no_cache.then_some("--no-cache");
+    let iidfile = iidfile
+        .into_iter()
+        .flat_map(|p| ["--iidfile".into(), p.to_owned()]);
     let build_args = build_args
         .iter()
         .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")]);
@@ -102,17 +113,30 @@ pub fn build_command(ctx: &Ctx, service: &'static Service, args: &BuildArgs) -> 
     // has nothing to remove).
     Ok(cmd!(
         sh,
-        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {build_args...} --force-rm {folder}"
+        "docker build --file {dockerfile} --tag {image} {tags...} {network...} {no_cache...} {iidfile...} {build_args...} --force-rm {folder}"
     )
     .into())
 }
 
 pub fn build(ctx: &Ctx, args: &BuildArgs) -> Result<()> {
+    build_ids(ctx, args).map(drop)
+}
+
+/// Builds as `build` does and returns the id of each image made (planned in a
+/// dry run). A deploy pushes these ids, not what the image's name points at
+/// by then: another build of the same name meanwhile (a second checkout, a
+/// test alongside) would otherwise change what it ships.
+pub fn build_ids(ctx: &Ctx, args: &BuildArgs) -> Result<Vec<(&'static Service, Produced<String>)>> {
     ensure_daemon(ctx)?;
     let services = args.service.services();
+    let iidfiles: Vec<Option<PathBuf>> = services
+        .iter()
+        .map(|s| (!ctx.dry_run).then(|| iidfile(s)))
+        .collect();
     let commands: Vec<(&'static Service, Cmd)> = services
         .iter()
-        .map(|s| Ok((*s, build_command(ctx, s, args)?)))
+        .zip(&iidfiles)
+        .map(|(s, iid)| Ok((*s, build_command(ctx, s, args, iid.as_deref())?)))
         .collect::<Result<_>>()?;
     let started = Instant::now();
     let results: Vec<(&Service, Result<()>)> = if commands.len() == 1 {
@@ -143,7 +167,38 @@ pub fn build(ctx: &Ctx, args: &BuildArgs) -> Result<()> {
                 .collect()
         })
     };
-    report_builds(ctx, args.dev, results, started.elapsed())
+    let reported = report_builds(ctx, args.dev, results, started.elapsed());
+    // Each file read and removed whatever happened; a failed build's error comes first.
+    let ids: Result<Vec<_>> = services
+        .iter()
+        .zip(iidfiles)
+        .map(|(s, iid)| Ok((*s, read_iidfile(&s.image(args.dev), iid)?)))
+        .collect();
+    reported?;
+    ids
+}
+
+/// Where docker writes one build's image id: named by process and service so
+/// that builds alongside never share one.
+fn iidfile(service: &Service) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "cruddur-build-{}-{}.iid",
+        std::process::id(),
+        service.name
+    ))
+}
+
+/// The id docker wrote, the file removed; planned in a dry run, where no
+/// file was asked for.
+fn read_iidfile(image: &str, iid: Option<PathBuf>) -> Result<Produced<String>> {
+    let Some(path) = iid else {
+        return Ok(Produced::planned(format!("the id of the {image} built")));
+    };
+    let id = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    let id =
+        id.with_context(|| format!("reading the image id docker wrote to {}", path.display()))?;
+    Ok(Produced::Value(id.trim().to_string()))
 }
 
 fn report_builds(
@@ -311,7 +366,9 @@ mod tests {
             tag: vec![],
             build_arg: vec![],
         };
-        let argv = build_command(&ctx(), &FRONTEND, &args).unwrap().argv();
+        let argv = build_command(&ctx(), &FRONTEND, &args, None)
+            .unwrap()
+            .argv();
         assert!(
             argv.iter()
                 .all(|a| !a.starts_with("REACT_APP_") && !a.contains("org.cruddur.api-url")),
@@ -370,7 +427,7 @@ mod tests {
             tag: vec!["v1".into(), "registry.example/x:y".into()],
             build_arg: vec![("EXTRA".into(), "1".into())],
         };
-        let argv = build_command(&ctx(), &BACKEND, &args).unwrap().argv();
+        let argv = build_command(&ctx(), &BACKEND, &args, None).unwrap().argv();
         let joined = argv.join(" ");
         assert!(joined.starts_with(
             "docker build --file /repo/backend-flask/Dockerfile.prod --tag backend-flask-prod"
@@ -381,7 +438,7 @@ mod tests {
         assert!(argv.contains(&"--force-rm".to_string()));
         assert_eq!(argv.last().unwrap(), "/repo/backend-flask");
         let dev = BuildArgs { dev: true, ..args };
-        let argv = build_command(&ctx(), &BACKEND, &dev).unwrap().argv();
+        let argv = build_command(&ctx(), &BACKEND, &dev, None).unwrap().argv();
         let joined = argv.join(" ");
         assert!(
             joined.starts_with(

@@ -316,6 +316,40 @@ fn latest(sandbox: &Sandbox) -> (Value, Option<String>) {
     (ecr, head)
 }
 
+fn image_id(image: &str) -> String {
+    let out = docker(&["image", "inspect", "--format", "{{.Id}}", image]);
+    assert!(out.status.success(), "{image}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A `docker` first on PATH that says `backend-flask-prod` is `id` (whatever
+/// was built last) and passes everything else to the real one.
+fn name_points_elsewhere(id: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = tempfile::tempdir().unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v docker"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$*\" = 'image inspect --format {{{{.Id}}}} backend-flask-prod' ]; then echo {id}; exit 0; fi\nexec {} \"$@\"\n",
+        real.trim()
+    );
+    let docker = bin.path().join("docker");
+    std::fs::write(&docker, script).unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    (bin, path)
+}
+
 /// `latest` names the image last deployed successfully: a deploy that fails
 /// (and rolls back) leaves it where it was, and `deploy --no-build` of the
 /// good commit afterwards changes nothing.
@@ -361,7 +395,21 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
         |td| backend_container(td)["command"] = serde_json::json!(["sh", "-c", "exit 3"]),
     );
     commit(repo.path(), "crashes");
-    let failed = deploy(&[]);
+    // Meanwhile the local name goes back to the good image, as another
+    // build of it alongside leaves it: the deploy ships what its build made.
+    let good_id = image_id(&format!("{}/backend-flask@{good}", sandbox.registry()));
+    let elsewhere = name_points_elsewhere(&good_id);
+    let mut c = scratch::command(&sandbox, repo.path(), &[]);
+    c.args([
+        "deploy",
+        "backend",
+        "--poll-interval",
+        "1s",
+        "--timeout",
+        "5m",
+    ]);
+    c.env("PATH", elsewhere.1);
+    let failed = common::run(c);
     assert_eq!(failed.code, 1, "{}", failed.all());
     assert!(failed.all().contains("exit 3"), "{}", failed.all());
     let bad = common::pushed_digest(&failed.stdout);

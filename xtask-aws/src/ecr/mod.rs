@@ -222,31 +222,34 @@ pub async fn push(ctx: &Ctx, args: &PushArgs) -> Result<Vec<Pushed>> {
     let aws = Aws::load(ctx).await?;
     let mut pushed = Vec::new();
     for service in args.service.services() {
-        pushed.push(push_service(ctx, &aws, service, &args.tag, args.create_repo).await?);
+        let (tags, create) = (&args.tag, args.create_repo);
+        pushed.push(push_service(ctx, &aws, service, None, tags, create).await?);
     }
     Ok(pushed)
 }
 
+/// Pushes `built` (an image id a build returned) or else the image
+/// `service`'s local name points at now.
 pub async fn push_service(
     ctx: &Ctx,
     aws: &Aws,
     service: &'static Service,
+    built: Option<&Produced<String>>,
     extra_tags: &[String],
     create_repo: bool,
 ) -> Result<Pushed> {
     let name = service.image(false);
     let registry = aws.registry(ctx).await?;
-    // The image the name points at now: every tag is made from this id.
-    let local = if ctx.dry_run {
-        name.clone()
-    } else {
-        let id = docker::image_id(ctx, &name)?.ok_or_else(|| {
+    // Every tag is made from this one id, never from the name again.
+    let local = match built {
+        _ if ctx.dry_run => name.clone(),
+        Some(id) => id.clone().real()?,
+        None => docker::image_id(ctx, &name)?.ok_or_else(|| {
             BadInput(format!(
                 "no local image {name}: run `cargo xtask build {}` first",
                 service.short
             ))
-        })?;
-        id
+        })?,
     };
     ensure_repo(ctx, aws, service.repo(), create_repo).await?;
     let mut pushed = Pushed {

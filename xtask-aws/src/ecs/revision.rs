@@ -44,9 +44,8 @@ pub async fn images(ecs: &Ecs, selection: Selection, no_build: bool) -> Result<V
         if ctx.base_images() == BaseImages::Mirror {
             ecr::login_if_needed(ctx, &ecs.aws).await?;
         }
-        docker::build(ctx, &BuildArgs::prod(selection))?;
-        for service in services {
-            let pushed = ecr::push_service(ctx, &ecs.aws, service, &[], false).await?;
+        for (service, id) in docker::build_ids(ctx, &BuildArgs::prod(selection))? {
+            let pushed = ecr::push_service(ctx, &ecs.aws, service, Some(&id), &[], false).await?;
             images.push(Image {
                 repository: pushed.repository,
                 tag: pushed.commit_tag,
