@@ -197,15 +197,27 @@ async function expectPath(page, pattern, what) {
 // network forced. The test does as the message asks.
 const STILL_LOADING = 'Sign-in is still loading, try again.';
 
-/** Clicks `button` until the page is at `pattern` (clicking again while sign-in still loads). */
-async function submit(page, button, pattern, what) {
+/**
+ * Clicks `button` until the page is at `pattern`: again while sign-in still
+ * loads, and again (three tries in all) when the app shows an error after a
+ * request of the page failed on the host's network change, as a user would
+ * press the button again after "Could not reach Amazon Cognito".
+ */
+async function submit(b, button, pattern, what) {
+  const { page } = b;
   const deadline = Date.now() + timeout;
+  let [seen, attempt] = [b.failed.length, 1];
   await button.click();
   while (Date.now() < deadline) {
     const at = new URL(page.url());
     if (pattern.test(at.pathname + at.search)) return;
-    if ((await alertText(page)) === STILL_LOADING) {
+    const alert = await alertText(page);
+    if (alert === STILL_LOADING) {
       await page.waitForTimeout(500);
+      await button.click();
+    } else if (alert !== null && attempt < TRIES && networkChanged(b.failed.slice(seen), 1)) {
+      log(`[${b.user.tag}] the host's network changed while ${what} was asked for (net::ERR_NETWORK_CHANGED; the page shows "${alert}"): pressing the button again`);
+      [seen, attempt] = [b.failed.length, attempt + 1];
       await button.click();
     }
     await page.waitForTimeout(200);
@@ -253,7 +265,7 @@ async function signUp(b) {
   await page.getByLabel('Email', { exact: true }).fill(user.email);
   await page.getByLabel('Username', { exact: true }).fill(user.handle);
   await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await submit(page, page.getByRole('button', { name: 'Sign up' }), /^\/confirm\?email=/, 'the confirm page after sign-up');
+  await submit(b, page.getByRole('button', { name: 'Sign up' }), /^\/confirm\?email=/, 'the confirm page after sign-up');
   const prefilled = await page.getByLabel('Email', { exact: true }).inputValue();
   if (prefilled !== user.email) throw new Error(`the confirm page has the email "${prefilled}", not ${user.email}`);
 }
@@ -263,7 +275,7 @@ async function confirm(b) {
   const code = confirmCommand(user.email);
   if (code) {
     await page.getByLabel('Confirmation code', { exact: true }).fill(code);
-    await submit(page, page.getByRole('button', { name: 'Confirm' }), /^\/signin\?confirmed=1/, 'the sign-in page after confirming');
+    await submit(b, page.getByRole('button', { name: 'Confirm' }), /^\/signin\?confirmed=1/, 'the sign-in page after confirming');
     return 'code entered on the confirm page';
   }
   const heading = page.getByRole('heading', { name: 'Sign in to Cruddur' });
@@ -277,7 +289,7 @@ async function signIn(b) {
   const email = page.getByLabel('Email', { exact: true });
   if ((await email.inputValue()) !== user.email) await email.fill(user.email);
   await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await submit(page, page.getByRole('button', { name: 'Sign in' }), /^\/$/, 'the home page after signing in');
+  await submit(b, page.getByRole('button', { name: 'Sign in' }), /^\/$/, 'the home page after signing in');
   await expectVisible(page, page.locator('.account .handle', { hasText: `@${user.handle}` }), `@${user.handle} in the sidebar`);
   // amazon-cognito-identity-js keeps the session in localStorage.
   const hasToken = await page.evaluate(() =>
