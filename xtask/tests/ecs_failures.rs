@@ -360,8 +360,8 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
     let sandbox = Sandbox::start(&[]);
     sandbox.run(&["ecr", "create"]).ok();
     tool(&sandbox, repo.path(), &["cluster", "create"]).ok();
-    let deploy = |extra: &[&str]| {
-        let mut args = vec![
+    let deploy_on = |extra: &[&str], path: Option<&str>| {
+        let args = [
             "deploy",
             "backend",
             "--poll-interval",
@@ -369,9 +369,14 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
             "--timeout",
             "5m",
         ];
-        args.extend_from_slice(extra);
-        tool(&sandbox, repo.path(), &args)
+        let mut c = scratch::command(&sandbox, repo.path(), &args);
+        c.args(extra);
+        if let Some(path) = path {
+            c.env("PATH", path);
+        }
+        common::run(c)
     };
+    let deploy = |extra: &[&str]| deploy_on(extra, None);
     let first = deploy(&[]).ok();
     let good = common::pushed_digest(&first.stdout);
     assert!(
@@ -398,18 +403,8 @@ fn a_failed_deploy_leaves_latest_on_the_last_good_image() {
     // Meanwhile the local name goes back to the good image, as another
     // build of it alongside leaves it: the deploy ships what its build made.
     let good_id = image_id(&format!("{}/backend-flask@{good}", sandbox.registry()));
-    let elsewhere = name_points_elsewhere(&good_id);
-    let mut c = scratch::command(&sandbox, repo.path(), &[]);
-    c.args([
-        "deploy",
-        "backend",
-        "--poll-interval",
-        "1s",
-        "--timeout",
-        "5m",
-    ]);
-    c.env("PATH", elsewhere.1);
-    let failed = common::run(c);
+    let (_bin, path) = name_points_elsewhere(&good_id);
+    let failed = deploy_on(&[], Some(&path));
     assert_eq!(failed.code, 1, "{}", failed.all());
     assert!(failed.all().contains("exit 3"), "{}", failed.all());
     let bad = common::pushed_digest(&failed.stdout);
