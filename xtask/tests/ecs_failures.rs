@@ -325,29 +325,21 @@ fn image_id(image: &str) -> String {
 /// A `docker` first on PATH that says `backend-flask-prod` is `id` (whatever
 /// was built last) and passes everything else to the real one.
 fn name_points_elsewhere(id: &str) -> (tempfile::TempDir, String) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let bin = tempfile::tempdir().unwrap();
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v docker"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let real = String::from_utf8(docker_path()).unwrap();
     let script = format!(
         "#!/bin/sh\nif [ \"$*\" = 'image inspect --format {{{{.Id}}}} backend-flask-prod' ]; then echo {id}; exit 0; fi\nexec {} \"$@\"\n",
         real.trim()
     );
-    let docker = bin.path().join("docker");
-    std::fs::write(&docker, script).unwrap();
-    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
-    );
-    (bin, path)
+    common::stand_in::first_on_path("docker", &script)
+}
+
+fn docker_path() -> Vec<u8> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v docker"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no docker on PATH");
+    out.stdout
 }
 
 /// `latest` names the image last deployed successfully: a deploy that fails

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt as _;
-
 use common::{alive, docker, run, xtask, Sandbox};
 
 fn proc_file(pid: u32, name: &str) -> String {
@@ -72,15 +70,10 @@ fn the_push_bridge_refuses_notifications_without_the_registrys_secret() {
 #[test]
 fn a_failing_up_leaves_nothing_of_its_own_running() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let fake = bin.join("docker-registry");
-    std::fs::write(
-        &fake,
+    let (_bin, path) = common::stand_in::first_on_path(
+        "docker-registry",
         "#!/bin/sh\necho 'registry: cannot start' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let state = dir.path().join("state");
     let state_arg = state.display().to_string();
     let mut up = xtask(&[
@@ -92,10 +85,7 @@ fn a_failing_up_leaves_nothing_of_its_own_running() {
         "0",
         "--no-base-images",
     ]);
-    up.env(
-        "PATH",
-        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-    );
+    up.env("PATH", path);
     let out = run(up);
     assert_eq!(out.code, 1, "{}", out.all());
     let started: Vec<u32> = out

@@ -10,6 +10,7 @@ pub mod https;
 pub mod layers;
 pub mod proxy;
 pub mod scratch;
+pub mod stand_in;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
