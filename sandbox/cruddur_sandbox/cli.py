@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 from . import botocore_models
-from .postgres import POSTGRES_IMAGE
 
 
 def parser() -> argparse.ArgumentParser:
+    # Here, not at the top: it imports docker, which `oidc-token`, `seed` and `ecr-bridge` do without.
+    from .postgres import POSTGRES_IMAGE
+
     p = argparse.ArgumentParser(prog="python -m cruddur_sandbox", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -54,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("seed", help="seed a moto endpoint (the former seed.py)", add_help=False)
     sub.add_parser("ecr-bridge", help="the ECR push bridge as its own process (the former ecr_bridge.py)",
                    add_help=False)
-    sub.add_parser("oidc-token", help="an OIDC token signed with the sandbox's key (web_identity.py)", add_help=False)
+    sub.add_parser("oidc-token", help="an OIDC token signed with the sandbox's key (oidc_issuer.py)", add_help=False)
     return p
 
 
@@ -69,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bridge_main(argv[1:])
     if argv and argv[0] == "oidc-token":
-        botocore_models.parse_once()
-        from .web_identity import main as token_main
+        from .oidc_issuer import main as token_main
 
         return token_main(argv[1:])
     args = parser().parse_args(argv)

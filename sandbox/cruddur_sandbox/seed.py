@@ -21,7 +21,7 @@ import bcrypt
 import boto3
 from botocore.exceptions import ClientError
 
-from .web_identity import seed as seed_web_identity
+from .oidc_issuer import seed as seed_web_identity
 
 SECURITY_GROUP = "cruddur-srv-sg"
 LOG_GROUP = "cruddur"

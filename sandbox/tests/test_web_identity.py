@@ -15,11 +15,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import REPO, SANDBOX_DIR
-from cruddur_sandbox import trust_policy, web_identity
+from cruddur_sandbox import oidc_issuer, trust_policy, web_identity
 from cruddur_sandbox.moto_server import MotoServer
 
-MAIN = f"repo:{web_identity.SANDBOX_REPOSITORY}:ref:refs/heads/main"
-PRODUCTION = f"repo:{web_identity.SANDBOX_REPOSITORY}:environment:production"
+MAIN = f"repo:{oidc_issuer.SANDBOX_REPOSITORY}:ref:refs/heads/main"
+PRODUCTION = f"repo:{oidc_issuer.SANDBOX_REPOSITORY}:environment:production"
 DENIED = ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
 
 
@@ -31,7 +31,7 @@ def account(tmp_path_factory):
     server = MotoServer("127.0.0.1", 0).start()
     endpoint = f"http://127.0.0.1:{server.port}"
     iam = client("iam", endpoint)
-    seeded = web_identity.seed(iam, REPO / "infra" / "policies")
+    seeded = oidc_issuer.seed(iam, REPO / "infra" / "policies")
     yield {"state_dir": state_dir, "endpoint": endpoint, "iam": iam, **seeded}
     server.stop()
 
@@ -78,9 +78,9 @@ def test_the_approved_production_job_assumes_the_production_role_only(account):
 
 @pytest.mark.parametrize("sub", [
     "repo:someone-else/cruddur:ref:refs/heads/main",
-    f"repo:{web_identity.SANDBOX_REPOSITORY}:ref:refs/heads/feature",
-    f"repo:{web_identity.SANDBOX_REPOSITORY}:pull_request",
-    f"repo:{web_identity.SANDBOX_REPOSITORY}:ref:refs/heads/main-and-more",
+    f"repo:{oidc_issuer.SANDBOX_REPOSITORY}:ref:refs/heads/feature",
+    f"repo:{oidc_issuer.SANDBOX_REPOSITORY}:pull_request",
+    f"repo:{oidc_issuer.SANDBOX_REPOSITORY}:ref:refs/heads/main-and-more",
 ])
 def test_another_repository_or_branch_is_refused(account, sub):
     assert refused(account, token(account, "--sub", sub)) == (*DENIED, 403)
@@ -130,7 +130,7 @@ def test_a_role_that_does_not_exist_or_trusts_only_ecs_tasks_is_refused(account)
 
 
 def test_seeding_again_changes_nothing_and_the_roles_carry_the_deploy_policy(account):
-    again = web_identity.seed(account["iam"], REPO / "infra" / "policies")
+    again = oidc_issuer.seed(account["iam"], REPO / "infra" / "policies")
     assert again["deploy_role_arn"] == account["deploy_role_arn"]
     providers = [p["Arn"] for p in account["iam"].list_open_id_connect_providers()["OpenIDConnectProviderList"]]
     assert providers.count(account["oidc_provider_arn"]) == 1
