@@ -1,4 +1,4 @@
-"""python -m cruddur_sandbox {serve,status,check,cleanup,seed,ecr-bridge,oidc-token}"""
+"""python -m cruddur_sandbox {serve,status,check,cleanup,seed,ecr-bridge,oidc-token,fork-server}"""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("ecr-bridge", help="the ECR push bridge as its own process (the former ecr_bridge.py)",
                    add_help=False)
     sub.add_parser("oidc-token", help="an OIDC token signed with the sandbox's key (oidc_issuer.py)", add_help=False)
+    sub.add_parser("fork-server", help="fork `serve`s from a process that has imported them (fork_server.py)",
+                   add_help=False)
     return p
 
 
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from .ecr_bridge import main as bridge_main
 
         return bridge_main(argv[1:])
+    if argv and argv[0] == "fork-server":
+        from .fork_server import main as fork_server_main
+
+        return fork_server_main(argv[1:])
     if argv and argv[0] == "oidc-token":
         from .oidc_issuer import main as token_main
 

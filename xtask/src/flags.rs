@@ -361,6 +361,11 @@ pub struct SandboxUpArgs {
     /// credentials: from the environment only, never a command line.
     #[arg(skip = std::env::var("CRUDDUR_TEST_REGISTRY_PASSWORD").ok())]
     pub registry_password: Option<String>,
+    /// Have the fork server listening on SOCKET start the sandbox's server
+    /// (`python -m cruddur_sandbox fork-server`, which `cargo xtask test` runs):
+    /// moto is imported once for many sandboxes.
+    #[arg(long, value_name = "SOCKET")]
+    pub fork_server: Option<PathBuf>,
 }
 
 impl SandboxUpArgs {
@@ -373,6 +378,7 @@ impl SandboxUpArgs {
             no_base_images: false,
             state: StateDirArg { state_dir },
             registry_password: None,
+            fork_server: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 
 mod base_images;
 mod dockerd;
+mod fork_server;
 mod heal;
 mod processes;
 mod setup;
@@ -284,7 +285,10 @@ fn start(ctx: &Ctx, layout: &Layout, args: &SandboxUpArgs) -> Result<State> {
         // An environment variable, not an argument: process lists show arguments.
         agent = agent.env("SANDBOX_REGISTRY_PASSWORD", password);
     }
-    let agent_pid = processes::spawn(ctx, layout, Part::Agent, &agent)?;
+    let agent_pid = match &args.fork_server {
+        Some(socket) => processes::spawn_forked(ctx, layout, Part::Agent, &agent, socket)?,
+        None => processes::spawn(ctx, layout, Part::Agent, &agent)?,
+    };
     let info_file = layout.path("agent.json");
     let info: AgentInfo = poll::until(
         "the sandbox's AWS side starting",

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 
 use super::Layout;
 use crate::ctx::Ctx;
@@ -103,9 +103,37 @@ pub fn spawn(ctx: &Ctx, layout: &Layout, part: Part, command: &Cmd) -> Result<u3
             )
         },
     );
+    record(layout, part, pid, &format!("log {}", log.display()))
+}
+
+/// Starts `part` forked by the fork server at `socket` (the agent only: its
+/// command line is the fork server's, which has the same marker); returns
+/// its pid. A dry run shows the command and asks nothing.
+pub fn spawn_forked(
+    ctx: &Ctx,
+    layout: &Layout,
+    part: Part,
+    command: &Cmd,
+    socket: &Path,
+) -> Result<u32> {
+    let command = scrubbed(command);
+    if command.announce(ctx) {
+        bail!("spawned nothing");
+    }
+    let log = part.log_file(layout);
+    let pid = super::fork_server::spawn(socket, &command, &log)?;
+    record(
+        layout,
+        part,
+        pid,
+        &format!("forked by {}, log {}", socket.display(), log.display()),
+    )
+}
+
+fn record(layout: &Layout, part: Part, pid: u32, how: &str) -> Result<u32> {
     let started = start_time(pid).unwrap_or_default();
     std::fs::write(part.pid_file(layout), format!("{pid} {started}\n"))?;
-    println!("started {} (pid {pid}, log {})", part.name(), log.display());
+    println!("started {} (pid {pid}, {how})", part.name());
     Ok(pid)
 }
 

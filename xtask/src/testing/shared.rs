@@ -1,7 +1,7 @@
 //! What the integration tests share during `cargo xtask test`, started
 //! before their nextest run and stopped after it, whatever its outcome: a
-//! sandbox (`Sandbox::shared` in `xtask/tests/common`) and an aws CLI
-//! imported once (`Sandbox::aws`). Each reaches the tests as a variable in
+//! sandbox (`Sandbox::shared` in `xtask/tests/common`), an aws CLI
+//! imported once (`Sandbox::aws`) and the sandbox's fork server (`Sandbox::start`). Each reaches the tests as a variable in
 //! nextest's environment; a test run without the harness (`cargo nextest
 //! run`) finds neither and starts its own sandbox and runs `aws` itself.
 
@@ -24,6 +24,10 @@ const SANDBOX_ENV: &str = "CRUDDUR_TEST_SANDBOX";
 const SANDBOX_DIR: &str = "target/test-sandbox";
 /// The socket of the aws CLI server (`xtask/tests/fixtures/aws_cli_server.py`).
 const AWS_CLI_ENV: &str = "CRUDDUR_TEST_AWS_CLI";
+/// The socket of the sandbox's fork server (`sandbox/cruddur_sandbox/fork_server.py`):
+/// the sandboxes the tests start fork from it (`sandbox up --fork-server`)
+/// instead of importing moto each (3 s of CPU a start, 40 starts a run).
+const FORK_SERVER_ENV: &str = "CRUDDUR_TEST_SANDBOX_FORK_SERVER";
 
 /// Runs `tests` with the shared things up, given the variables that name them.
 pub fn with_shared(
@@ -33,10 +37,14 @@ pub fn with_shared(
 ) -> Result<()> {
     let dir = ctx.root.join(SANDBOX_DIR);
     sandbox(r, &dir, "up")?;
-    let outcome = AwsCli::start(ctx).and_then(|cli| {
+    // Both after the shared sandbox's `up`, which makes the venv they run in.
+    let servers =
+        SocketServer::aws_cli(ctx).and_then(|cli| Ok((cli, SocketServer::fork_server(ctx)?)));
+    let outcome = servers.and_then(|(cli, forks)| {
         tests(&[
             (SANDBOX_ENV, dir.display().to_string()),
             (AWS_CLI_ENV, cli.socket.display().to_string()),
+            (FORK_SERVER_ENV, forks.socket.display().to_string()),
         ])
     });
     outcome.and(sandbox(r, &dir, "down"))
@@ -69,49 +77,95 @@ fn sandbox(r: &Runner, dir: &Path, verb: &str) -> Result<()> {
     )
 }
 
-/// The aws CLI server, stopped (and its socket removed) when dropped.
-struct AwsCli {
+/// A server of the run's on a Unix socket (the aws CLI server, the sandbox's
+/// fork server), stopped (and its socket removed) when dropped.
+struct SocketServer {
     child: std::process::Child,
     socket: PathBuf,
 }
 
-impl AwsCli {
-    fn start(ctx: &Ctx) -> Result<AwsCli> {
+impl SocketServer {
+    /// The tests' aws CLI server.
+    fn aws_cli(ctx: &Ctx) -> Result<SocketServer> {
         let sh = shell()?;
         let python = ctx.root.join("target/sandbox/venv/bin/python");
         let script = ctx.tool_root.join("xtask/tests/fixtures/aws_cli_server.py");
-        // Unix socket paths are short (108 bytes): the temporary directory, not the checkout.
-        let socket =
-            std::env::temp_dir().join(format!("cruddur-aws-cli-{}.sock", std::process::id()));
+        let socket = SocketServer::socket_path("aws-cli");
+        let command = Cmd::from(cmd!(sh, "{python} {script} {socket}"));
+        SocketServer::start(
+            ctx,
+            "the tests' aws CLI server",
+            "test-rust-aws-cli-server",
+            &command,
+            socket,
+        )
+    }
+
+    /// The sandbox's fork server, for the sandboxes the tests start (`sandbox
+    /// up --fork-server`): without AWS or Cruddur settings, as `sandbox up`
+    /// starts the server itself.
+    fn fork_server(ctx: &Ctx) -> Result<SocketServer> {
+        let sh = shell()?;
+        let python = ctx.root.join("target/sandbox/venv/bin/python");
+        let socket = SocketServer::socket_path("sandbox-fork-server");
+        let mut command = Cmd::from(cmd!(
+            sh,
+            "{python} -m cruddur_sandbox fork-server --socket {socket}"
+        ))
+        .env(
+            "PYTHONPATH",
+            ctx.tool_root.join("sandbox").display().to_string(),
+        );
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") || key.starts_with("CRUDDUR_") {
+                command = command.env_remove(&key);
+            }
+        }
+        SocketServer::start(
+            ctx,
+            "the sandbox's fork server",
+            "test-rust-fork-server",
+            &command,
+            socket,
+        )
+    }
+
+    /// Unix socket paths are short (108 bytes): the temporary directory, not the checkout.
+    fn socket_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("cruddur-{name}-{}.sock", std::process::id()))
+    }
+
+    fn start(
+        ctx: &Ctx,
+        what: &str,
+        log: &str,
+        command: &Cmd,
+        socket: PathBuf,
+    ) -> Result<SocketServer> {
         let _ = std::fs::remove_file(&socket);
-        let log = files::log_file(ctx, "test-rust-aws-cli-server")?;
-        let Some(child) =
-            Cmd::from(cmd!(sh, "{python} {script} {socket}")).spawn_logged(ctx, &log)?
-        else {
-            bail!("the aws CLI server has no dry run");
+        let log = files::log_file(ctx, log)?;
+        let Some(child) = command.spawn_logged(ctx, &log)? else {
+            bail!("{what} has no dry run");
         };
-        let mut cli = AwsCli { child, socket };
+        let mut server = SocketServer { child, socket };
         let started = Instant::now();
-        while !cli.socket.exists() {
-            if let Some(status) = cli.child.try_wait()? {
+        while !server.socket.exists() {
+            if let Some(status) = server.child.try_wait()? {
                 bail!(
-                    "the tests' aws CLI server exited ({status}) before it listened: see {}",
+                    "{what} exited ({status}) before it listened: see {}",
                     log.display()
                 );
             }
             if started.elapsed() > Duration::from_secs(60) {
-                bail!(
-                    "the tests' aws CLI server did not listen within 60 s: see {}",
-                    log.display()
-                );
+                bail!("{what} did not listen within 60 s: see {}", log.display());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(cli)
+        Ok(server)
     }
 }
 
-impl Drop for AwsCli {
+impl Drop for SocketServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

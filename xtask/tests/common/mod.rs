@@ -146,6 +146,8 @@ impl SandboxDir {
 /// Set by `cargo xtask test` for its nextest run: the state directory of
 /// the sandbox it started for the tests to share.
 const SHARED_SANDBOX_ENV: &str = "CRUDDUR_TEST_SANDBOX";
+/// The socket of the run's sandbox fork server (`xtask/src/testing/shared.rs`).
+const FORK_SERVER_ENV: &str = "CRUDDUR_TEST_SANDBOX_FORK_SERVER";
 
 impl Sandbox {
     /// The sandbox `cargo xtask test` started for the tests that only read
@@ -202,6 +204,12 @@ impl Sandbox {
             "--no-base-images",
         ];
         args.extend_from_slice(extra);
+        // Under `cargo xtask test`, forked by the run's fork server (the same
+        // server, without importing moto again).
+        let fork_server = std::env::var(FORK_SERVER_ENV).ok();
+        if let Some(socket) = &fork_server {
+            args.extend(["--fork-server", socket.as_str()]);
+        }
         let mut up = xtask(&args);
         up.envs(env.iter().copied());
         let up = run(up);
@@ -215,6 +223,13 @@ impl Sandbox {
             up.stdout
         );
         assert!(!sandbox.exports.is_empty(), "no env.sh written");
+        if let Some(socket) = fork_server {
+            assert!(
+                up.stdout.contains(&format!("forked by {socket}")),
+                "{}",
+                up.stdout
+            );
+        }
         sandbox
     }
 
