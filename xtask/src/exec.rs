@@ -28,14 +28,6 @@ pub struct Cmd {
     dir: Option<PathBuf>,
 }
 
-/// A command as `Cmd::launch` spells it out for another process to start.
-pub struct Launch {
-    pub program: String,
-    pub args: Vec<String>,
-    pub dir: Option<PathBuf>,
-    pub env: std::collections::BTreeMap<String, String>,
-}
-
 /// How `Cmd::stream` treats a command's output.
 pub struct Stream<'a> {
     /// Put before every line shown (two commands running at once).
@@ -175,31 +167,6 @@ impl Cmd {
             .chain(&self.args)
             .map(|a| self.redacted(a))
             .collect()
-    }
-
-    /// What a process other than this one needs to start the command as
-    /// `spawn_logged` would (a fork server): program, arguments, working
-    /// directory, and the environment, this process's less the removals plus
-    /// the sets. Secrets unredacted: never shown.
-    pub fn launch(&self) -> Launch {
-        let mut env: std::collections::BTreeMap<String, String> = std::env::vars_os()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
-        for key in &self.env_remove {
-            env.remove(key);
-        }
-        env.extend(self.env.iter().cloned());
-        Launch {
-            program: self.program.clone(),
-            args: self.args.clone(),
-            dir: self.dir.clone(),
-            env,
-        }
     }
 
     /// The command line as a shell would read it, secrets redacted.
@@ -597,6 +564,10 @@ pub fn shell_quote(arg: &str) -> String {
         format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
+
+mod launch;
+
+pub use launch::Launch;
 
 #[cfg(test)]
 mod tests;

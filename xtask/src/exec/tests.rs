@@ -19,6 +19,24 @@ fn the_last_value_set_wins_and_a_set_beats_a_removal() {
     assert_eq!(out, "second kept");
 }
 
+#[test]
+fn a_launch_gives_another_process_the_environment_a_spawn_would() {
+    let launch = sh_c("true")
+        .env("A", "first")
+        .env_remove("PATH")
+        .env("A", "second")
+        .env_remove("HOME")
+        .env("HOME", "/kept")
+        .dir("/tmp")
+        .launch();
+    assert_eq!(launch.program, "sh");
+    assert_eq!(launch.args, ["-c", "true"]);
+    assert_eq!(launch.dir.as_deref(), Some(std::path::Path::new("/tmp")));
+    assert_eq!(launch.env.get("A").map(String::as_str), Some("second"));
+    assert_eq!(launch.env.get("HOME").map(String::as_str), Some("/kept"));
+    assert!(!launch.env.contains_key("PATH"));
+}
+
 /// A command written as every call site writes it.
 fn c(sh: &xshell::Shell, line: &str) -> Cmd {
     let words: Vec<&str> = line.split(' ').collect();
