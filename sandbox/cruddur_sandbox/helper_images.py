@@ -61,17 +61,18 @@ def _context(files: dict[str, tuple[bytes, int]]) -> io.BytesIO:
     return buf
 
 
-def _build(dc: docker.DockerClient, tag: str, files: dict[str, tuple[bytes, int]]) -> str:
+def build(dc: docker.DockerClient, tag: str, files: dict[str, tuple[bytes, int]], **options) -> str:
     try:
         return dc.images.get(tag).id
     except docker.errors.ImageNotFound:
         pass
-    image, _ = dc.images.build(fileobj=_context(files), custom_context=True, tag=tag, rm=True, forcerm=True)
+    image, _ = dc.images.build(fileobj=_context(files), custom_context=True, tag=tag, rm=True, forcerm=True,
+                               **options)
     log.info("built helper image %s", tag)
     return image.id
 
 
-def _tag_for(name: str, *parts: bytes) -> str:
+def tag_for(name: str, *parts: bytes) -> str:
     h = hashlib.sha256()
     for p in parts:
         h.update(p)
@@ -86,8 +87,8 @@ def ensure_pause_image(dc: docker.DockerClient) -> str:
         )
     busybox = BUSYBOX.read_bytes()
     dockerfile = b"FROM scratch\nCOPY busybox /bin/busybox\n"
-    tag = _tag_for("pause", busybox, dockerfile, repr(PAUSE_CMD).encode())
-    _build(dc, tag, {"Dockerfile": (dockerfile, 0o644), "busybox": (busybox, 0o755)})
+    tag = tag_for("pause", busybox, dockerfile, repr(PAUSE_CMD).encode())
+    build(dc, tag, {"Dockerfile": (dockerfile, 0o644), "busybox": (busybox, 0o755)})
     return tag
 
 
@@ -98,7 +99,7 @@ def ensure_xray_standin(dc: docker.DockerClient) -> str:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc:
         dockerfile = b'FROM scratch\nCOPY xray /xray\nEXPOSE 2000/udp 2000/tcp\nENTRYPOINT ["/xray"]\n'
-        tag = _tag_for("xray-daemon-standin", source, dockerfile)
+        tag = tag_for("xray-daemon-standin", source, dockerfile)
         try:
             return dc.images.get(tag).tags[0]
         except docker.errors.ImageNotFound:
@@ -109,7 +110,7 @@ def ensure_xray_standin(dc: docker.DockerClient) -> str:
             src.write_bytes(source)
             r = subprocess.run([cc, "-static", "-Os", "-s", "-o", str(out), str(src)], capture_output=True, text=True)
             if r.returncode == 0:
-                _build(dc, tag, {"Dockerfile": (dockerfile, 0o644), "xray": (out.read_bytes(), 0o755)})
+                build(dc, tag, {"Dockerfile": (dockerfile, 0o644), "xray": (out.read_bytes(), 0o755)})
                 return tag
             log.warning("static build of the X-Ray stand-in failed (%s); using the Python one", r.stderr.strip()[:300])
     script = (IMAGES_DIR / "xray_standin.py").read_bytes()
@@ -117,6 +118,6 @@ def ensure_xray_standin(dc: docker.DockerClient) -> str:
         f"FROM {PYTHON_BASE}\nCOPY xray_standin.py /xray_standin.py\nEXPOSE 2000/udp 2000/tcp\n"
         'ENTRYPOINT ["python3", "-u", "/xray_standin.py"]\n'
     ).encode()
-    tag = _tag_for("xray-daemon-standin-py", script, dockerfile)
-    _build(dc, tag, {"Dockerfile": (dockerfile, 0o644), "xray_standin.py": (script, 0o644)})
+    tag = tag_for("xray-daemon-standin-py", script, dockerfile)
+    build(dc, tag, {"Dockerfile": (dockerfile, 0o644), "xray_standin.py": (script, 0o644)})
     return tag

@@ -108,6 +108,19 @@ def test_the_accounts_postgres_is_reachable_by_the_connection_url_secret(sandbox
     # never printed: not in the serve log, not in agent.json
     assert password not in (sandbox.state_dir / "serve.log").read_text()
     assert password not in json.dumps(sandbox.info)
+    # the server takes that password and no other (the image it runs was made
+    # with another one, random and kept nowhere)
+    db = docker.from_env().containers.get(pg["container"])
+
+    def login(secret):
+        return db.exec_run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "cruddur", "-tAc",
+                            "select current_database()"], environment={"PGPASSWORD": secret}, user="postgres")
+
+    ok = login(password)
+    assert ok.exit_code == 0 and ok.output.strip() == b"cruddur", ok.output
+    refused = login("not-" + password)
+    assert refused.exit_code != 0 and b"password authentication failed" in refused.output, refused.output
+    assert password.encode() not in db.logs()
 
     app = app_container(sandbox, health=False, command=["/bin/sh", "-c",
         'case "$CONNECTION_URL" in postgresql://*@postgres:5432/cruddur) ;; *) exit 7;; esac; '
