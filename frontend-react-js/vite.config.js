@@ -23,5 +23,9 @@ export default defineConfig({
     setupFiles: ['./src/test/setup.js'],
     restoreMocks: true,
     unstubGlobals: true,
+    // The sign-in tests compute SRP in JavaScript (big-number math): with the
+    // other suites of `cargo xtask test` beside them on two cores, one took
+    // over vitest's default 5 s (2026-12-03).
+    testTimeout: 20000,
   },
 });
