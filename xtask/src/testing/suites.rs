@@ -111,10 +111,12 @@ fn lints(ctx: &Ctx, r: &Runner) -> Result<()> {
 pub fn frontend(ctx: &Ctx, r: &Runner) -> Result<()> {
     let sh = shell()?;
     sh.change_dir(FRONTEND.folder(&ctx.root));
-    r.run(
-        "npm-ci",
-        &Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")),
-    )?;
+    if !node_modules_current(&FRONTEND.folder(&ctx.root)) {
+        r.run(
+            "npm-ci",
+            &Cmd::from(cmd!(sh, "npm ci --no-audit --no-fund")),
+        )?;
+    }
     r.run("vitest", &Cmd::from(cmd!(sh, "npm test")).env("CI", "true"))
 }
 
