@@ -110,7 +110,8 @@ class Agent:
 
     def _watch_docker_events(self) -> None:
         """docker events for this sandbox's containers wake their task at once
-        (the task also looks every second on its own)."""
+        (the task also looks every few seconds on its own, in case the
+        stream missed one: `task_runner.LOOK_AGAIN_SECONDS`)."""
         while not self.stop_event.is_set():
             try:
                 self._events_stream = self.docker.events(

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from .agent import Agent
 
 log = logging.getLogger("cruddur_sandbox.task")
+# How long a task goes without reading its containers' states when docker's
+# events (the agent's watch: every exit, health change and health check wakes
+# the task at once) say nothing: a second made each running task inspect its
+# containers every second, a quarter of a sandbox's CPU in a deploy test.
+LOOK_AGAIN_SECONDS = 5.0
 
 
 class TaskRunner:
@@ -315,7 +320,7 @@ class TaskRunner:
             self._refresh()
             if self._stopping():
                 break
-            t.wake.wait(1.0)
+            t.wake.wait(LOOK_AGAIN_SECONDS)
             t.wake.clear()
 
     # ------------------------------------------------------------ stopping
