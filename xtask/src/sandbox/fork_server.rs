@@ -47,8 +47,10 @@ pub fn spawn(socket: &Path, command: &Cmd, log: &Path) -> Result<u32> {
     });
     let mut stream = UnixStream::connect(socket).with_context(|| {
         format!(
-            "{} does not answer (is `cargo xtask test` still running?)",
-            failed()
+            "{} does not answer: start one (`python -m cruddur_sandbox fork-server --socket {}` \
+             in the sandbox's virtualenv), or leave out --fork-server",
+            failed(),
+            socket.display()
         )
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;

@@ -37,6 +37,7 @@ use crate::install::{self, Need};
 use crate::steps::Steps;
 use crate::{docker, duration, poll};
 pub use base_images::ensure_base_images;
+pub use processes::scrubbed;
 use processes::Part;
 pub use state::{read_state, State, REGION};
 

@@ -70,8 +70,9 @@ impl Part {
 }
 
 /// Environment a part must not inherit: the user's real AWS credentials and
-/// settings never reach moto, the registry or dockerd.
-fn scrubbed(command: &Cmd) -> Cmd {
+/// settings never reach moto, the registry or dockerd (or the fork server
+/// the tests' sandboxes fork from).
+pub fn scrubbed(command: &Cmd) -> Cmd {
     let mut c = command.clone();
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();

@@ -108,19 +108,16 @@ impl SocketServer {
         let sh = shell()?;
         let python = ctx.root.join("target/sandbox/venv/bin/python");
         let socket = SocketServer::socket_path("sandbox-fork-server");
-        let mut command = Cmd::from(cmd!(
-            sh,
-            "{python} -m cruddur_sandbox fork-server --socket {socket}"
-        ))
-        .env(
-            "PYTHONPATH",
-            ctx.tool_root.join("sandbox").display().to_string(),
+        let command = crate::sandbox::scrubbed(
+            &Cmd::from(cmd!(
+                sh,
+                "{python} -m cruddur_sandbox fork-server --socket {socket}"
+            ))
+            .env(
+                "PYTHONPATH",
+                ctx.tool_root.join("sandbox").display().to_string(),
+            ),
         );
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("CRUDDUR_") {
-                command = command.env_remove(&key);
-            }
-        }
         SocketServer::start(
             ctx,
             "the sandbox's fork server",
